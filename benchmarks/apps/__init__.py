@@ -1,0 +1,1 @@
+"""Hello-world apps, one per server under test, started by the benchmark drivers."""

@@ -1,0 +1,19 @@
+"""Tiercel hello app for benchmarks/hello.py: GET / (sync handler) and GET /async."""
+
+from tiercel import Tiercel
+
+app = Tiercel(__file__)
+
+
+@app.get("/")
+def index(request):
+    return "Hello, World!"
+
+
+@app.get("/async")
+async def index_async(request):
+    return "Hello, World!"
+
+
+if __name__ == "__main__":
+    app.start()  # honours TIERCEL_HOST / TIERCEL_PORT environment variables

@@ -1,0 +1,83 @@
+// Shared declarations of the binding layer: the Python-facing types and the module-wide cached objects.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+#include <nanobind/stl/vector.h>
+#include <nanobind/stl/pair.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace nb = nanobind;
+
+namespace tiercel::py {
+
+/// Objects looked up once at import: orjson's functions, asyncio.Task, the logger.
+struct Globals {
+  nb::object json_dumps;
+  nb::object json_loads;
+  nb::object task_type;
+  nb::object logger;
+  nb::object kw_loop;           // ("loop",) or ("loop", "eager_start") kwnames for Task(...)
+  nb::object s_done, s_result, s_cancel, s_add_done_callback;  // interned method names
+};
+Globals& globals();
+
+/// Case-insensitive multi-map of header fields, in insertion order.
+/// Headers({"X-A": "1"}).get("x-a") -> "1"
+class Headers {
+ public:
+  std::vector<std::pair<std::string, std::string>> items;
+
+  /// Index of the first field named `name` (ASCII case-insensitive), or -1.
+  long find(std::string_view name) const noexcept;
+  void set(std::string_view name, std::string_view value);
+  void append(std::string_view name, std::string_view value) { items.emplace_back(name, value); }
+  /// Fills from a dict, a Headers, or an iterable of pairs; TypeError otherwise.
+  void update_from(nb::handle source);
+};
+
+/// Decoded query parameters, in order, with repeats.
+class QueryParams {
+ public:
+  std::vector<std::pair<std::string, std::string>> items;
+};
+
+/// The parts of the URL a handler usually needs.
+struct Url {
+  std::string scheme;
+  std::string host;
+  std::string path;
+};
+
+/// A handler's return value turned into bytes on the wire: status, extra header lines and body.
+struct Rendered {
+  int status = 200;
+  std::string header_lines;  // "Name: value\r\n"*, Content-Type included
+  nb::object body_owner;     // keeps `body` alive
+  std::string_view body;
+};
+
+/// Python `Response(status_code, headers, description)`.
+class Response {
+ public:
+  int status_code = 200;
+  nb::object headers;      // a Headers instance
+  nb::object description;  // str, bytes, or a JSON-able value
+};
+
+/// Turns a handler result into Rendered. On failure returns false with a message that says what to return.
+bool render_result(nb::handle result, Rendered& out, std::string& error);
+
+bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
+
+void bind_headers(nb::module_& m);
+void bind_request(nb::module_& m);
+void bind_response(nb::module_& m);
+void bind_engine(nb::module_& m);
+
+}  // namespace tiercel::py

@@ -1,0 +1,393 @@
+// Engine: one native loop + server per asyncio loop. Dispatches routed requests to Python handlers by
+// vectorcall, runs async handlers as (eager) Tasks, and writes their results — no framework Python per request.
+#include <nanobind/stl/unique_ptr.h>
+
+#include <ctime>
+#include <memory>
+#include <unordered_set>
+
+#include "bindings/common.h"
+#include "bindings/request.h"
+#include "core/tcp_server.h"
+
+namespace tiercel::py {
+
+namespace {
+
+double monotonic_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+/// Logs the current Python exception through the "tiercel" logger (with its traceback) and clears it.
+void log_current_exception(std::string_view what, std::string_view method, std::string_view path) {
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value) PyException_SetTraceback(value, tb);
+  nb::object exc = nb::steal(value);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  try {
+    globals().logger.attr("error")("%s for %s %s", nb::str(what.data(), what.size()),
+                                   nb::str(method.data(), method.size()), nb::str(path.data(), path.size()),
+                                   nb::arg("exc_info") = exc ? exc : nb::none());
+  } catch (...) {
+    PyErr_Clear();
+  }
+}
+
+void log_message(const std::string& msg) {
+  try {
+    globals().logger.attr("error")(nb::str(msg.c_str()));
+  } catch (...) {
+    PyErr_Clear();
+  }
+}
+
+}  // namespace
+
+class Engine;
+
+/// A request whose async handler suspended: where its answer goes when the Task finishes.
+struct Pending {
+  Engine* engine;
+  Http1Session* session;
+  uint64_t seq;
+  ResponseContext ctx;
+  uint32_t route_id;
+  nb::object task;
+};
+
+/// Native done-callback of a suspended handler's Task.
+struct TaskDone {
+  Pending* pending;
+};
+
+class Engine final : public Dispatcher {
+ public:
+  struct Route {
+    nb::object handler;
+    bool is_async;
+    int nargs;
+    std::string method;
+    std::string path;
+  };
+
+  ServerConfig config;
+  RouteTable routes;
+  std::vector<Route> route_info;
+  std::unique_ptr<EventLoop> loop = std::make_unique<EventLoop>();
+  std::unique_ptr<TcpServer> server;
+  std::unordered_set<Pending*> pending;
+
+  nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
+  double timer_deadline = 0;
+  bool soon_pending = false;
+  bool attached = false;
+  int reader_fd = -1;
+
+  ~Engine() override { shutdown(); }
+
+  // ---- registration -----------------------------------------------------------------------
+  uint32_t add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async, int nargs) {
+    auto m = parse_method(method);
+    if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
+    if (nargs < 0 || nargs > 1) throw nb::value_error("a handler takes at most one positional argument (the request)");
+    uint32_t id = static_cast<uint32_t>(route_info.size());
+    std::string error;
+    if (!routes.router.add(*m, path, id, error)) throw nb::value_error(error.c_str());
+    route_info.push_back(Route{std::move(handler), is_async, nargs, std::string(method), std::string(path)});
+    routes.const_head.emplace_back();
+    routes.const_body.emplace_back();
+    return id;
+  }
+
+  void set_const_response(uint32_t route_id, nb::handle result) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    Rendered r;
+    std::string error;
+    if (!render_result(result, r, error)) throw nb::type_error(("const route: " + error).c_str());
+    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
+    head += r.header_lines;
+    routes.const_head[route_id] = std::move(head);
+    routes.const_body[route_id] = std::string(r.body);
+  }
+
+  // ---- serving ----------------------------------------------------------------------------
+  int listen(const std::string& host, int port, int backlog, bool reuse_port) {
+    if (!server) server = std::make_unique<TcpServer>(*loop, config, routes, *this);
+    std::string error;
+    int bound = server->listen(host, port, backlog, reuse_port, error);
+    if (bound < 0) throw std::runtime_error(error);
+    return bound;
+  }
+
+  void attach(nb::object asyncio_loop, nb::object self_poll) {
+    if (attached) throw std::runtime_error("the engine is already attached to an event loop");
+    aio_loop = std::move(asyncio_loop);
+    call_at = aio_loop.attr("call_at");
+    call_soon = aio_loop.attr("call_soon");
+    poll_cb = std::move(self_poll);
+    reader_fd = loop->backend_fd();
+    aio_loop.attr("add_reader")(reader_fd, poll_cb);
+    attached = true;
+    // libuv arms new watchers (the listener) only inside a run: do one now.
+    poll();
+  }
+
+  void detach() {
+    if (!attached) return;
+    attached = false;
+    try {
+      aio_loop.attr("remove_reader")(reader_fd);
+    } catch (nb::python_error&) {
+      // The loop may already be closed; nothing left to unregister then.
+    }
+    if (timer_handle) timer_handle.attr("cancel")();
+    timer_handle.reset();
+  }
+
+  void poll() {
+    soon_pending = false;
+    int t = loop->run_nowait();
+    if (attached) schedule(t);
+  }
+
+  /// Mirrors the native loop's next deadline into asyncio, touching asyncio only when it changes.
+  void schedule(int timeout_ms) {
+    if (timeout_ms == 0) {
+      if (!soon_pending) {
+        soon_pending = true;
+        call_soon(poll_cb);
+      }
+      return;
+    }
+    if (timeout_ms < 0) return;
+    double now = monotonic_seconds();
+    double when = now + timeout_ms / 1000.0;
+    if (!timer_handle || now >= timer_deadline || when < timer_deadline - 0.001) {
+      if (timer_handle) timer_handle.attr("cancel")();
+      timer_handle = call_at(when, poll_cb);
+      timer_deadline = when;
+    }
+  }
+
+  void shutdown() {
+    for (Pending* p : pending) {
+      p->engine = nullptr;
+      if (p->task) {
+        try {
+          p->task.attr("cancel")();
+        } catch (...) {
+          PyErr_Clear();
+        }
+      }
+    }
+    pending.clear();
+    detach();
+    server.reset();
+  }
+
+  // ---- dispatch ---------------------------------------------------------------------------
+  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+    const Route& rt = route_info[req.route_id];
+    nb::object request = make_request(req);
+    PyObject* args[2] = {nullptr, request.ptr()};
+    PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
+                                        static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+    if (!res) {
+      log_current_exception("Unhandled exception in handler", rt.method, rt.path);
+      write_error(session, seq, req.ctx);
+    } else if (!rt.is_async) {
+      nb::object result = nb::steal(res);
+      write_result(session, seq, req.ctx, result, rt);
+    } else {
+      run_coroutine(session, seq, req, nb::steal(res), rt);
+    }
+    // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
+    if (Py_REFCNT(request.ptr()) > 1) nb::inst_ptr<Request>(request)->detach();
+  }
+
+  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt) {
+    auto& g = globals();
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject* args[4] = {nullptr, coro.ptr(), aio_loop.ptr(), Py_True};
+    PyObject* t = PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, g.kw_loop.ptr());
+#else
+    PyObject* args[3] = {nullptr, coro.ptr(), aio_loop.ptr()};
+    PyObject* t = PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, g.kw_loop.ptr());
+#endif
+    if (!t) {
+      log_current_exception("Cannot start the handler's task (did the handler return a coroutine?)", rt.method,
+                            rt.path);
+      write_error(session, seq, req.ctx);
+      return;
+    }
+    nb::object task = nb::steal(t);
+    coro.reset();
+    if (task_done(task)) {
+      finish_task(session, seq, req.ctx, task, rt);
+      return;
+    }
+    auto* p = new Pending{this, &session, seq, req.ctx, req.route_id, task};
+    pending.insert(p);
+    session.retain();
+    session.defer(seq, p);
+    nb::object cb = nb::cast(TaskDone{p});
+    PyObject* r = PyObject_CallMethodOneArg(task.ptr(), g.s_add_done_callback.ptr(), cb.ptr());
+    if (!r) {
+      log_current_exception("Cannot watch the handler's task", rt.method, rt.path);
+      return;
+    }
+    Py_DECREF(r);
+  }
+
+  static bool task_done(nb::handle task) {
+    PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_done.ptr());
+    if (!r) {
+      PyErr_Clear();
+      return false;
+    }
+    bool done = r == Py_True;
+    Py_DECREF(r);
+    return done;
+  }
+
+  void finish_task(Http1Session& session, uint64_t seq, const ResponseContext& ctx, nb::handle task, const Route& rt) {
+    PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+    if (!r) {
+      log_current_exception("Unhandled exception in handler", rt.method, rt.path);
+      write_error(session, seq, ctx);
+      return;
+    }
+    nb::object result = nb::steal(r);
+    write_result(session, seq, ctx, result, rt);
+  }
+
+  void on_task_done(Pending* p) {
+    std::unique_ptr<Pending> owned(p);
+    pending.erase(p);
+    Http1Session* s = p->session;
+    if (!s->closed()) {
+      finish_task(*s, p->seq, p->ctx, p->task, route_info[p->route_id]);
+    } else {
+      // The client left: consume the outcome so asyncio does not warn that it was never retrieved.
+      PyObject* r = PyObject_CallMethodNoArgs(p->task.ptr(), globals().s_result.ptr());
+      Py_XDECREF(r);
+      PyErr_Clear();
+    }
+    s->release();
+    // The answer was written outside a native run: arm its watchers / close callbacks now.
+    if (loop->dirty()) poll();
+  }
+
+  void cancel(void* token) noexcept override {
+    auto* p = static_cast<Pending*>(token);
+    PyObject* r = PyObject_CallMethodNoArgs(p->task.ptr(), globals().s_cancel.ptr());
+    Py_XDECREF(r);
+    PyErr_Clear();
+  }
+
+  void write_result(Http1Session& session, uint64_t seq, const ResponseContext& ctx, nb::handle result,
+                    const Route& rt) {
+    Rendered r;
+    std::string error;
+    if (!render_result(result, r, error)) {
+      log_message("Bad return value from handler for " + rt.method + " " + rt.path + ": " + error);
+      write_error(session, seq, ctx);
+      return;
+    }
+    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+    w.start(r.status);
+    w.raw_headers(r.header_lines);
+    w.finish(r.body, ctx);
+    session.response_done(seq);
+  }
+
+  void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
+    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+    w.start(500);
+    w.header("Content-Type", "text/plain; charset=utf-8");
+    w.finish("Internal Server Error\n", ctx);
+    session.response_done(seq);
+  }
+};
+
+void bind_engine(nb::module_& m) {
+  nb::class_<TaskDone>(m, "_TaskDone")
+      .def("__call__", [](TaskDone& d, nb::handle) {
+        Pending* p = d.pending;
+        d.pending = nullptr;
+        if (!p) return;
+        if (!p->engine) {
+          p->session->release();
+          delete p;
+          return;
+        }
+        p->engine->on_task_done(p);
+      });
+
+  nb::class_<Engine>(m, "Engine", "The native HTTP engine of one event loop (internal).")
+      .def(
+          "__init__",
+          [](Engine* self, uint32_t max_request_line, uint32_t max_header_bytes, uint32_t max_header_count,
+             uint64_t max_body, double header_timeout, double keepalive_timeout, uint32_t max_connections,
+             uint32_t max_pipelined, size_t write_high_watermark, std::string server_header) {
+            new (self) Engine();
+            auto& c = self->config;
+            c.limits.max_request_line = max_request_line;
+            c.limits.max_header_bytes = max_header_bytes;
+            c.limits.max_header_count = max_header_count;
+            c.limits.max_body = max_body;
+            c.header_timeout_ms = static_cast<uint32_t>(header_timeout * 1000);
+            c.keepalive_timeout_ms = static_cast<uint32_t>(keepalive_timeout * 1000);
+            c.max_connections = max_connections;
+            c.max_pipelined = max_pipelined;
+            c.write_high_watermark = write_high_watermark;
+            c.server_header = std::move(server_header);
+          },
+          nb::kw_only(), nb::arg("max_request_line") = 8 * 1024, nb::arg("max_header_bytes") = 64 * 1024,
+          nb::arg("max_header_count") = 100, nb::arg("max_body") = 16 * 1024 * 1024,
+          nb::arg("header_timeout") = 10.0, nb::arg("keepalive_timeout") = 5.0, nb::arg("max_connections") = 10000,
+          nb::arg("max_pipelined") = 64, nb::arg("write_high_watermark") = 1 << 20,
+          nb::arg("server_header") = "tiercel")
+      .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler"),
+           nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
+      .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
+           "Serves `result` for the route from C++ without calling Python.")
+      .def("listen", &Engine::listen, nb::arg("host"), nb::arg("port"), nb::arg("backlog") = 1024,
+           nb::arg("reuse_port") = false, "Binds and listens; returns the bound port.")
+      .def(
+          "attach",
+          [](nb::handle self, nb::object loop) {
+            nb::cast<Engine&>(self).attach(std::move(loop), self.attr("poll"));
+          },
+          nb::arg("loop"), "Registers the native loop with an asyncio loop (add_reader on its backend fd).")
+      .def("detach", &Engine::detach)
+      .def("poll", &Engine::poll, "Runs the native loop without blocking (the add_reader callback).")
+      .def("fileno", [](Engine& e) { return e.loop->backend_fd(); })
+      .def("stop_listening",
+           [](Engine& e) {
+             if (e.server) e.server->stop_listening();
+             e.loop->mark_dirty();
+             e.poll();
+           })
+      .def("close_idle_connections",
+           [](Engine& e) {
+             if (e.server) e.server->close_idle_connections();
+             e.poll();
+           })
+      .def_prop_ro("connection_count", [](Engine& e) { return e.server ? e.server->connection_count() : 0; })
+      .def_prop_ro("pending_count", [](Engine& e) { return e.pending.size(); })
+      .def("close", &Engine::shutdown, "Cancels pending handlers, closes every connection and the listener.");
+
+  m.def(
+      "_synthetic_request", [](std::string_view method, std::string_view path) {
+        return make_synthetic_request(method, path);
+      },
+      nb::arg("method"), nb::arg("path"), "A Request with no headers or body (for rendering const routes).");
+}
+
+}  // namespace tiercel::py

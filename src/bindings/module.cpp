@@ -1,0 +1,44 @@
+// The tiercel._core extension module: native types and the engine. Users import from `tiercel`.
+#include "bindings/common.h"
+
+namespace tiercel::py {
+
+Globals& globals() {
+  // Leaked on purpose: these must outlive every engine, and interpreter teardown order is not ours.
+  static Globals* g = new Globals();
+  return *g;
+}
+
+}  // namespace tiercel::py
+
+NB_MODULE(_core, m) {
+  using namespace tiercel::py;
+  m.doc() = "Tiercel's native engine (private; import from `tiercel`).";
+  auto& g = globals();
+  g.task_type = nb::module_::import_("asyncio").attr("Task");
+  g.logger = nb::module_::import_("logging").attr("getLogger")("tiercel");
+#if PY_VERSION_HEX >= 0x030C0000
+  g.kw_loop = nb::make_tuple("loop", "eager_start");
+#else
+  g.kw_loop = nb::make_tuple("loop");
+#endif
+  g.s_done = nb::steal(PyUnicode_InternFromString("done"));
+  g.s_result = nb::steal(PyUnicode_InternFromString("result"));
+  g.s_cancel = nb::steal(PyUnicode_InternFromString("cancel"));
+  g.s_add_done_callback = nb::steal(PyUnicode_InternFromString("add_done_callback"));
+
+  // JSON functions come from tiercel/__init__.py, so that importing _core alone (stub generation in an
+  // isolated build environment) needs nothing outside the standard library.
+  m.def(
+      "_set_json",
+      [](nb::object dumps, nb::object loads) {
+        globals().json_dumps = std::move(dumps);
+        globals().json_loads = std::move(loads);
+      },
+      nb::arg("dumps"), nb::arg("loads"), "Sets the JSON functions (orjson.dumps, orjson.loads).");
+
+  bind_headers(m);
+  bind_request(m);
+  bind_response(m);
+  bind_engine(m);
+}

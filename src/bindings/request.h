@@ -1,0 +1,40 @@
+// The native Request handed to handlers: views into the connection buffer until the handler keeps it,
+// Python containers built only on first access.
+#pragma once
+
+#include <memory>
+
+#include "bindings/common.h"
+#include "core/http1_session.h"
+
+namespace tiercel::py {
+
+class Request {
+ public:
+  std::string_view method, path, query, host, body, peer_ip;
+  std::string_view scheme = "http";
+  const std::vector<http1::Header>* headers = nullptr;
+  const std::vector<PathParam>* params = nullptr;
+
+  // Built on first access and cached.
+  nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body;
+
+  /// Copies every view into storage of its own, so the Request outlives the connection buffer.
+  void detach();
+  bool detached() const noexcept { return owned_ != nullptr; }
+
+ private:
+  struct Owned {
+    std::string data;
+    std::vector<http1::Header> headers;
+    std::vector<PathParam> params;
+  };
+  std::unique_ptr<Owned> owned_;
+};
+
+/// A Python Request viewing `req` (valid while `req` is).
+nb::object make_request(const RoutedRequest& req);
+/// A detached Request for `method path` with no headers or body (used to render const routes once).
+nb::object make_synthetic_request(std::string_view method, std::string_view path);
+
+}  // namespace tiercel::py

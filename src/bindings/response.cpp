@@ -1,0 +1,200 @@
+// Response and the conversion of handler results (str, bytes, dict/list, Response, tuples) to wire form.
+#include "bindings/common.h"
+#include "core/response_writer.h"
+
+namespace tiercel::py {
+
+namespace {
+
+constexpr std::string_view kText = "Content-Type: text/plain; charset=utf-8\r\n";
+constexpr std::string_view kBinary = "Content-Type: application/octet-stream\r\n";
+constexpr std::string_view kJson = "Content-Type: application/json\r\n";
+
+/// Body of a result: str -> UTF-8, bytes as is, dict/list -> JSON. Sets the default Content-Type line.
+bool render_body(nb::handle body, Rendered& out, std::string_view& content_type, std::string& error) {
+  PyObject* o = body.ptr();
+  if (PyUnicode_CheckExact(o) || PyUnicode_Check(o)) {
+    Py_ssize_t n = 0;
+    const char* p = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!p) {
+      PyErr_Clear();
+      error = "the handler returned a str that cannot be encoded as UTF-8";
+      return false;
+    }
+    out.body_owner = nb::borrow(body);
+    out.body = std::string_view(p, static_cast<size_t>(n));
+    content_type = kText;
+    return true;
+  }
+  if (PyBytes_Check(o)) {
+    out.body_owner = nb::borrow(body);
+    out.body = std::string_view(PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o)));
+    content_type = kBinary;
+    return true;
+  }
+  if (PyDict_Check(o) || PyList_Check(o)) {
+    PyObject* args[2] = {nullptr, o};
+    PyObject* r = PyObject_Vectorcall(globals().json_dumps.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+    if (!r) {
+      nb::python_error e;  // takes (and clears) the Python error
+      error = std::string("the handler returned a dict/list that cannot be serialised to JSON: ") + e.what();
+      return false;
+    }
+    out.body_owner = nb::steal(r);
+    out.body = std::string_view(PyBytes_AS_STRING(r), static_cast<size_t>(PyBytes_GET_SIZE(r)));
+    content_type = kJson;
+    return true;
+  }
+  if (o == Py_None) {
+    out.body = {};
+    content_type = {};
+    return true;
+  }
+  error = std::string("cannot send a value of type '") + Py_TYPE(o)->tp_name +
+          "'; return str, bytes, dict, list, Response, or a tuple (body, status[, headers])";
+  return false;
+}
+
+bool append_headers(const Headers& h, Rendered& out, bool& has_content_type, std::string& error) {
+  for (auto& [name, value] : h.items) {
+    if (!is_header_name(name) || !is_header_value(value)) {
+      error = "invalid response header '" + name + "': names must be tokens and values must not contain CR, LF or NUL";
+      return false;
+    }
+    // Framing is the server's job: a handler's Content-Length or Transfer-Encoding would desynchronise.
+    if (ascii_iequal(name, "content-length") || ascii_iequal(name, "transfer-encoding") ||
+        ascii_iequal(name, "connection"))
+      continue;
+    if (ascii_iequal(name, "content-type")) has_content_type = true;
+    out.header_lines.append(name).append(": ").append(value).append("\r\n");
+  }
+  return true;
+}
+
+bool headers_from(nb::handle src, Headers& tmp, const Headers*& out, std::string& error) {
+  if (nb::isinstance<Headers>(src)) {
+    out = &nb::cast<const Headers&>(src);
+    return true;
+  }
+  try {
+    tmp.update_from(src);
+  } catch (const nb::python_error& e) {
+    error = e.what();
+    return false;
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  out = &tmp;
+  return true;
+}
+
+bool status_from(nb::handle h, int& status, std::string& error) {
+  if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr())) return false;
+  long v = PyLong_AsLong(h.ptr());
+  if (v < 100 || v > 999) {
+    PyErr_Clear();
+    error = "status code " + nb::cast<std::string>(nb::str(h)) + " is out of range 100-999";
+    return false;
+  }
+  status = static_cast<int>(v);
+  return true;
+}
+
+bool render_parts(nb::handle body, int status, nb::handle headers, Rendered& out, std::string& error) {
+  std::string_view ct;
+  if (!render_body(body, out, ct, error)) return false;
+  out.status = status;
+  bool has_ct = false;
+  if (!headers.is_none()) {
+    Headers tmp;
+    const Headers* h = nullptr;
+    if (!headers_from(headers, tmp, h, error)) return false;
+    if (!append_headers(*h, out, has_ct, error)) return false;
+  }
+  if (!has_ct && !ct.empty()) out.header_lines.insert(0, ct);
+  return true;
+}
+
+}  // namespace
+
+bool render_result(nb::handle result, Rendered& out, std::string& error) {
+  PyObject* o = result.ptr();
+  if (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyDict_CheckExact(o) || PyList_CheckExact(o)) {
+    std::string_view ct;
+    if (!render_body(result, out, ct, error)) return false;
+    out.status = 200;
+    out.header_lines.assign(ct);
+    return true;
+  }
+  if (nb::isinstance<Response>(result)) {
+    auto& r = nb::cast<const Response&>(result);
+    return render_parts(r.description, r.status_code, r.headers, out, error);
+  }
+  if (PyTuple_Check(o)) {
+    Py_ssize_t n = PyTuple_GET_SIZE(o);
+    if (n == 2 || n == 3) {
+      nb::handle body = PyTuple_GET_ITEM(o, 0);
+      nb::handle second = PyTuple_GET_ITEM(o, 1);
+      int status = 200;
+      if (n == 2 && status_from(second, status, error)) return render_parts(body, status, nb::none(), out, error);
+      if (n == 3) {
+        nb::handle third = PyTuple_GET_ITEM(o, 2);
+        // (body, status, headers) and Robyn's (body, headers, status).
+        if (status_from(second, status, error)) return render_parts(body, status, third, out, error);
+        if (error.empty() && status_from(third, status, error)) return render_parts(body, status, second, out, error);
+      }
+      if (error.empty())
+        error = "a tuple result must be (body, status), (body, status, headers) or (body, headers, status) "
+                "with an int status";
+      return false;
+    }
+    error = "a tuple result must have 2 or 3 items: (body, status[, headers])";
+    return false;
+  }
+  if (o == Py_None) {
+    error = "the handler returned None; return str, bytes, dict, list, Response, or a tuple (body, status)";
+    return false;
+  }
+  std::string_view ct;
+  if (!render_body(result, out, ct, error)) return false;
+  out.status = 200;
+  out.header_lines.assign(ct);
+  return true;
+}
+
+void bind_response(nb::module_& m) {
+  nb::class_<Response>(m, "Response", "An HTTP response: Response(200, {'X-A': '1'}, 'body').")
+      .def(
+          "__init__",
+          [](Response* self, int status_code, nb::handle headers, nb::handle description, nb::handle body) {
+            if (status_code < 100 || status_code > 999)
+              throw nb::value_error("status_code must be between 100 and 999");
+            if (!description.is_none() && !body.is_none())
+              throw nb::type_error("pass either description= or body=, not both");
+            new (self) Response();
+            self->status_code = status_code;
+            Headers h;
+            h.update_from(headers);
+            self->headers = nb::cast(std::move(h));
+            nb::handle d = body.is_none() ? description : body;
+            self->description = d.is_none() ? nb::object(nb::str("")) : nb::borrow(d);
+          },
+          nb::arg("status_code") = 200, nb::arg("headers") = nb::none(), nb::arg("description") = nb::none(),
+          nb::kw_only(), nb::arg("body") = nb::none())
+      .def_rw("status_code", &Response::status_code)
+      .def_prop_rw(
+          "headers", [](Response& r) { return r.headers; },
+          [](Response& r, nb::handle h) {
+            Headers tmp;
+            tmp.update_from(h);
+            r.headers = nb::cast(std::move(tmp));
+          })
+      .def_rw("description", &Response::description)
+      .def_prop_rw(
+          "body", [](Response& r) { return r.description; },
+          [](Response& r, nb::handle v) { r.description = nb::borrow(v); })
+      .def("__repr__", [](Response& r) { return "<Response " + std::to_string(r.status_code) + ">"; });
+}
+
+}  // namespace tiercel::py

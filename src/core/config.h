@@ -1,0 +1,29 @@
+// Server-wide settings: parser limits, timeouts, backpressure thresholds and the Server header.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/http1_parser.h"
+
+namespace tiercel {
+
+/// Every limit has a default here and a setting in `app.start(...)`.
+struct ServerConfig {
+  http1::Limits limits;
+  /// Slowloris guard: a request head must be complete within this time of its first byte (408 then close).
+  uint32_t header_timeout_ms = 10'000;
+  /// An idle keep-alive connection (no request in progress, nothing to write) is closed after this.
+  uint32_t keepalive_timeout_ms = 5'000;
+  /// Accepted connections beyond this are closed at once.
+  uint32_t max_connections = 10'000;
+  /// Stop reading from a connection while more than this many response bytes wait to be sent.
+  size_t write_high_watermark = 1 << 20;
+  /// Stop parsing pipelined requests while this many responses on one connection are still pending.
+  uint32_t max_pipelined = 64;
+  /// Value of the Server header; empty sends none.
+  std::string server_header = "tiercel";
+};
+
+}  // namespace tiercel

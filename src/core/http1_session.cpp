@@ -1,0 +1,336 @@
+// HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure.
+#include "core/http1_session.h"
+
+#include <cstring>
+
+namespace tiercel {
+
+namespace {
+constexpr size_t kInitialBuffer = 8 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+}  // namespace
+
+Http1Session::Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
+    : env_(env), transport_(transport), peer_ip_(std::move(peer_ip)) {
+  deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
+}
+
+void Http1Session::release() noexcept {
+  if (--refs_ == 0) delete this;
+}
+
+std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
+  if (buf_.size() - len_ < min_free) {
+    size_t want = buf_.empty() ? kInitialBuffer : buf_.size();
+    while (want - len_ < min_free) want *= 2;
+    buf_.resize(want);
+    head_moved_ = true;
+  }
+  return {buf_.data() + len_, buf_.size() - len_};
+}
+
+void Http1Session::on_read(size_t n) {
+  len_ += n;
+  if (closing_ || transport_closed_) {
+    // Draining after an error or `Connection: close`: input is discarded.
+    len_ = pos_ = 0;
+    return;
+  }
+  process();
+  send_output();
+}
+
+void Http1Session::process() {
+  in_process_ = true;
+  while (!closing_ && !close_after_) {
+    if (in_flight() >= env_.config.max_pipelined) {
+      // Too many answers pending on this connection: leave the rest buffered until some complete.
+      if (!paused_pipeline_) {
+        paused_pipeline_ = true;
+        transport_.pause_reading();
+      }
+      break;
+    }
+    if (state_ == State::kHead) {
+      if (pos_ == len_) break;
+      if (!handle_head()) break;
+    } else if (state_ == State::kBodyLength) {
+      uint64_t need = head_.content_length;
+      if (len_ - pos_ < need) {
+        // Grow once for the whole declared body (already bounded by limits.max_body).
+        size_t total = (pos_ - head_start_) + need;
+        if (buf_.size() - head_start_ < total) {
+          compact();
+          read_space(static_cast<size_t>(total - (len_ - head_start_)));
+        }
+        break;
+      }
+      std::string_view body(buf_.data() + pos_, static_cast<size_t>(need));
+      pos_ += static_cast<size_t>(need);
+      dispatch_current(body);
+      state_ = State::kHead;
+    } else if (state_ == State::kBodyChunked) {
+      size_t consumed = 0;
+      http1::ParseError err = http1::ParseError::kNone;
+      auto st = chunked_.feed(std::string_view(buf_.data() + pos_, len_ - pos_), env_.config.limits, chunked_body_,
+                              consumed, err);
+      size_t head_end = head_start_ + head_.head_size;
+      if (st == http1::ParseStatus::kError) {
+        respond_error(http1::status_for(err), http1::describe(err));
+        break;
+      }
+      // Decoded bytes now live in chunked_body_: drop the raw chunk bytes, keep the head in place.
+      size_t rest = len_ - (pos_ + consumed);
+      std::memmove(buf_.data() + head_end, buf_.data() + pos_ + consumed, rest);
+      len_ = head_end + rest;
+      pos_ = head_end;
+      if (st == http1::ParseStatus::kIncomplete) break;
+      dispatch_current(chunked_body_);
+      state_ = State::kHead;
+    } else {
+      break;
+    }
+  }
+  compact();
+  update_deadline();
+  in_process_ = false;
+}
+
+bool Http1Session::handle_head() {
+  http1::ParseError err = http1::ParseError::kNone;
+  auto st = http1::parse_head(std::string_view(buf_.data() + pos_, len_ - pos_), env_.config.limits, head_, err);
+  if (st == http1::ParseStatus::kIncomplete) return false;
+  if (st == http1::ParseStatus::kError) {
+    respond_error(http1::status_for(err), http1::describe(err));
+    return false;
+  }
+  head_start_ = pos_;
+  pos_ += head_.head_size;
+  head_moved_ = false;
+  sent_continue_ = false;
+  switch (head_.framing) {
+    case http1::BodyFraming::kNone:
+      dispatch_current({});
+      return true;
+    case http1::BodyFraming::kContentLength:
+      state_ = State::kBodyLength;
+      break;
+    case http1::BodyFraming::kChunked:
+      chunked_.reset();
+      chunked_body_.clear();
+      state_ = State::kBodyChunked;
+      break;
+  }
+  // Interim 100 only when the body is not already here and nothing earlier is still pending.
+  bool body_missing = head_.framing == http1::BodyFraming::kChunked || len_ - pos_ < head_.content_length;
+  if (head_.expect_continue && body_missing && slots_.empty() && !sent_continue_) {
+    out_.append(kContinue);
+    sent_continue_ = true;
+  }
+  return true;
+}
+
+void Http1Session::dispatch_current(std::string_view body) {
+  if (head_moved_) {
+    // The buffer moved since the head was parsed; the head is still intact at head_start_, so re-parse it
+    // to re-point the views (cheaper and safer than rebasing every view).
+    http1::ParseError err = http1::ParseError::kNone;
+    http1::parse_head(std::string_view(buf_.data() + head_start_, len_ - head_start_), env_.config.limits, head_,
+                      err);
+    if (head_.framing == http1::BodyFraming::kContentLength) {
+      body = std::string_view(buf_.data() + head_start_ + head_.head_size, static_cast<size_t>(head_.content_length));
+    }
+    head_moved_ = false;
+  }
+  uint64_t seq = next_seq_++;
+  if (!head_.keep_alive) {
+    close_after_ = true;
+    close_seq_ = seq;
+  }
+  ResponseContext ctx{.head_request = false, .keep_alive = head_.keep_alive, .http10 = head_.version_minor == 0};
+  auto method = parse_method(head_.method);
+  if (!method) {
+    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
+    w.start(501);
+    w.header("Content-Type", "text/plain; charset=utf-8");
+    w.finish("Method not implemented\n", ctx);
+    response_done(seq);
+    return;
+  }
+  ctx.head_request = *method == Method::kHead;
+  RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
+  if (m.kind != RouteMatch::Kind::kFound) {
+    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
+    if (m.kind == RouteMatch::Kind::kNotFound) {
+      w.start(404);
+      w.header("Content-Type", "text/plain; charset=utf-8");
+      w.finish("Not Found\n", ctx);
+    } else {
+      w.start(405);
+      w.header("Allow", Router::allow_header(m.allowed_methods));
+      w.header("Content-Type", "text/plain; charset=utf-8");
+      w.finish("Method Not Allowed\n", ctx);
+    }
+    response_done(seq);
+    return;
+  }
+  if (m.route_id < env_.routes.const_head.size() && !env_.routes.const_head[m.route_id].empty()) {
+    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
+    w.raw_headers(env_.routes.const_head[m.route_id]);
+    w.finish(env_.routes.const_body[m.route_id], ctx);
+    response_done(seq);
+    return;
+  }
+  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, peer_ip_};
+  env_.dispatcher.dispatch(*this, seq, req);
+}
+
+std::string& Http1Session::response_buffer(uint64_t seq) {
+  if (slots_.empty() && seq == next_write_) return out_;
+  for (auto& s : slots_) {
+    if (s.seq == seq) return s.bytes;
+  }
+  slots_.push_back(Slot{seq, {}, nullptr, false, false});
+  return slots_.back().bytes;
+}
+
+void Http1Session::defer(uint64_t seq, void* token) {
+  for (auto& s : slots_) {
+    if (s.seq == seq) {
+      s.token = token;
+      return;
+    }
+  }
+  slots_.push_back(Slot{seq, {}, token, false, false});
+}
+
+void Http1Session::response_done(uint64_t seq, bool close) {
+  if (close && (!close_after_ || seq < close_seq_)) {
+    close_after_ = true;
+    close_seq_ = seq;
+  }
+  if (slots_.empty() && seq == next_write_) {
+    ++next_write_;
+  } else {
+    for (auto& s : slots_) {
+      if (s.seq == seq) {
+        s.ready = true;
+        s.token = nullptr;
+        break;
+      }
+    }
+    flush_ready();
+  }
+  if (!in_process_) {
+    // A deferred answer arrived from outside a read: send now, and resume parsing if it was held back.
+    if (paused_pipeline_ && in_flight() < env_.config.max_pipelined) {
+      paused_pipeline_ = false;
+      if (!paused_write_) transport_.resume_reading();
+      process();
+    } else {
+      update_deadline();
+    }
+    send_output();
+  }
+}
+
+void Http1Session::flush_ready() {
+  while (!slots_.empty() && slots_.front().ready) {
+    out_.append(slots_.front().bytes);
+    slots_.pop_front();
+    ++next_write_;
+  }
+}
+
+void Http1Session::respond_error(int status, std::string_view message) {
+  uint64_t seq = next_seq_++;
+  write_error_response(response_buffer(seq), status, message, env_.date_line(), env_.config.server_header);
+  state_ = State::kClosing;
+  close_after_ = true;
+  close_seq_ = seq;
+  len_ = pos_ = 0;
+  response_done(seq);
+}
+
+void Http1Session::send_output() {
+  if (transport_closed_) return;
+  if (!out_.empty()) transport_.send(out_);
+  if (close_after_ && next_write_ > close_seq_ && !closing_) {
+    begin_close();
+    return;
+  }
+  if (!paused_write_ && transport_.unsent_bytes() > env_.config.write_high_watermark) {
+    paused_write_ = true;
+    transport_.pause_reading();
+  }
+}
+
+void Http1Session::on_drained() {
+  if (paused_write_) {
+    paused_write_ = false;
+    if (!paused_pipeline_ && !closing_) transport_.resume_reading();
+  }
+}
+
+void Http1Session::compact() {
+  size_t keep_from = state_ == State::kHead ? pos_ : head_start_;
+  if (keep_from == 0) return;
+  size_t rest = len_ - keep_from;
+  if (rest) std::memmove(buf_.data(), buf_.data() + keep_from, rest);
+  len_ = rest;
+  pos_ -= keep_from;
+  head_start_ = 0;
+  if (state_ != State::kHead) head_moved_ = true;
+}
+
+void Http1Session::update_deadline() {
+  if (closing_) return;
+  if (!slots_.empty()) {
+    deadline_ms_ = 0;  // the application is working; its time is not the client's fault
+  } else if (state_ != State::kHead || len_ > pos_) {
+    // A request is arriving: header timeout (also bounds idle gaps while a body trickles in).
+    deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
+  } else {
+    deadline_ms_ = env_.now_ms + env_.config.keepalive_timeout_ms;
+  }
+}
+
+void Http1Session::on_timeout() {
+  if (closing_ || transport_closed_) {
+    transport_.close();
+    return;
+  }
+  bool mid_request = state_ != State::kHead || len_ > pos_;
+  if (mid_request && slots_.empty()) {
+    respond_error(408, "Request header or body not received in time");
+    send_output();
+  } else {
+    begin_close();
+  }
+}
+
+void Http1Session::begin_close() {
+  closing_ = true;
+  deadline_ms_ = 0;
+  transport_.close();
+}
+
+void Http1Session::on_eof() {
+  closing_ = true;
+  transport_.close();
+}
+
+void Http1Session::on_transport_closed() {
+  if (transport_closed_) return;
+  transport_closed_ = true;
+  closing_ = true;
+  for (auto& s : slots_) {
+    if (s.token && !s.ready) {
+      void* t = s.token;
+      s.token = nullptr;
+      env_.dispatcher.cancel(t);
+    }
+  }
+}
+
+}  // namespace tiercel

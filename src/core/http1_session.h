@@ -1,0 +1,165 @@
+// One HTTP/1.1 connection's protocol logic — bytes in, parse, route, dispatch, ordered bytes out —
+// independent of the transport (a TCP socket, or memory for the TestClient and fuzzers).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/http1_parser.h"
+#include "core/response_writer.h"
+#include "core/router.h"
+
+namespace tiercel {
+
+class Http1Session;
+
+/// Routes of a server and the responses of `const=True` routes, which C++ serves without Python.
+struct RouteTable {
+  Router router;
+  /// Per route id: pre-serialised status line and headers (each ending in CRLF) of a const route,
+  /// empty for routes whose handler is called per request.
+  std::vector<std::string> const_head;
+  std::vector<std::string> const_body;
+};
+
+/// What a dispatcher sees of one routed request. The views are valid only during dispatch().
+struct RoutedRequest {
+  const http1::RequestHead& head;
+  std::string_view body;
+  Method method;
+  uint32_t route_id;
+  const std::vector<PathParam>& params;
+  ResponseContext ctx;
+  std::string_view peer_ip;
+};
+
+/// Calls the application for routed requests (implemented by the Python bindings).
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  /// Answers request `seq`: either writes the response now (session.response_buffer + response_done),
+  /// or calls session.defer(seq, token) and answers later.
+  virtual void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) = 0;
+  /// The session closed before deferred request `token` was answered: stop that work.
+  virtual void cancel(void* token) noexcept = 0;
+};
+
+/// The transport behind a session.
+class SessionTransport {
+ public:
+  virtual ~SessionTransport() = default;
+  /// Sends the bytes of `out` and clears it.
+  virtual void send(std::string& out) = 0;
+  /// Closes once everything handed to send() has been written.
+  virtual void close() = 0;
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
+  /// Bytes handed to send() and not yet written.
+  virtual size_t unsent_bytes() const = 0;
+};
+
+/// Shared per-loop state the sessions read: settings, routes, clock, Date line.
+struct SessionEnv {
+  const ServerConfig& config;
+  const RouteTable& routes;
+  Dispatcher& dispatcher;
+  DateCache date;
+  uint64_t now_ms = 0;      ///< loop time, refreshed by the owner before each batch
+  std::time_t now_s = 0;    ///< wall-clock seconds for the Date header
+  std::string_view date_line() { return date.line(now_s); }
+};
+
+class Http1Session {
+ public:
+  Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
+  Http1Session(const Http1Session&) = delete;
+  Http1Session& operator=(const Http1Session&) = delete;
+
+  // --- transport side ---
+  /// Free space to read into (at least `min_free` bytes).
+  std::pair<char*, size_t> read_space(size_t min_free = 16 * 1024);
+  /// `n` bytes were written into read_space(): parse and answer what is complete, then send in one batch.
+  void on_read(size_t n);
+  /// The peer finished sending (or the transport failed): stop and cancel pending work.
+  void on_eof();
+  /// The transport is gone for good. Pending deferred work is cancelled.
+  void on_transport_closed();
+  /// Unsent bytes dropped: reading may resume.
+  void on_drained();
+  /// Loop time in ms at which on_timeout() should run; 0 for none.
+  uint64_t deadline() const { return deadline_ms_; }
+  /// Called by the owner when deadline() has passed.
+  void on_timeout();
+
+  // --- dispatcher side ---
+  /// The buffer the response to `seq` must be appended to.
+  std::string& response_buffer(uint64_t seq);
+  /// The response to `seq` is complete; `close` closes the connection after it.
+  void response_done(uint64_t seq, bool close = false);
+  /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
+  void defer(uint64_t seq, void* token);
+  /// Deferred answers keep the session alive through these.
+  void retain() noexcept { ++refs_; }
+  void release() noexcept;
+  bool closed() const noexcept { return transport_closed_; }
+  SessionEnv& env() noexcept { return env_; }
+
+ private:
+  enum class State : uint8_t { kHead, kBodyLength, kBodyChunked, kClosing };
+  struct Slot {
+    uint64_t seq;
+    std::string bytes;
+    void* token;
+    bool ready;
+    bool close;
+  };
+
+  void process();
+  bool handle_head();                       // returns false to stop the loop
+  void dispatch_current(std::string_view body);
+  void respond_error(int status, std::string_view message);
+  void flush_ready();
+  void send_output();
+  void compact();
+  void update_deadline();
+  void begin_close();
+  size_t in_flight() const noexcept { return slots_.size(); }
+
+  SessionEnv& env_;
+  SessionTransport& transport_;
+  std::string peer_ip_;
+
+  std::vector<char> buf_;  // read buffer: [0, len_) holds unprocessed bytes from pos_
+  size_t len_ = 0;
+  size_t pos_ = 0;
+  size_t head_start_ = 0;  // where the head of the request whose body is being read starts
+  bool head_moved_ = false;
+
+  State state_ = State::kHead;
+  http1::RequestHead head_;
+  http1::ChunkedDecoder chunked_;
+  std::string chunked_body_;
+  std::vector<PathParam> params_;
+
+  std::string out_;          // responses accumulated for the next send
+  std::deque<Slot> slots_;   // responses waiting behind an unanswered earlier one
+  uint64_t next_seq_ = 0;    // seq of the next request parsed
+  uint64_t next_write_ = 0;  // seq whose response goes out next
+  bool close_after_ = false; // close once responses up to close_seq_ are written
+  uint64_t close_seq_ = 0;
+  bool sent_continue_ = false;
+
+  bool paused_pipeline_ = false;
+  bool paused_write_ = false;
+  bool transport_closed_ = false;
+  bool closing_ = false;
+  bool in_process_ = false;
+  uint64_t deadline_ms_ = 0;
+  uint32_t refs_ = 1;
+};
+
+}  // namespace tiercel

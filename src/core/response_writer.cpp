@@ -1,0 +1,167 @@
+// Response serialisation: status lines, headers, Date cache and the error-response table.
+#include "core/response_writer.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace tiercel {
+
+std::string_view reason_phrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+std::string_view DateCache::line(std::time_t now) noexcept {
+  if (now != cached_second_) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    int n = std::snprintf(buf_, sizeof buf_, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", kDays[tm.tm_wday],
+                          tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    len_ = n > 0 ? static_cast<size_t>(n) : 0;
+    cached_second_ = now;
+  }
+  return {buf_, len_};
+}
+
+namespace {
+
+void append_uint(std::string& out, uint64_t v) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  (void)ec;  // 24 bytes always hold a uint64
+  out.append(digits, end);
+}
+
+}  // namespace
+
+void ResponseWriter::start(int status) {
+  status_ = status;
+  out_.append("HTTP/1.1 ");
+  append_uint(out_, static_cast<uint64_t>(status));
+  out_.push_back(' ');
+  out_.append(reason_phrase(status));
+  out_.append("\r\n");
+}
+
+void ResponseWriter::header(std::string_view name, std::string_view value) {
+  out_.append(name);
+  out_.append(": ");
+  out_.append(value);
+  out_.append("\r\n");
+}
+
+void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
+  bool no_length = status_ < 200 || status_ == 204;
+  bool no_body = no_length || status_ == 304;
+  if (!no_length) {
+    out_.append("Content-Length: ");
+    append_uint(out_, body.size());
+    out_.append("\r\n");
+  }
+  out_.append(date_line_);
+  if (!server_header_.empty()) header("Server", server_header_);
+  if (!ctx.keep_alive) {
+    out_.append("Connection: close\r\n");
+  } else if (ctx.http10) {
+    out_.append("Connection: keep-alive\r\n");
+  }
+  out_.append("\r\n");
+  if (!ctx.head_request && !no_body) out_.append(body);
+}
+
+void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
+                          std::string_view server_header) {
+  ResponseWriter w(out, date_line, server_header);
+  w.start(status);
+  w.header("Content-Type", "text/plain; charset=utf-8");
+  std::string body;
+  body.reserve(message.size() + 1);
+  body.append(message);
+  body.push_back('\n');
+  w.finish(body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false});
+}
+
+namespace {
+
+constexpr bool is_tchar(unsigned char c) noexcept {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool is_header_name(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+bool is_header_value(std::string_view s) noexcept {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace tiercel

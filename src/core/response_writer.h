@@ -1,0 +1,66 @@
+// Serialises HTTP/1.1 responses: status lines, the once-a-second Date header, and the table of
+// ready-made error responses the connection sends for refused input.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace tiercel {
+
+/// Reason phrase for a status code ("Not Found"); "Unknown" for codes without one.
+std::string_view reason_phrase(int status) noexcept;
+
+/// "Date: Tue, 15 Nov 1994 08:12:31 GMT\r\n", formatted at most once per second.
+class DateCache {
+ public:
+  /// The header line for `now` (seconds since the epoch), reformatted only when the second changed.
+  std::string_view line(std::time_t now) noexcept;
+
+ private:
+  std::time_t cached_second_ = -1;
+  char buf_[64] = {};
+  size_t len_ = 0;
+};
+
+/// What the connection knows about the request a response answers.
+struct ResponseContext {
+  bool head_request = false;  ///< HEAD: send Content-Length but no body
+  bool keep_alive = true;     ///< false adds `Connection: close`
+  bool http10 = false;        ///< HTTP/1.0 keep-alive needs an explicit `Connection: keep-alive`
+};
+
+/// Appends one response to an output buffer. Usage: start(), header()*, finish(body).
+class ResponseWriter {
+ public:
+  ResponseWriter(std::string& out, std::string_view date_line, std::string_view server_header) noexcept
+      : out_(out), date_line_(date_line), server_header_(server_header) {}
+
+  /// "HTTP/1.1 200 OK\r\n".
+  void start(int status);
+  /// "Name: value\r\n". The caller has validated that neither holds CR, LF or NUL.
+  void header(std::string_view name, std::string_view value);
+  /// Pre-serialised header lines, each ending in CRLF.
+  void raw_headers(std::string_view lines) { out_.append(lines); }
+  /// Content-Length, Date, Server, Connection, the blank line and (unless HEAD) the body.
+  /// 1xx, 204 and 304 responses get no body (and 1xx/204 no Content-Length, RFC 9110 §8.6).
+  void finish(std::string_view body, const ResponseContext& ctx);
+
+ private:
+  std::string& out_;
+  int status_ = 200;
+  std::string_view date_line_;
+  std::string_view server_header_;
+};
+
+/// A complete error response (status, text body, `Connection: close`) for refused input.
+void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
+                          std::string_view server_header);
+
+/// True when `s` can be sent as a header name (an RFC 9110 token).
+bool is_header_name(std::string_view s) noexcept;
+/// True when `s` holds no CR, LF, NUL or other control byte except HTAB (no response splitting).
+bool is_header_value(std::string_view s) noexcept;
+
+}  // namespace tiercel

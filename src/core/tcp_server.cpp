@@ -1,0 +1,392 @@
+// libuv TCP transport for Http1Session: accept, read into the session's buffer, write with
+// uv_try_write first, lingering close, and a timeout sweep that runs only while connections exist.
+#include "core/tcp_server.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace tiercel {
+
+// ---------------------------------------------------------------------------------------------
+// EventLoop
+
+EventLoop::EventLoop() { uv_loop_init(&loop_); }
+
+EventLoop::~EventLoop() {
+  close_all_handles();
+  uv_loop_close(&loop_);
+}
+
+int EventLoop::run_nowait() {
+  for (int i = 0; i < 8; ++i) {
+    dirty_ = false;
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    if (!uv_loop_alive(&loop_)) return -1;
+    int t = uv_backend_timeout(&loop_);
+    if (t != 0 && !dirty_) return t;
+  }
+  return 0;
+}
+
+void EventLoop::close_all_handles() {
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TcpConnection
+
+namespace {
+constexpr uint64_t kLingerMs = 2000;  // how long a closing socket drains input so the peer reads our answer
+}
+
+class TcpConnection final : public SessionTransport {
+ public:
+  TcpConnection(TcpServer& server, EventLoop& loop) : server_(server), loop_(loop) {
+    uv_tcp_init(loop.raw(), &handle_);
+    handle_.data = this;
+    write_req_.data = this;
+    shutdown_req_.data = this;
+  }
+
+  uv_tcp_t* handle() noexcept { return &handle_; }
+  Http1Session* session() noexcept { return session_; }
+
+  void start(std::string peer_ip) {
+    session_ = new Http1Session(server_.env(), *this, std::move(peer_ip));
+    uv_tcp_nodelay(&handle_, 1);
+    resume_reading();
+  }
+
+  /// Deadline of this connection (the session's, or the linger deadline once shut down).
+  uint64_t deadline() const noexcept { return shut_down_ ? linger_deadline_ : session_->deadline(); }
+  void on_deadline() {
+    if (shut_down_) {
+      hard_close();
+    } else {
+      session_->on_timeout();
+    }
+  }
+
+  void send(std::string& out) override {
+    if (hard_closing_) {
+      out.clear();
+      return;
+    }
+    if (!write_in_flight_) {
+      uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
+      if (n == static_cast<int>(out.size())) {
+        out.clear();
+        return;
+      }
+      if (n < 0 && n != UV_EAGAIN) {
+        out.clear();
+        hard_close();
+        return;
+      }
+      size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+      writing_.assign(out, done);
+      out.clear();
+      start_write();
+    } else {
+      pending_.append(out);
+      out.clear();
+    }
+  }
+
+  void close() override {
+    if (close_requested_) {
+      // Second request (a timeout while lingering): stop waiting.
+      if (shut_down_) hard_close();
+      return;
+    }
+    close_requested_ = true;
+    if (!write_in_flight_) shutdown();
+  }
+
+  void pause_reading() override {
+    if (reading_) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+      reading_ = false;
+    }
+  }
+
+  void resume_reading() override {
+    if (!reading_ && !hard_closing_) {
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+      reading_ = true;
+      loop_.mark_dirty();
+    }
+  }
+
+  size_t unsent_bytes() const override { return writing_.size() + pending_.size(); }
+
+  void hard_close() {
+    if (hard_closing_) return;
+    hard_closing_ = true;
+    reading_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
+    loop_.mark_dirty();
+  }
+
+ private:
+  void start_write() {
+    write_in_flight_ = true;
+    uv_buf_t b = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+    uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&handle_), &b, 1, on_write);
+    loop_.mark_dirty();
+  }
+
+  void shutdown() {
+    if (hard_closing_ || shut_down_) return;
+    shut_down_ = true;
+    linger_deadline_ = loop_.now_ms() + kLingerMs;
+    // Keep reading (and discarding) until the peer closes, so unread input does not turn our close into
+    // a reset that destroys the response before the peer reads it.
+    resume_reading();
+    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&handle_), on_shutdown) != 0) hard_close();
+    loop_.mark_dirty();
+  }
+
+  static void on_shutdown(uv_shutdown_t* req, int status) {
+    auto* self = static_cast<TcpConnection*>(req->data);
+    if (status != 0) self->hard_close();
+  }
+
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    auto* self = static_cast<TcpConnection*>(h->data);
+    if (self->shut_down_) {
+      static char discard[16 * 1024];  // lingering input is thrown away
+      *buf = uv_buf_init(discard, sizeof discard);
+      return;
+    }
+    auto [p, n] = self->session_->read_space();
+    *buf = uv_buf_init(p, static_cast<unsigned>(n));
+  }
+
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+    auto* self = static_cast<TcpConnection*>(s->data);
+    if (nread > 0) {
+      if (self->shut_down_) return;
+      self->server_.refresh_clock();
+      self->session_->on_read(static_cast<size_t>(nread));
+    } else if (nread < 0) {
+      if (nread == UV_EOF && !self->shut_down_ && !self->close_requested_) {
+        self->session_->on_eof();
+      } else {
+        self->hard_close();
+      }
+    }
+  }
+
+  static void on_write(uv_write_t* req, int status) {
+    auto* self = static_cast<TcpConnection*>(req->data);
+    self->write_in_flight_ = false;
+    self->writing_.clear();
+    if (status != 0) {
+      self->pending_.clear();
+      self->hard_close();
+      return;
+    }
+    if (!self->pending_.empty()) {
+      std::swap(self->writing_, self->pending_);
+      self->start_write();
+      return;
+    }
+    if (self->close_requested_) {
+      self->shutdown();
+      return;
+    }
+    self->session_->on_drained();
+  }
+
+  static void on_close(uv_handle_t* h) {
+    auto* self = static_cast<TcpConnection*>(h->data);
+    self->session_->on_transport_closed();
+    self->session_->release();
+    self->server_.on_connection_closed(self);
+    delete self;
+  }
+
+  TcpServer& server_;
+  EventLoop& loop_;
+  uv_tcp_t handle_;
+  uv_write_t write_req_;
+  uv_shutdown_t shutdown_req_;
+  Http1Session* session_ = nullptr;
+  std::string writing_;  // bytes owned by the in-flight uv_write
+  std::string pending_;  // bytes queued behind it
+  uint64_t linger_deadline_ = 0;
+  bool write_in_flight_ = false;
+  bool reading_ = false;
+  bool close_requested_ = false;
+  bool shut_down_ = false;
+  bool hard_closing_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// TcpServer
+
+TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTable& routes, Dispatcher& dispatcher)
+    : loop_(loop), config_(config), env_{config, routes, dispatcher, {}, 0, 0} {
+  uv_timer_init(loop_.raw(), &sweep_);
+  sweep_.data = this;
+  refresh_clock();
+}
+
+TcpServer::~TcpServer() {
+  for (auto* c : connections_) c->hard_close();
+  stop_listening();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  // Run the loop so every close callback (which touches this server) happens before it is gone.
+  uv_run(loop_.raw(), UV_RUN_NOWAIT);
+  uv_run(loop_.raw(), UV_RUN_NOWAIT);
+}
+
+void TcpServer::refresh_clock() {
+  env_.now_ms = loop_.now_ms();
+  env_.now_s = std::time(nullptr);
+}
+
+int TcpServer::listen(const std::string& host, int port, int backlog, bool reuse_port, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0) {
+    error = "cannot resolve host '" + host + "': " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  std::string last_error = "no address to bind";
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+    if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+#endif
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    last_error = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    error = "cannot bind " + host + ":" + std::to_string(port) + ": " + last_error;
+    return -1;
+  }
+  if (listen_fd(fd, backlog, error) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+int TcpServer::listen_fd(int fd, int backlog, std::string& error) {
+  uv_tcp_init(loop_.raw(), &listener_);
+  listener_.data = this;
+  int rc = uv_tcp_open(&listener_, fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), backlog, on_new_connection);
+  if (rc != 0) {
+    error = std::string("cannot listen: ") + uv_strerror(rc);
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    return -1;
+  }
+  listening_ = true;
+  loop_.mark_dirty();
+  return 0;
+}
+
+void TcpServer::stop_listening() {
+  if (!listening_) return;
+  listening_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  loop_.mark_dirty();
+}
+
+void TcpServer::close_idle_connections() {
+  for (auto* c : connections_) {
+    if (c->session()->deadline() != 0) c->session()->on_timeout();
+  }
+}
+
+void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
+  auto* self = static_cast<TcpServer*>(listener->data);
+  if (status != 0) return;
+  auto* conn = new TcpConnection(*self, self->loop_);
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(conn->handle())) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(conn->handle()),
+             [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
+    return;
+  }
+  if (self->connections_.size() >= self->config_.max_connections) {
+    uv_close(reinterpret_cast<uv_handle_t*>(conn->handle()),
+             [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
+    return;
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  char ip[64] = "";
+  if (uv_tcp_getpeername(conn->handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), ip, sizeof ip);
+    } else {
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
+    }
+  }
+  self->refresh_clock();
+  self->connections_.insert(conn);
+  conn->start(ip);
+  self->ensure_sweep();
+}
+
+void TcpServer::on_connection_closed(TcpConnection* c) {
+  connections_.erase(c);
+  if (connections_.empty() && sweep_running_) {
+    uv_timer_stop(&sweep_);
+    sweep_running_ = false;
+  }
+}
+
+void TcpServer::ensure_sweep() {
+  if (sweep_running_) return;
+  uint64_t every = 1000;
+  sweep_running_ = true;
+  uv_timer_start(&sweep_, on_sweep, every, every);
+}
+
+void TcpServer::on_sweep(uv_timer_t* t) {
+  auto* self = static_cast<TcpServer*>(t->data);
+  self->refresh_clock();
+  uint64_t now = self->env_.now_ms;
+  // Collect first: a timeout may close a connection, which edits the set in its close callback later,
+  // but collecting keeps this loop independent of that.
+  std::vector<TcpConnection*> due;
+  for (auto* c : self->connections_) {
+    uint64_t d = c->deadline();
+    if (d != 0 && d <= now) due.push_back(c);
+  }
+  for (auto* c : due) c->on_deadline();
+}
+
+}  // namespace tiercel

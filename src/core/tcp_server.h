@@ -1,0 +1,83 @@
+// libuv TCP listener and connections: the socket transport of Http1Session, plus the loop glue
+// (backend fd, non-blocking runs, next deadline) that lets asyncio drive the native loop.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "core/http1_session.h"
+
+namespace tiercel {
+
+class TcpConnection;
+
+/// A libuv loop embedded in another event loop: the host waits on backend_fd() and calls run_nowait().
+class EventLoop {
+ public:
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  uv_loop_t* raw() noexcept { return &loop_; }
+  /// The epoll/kqueue fd; readable when the native loop has I/O to process.
+  int backend_fd() const noexcept { return uv_backend_fd(&loop_); }
+  /// Runs ready callbacks without blocking, repeating while libuv has work it can do at once (new
+  /// watchers are only armed inside a run, and deferred write/close callbacks need another pass).
+  /// Returns the ms until the next timer (0: call again soon, -1: none).
+  int run_nowait();
+  uint64_t now_ms() const noexcept { return uv_now(&loop_); }
+  /// Closes every handle and runs the loop until they are gone.
+  void close_all_handles();
+  /// A watcher was started outside libuv's poll phase: the next run must arm it before waiting.
+  void mark_dirty() noexcept { dirty_ = true; }
+  bool dirty() const noexcept { return dirty_; }
+
+ private:
+  uv_loop_t loop_;
+  bool dirty_ = false;
+};
+
+/// Listens on one socket and owns its connections; timeouts are checked by a sweep timer that runs only
+/// while connections exist (an idle server has no timer and uses no CPU).
+class TcpServer {
+ public:
+  TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTable& routes, Dispatcher& dispatcher);
+  ~TcpServer();
+  TcpServer(const TcpServer&) = delete;
+  TcpServer& operator=(const TcpServer&) = delete;
+
+  /// Binds and listens; returns the bound port, or -1 with `error` filled.
+  int listen(const std::string& host, int port, int backlog, bool reuse_port, std::string& error);
+  /// Listens on an already bound socket (from a supervisor); returns 0 or -1 with `error`.
+  int listen_fd(int fd, int backlog, std::string& error);
+  /// Stops accepting new connections (the listening socket is closed).
+  void stop_listening();
+  /// Closes connections that have no request in progress; others close after their current response.
+  void close_idle_connections();
+  size_t connection_count() const noexcept { return connections_.size(); }
+  SessionEnv& env() noexcept { return env_; }
+
+  // Internal, for TcpConnection.
+  void on_connection_closed(TcpConnection* c);
+  void refresh_clock();
+
+ private:
+  static void on_new_connection(uv_stream_t* server, int status);
+  static void on_sweep(uv_timer_t* t);
+  void ensure_sweep();
+
+  EventLoop& loop_;
+  const ServerConfig& config_;
+  SessionEnv env_;
+  uv_tcp_t listener_;
+  bool listening_ = false;
+  uv_timer_t sweep_;
+  bool sweep_running_ = false;
+  std::unordered_set<TcpConnection*> connections_;
+};
+
+}  // namespace tiercel

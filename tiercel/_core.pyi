@@ -1,0 +1,213 @@
+"""Tiercel's native engine (private; import from `tiercel`)."""
+
+from collections.abc import Iterator
+
+
+class Headers:
+    """Case-insensitive multi-map of HTTP header fields."""
+
+    def __init__(self, headers: object | None = None) -> None: ...
+
+    def get(self, key: str, default: object | None = None) -> object:
+        """First value of `key`, or `default`."""
+
+    def get_all(self, key: str) -> list:
+        """Every value of `key`, in order."""
+
+    def contains(self, key: str) -> bool: ...
+
+    def __contains__(self, arg: str, /) -> bool: ...
+
+    def set(self, key: str, value: str) -> None:
+        """Replaces every value of `key` with `value`."""
+
+    def append(self, key: str, value: str) -> None:
+        """Adds a value, keeping the existing ones."""
+
+    def __getitem__(self, arg: str, /) -> str: ...
+
+    def __setitem__(self, arg0: str, arg1: str, /) -> None: ...
+
+    def __delitem__(self, arg: str, /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator: ...
+
+    def items(self) -> list[tuple[str, str]]:
+        """(name, value) pairs, repeats included."""
+
+    def keys(self) -> list[str]: ...
+
+    def values(self) -> list[str]: ...
+
+    def to_dict(self) -> dict:
+        """A dict of the first value of each field."""
+
+    def __eq__(self, arg: object, /) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class QueryParams:
+    """Decoded query parameters, repeats kept in order."""
+
+    def __init__(self, params: object | None = None) -> None: ...
+
+    def get(self, key: str, default: object | None = None) -> object:
+        """Last value of `key` (as Robyn), or `default`."""
+
+    def get_first(self, key: str) -> object:
+        """First value of `key`, or None."""
+
+    def get_all(self, key: str) -> list:
+        """Every value of `key`, in order."""
+
+    def contains(self, key: str) -> bool: ...
+
+    def __contains__(self, arg: str, /) -> bool: ...
+
+    def __getitem__(self, arg: str, /) -> object: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator: ...
+
+    def to_dict(self) -> dict:
+        """{key: [values...]}, as Robyn."""
+
+    def keys(self) -> list: ...
+
+    def values(self) -> list[str]: ...
+
+    def items(self) -> list[tuple[str, str]]:
+        """(key, value) pairs, repeats included."""
+
+    def __repr__(self) -> str: ...
+
+class Url:
+    """scheme, host and path of the request URL."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def __repr__(self) -> str: ...
+
+class Request:
+    """An HTTP request. Containers are built on first access."""
+
+    @property
+    def method(self) -> object:
+        """'GET', 'POST', ..."""
+
+    @property
+    def path(self) -> object:
+        """The percent-decoded path, without the query string."""
+
+    @property
+    def url(self) -> object:
+        """Url with scheme, host and path."""
+
+    @property
+    def headers(self) -> object:
+        """Request headers (case-insensitive)."""
+
+    @property
+    def query_params(self) -> object:
+        """Decoded query parameters."""
+
+    @property
+    def path_params(self) -> object:
+        """Path parameters by name, percent-decoded."""
+
+    @property
+    def body(self) -> object:
+        """The body as str when it is UTF-8, else bytes."""
+
+    @property
+    def raw_body(self) -> object:
+        """The body as bytes."""
+
+    def json(self) -> object:
+        """The body parsed as JSON; ValueError when it is not JSON."""
+
+    @property
+    def ip_addr(self) -> str:
+        """The client's IP address."""
+
+    def __repr__(self) -> str: ...
+
+class Response:
+    """An HTTP response: Response(200, {'X-A': '1'}, 'body')."""
+
+    def __init__(self, status_code: int = 200, headers: object | None = None, description: object | None = None, *, body: object | None = None) -> None: ...
+
+    @property
+    def status_code(self) -> int: ...
+
+    @status_code.setter
+    def status_code(self, arg: int, /) -> None: ...
+
+    @property
+    def headers(self) -> object: ...
+
+    @headers.setter
+    def headers(self, arg: object, /) -> None: ...
+
+    @property
+    def description(self) -> object: ...
+
+    @description.setter
+    def description(self, arg: object, /) -> None: ...
+
+    @property
+    def body(self) -> object: ...
+
+    @body.setter
+    def body(self, arg: object, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+class Engine:
+    """The native HTTP engine of one event loop (internal)."""
+
+    def __init__(self, *, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216, header_timeout: float = 10.0, keepalive_timeout: float = 5.0, max_connections: int = 10000, max_pipelined: int = 64, write_high_watermark: int = 1048576, server_header: str = 'tiercel') -> None: ...
+
+    def add_route(self, method: str, path: str, handler: object, is_async: bool, nargs: int) -> int:
+        """Registers a handler; returns its route id."""
+
+    def set_const_response(self, route_id: int, result: object) -> None:
+        """Serves `result` for the route from C++ without calling Python."""
+
+    def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
+        """Binds and listens; returns the bound port."""
+
+    def attach(self, loop: object) -> None:
+        """
+        Registers the native loop with an asyncio loop (add_reader on its backend fd).
+        """
+
+    def detach(self) -> None: ...
+
+    def poll(self) -> None:
+        """Runs the native loop without blocking (the add_reader callback)."""
+
+    def fileno(self) -> int: ...
+
+    def stop_listening(self) -> None: ...
+
+    def close_idle_connections(self) -> None: ...
+
+    @property
+    def connection_count(self) -> int: ...
+
+    @property
+    def pending_count(self) -> int: ...
+
+    def close(self) -> None:
+        """Cancels pending handlers, closes every connection and the listener."""

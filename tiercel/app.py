@@ -1,0 +1,154 @@
+"""The application object: route registration and `start()`.
+
+>>> app = Tiercel(__file__)
+>>> @app.get("/")
+... def index(request):
+...     return "Hello, World!"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from collections.abc import Callable
+from typing import Any
+
+from tiercel import _core
+from tiercel.routing import HTTP_METHODS, Handler, Route, normalize_method
+from tiercel.server import Limits, Server
+
+logger = logging.getLogger("tiercel")
+
+
+class Tiercel:
+    """A Tiercel application. Same names as Robyn's `Robyn` class."""
+
+    def __init__(self, file_object: str, config: Any = None, openapi: Any = None, dependencies: Any = None):
+        self.file_path = file_object
+        self.directory_path = os.path.dirname(os.path.abspath(file_object))
+        self.config = config
+        self.routes: list[Route] = []
+        # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
+        self._checker = _core.Engine()
+
+    # ---- registration ------------------------------------------------------------------------
+    def add_route(self, route_type: str, endpoint: str, handler: Handler, const: bool = False) -> Handler:
+        """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler."""
+        method = normalize_method(route_type)
+        if not isinstance(endpoint, str):
+            raise TypeError(f"the path must be a str, got {endpoint!r}")
+        route = Route(method, endpoint, handler, const=const)
+        self._checker.add_route(method, endpoint, handler, route.is_async, route.nargs)
+        self.routes.append(route)
+        return handler
+
+    def _decorator(self, method: str, endpoint: str, const: bool) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            return self.add_route(method, endpoint, handler, const=const)
+
+        return register
+
+    def get(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("GET", endpoint, const)
+
+    def post(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("POST", endpoint, const)
+
+    def put(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("PUT", endpoint, const)
+
+    def delete(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("DELETE", endpoint, const)
+
+    def patch(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("PATCH", endpoint, const)
+
+    def head(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("HEAD", endpoint, const)
+
+    def options(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("OPTIONS", endpoint, const)
+
+    def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("CONNECT", endpoint, const)
+
+    def trace(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
+        return self._decorator("TRACE", endpoint, const)
+
+    # ---- running -----------------------------------------------------------------------------
+    def server(self, host: str = "127.0.0.1", port: int = 8080, **limits: Any) -> Server:
+        """A Server for this app (for embedding in an existing asyncio program: `await server.serve()`)."""
+        graceful = limits.pop("graceful_timeout", 10.0)
+        unknown = set(limits) - set(Limits.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout")
+        return Server(self, host, port, Limits(**limits), graceful_timeout=graceful)
+
+    def start(self, host: str = "127.0.0.1", port: int = 8080, *, loop: str = "auto", **limits: Any) -> None:
+        """Serves until Ctrl-C or SIGTERM. TIERCEL_HOST / TIERCEL_PORT override host and port (as Robyn's
+        ROBYN_HOST / ROBYN_PORT do). `loop` is "auto" (uvloop when installed), "uvloop" or "asyncio"."""
+        host = os.environ.get("TIERCEL_HOST", host)
+        port_text = os.environ.get("TIERCEL_PORT", str(port))
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ValueError(f"TIERCEL_PORT must be an integer port, got {port_text!r}") from None
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be in 0-65535, got {port}")
+        server = self.server(host, port, **limits)
+        _run(server, loop)
+
+
+def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if kind not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"loop must be 'auto', 'uvloop' or 'asyncio', got {kind!r}")
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def _run(server: Server, loop_kind: str) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = _loop_factory(loop_kind)()
+    asyncio.set_event_loop(loop)
+    signals_seen = 0
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            logger.warning("second %s: exiting at once", sig.name)
+            os._exit(1)
+        logger.info("%s received: stopping", sig.name)
+        server.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+    def ready(s: Server) -> None:
+        # Tests and supervisors wait for this exact line.
+        print(f"Tiercel listening on http://{s.host}:{s.port}", flush=True)
+
+    try:
+        loop.run_until_complete(server.serve(ready))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+    logger.info("stopped")
+
+
+__all__ = ["HTTP_METHODS", "Tiercel"]

@@ -1,0 +1,115 @@
+"""Running an app: the native engine embedded in the current asyncio loop.
+
+The only Python here runs at start-up and shutdown; per request, C++ calls the handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tiercel import _core
+
+if TYPE_CHECKING:
+    from tiercel.app import Tiercel
+
+logger = logging.getLogger("tiercel")
+
+
+@dataclass
+class Limits:
+    """Protocol limits and timeouts (DESIGN §6); every one can be set in `app.start(...)`."""
+
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    max_body: int = 16 * 1024 * 1024
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 10_000
+    max_pipelined: int = 64
+    write_high_watermark: int = 1 << 20
+    server_header: str = "tiercel"
+
+    def validate(self) -> None:
+        for name in ("max_request_line", "max_header_bytes", "max_header_count", "max_body", "max_connections",
+                     "max_pipelined", "write_high_watermark"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("header_timeout", "keepalive_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+class Server:
+    """One engine serving `app` on the running asyncio loop until `stop()` is called."""
+
+    def __init__(self, app: Tiercel, host: str, port: int, limits: Limits, graceful_timeout: float = 10.0):
+        limits.validate()
+        self.app = app
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.graceful_timeout = graceful_timeout
+        self.engine: _core.Engine | None = None
+        self._stop: asyncio.Event | None = None
+
+    async def _build_engine(self) -> _core.Engine:
+        lim = self.limits
+        engine = _core.Engine(
+            max_request_line=lim.max_request_line,
+            max_header_bytes=lim.max_header_bytes,
+            max_header_count=lim.max_header_count,
+            max_body=lim.max_body,
+            header_timeout=float(lim.header_timeout),
+            keepalive_timeout=float(lim.keepalive_timeout),
+            max_connections=lim.max_connections,
+            max_pipelined=lim.max_pipelined,
+            write_high_watermark=lim.write_high_watermark,
+            server_header=lim.server_header,
+        )
+        for route in self.app.routes:
+            route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)
+            if route.const:
+                args = (_core._synthetic_request(route.method, route.path),) if route.nargs else ()
+                result = route.handler(*args)
+                if inspect.isawaitable(result):
+                    result = await result
+                engine.set_const_response(route_id, result)
+        return engine
+
+    async def serve(self, ready: Callable[[Server], Any] | None = None) -> None:
+        """Serves until stop(); `ready(server)` is called once the socket accepts (server.port is bound)."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        engine = await self._build_engine()
+        self.port = engine.listen(self.host, self.port)
+        self.engine = engine
+        engine.attach(loop)
+        try:
+            if ready is not None:
+                ready(self)
+            await self._stop.wait()
+            await self._drain(engine)
+        finally:
+            engine.close()
+            self.engine = None
+
+    async def _drain(self, engine: _core.Engine) -> None:
+        """Stops accepting, lets in-flight requests finish (up to graceful_timeout), then closes."""
+        engine.stop_listening()
+        deadline = asyncio.get_running_loop().time() + self.graceful_timeout
+        while engine.pending_count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        engine.close_idle_connections()
+
+    def stop(self) -> None:
+        """Asks serve() to finish (safe to call from a signal handler on the loop)."""
+        if self._stop is not None:
+            self._stop.set()
