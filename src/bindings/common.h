@@ -79,5 +79,6 @@ void bind_headers(nb::module_& m);
 void bind_request(nb::module_& m);
 void bind_response(nb::module_& m);
 void bind_engine(nb::module_& m);
+void bind_debug(nb::module_& m);
 
 }  // namespace tiercel::py

@@ -147,6 +147,11 @@ class Engine final : public Dispatcher {
     }
     if (timer_handle) timer_handle.attr("cancel")();
     timer_handle.reset();
+    // poll_cb is a bound method of this engine: drop it (and the loop) so nothing keeps a cycle alive.
+    poll_cb.reset();
+    call_at.reset();
+    call_soon.reset();
+    aio_loop.reset();
   }
 
   void poll() {

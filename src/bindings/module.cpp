@@ -41,4 +41,5 @@ NB_MODULE(_core, m) {
   bind_request(m);
   bind_response(m);
   bind_engine(m);
+  bind_debug(m);
 }

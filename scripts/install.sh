@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything Tiercel needs on a fresh Debian machine — system packages (libuv, GoogleTest,
+# clang/libFuzzer, wrk) and one virtualenv per supported interpreter — then builds the native module.
+#   .venv     Python 3.11 (the default; examples and benchmarks use it)
+#   .venv312  Python 3.12 (eager-task path), when a python3.12 is present
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential pkg-config libuv1-dev libgtest-dev clang-14 libclang-rt-14-dev wrk >/dev/null
+
+find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
+  local v=$1 p
+  for p in "python$v" "$(pyenv root 2>/dev/null)/versions/$v"*/bin/"python$v" /usr/bin/"python$v" /usr/local/bin/"python$v"; do
+    if [ -x "$(command -v "$p" 2>/dev/null)" ] && "$p" -c 'import sys' 2>/dev/null; then
+      command -v "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+build_venv() {  # build_venv DIR PYTHON
+  local dir=$1 py=$2
+  [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
+  "$dir/bin/pip" install -q --upgrade pip
+  "$dir/bin/pip" install -q -r requirements-dev.txt
+  # No build isolation: the build reuses the venv's nanobind/scikit-build-core and its cached build dir.
+  "$dir/bin/pip" install -q --no-build-isolation .
+}
+
+py311=$(find_python 3.11) || { echo "install.sh: Python 3.11 is required" >&2; exit 1; }
+build_venv .venv "$py311"
+if py312=$(find_python 3.12); then
+  build_venv .venv312 "$py312"
+else
+  echo "install.sh: no python3.12 found; the 3.12 test run will be skipped" >&2
+fi
+echo "install.sh: done"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: the C++ core's GoogleTest suite (under ASan+UBSan), the HTTP/1.1 parser fuzzer for a
+# bounded time, then the Python suite on Python 3.11 and 3.12. Run scripts/install.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+JOBS=$(nproc)
+
+echo "== native tests (GoogleTest, ASan+UBSan)"
+cmake -S . -B build/native -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" \
+  -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_TESTS=ON -DTIERCEL_SANITIZE=ON >/dev/null
+cmake --build build/native -j "$JOBS"
+ctest --test-dir build/native --output-on-failure -j "$JOBS" | tail -n 5
+
+echo "== fuzzing the parser for ${FUZZ_SECONDS}s (libFuzzer, ASan+UBSan)"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_FUZZ=ON >/dev/null
+cmake --build build/fuzz -j "$JOBS"
+rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus
+build/fuzz/fuzz_http1_parser -max_total_time="$FUZZ_SECONDS" -dict=tests/fuzz/http1.dict -print_final_stats=1 \
+  build/fuzz/corpus tests/fuzz/seeds 2>&1 | tail -n 12
+
+status=0
+if [ -x .venv312/bin/pytest ]; then
+  echo "== Python tests on $(.venv312/bin/python --version)"
+  .venv312/bin/pytest -q -p no:cacheprovider tests || status=$?
+fi
+echo "== Python tests on $(.venv/bin/python --version)"
+.venv/bin/pytest -q -p no:cacheprovider tests || status=$?
+exit $status

@@ -1,0 +1,216 @@
+"""Test fixtures: real Tiercel servers on free ports, started and stopped the honest way.
+
+`serve(app)` runs the app's engine on its own asyncio loop in a background thread (real sockets, real
+clients); `run_script(path)` starts a Python file as a subprocess and waits for its readiness line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tiercel import Tiercel
+from tiercel.app import _loop_factory
+from tiercel.server import Server
+
+LOOP_KINDS = ["asyncio", "uvloop"]
+
+
+class RunningServer:
+    """An app served in a background thread; `.url`, `.port`, `.stop()`."""
+
+    def __init__(self, app: Tiercel, loop_kind: str = "asyncio", **settings: Any):
+        self.app = app
+        self.loop_kind = loop_kind
+        self.server: Server = app.server("127.0.0.1", 0, **settings)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="tiercel-test-server", daemon=True)
+        self.profile: Callable[..., Any] | None = None
+
+    def _run(self) -> None:
+        loop = _loop_factory(self.loop_kind)()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        if self.profile is not None:
+            sys.setprofile(self.profile)
+        try:
+            loop.run_until_complete(self.server.serve(lambda s: self._ready.set()))
+        except BaseException as e:  # surfaced to the test by start()/stop()
+            self._error = e
+            self._ready.set()
+        finally:
+            sys.setprofile(None)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def start(self) -> RunningServer:
+        self.thread.start()
+        if not self._ready.wait(30):
+            raise TimeoutError("server did not become ready in 30 s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Runs `fn` on the server's loop thread and returns its result."""
+        assert self.loop is not None
+        fut = asyncio.run_coroutine_threadsafe(_as_coro(fn), self.loop)
+        return fut.result(10)
+
+    def stop(self) -> None:
+        if self.loop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.server.stop)
+        self.thread.join(30)
+        if self.thread.is_alive():
+            raise TimeoutError("server thread did not stop in 30 s")
+        if self._error is not None:
+            raise self._error
+
+
+async def _as_coro(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RunningServer]]:
+    """serve(app, loop_kind="asyncio", **settings) -> a started RunningServer, stopped after the test."""
+    servers: list[RunningServer] = []
+
+    def start(app: Tiercel, loop_kind: str = "asyncio", **settings: Any) -> RunningServer:
+        s = RunningServer(app, loop_kind, **settings).start()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(params=LOOP_KINDS)
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Subprocess:
+    """A Python script run as a server process; waits for "Tiercel listening on http://HOST:PORT"."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env.setdefault("TIERCEL_PORT", "0")
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True
+        )
+        self.output: list[str] = []
+        self.port = 0
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            m = re.search(r"Tiercel listening on http://[^:]+:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if not self.port:
+            self.proc.wait(10)
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = 2, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        return rc
+
+
+@pytest.fixture
+def run_script() -> Iterator[Callable[..., Subprocess]]:
+    procs: list[Subprocess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Subprocess:
+        p = Subprocess(list(args), env)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.stop()
+
+
+def raw_request(port: int, data: bytes, *, timeout: float = 5.0, until_close: bool = True) -> bytes:
+    """Sends `data` on a fresh connection and returns everything received until the server closes
+    (or, with until_close=False, until one complete response is in)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not until_close and _complete_responses(b"".join(chunks)) >= 1:
+                break
+        return b"".join(chunks)
+
+
+def _complete_responses(data: bytes) -> int:
+    return len(split_responses(data)[0])
+
+
+def split_responses(data: bytes) -> tuple[list[tuple[int, dict[str, str], bytes]], bytes]:
+    """Splits a byte stream of Content-Length-framed responses -> ([(status, headers, body)], rest)."""
+    out = []
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return out, data
+        head = data[:end].decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ")[1])
+        headers = {}
+        for line in head[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        if len(data) < end + 4 + n:
+            return out, data
+        out.append((status, headers, data[end + 4 : end + 4 + n]))
+        data = data[end + 4 + n :]
