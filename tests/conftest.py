@@ -122,6 +122,7 @@ class Subprocess:
             [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True
         )
         self.output: list[str] = []
+        self._new_output = threading.Condition()
         self.port = 0
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -132,6 +133,7 @@ class Subprocess:
                 break
         if not self.port:
             self.proc.wait(10)
+            self.proc.stdout.close()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -139,7 +141,14 @@ class Subprocess:
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.output.append(line)
+            with self._new_output:
+                self.output.append(line)
+                self._new_output.notify_all()
+
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        """Blocks until a line containing `text` was printed (or the timeout passes)."""
+        with self._new_output:
+            return self._new_output.wait_for(lambda: any(text in line for line in self.output), timeout)
 
     @property
     def url(self) -> str:
@@ -155,6 +164,8 @@ class Subprocess:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return rc
 
 

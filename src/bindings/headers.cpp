@@ -59,6 +59,8 @@ void Headers::update_from(nb::handle source) {
     }
   } catch (const nb::cast_error&) {
     throw nb::type_error("headers must be a dict, a Headers, or an iterable of (name, value) pairs of str");
+  } catch (const nb::python_error&) {
+    throw nb::type_error("headers must be a dict, a Headers, or an iterable of (name, value) pairs of str");
   }
 }
 

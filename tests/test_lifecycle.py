@@ -1,0 +1,92 @@
+"""Starting and stopping real server processes: env overrides, signals, idle CPU, the README example."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+HERE = Path(__file__).parent
+APP = str(HERE / "apps" / "lifecycle_app.py")
+EXAMPLE = str(HERE.parent / "examples" / "hello.py")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_signal_stops_cleanly(run_script, sig, loop):
+    p = run_script(APP, env={"TEST_LOOP": loop})
+    assert httpx.get(p.url + "/").text == "up"
+    assert p.stop(sig) == 0
+    out = "".join(p.output)
+    assert "stopped" in out
+    assert "Traceback" not in out
+
+
+def test_signal_lets_in_flight_request_finish(run_script):
+    p = run_script(APP)
+    result = {}
+
+    def call():
+        result["r"] = httpx.get(p.url + "/slow?s=0.5", timeout=10)
+
+    t = threading.Thread(target=call)
+    t.start()
+    # Signal only once the handler is running (it prints a line when it starts).
+    assert p.wait_for_output("slow started", timeout=10)
+    assert p.stop(signal.SIGTERM) == 0
+    t.join(10)
+    assert result["r"].text == "slow done"
+
+
+def test_env_host_and_port_override(run_script):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = run_script(APP, env={"TIERCEL_HOST": "127.0.0.1", "TIERCEL_PORT": str(port)})
+    assert p.port == port
+    assert httpx.get(f"http://127.0.0.1:{port}/").text == "up"
+
+
+def test_bad_port_env_fails_with_clear_message(run_script):
+    with pytest.raises(RuntimeError, match="TIERCEL_PORT must be an integer"):
+        run_script(APP, env={"TIERCEL_PORT": "eighty"})
+
+
+def test_port_in_use_fails_with_clear_message(run_script):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(RuntimeError, match="cannot bind"):
+            run_script(APP, env={"TIERCEL_PORT": str(port)})
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_idle_server_uses_no_cpu(run_script, loop):
+    p = run_script(APP, env={"TEST_LOOP": loop})
+    with httpx.Client(base_url=p.url) as c:
+        assert c.get("/").text == "up"  # an open keep-alive connection (its sweep timer runs at 1 Hz)
+        before = cpu_seconds(p.proc.pid)
+        time.sleep(1.5)
+        used = cpu_seconds(p.proc.pid) - before
+    assert used < 0.05, f"idle server burned {used:.3f} s of CPU in 1.5 s"
+
+
+def test_readme_example(run_script):
+    p = run_script(EXAMPLE)
+    with httpx.Client(base_url=p.url) as c:
+        assert c.get("/").text == "Hello, World!"
+        assert c.get("/users/42").json() == {"id": "42"}
+        r = c.post("/users", json={"name": "Ada"})
+        assert (r.status_code, r.json()) == (201, {"id": 1, "name": "Ada"})
