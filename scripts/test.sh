@@ -20,6 +20,16 @@ rm -rf build/fuzz/corpus && mkdir -p build/fuzz/corpus
 build/fuzz/fuzz_http1_parser -max_total_time="$FUZZ_SECONDS" -dict=tests/fuzz/http1.dict -print_final_stats=1 \
   build/fuzz/corpus tests/fuzz/seeds 2>&1 | tail -n 12
 
+echo "== the module builds on Python 3.10 and 3.13 (when present)"
+for v in 3.10 3.13; do
+  py=$(ls "$(pyenv root 2>/dev/null)"/versions/$v*/bin/python$v 2>/dev/null | head -n 1 || true)
+  [ -n "$py" ] || py=$(command -v python$v || true)
+  if [ -z "$py" ]; then echo "python$v not found: skipped"; continue; fi
+  "$py" -m pip wheel -q --no-deps -w build/wheels . >build/wheel-$v.log 2>&1 \
+    || { echo "build on Python $v failed:"; tail -n 30 build/wheel-$v.log; exit 1; }
+  echo "Python $v: built $(ls build/wheels | grep "cp${v/./}" | head -n 1)"
+done
+
 status=0
 if [ -x .venv312/bin/pytest ]; then
   echo "== Python tests on $(.venv312/bin/python --version)"

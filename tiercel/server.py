@@ -30,6 +30,7 @@ class Limits:
     max_body: int = 16 * 1024 * 1024
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
+    write_timeout: float = 30.0
     max_connections: int = 10_000
     max_pipelined: int = 64
     write_high_watermark: int = 1 << 20
@@ -41,7 +42,7 @@ class Limits:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("header_timeout", "keepalive_timeout"):
+        for name in ("header_timeout", "keepalive_timeout", "write_timeout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -69,6 +70,7 @@ class Server:
             max_body=lim.max_body,
             header_timeout=float(lim.header_timeout),
             keepalive_timeout=float(lim.keepalive_timeout),
+            write_timeout=float(lim.write_timeout),
             max_connections=lim.max_connections,
             max_pipelined=lim.max_pipelined,
             write_high_watermark=lim.write_high_watermark,

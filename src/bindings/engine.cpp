@@ -338,7 +338,8 @@ void bind_engine(nb::module_& m) {
       .def(
           "__init__",
           [](Engine* self, uint32_t max_request_line, uint32_t max_header_bytes, uint32_t max_header_count,
-             uint64_t max_body, double header_timeout, double keepalive_timeout, uint32_t max_connections,
+             uint64_t max_body, double header_timeout, double keepalive_timeout, double write_timeout,
+             uint32_t max_connections,
              uint32_t max_pipelined, size_t write_high_watermark, std::string server_header) {
             new (self) Engine();
             auto& c = self->config;
@@ -348,6 +349,7 @@ void bind_engine(nb::module_& m) {
             c.limits.max_body = max_body;
             c.header_timeout_ms = static_cast<uint32_t>(header_timeout * 1000);
             c.keepalive_timeout_ms = static_cast<uint32_t>(keepalive_timeout * 1000);
+            c.write_timeout_ms = static_cast<uint32_t>(write_timeout * 1000);
             c.max_connections = max_connections;
             c.max_pipelined = max_pipelined;
             c.write_high_watermark = write_high_watermark;
@@ -355,7 +357,8 @@ void bind_engine(nb::module_& m) {
           },
           nb::kw_only(), nb::arg("max_request_line") = 8 * 1024, nb::arg("max_header_bytes") = 64 * 1024,
           nb::arg("max_header_count") = 100, nb::arg("max_body") = 16 * 1024 * 1024,
-          nb::arg("header_timeout") = 10.0, nb::arg("keepalive_timeout") = 5.0, nb::arg("max_connections") = 10000,
+          nb::arg("header_timeout") = 10.0, nb::arg("keepalive_timeout") = 5.0, nb::arg("write_timeout") = 30.0,
+          nb::arg("max_connections") = 10000,
           nb::arg("max_pipelined") = 64, nb::arg("write_high_watermark") = 1 << 20,
           nb::arg("server_header") = "tiercel")
       .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler"),

@@ -16,6 +16,9 @@ struct ServerConfig {
   uint32_t header_timeout_ms = 10'000;
   /// An idle keep-alive connection (no request in progress, nothing to write) is closed after this.
   uint32_t keepalive_timeout_ms = 5'000;
+  /// A connection whose unsent output makes no progress for this long (a client that stopped reading)
+  /// is closed, so it cannot hold its buffers forever.
+  uint32_t write_timeout_ms = 30'000;
   /// Accepted connections beyond this are closed at once.
   uint32_t max_connections = 10'000;
   /// Stop reading from a connection while more than this many response bytes wait to be sent.

@@ -78,8 +78,9 @@ struct RequestHead {
 ///   so a head that can never fit fails now rather than after more bytes arrive.
 /// * kComplete: `out` is filled and `out.head_size` bytes of `buf` make up the head.
 /// * kError: `err` says why; the connection must answer status_for(err) and close.
-/// One empty line (CRLF) before the request line is skipped and counted in head_size (RFC 9112 §2.2,
-/// as llhttp does; clients send one after a POST body); a second one, or a bare LF, is refused.
+/// Empty lines (CRLF) before the request line are skipped and counted in head_size, as llhttp does
+/// (RFC 9112 §2.2; clients send one after a POST body), up to max_request_line bytes of them; a bare
+/// CR or LF there is refused.
 ParseStatus parse_head(std::string_view buf, const Limits& limits, RequestHead& out, ParseError& err) noexcept;
 
 /// Incremental decoder for a chunked body (RFC 9112 §7.1), trailers included.

@@ -51,6 +51,13 @@ void Http1Session::process() {
       }
       break;
     }
+    if (out_.size() + transport_.unsent_bytes() > env_.config.write_high_watermark) {
+      // Backpressure inside one read: a batch of small pipelined requests for large answers must not
+      // buffer every answer at once (40 request bytes can ask for megabytes). The rest waits in buf_;
+      // send_output() / on_drained() resume parsing once the output is written.
+      write_blocked_ = true;
+      break;
+    }
     if (state_ == State::kHead) {
       if (pos_ == len_) break;
       if (!handle_head()) break;
@@ -107,6 +114,7 @@ bool Http1Session::handle_head() {
   head_start_ = pos_;
   pos_ += head_.head_size;
   head_moved_ = false;
+  head_deadline_ms_ = 0;
   sent_continue_ = false;
   switch (head_.framing) {
     case http1::BodyFraming::kNone:
@@ -150,6 +158,10 @@ void Http1Session::dispatch_current(std::string_view body) {
   ResponseContext ctx{.head_request = false, .keep_alive = head_.keep_alive, .http10 = head_.version_minor == 0};
   auto method = parse_method(head_.method);
   if (!method) {
+    // A method Tiercel does not know is refused like other bad input (DESIGN §6): 501, then close.
+    close_after_ = true;
+    close_seq_ = seq;
+    ctx.keep_alive = false;
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
     w.start(501);
     w.header("Content-Type", "text/plain; charset=utf-8");
@@ -253,26 +265,45 @@ void Http1Session::respond_error(int status, std::string_view message) {
 }
 
 void Http1Session::send_output() {
-  if (transport_closed_) return;
-  if (!out_.empty()) transport_.send(out_);
-  if (close_after_ && next_write_ > close_seq_ && !closing_) {
-    begin_close();
-    return;
-  }
-  if (!paused_write_ && transport_.unsent_bytes() > env_.config.write_high_watermark) {
-    paused_write_ = true;
-    transport_.pause_reading();
+  while (!transport_closed_) {
+    if (!out_.empty()) transport_.send(out_);
+    if (close_after_ && next_write_ > close_seq_ && !closing_) {
+      begin_close();
+      return;
+    }
+    if (transport_.unsent_bytes() > env_.config.write_high_watermark) {
+      if (!paused_write_) {
+        paused_write_ = true;
+        transport_.pause_reading();
+        update_deadline();
+      }
+      return;
+    }
+    if (!write_blocked_ || closing_) return;
+    // process() held requests back while the output was large, and the transport took it all: go on.
+    write_blocked_ = false;
+    process();
   }
 }
 
 void Http1Session::on_drained() {
-  if (paused_write_) {
-    paused_write_ = false;
-    if (!paused_pipeline_ && !closing_) transport_.resume_reading();
-  }
+  if (!paused_write_) return;
+  paused_write_ = false;
+  if (closing_ || transport_closed_) return;
+  if (!paused_pipeline_) transport_.resume_reading();
+  write_blocked_ = false;
+  // Parses what was held back (and refreshes the deadline: the client is reading again).
+  process();
+  send_output();
 }
 
 void Http1Session::compact() {
+  if (state_ == State::kClosing) {
+    // respond_error() dropped the input (len_ = pos_ = 0); head_start_ may still point past it, and
+    // `len_ - head_start_` below would underflow into a huge memmove.
+    head_start_ = 0;
+    return;
+  }
   size_t keep_from = state_ == State::kHead ? pos_ : head_start_;
   if (keep_from == 0) return;
   size_t rest = len_ - keep_from;
@@ -287,8 +318,17 @@ void Http1Session::update_deadline() {
   if (closing_) return;
   if (!slots_.empty()) {
     deadline_ms_ = 0;  // the application is working; its time is not the client's fault
-  } else if (state_ != State::kHead || len_ > pos_) {
-    // A request is arriving: header timeout (also bounds idle gaps while a body trickles in).
+  } else if (paused_write_ || write_blocked_) {
+    // Waiting for the client to read our answers: like an idle connection, it has keepalive_timeout
+    // (renewed each time the output drains) before it is closed.
+    deadline_ms_ = env_.now_ms + env_.config.keepalive_timeout_ms;
+  } else if (state_ == State::kHead && len_ > pos_) {
+    // Part of a head is here: the whole head is due header_timeout after its first byte, however the
+    // rest trickles in (renewing it per read would let a slowloris client send a byte a second forever).
+    if (head_deadline_ms_ == 0) head_deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
+    deadline_ms_ = head_deadline_ms_;
+  } else if (state_ != State::kHead) {
+    // A body is arriving: header_timeout bounds each idle gap (a large upload may rightly take longer).
     deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
   } else {
     deadline_ms_ = env_.now_ms + env_.config.keepalive_timeout_ms;
@@ -301,7 +341,8 @@ void Http1Session::on_timeout() {
     return;
   }
   bool mid_request = state_ != State::kHead || len_ > pos_;
-  if (mid_request && slots_.empty()) {
+  // Requests held back by our own backpressure are not the client being slow to send: no 408 then.
+  if (mid_request && slots_.empty() && !paused_write_ && !write_blocked_) {
     respond_error(408, "Request header or body not received in time");
     send_output();
   } else {

@@ -155,6 +155,8 @@ class Http1Session {
 
   bool paused_pipeline_ = false;
   bool paused_write_ = false;
+  bool write_blocked_ = false;  // process() left requests unparsed because output was over the watermark
+  uint64_t head_deadline_ms_ = 0;  // when the head being received must be complete; 0 while none is
   bool transport_closed_ = false;
   bool closing_ = false;
   bool in_process_ = false;

@@ -69,13 +69,34 @@ class TcpConnection final : public SessionTransport {
   }
 
   /// Deadline of this connection (the session's, or the linger deadline once shut down).
-  uint64_t deadline() const noexcept { return shut_down_ ? linger_deadline_ : session_->deadline(); }
-  void on_deadline() {
-    if (shut_down_) {
-      hard_close();
-    } else {
-      session_->on_timeout();
+  uint64_t deadline() const noexcept {
+    uint64_t d = shut_down_ ? linger_deadline_ : session_->deadline();
+    if (write_in_flight_) {
+      uint64_t w = write_progress_ms_ + server_.env().config.write_timeout_ms;
+      if (d == 0 || w < d) d = w;
     }
+    return d;
+  }
+
+  void on_deadline(uint64_t now) {
+    if (write_in_flight_) {
+      // Progress is measured on libuv's write queue: a client that reads slowly keeps its connection,
+      // one that stopped reading loses it after write_timeout_ms.
+      size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&handle_));
+      if (queued < last_queue_size_) {
+        last_queue_size_ = queued;
+        write_progress_ms_ = now;
+      } else if (now >= write_progress_ms_ + server_.env().config.write_timeout_ms) {
+        hard_close();
+        return;
+      }
+    }
+    if (shut_down_) {
+      if (now >= linger_deadline_) hard_close();
+      return;
+    }
+    uint64_t d = session_->deadline();
+    if (d != 0 && d <= now) session_->on_timeout();
   }
 
   void send(std::string& out) override {
@@ -143,6 +164,8 @@ class TcpConnection final : public SessionTransport {
  private:
   void start_write() {
     write_in_flight_ = true;
+    write_progress_ms_ = loop_.now_ms();
+    last_queue_size_ = writing_.size();
     uv_buf_t b = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
     uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&handle_), &b, 1, on_write);
     loop_.mark_dirty();
@@ -153,15 +176,16 @@ class TcpConnection final : public SessionTransport {
     shut_down_ = true;
     linger_deadline_ = loop_.now_ms() + kLingerMs;
     // Keep reading (and discarding) until the peer closes, so unread input does not turn our close into
-    // a reset that destroys the response before the peer reads it.
-    resume_reading();
+    // a reset that destroys the response before the peer reads it. Not needed once the peer's EOF came.
+    if (!peer_eof_) resume_reading();
     if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&handle_), on_shutdown) != 0) hard_close();
     loop_.mark_dirty();
   }
 
   static void on_shutdown(uv_shutdown_t* req, int status) {
     auto* self = static_cast<TcpConnection*>(req->data);
-    if (status != 0) self->hard_close();
+    // After the peer's EOF nothing more can arrive: close now rather than linger until kLingerMs.
+    if (status != 0 || self->peer_eof_) self->hard_close();
   }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -182,8 +206,13 @@ class TcpConnection final : public SessionTransport {
       self->server_.refresh_clock();
       self->session_->on_read(static_cast<size_t>(nread));
     } else if (nread < 0) {
-      if (nread == UV_EOF && !self->shut_down_ && !self->close_requested_) {
-        self->session_->on_eof();
+      if (nread == UV_EOF && !self->shut_down_) {
+        // libuv stops reading at EOF, so no second EOF would end a linger: note it, let the answers
+        // already queued go out, and close as soon as the shutdown is done (on_shutdown), so that a
+        // suspended handler of a departed client is cancelled at once rather than after kLingerMs.
+        self->peer_eof_ = true;
+        self->reading_ = false;
+        if (!self->close_requested_) self->session_->on_eof();
       } else {
         self->hard_close();
       }
@@ -208,6 +237,7 @@ class TcpConnection final : public SessionTransport {
       self->shutdown();
       return;
     }
+    self->server_.refresh_clock();  // on_drained() may parse and set deadlines
     self->session_->on_drained();
   }
 
@@ -228,10 +258,13 @@ class TcpConnection final : public SessionTransport {
   std::string writing_;  // bytes owned by the in-flight uv_write
   std::string pending_;  // bytes queued behind it
   uint64_t linger_deadline_ = 0;
+  uint64_t write_progress_ms_ = 0;  // loop time of the last observed write progress
+  size_t last_queue_size_ = 0;
   bool write_in_flight_ = false;
   bool reading_ = false;
   bool close_requested_ = false;
   bool shut_down_ = false;
+  bool peer_eof_ = false;
   bool hard_closing_ = false;
 };
 
@@ -386,7 +419,7 @@ void TcpServer::on_sweep(uv_timer_t* t) {
     uint64_t d = c->deadline();
     if (d != 0 && d <= now) due.push_back(c);
   }
-  for (auto* c : due) c->on_deadline();
+  for (auto* c : due) c->on_deadline(now);
 }
 
 }  // namespace tiercel
