@@ -186,8 +186,7 @@ class Server:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(
-                f"{self.label} exited with code {self.proc.returncode}; "
-                f"last lines of its log:\n{self.log_tail()}"
+                f"{self.label} exited with code {self.proc.returncode}; last lines of its log:\n{self.log_tail()}"
             )
 
     def wait_ready(self) -> None:
@@ -205,9 +204,7 @@ class Server:
                 if resp.status == 200 and body == EXPECTED_BODY:
                     return
                 if resp.status == 200:
-                    raise RuntimeError(
-                        f"{self.label} answered {self.url} with {body[:80]!r}"
-                    )
+                    raise RuntimeError(f"{self.label} answered {self.url} with {body[:80]!r}")
                 last = f"HTTP {resp.status}"
             except (OSError, http.client.HTTPException) as exc:
                 last = repr(exc)
@@ -236,8 +233,7 @@ class Server:
                 self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 print(
-                    f"warning: {self.label} ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; "
-                    "killing its process group",
+                    f"warning: {self.label} ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; killing its process group",
                     file=sys.stderr,
                 )
                 _kill_group(pgid)
@@ -299,11 +295,7 @@ def run_wrk(server: Server, duration: int, connections: int, threads: int) -> di
         "cpu_s": cpu_after - cpu_before,
     }
     report = next(
-        (
-            line[len("WRK_JSON ") :]
-            for line in proc.stdout.splitlines()
-            if line.startswith("WRK_JSON ")
-        ),
+        (line[len("WRK_JSON ") :] for line in proc.stdout.splitlines() if line.startswith("WRK_JSON ")),
         None,
     )
     if proc.returncode != 0 or report is None:
@@ -401,10 +393,7 @@ def print_table(medians: dict[str, dict | None], runs: int) -> dict[str, dict]:
         cpu_ratio = m["cpu_us_per_req"] / base["cpu_us_per_req"]
         rps_ratio = m["rps"] / base["rps"]
         ratios[label] = {"cpu_per_request": cpu_ratio, "requests_per_second": rps_ratio}
-        print(
-            f"{label} / {BASELINE} CPU per request: {cpu_ratio:.2f}x"
-            f"   (req/s: {rps_ratio:.2f}x)"
-        )
+        print(f"{label} / {BASELINE} CPU per request: {cpu_ratio:.2f}x   (req/s: {rps_ratio:.2f}x)")
     return ratios
 
 
@@ -416,46 +405,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks.hello",
         description="Hello-world benchmark: requests/s and server CPU µs per request.",
     )
-    parser.add_argument(
-        "--duration", type=int, default=10, help="seconds per measured run (10)"
-    )
-    parser.add_argument(
-        "--runs", type=int, default=3, help="measured runs per server (3)"
-    )
-    parser.add_argument(
-        "--connections", type=int, default=64, help="wrk connections (64)"
-    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per server (3)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
-    parser.add_argument(
-        "--quick", action="store_true", help="short runs: --duration 3 --runs 3"
-    )
+    parser.add_argument("--quick", action="store_true", help="short runs: --duration 3 --runs 3")
     parser.add_argument(
         "--servers",
         default="tiercel,tiercel-async,uvicorn-raw",
         help=f"comma list from {', '.join(KINDS)}; repeat a name for an A/A check",
     )
-    parser.add_argument(
-        "--json", metavar="OUT", type=Path, help="write raw results as JSON"
-    )
+    parser.add_argument("--json", metavar="OUT", type=Path, help="write raw results as JSON")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.runs = 3, 3
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = sorted(set(args.servers) - set(KINDS))
     if unknown or not args.servers:
-        parser.error(
-            f"unknown or missing servers {unknown}; choose from {', '.join(KINDS)}"
-        )
-    if (
-        args.duration < 1
-        or args.runs < 1
-        or args.threads < 1
-        or args.connections < args.threads
-    ):
-        parser.error(
-            "need --duration >= 1, --runs >= 1, --threads >= 1 "
-            "and --connections >= --threads"
-        )
+        parser.error(f"unknown or missing servers {unknown}; choose from {', '.join(KINDS)}")
+    if args.duration < 1 or args.runs < 1 or args.threads < 1 or args.connections < args.threads:
+        parser.error("need --duration >= 1, --runs >= 1, --threads >= 1 and --connections >= --threads")
     return args
 
 
@@ -476,20 +445,14 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             return None
 
-    wrk = subprocess.run(
-        ["wrk", "-v"], check=False, capture_output=True, text=True, timeout=10
-    )
+    wrk = subprocess.run(["wrk", "-v"], check=False, capture_output=True, text=True, timeout=10)
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_at_start": os.getloadavg(),
-        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0]
-        if (wrk.stdout or wrk.stderr)
-        else None,
-        "packages": {
-            d: version(d) for d in ("tiercel", "uvicorn", "uvloop", "httptools")
-        },
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else None,
+        "packages": {d: version(d) for d in ("tiercel", "uvicorn", "uvloop", "httptools")},
     }
 
 
@@ -512,9 +475,7 @@ def measure(
 
     warmups: dict[str, dict] = {}
     for server in servers:
-        warmups[server.label] = record = run_wrk(
-            server, WARMUP_S, args.connections, args.threads
-        )
+        warmups[server.label] = record = run_wrk(server, WARMUP_S, args.connections, args.threads)
         print(f"{server.label}: warm-up {describe(record)}", file=log)
         server.check_alive()
 

@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 JOBS=$(nproc)
 
+echo "== lint and type checks (ruff, mypy on the package and the examples)"
+.venv/bin/ruff check tiercel tests benchmarks examples
+.venv/bin/mypy tiercel
+.venv/bin/mypy --allow-untyped-defs --allow-incomplete-defs examples
+
 echo "== native tests (GoogleTest, ASan+UBSan)"
 cmake -S . -B build/native -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" \
   -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_TESTS=ON -DTIERCEL_SANITIZE=ON >/dev/null

@@ -6,7 +6,7 @@ Three sources of requests, each case a (case_id, bytes) pair:
 * HOSTILE below: hand-written smuggling and parser-confusion vectors.
 
 And three parsers run over each input the way a server connection would: Tiercel's core parser (through
-the `_core._parse_requests` test hook), httptools (llhttp) and h11. Each yields a `Verdict`: "accept"
+the `_core.parse_requests` test hook), httptools (llhttp) and h11. Each yields a `Verdict`: "accept"
 (every byte used, or the connection closes after a complete request, with at least one request),
 "refuse" (an error), or "incomplete" (bytes left that do not finish a request), plus the requests parsed.
 """
@@ -160,14 +160,15 @@ HOSTILE: dict[str, bytes] = {
     + _req(f"POST /2 HTTP/1.1\n{H}Content-Length: 2\n\n", b"ok")
     + _req(f"GET /3 HTTP/1.1\n{H}\n"),
     "plain_http10_no_host": b"GET / HTTP/1.0\r\n\r\n",
-    "plain_chunked_trailer": _req(f"POST /a HTTP/1.1\n{H}Transfer-Encoding: chunked\n\n",
-                                  b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"),
-    "plain_chunk_ext": _req(f"POST /a HTTP/1.1\n{H}Transfer-Encoding: chunked\n\n",
-                            b"5;a=b;c=\"d\"\r\nhello\r\n0\r\n\r\n"),
+    "plain_chunked_trailer": _req(
+        f"POST /a HTTP/1.1\n{H}Transfer-Encoding: chunked\n\n", b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"
+    ),
+    "plain_chunk_ext": _req(
+        f"POST /a HTTP/1.1\n{H}Transfer-Encoding: chunked\n\n", b'5;a=b;c="d"\r\nhello\r\n0\r\n\r\n'
+    ),
     # --- CL.TE / TE.CL ------------------------------------------------------------------------------
     "clte_both": _post("Content-Length: 6\nTransfer-Encoding: chunked", b"0\r\n\r\nG"),
-    "tecl_both": _post("Transfer-Encoding: chunked\nContent-Length: 4",
-                       b"5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n"),
+    "tecl_both": _post("Transfer-Encoding: chunked\nContent-Length: 4", b"5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n"),
     "clte_cl_zero_with_te": _post("Content-Length: 0\nTransfer-Encoding: chunked", b"0\r\n\r\n"),
     # --- TE.TE: obfuscated Transfer-Encoding --------------------------------------------------------
     "te_space_before_colon": _post("Transfer-Encoding : chunked", b"0\r\n\r\n"),
@@ -190,17 +191,17 @@ HOSTILE: dict[str, bytes] = {
     "te_nbsp_in_name": _post("Transfer-Encoding\xa0: chunked", b"0\r\n\r\n"),
     "te_duplicate": _post("Transfer-Encoding: chunked\nTransfer-Encoding: chunked", b"0\r\n\r\n"),
     "te_duplicate_identity_first": _req(
-        f"POST / HTTP/1.1\n{H}Transfer-Encoding: identity\nTransfer-Encoding: chunked\n\n", b"0\r\n\r\n"),
+        f"POST / HTTP/1.1\n{H}Transfer-Encoding: identity\nTransfer-Encoding: chunked\n\n", b"0\r\n\r\n"
+    ),
     "te_chunked_twice_listed": _post("Transfer-Encoding: chunked, chunked", b"0\r\n\r\n"),
     "te_space_after_value": _te("chunked "),
     "te_space_tab_after_value": _te("chunked \t "),
     "te_nul_after_value": _te("chunked\0"),
     "te_tab_before_comma": _te("gzip\t,chunked"),
-    "te_on_http10_with_cl": _req("POST / HTTP/1.0\nTransfer-Encoding: chunked\nContent-Length: 5\n\n",
-                                 b"hello"),
+    "te_on_http10_with_cl": _req("POST / HTTP/1.0\nTransfer-Encoding: chunked\nContent-Length: 5\n\n", b"hello"),
     "te_obs_fold": _post("Transfer-Encoding:\n chunked", b"0\r\n\r\n"),
     "te_on_http10": _req("POST / HTTP/1.0\nTransfer-Encoding: chunked\n\n", b"0\r\n\r\n"),
-    "te_quoted": _post("Transfer-Encoding: \"chunked\"", b"0\r\n\r\n"),
+    "te_quoted": _post('Transfer-Encoding: "chunked"', b"0\r\n\r\n"),
     "te_gzip_only": _te("gzip"),
     # --- Content-Length games -----------------------------------------------------------------------
     "cl_plus": _cl("+5", b"hello"),
@@ -257,8 +258,8 @@ HOSTILE: dict[str, bytes] = {
     "chunk_last_space_then_ext": _chunked(b"5\r\nhello\r\n0 ;a\r\n\r\n"),
     "chunk_ext_value_trailing_space": _chunked(b"5;a=b \r\nhello\r\n0\r\n\r\n"),
     "chunk_ext_non_token": _chunked(b"5;a@b\r\nhello\r\n0\r\n\r\n"),
-    "chunk_ext_quoted_ctl": _chunked(b"5;a=\"b\x01\"\r\nhello\r\n0\r\n\r\n"),
-    "chunk_ext_quoted_pair_lf": _chunked(b"5;a=\"b\\\n\"\r\nhello\r\n0\r\n\r\n"),
+    "chunk_ext_quoted_ctl": _chunked(b'5;a="b\x01"\r\nhello\r\n0\r\n\r\n'),
+    "chunk_ext_quoted_pair_lf": _chunked(b'5;a="b\\\n"\r\nhello\r\n0\r\n\r\n'),
     "chunk_ext_5000_bytes": _chunked(b"5;a=" + b"b" * 5000 + b"\r\nhello\r\n0\r\n\r\n"),
     "chunk_trailer_te": _chunked(b"0\r\nTransfer-Encoding: chunked\r\n\r\n"),
     "chunk_trailer_space_before_colon": _chunked(b"0\r\nX : y\r\n\r\n"),
@@ -339,15 +340,16 @@ HOSTILE: dict[str, bytes] = {
     "space_before_first_header": b"GET / HTTP/1.1\r\n Host: a\r\n\r\n",
     "obs_fold_continuation": b"GET / HTTP/1.1\r\nHost: a\r\nX: one\r\n two\r\n\r\n",
     "obs_fold_tab_continuation": b"GET / HTTP/1.1\r\nHost: a\r\nX: one\r\n\ttwo\r\n\r\n",
-    "too_many_headers": b"GET / HTTP/1.1\r\nHost: a\r\n"
-    + b"".join(b"X%d: v\r\n" % i for i in range(120)) + b"\r\n",
+    "too_many_headers": b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X%d: v\r\n" % i for i in range(120)) + b"\r\n",
     "header_section_too_big": b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 70000 + b"\r\n\r\n",
     "cr_in_name": b"GET / HTTP/1.1\r\nHost: a\r\nX\rY: z\r\n\r\n",
     "value_leading_vtab": b"GET / HTTP/1.1\r\nHost: a\r\nX:\x0bv\r\n\r\n",
     "value_only_tab": b"GET / HTTP/1.1\r\nHost: a\r\nX:\t\r\n\r\n",
     "expect_100_continue": _post("Expect: 100-continue\nContent-Length: 2", b"ok"),
-    "upgrade_h2c": _req(f"GET / HTTP/1.1\n{H}Connection: Upgrade, HTTP2-Settings\nUpgrade: h2c\n"
-                        "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\n\n"),
+    "upgrade_h2c": _req(
+        f"GET / HTTP/1.1\n{H}Connection: Upgrade, HTTP2-Settings\nUpgrade: h2c\n"
+        "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\n\n"
+    ),
     # --- pipelining ---------------------------------------------------------------------------------
     "pipelined_second_bad": _req(f"GET /1 HTTP/1.1\n{H}\n") + b"GET /2 HTTP/1.1\r\nHost: a\r\nX y: z\r\n\r\n",
     "pipelined_second_lf_only": _req(f"GET /1 HTTP/1.1\n{H}\n") + b"GET /2 HTTP/1.1\nHost: a\n\n",
@@ -355,8 +357,7 @@ HOSTILE: dict[str, bytes] = {
     "pipelined_after_close": _req(f"GET /1 HTTP/1.1\n{H}Connection: close\n\n") + NEXT,
     "pipelined_http10_then_more": b"GET /1 HTTP/1.0\r\n\r\n" + NEXT,
     "pipelined_close_with_tab": _req(f"GET /1 HTTP/1.1\n{H}Connection: close\t\n\n") + NEXT,
-    "pipelined_http10_keep_alive": _req("POST /1 HTTP/1.0\nConnection: keep-alive\nContent-Length: 2\n\n",
-                                        b"ok")
+    "pipelined_http10_keep_alive": _req("POST /1 HTTP/1.0\nConnection: keep-alive\nContent-Length: 2\n\n", b"ok")
     + b"GET /2 HTTP/1.0\r\n\r\n",
     "pipelined_chunked_then_smuggle": _chunked(b"0\r\n\r\n" + NEXT),
     "pipelined_cl_short_body_swallows": _cl("40", NEXT),
@@ -382,8 +383,14 @@ class Req:
 
     def key(self) -> tuple:
         """What is compared across parsers (header names case-insensitively, values byte-exact)."""
-        return (self.method, self.target, self.version, [(n.lower(), v) for n, v in self.headers], self.body,
-                self.keep_alive)
+        return (
+            self.method,
+            self.target,
+            self.version,
+            [(n.lower(), v) for n, v in self.headers],
+            self.body,
+            self.keep_alive,
+        )
 
 
 @dataclass
@@ -399,9 +406,8 @@ class Verdict:
 def run_tiercel(data: bytes) -> Verdict:
     from tiercel import _core
 
-    reqs, outcome = _core._parse_requests(data)
-    parsed = [Req(r["method"], r["target"], r["version"], list(r["headers"]), r["body"], r["keep_alive"])
-              for r in reqs]
+    reqs, outcome = _core.parse_requests(data)
+    parsed = [Req(r["method"], r["target"], r["version"], list(r["headers"]), r["body"], r["keep_alive"]) for r in reqs]
     if isinstance(outcome, int):
         return Verdict("refuse", parsed, str(outcome))
     if outcome in ("complete", "complete-closed") and parsed:
@@ -440,8 +446,9 @@ class _LlhttpProtocol:
 
     def on_message_complete(self) -> None:
         method, version = self._head
-        self.done.append(Req(method, self._url, version, self._headers, self._body,
-                             bool(self.parser.should_keep_alive())))
+        self.done.append(
+            Req(method, self._url, version, self._headers, self._body, bool(self.parser.should_keep_alive()))
+        )
 
 
 def run_llhttp(data: bytes) -> Verdict:
@@ -483,8 +490,7 @@ def run_h11(data: bytes) -> Verdict:
             if ev is h11.PAUSED:  # the connection closes after the last request
                 return Verdict("accept", done, "closed") if done else Verdict("incomplete", done)
             if isinstance(ev, h11.Request):
-                cur = Req(ev.method, ev.target, ev.http_version.decode(), list(ev.headers.raw_items()), b"",
-                          True)
+                cur = Req(ev.method, ev.target, ev.http_version.decode(), list(ev.headers.raw_items()), b"", True)
             elif isinstance(ev, h11.Data):
                 assert cur is not None
                 cur.body += bytes(ev.data)
@@ -520,8 +526,8 @@ def disagreement(ours: Verdict, peer: Verdict) -> str | None:
     if len(ours.requests) != len(peer.requests):
         return f"request count: Tiercel {len(ours.requests)} vs {len(peer.requests)}"
     names = ("method", "target", "version", "headers", "body", "keep_alive")
-    for i, (a, b) in enumerate(zip(ours.requests, peer.requests)):
-        for name, x, y in zip(names, a.key(), b.key()):
+    for i, (a, b) in enumerate(zip(ours.requests, peer.requests, strict=True)):
+        for name, x, y in zip(names, a.key(), b.key(), strict=True):
             if x != y:
                 return f"request {i} {name}: Tiercel {x!r} vs {y!r}"
     return None

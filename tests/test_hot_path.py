@@ -6,7 +6,6 @@ served; the only Python frames allowed are the user's handlers (and asyncio/stdl
 
 from __future__ import annotations
 
-
 import os
 import sys
 import threading

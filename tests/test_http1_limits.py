@@ -49,13 +49,21 @@ BAD_INPUT = [
     ("missing-host-http11", b"GET / HTTP/1.1\r\n\r\n", 400, {}),
     ("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, {}),
     # 400: framing
-    ("content-length-and-transfer-encoding",
-     POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, {}),
+    (
+        "content-length-and-transfer-encoding",
+        POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        {},
+    ),
     ("content-length-with-sign", POST + b"Content-Length: +3\r\n\r\nabc", 400, {}),
     ("content-length-list", POST + b"Content-Length: 3, 3\r\n\r\nabc", 400, {}),
     ("content-length-repeated", POST + b"Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400, {}),
-    ("transfer-encoding-on-http10",
-     b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400, {}),
+    (
+        "transfer-encoding-on-http10",
+        b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        400,
+        {},
+    ),
     # RFC 9112 §6.3: a request whose final coding is not chunked has no knowable length -> 400.
     ("transfer-encoding-not-final-chunked", POST + b"Transfer-Encoding: gzip\r\n\r\nabc", 400, {}),
     ("bad-chunk-size", CHUNKED + b"zz\r\nhello\r\n0\r\n\r\n", 400, {}),
@@ -64,16 +72,22 @@ BAD_INPUT = [
     # 413: declared or decoded body over max_body, answered before the body is sent
     ("content-length-over-max-body", POST + b"Content-Length: 1000\r\n\r\n", 413, {"max_body": 100}),
     ("chunk-over-max-body", CHUNKED + b"c8\r\n", 413, {"max_body": 100}),
-    ("chunks-adding-up-over-max-body", CHUNKED + b"3c\r\n" + b"a" * 60 + b"\r\n3c\r\n", 413,
-     {"max_body": 100}),
+    ("chunks-adding-up-over-max-body", CHUNKED + b"3c\r\n" + b"a" * 60 + b"\r\n3c\r\n", 413, {"max_body": 100}),
     # 414: request line over max_request_line (the line is not even finished)
     ("request-line-too-long", b"GET /" + b"a" * 200, 414, {"max_request_line": 100}),
     # 431: too many header fields, or too many header bytes
-    ("too-many-headers",
-     b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(5)) + b"\r\n", 431,
-     {"max_header_count": 5}),
-    ("header-section-too-large", b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"v" * 300 + b"\r\n\r\n", 431,
-     {"max_header_bytes": 256}),
+    (
+        "too-many-headers",
+        b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(5)) + b"\r\n",
+        431,
+        {"max_header_count": 5},
+    ),
+    (
+        "header-section-too-large",
+        b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"v" * 300 + b"\r\n\r\n",
+        431,
+        {"max_header_bytes": 256},
+    ),
     # 501: a transfer coding Tiercel does not implement; a method it does not know
     ("unknown-transfer-coding", POST + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, {}),
     ("unknown-method", b"FOO / HTTP/1.1\r\n" + H + b"\r\n", 501, {}),
@@ -83,8 +97,7 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("data", "status", "settings"), [c[1:] for c in BAD_INPUT],
-                         ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.parametrize(("data", "status", "settings"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
 def test_bad_input_is_refused_and_closes(serve, rec, connect, data, status, settings):
     s = serve(make_app(rec), **settings)
     c = connect(s.port)
@@ -101,7 +114,8 @@ def test_bad_input_is_refused_and_closes(serve, rec, connect, data, status, sett
 
 
 @pytest.mark.parametrize(
-    "good", [["/sync/1"], ["/async/1"], ["/sync/1", "/async/2"], ["/async/1", "/sync/2"]],
+    "good",
+    [["/sync/1"], ["/async/1"], ["/sync/1", "/async/2"], ["/async/1", "/sync/2"]],
     ids=["sync", "async", "sync-async", "async-sync"],
 )
 def test_bad_request_pipelined_after_good_ones(serve, loop_kind, rec, connect, good):

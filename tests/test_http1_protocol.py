@@ -361,8 +361,9 @@ def test_content_length_body_in_many_small_writes(serve, loop_kind, rec, connect
     s = serve(make_app(rec), loop_kind)
     c = connect(s.port)
     body = random.Random(1).randbytes(3000)
-    _dribble(c, f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body,
-             random.Random(2))
+    _dribble(
+        c, f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body, random.Random(2)
+    )
     r = c.read_response()
     assert (r.status, r.body) == (200, body)
     c.send(get("/hello"))

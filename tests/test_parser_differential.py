@@ -2,7 +2,7 @@
 
 DESIGN §6/§7: the parser is Tiercel's own and must be at least as strict as llhttp's default (strict) mode.
 Every input below is parsed three times, the way a server connection would (pipelined requests, stop after
-a request that closes the connection): by the core parser through the `_core._parse_requests` test hook,
+a request that closes the connection): by the core parser through the `_core.parse_requests` test hook,
 by httptools.HttpRequestParser and by h11 (see differential_cases.py for the inputs and the drivers).
 The outcomes (accept / refuse / incomplete) are compared and, where both accept, every request's method,
 target, version, header list (names case-insensitively, values byte-exact), body and keep-alive.
@@ -143,10 +143,8 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     ("llhttp", "llhttp/transfer-encoding/Trailing_headers"): NO_HOST,
     ("llhttp", "llhttp/transfer-encoding/Chunk_extensions"): NO_HOST,
     ("llhttp", "llhttp/transfer-encoding/Chunk_extensions_quoting"): NO_HOST,
-    ("llhttp", "llhttp/transfer-encoding/POST_with_chunked_as_last_transfer-encoding"):
-        L_NO_HOST_AND_TE_CODING,
-    ("llhttp", "llhttp/transfer-encoding/POST_with_chunked_as_last_transfer-encoding_multiple_headers"):
-        L_TE_REPEATED,
+    ("llhttp", "llhttp/transfer-encoding/POST_with_chunked_as_last_transfer-encoding"): L_NO_HOST_AND_TE_CODING,
+    ("llhttp", "llhttp/transfer-encoding/POST_with_chunked_as_last_transfer-encoding_multiple_headers"): L_TE_REPEATED,
     ("llhttp", "llhttp/uri/Quotes_in_URI"): NO_HOST,
     ("llhttp", "llhttp/uri/Query_URL_with_question_mark"): NO_HOST,
     ("llhttp", "llhttp/uri/Host_terminated_by_a_query_string"): L_NO_HOST_AND_TRAILING_CRLF,
@@ -333,8 +331,7 @@ def test_parser_agrees(case_id: str, peer: str) -> None:
     if known is None:
         assert diff is None, f"new disagreement with {peer} on {data[:200]!r}: {diff}"
         return
-    assert diff is not None, (f"stale KNOWN_DISAGREEMENTS entry ({peer!r}, {case_id!r}): both now say "
-                              f"{ours.summary()}")
+    assert diff is not None, f"stale KNOWN_DISAGREEMENTS entry ({peer!r}, {case_id!r}): both now say {ours.summary()}"
     if known == NO_HOST:
         fixed = dc.with_host(data)
         assert fixed != data

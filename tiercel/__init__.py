@@ -13,4 +13,4 @@ from tiercel.app import Tiercel
 __all__ = ["Headers", "QueryParams", "Request", "Response", "Tiercel", "Url"]
 __version__ = "0.1.0"
 
-_core._set_json(_orjson.dumps, _orjson.loads)
+_core.set_json_functions(_orjson.dumps, _orjson.loads)

@@ -3,6 +3,9 @@
 from collections.abc import Iterator
 
 
+def set_json_functions(dumps: object, loads: object) -> None:
+    """Sets the JSON functions (orjson.dumps, orjson.loads)."""
+
 class Headers:
     """Case-insensitive multi-map of HTTP header fields."""
 
@@ -11,7 +14,7 @@ class Headers:
     def get(self, key: str, default: object | None = None) -> object:
         """First value of `key`, or `default`."""
 
-    def get_all(self, key: str) -> list:
+    def get_all(self, key: str) -> list[str]:
         """Every value of `key`, in order."""
 
     def contains(self, key: str) -> bool: ...
@@ -32,7 +35,7 @@ class Headers:
 
     def __len__(self) -> int: ...
 
-    def __iter__(self) -> Iterator: ...
+    def __iter__(self) -> Iterator[str]: ...
 
     def items(self) -> list[tuple[str, str]]:
         """(name, value) pairs, repeats included."""
@@ -41,7 +44,7 @@ class Headers:
 
     def values(self) -> list[str]: ...
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str]:
         """A dict of the first value of each field."""
 
     def __eq__(self, arg: object, /) -> bool: ...
@@ -59,7 +62,7 @@ class QueryParams:
     def get_first(self, key: str) -> object:
         """First value of `key`, or None."""
 
-    def get_all(self, key: str) -> list:
+    def get_all(self, key: str) -> list[str]:
         """Every value of `key`, in order."""
 
     def contains(self, key: str) -> bool: ...
@@ -70,12 +73,12 @@ class QueryParams:
 
     def __len__(self) -> int: ...
 
-    def __iter__(self) -> Iterator: ...
+    def __iter__(self) -> Iterator[str]: ...
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, list[str]]:
         """{key: [values...]}, as Robyn."""
 
-    def keys(self) -> list: ...
+    def keys(self) -> list[str]: ...
 
     def values(self) -> list[str]: ...
 
@@ -211,3 +214,11 @@ class Engine:
 
     def close(self) -> None:
         """Cancels pending handlers, closes every connection and the listener."""
+
+def synthetic_request(method: str, path: str) -> Request:
+    """A Request with no headers or body (for rendering const routes)."""
+
+def parse_requests(data: bytes, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216) -> tuple[list[dict[str, object]], str | int]:
+    """
+    Test hook: parse pipelined requests with the core parser -> (requests, outcome).
+    """

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import signal
-
 from collections.abc import Callable
 from typing import Any
 
@@ -84,8 +83,10 @@ class Tiercel:
         graceful = limits.pop("graceful_timeout", 10.0)
         unknown = set(limits) - set(Limits.__dataclass_fields__)
         if unknown:
-            raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout")
+            raise TypeError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout"
+            )
         return Server(self, host, port, Limits(**limits), graceful_timeout=graceful)
 
     def start(self, host: str = "127.0.0.1", port: int = 8080, *, loop: str = "auto", **limits: Any) -> None:

@@ -37,8 +37,15 @@ class Limits:
     server_header: str = "tiercel"
 
     def validate(self) -> None:
-        for name in ("max_request_line", "max_header_bytes", "max_header_count", "max_body", "max_connections",
-                     "max_pipelined", "write_high_watermark"):
+        for name in (
+            "max_request_line",
+            "max_header_bytes",
+            "max_header_count",
+            "max_body",
+            "max_connections",
+            "max_pipelined",
+            "write_high_watermark",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -79,7 +86,7 @@ class Server:
         for route in self.app.routes:
             route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)
             if route.const:
-                args = (_core._synthetic_request(route.method, route.path),) if route.nargs else ()
+                args = (_core.synthetic_request(route.method, route.path),) if route.nargs else ()
                 result = route.handler(*args)
                 if inspect.isawaitable(result):
                     result = await result

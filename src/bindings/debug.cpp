@@ -65,9 +65,12 @@ nb::tuple parse_requests(nb::bytes data, uint32_t max_request_line, uint32_t max
 }  // namespace
 
 void bind_debug(nb::module_& m) {
-  m.def("_parse_requests", &parse_requests, nb::arg("data"), nb::arg("max_request_line") = 8 * 1024,
+  m.def("parse_requests", &parse_requests, nb::arg("data"), nb::arg("max_request_line") = 8 * 1024,
         nb::arg("max_header_bytes") = 64 * 1024, nb::arg("max_header_count") = 100,
         nb::arg("max_body") = 16 * 1024 * 1024,
+        nb::sig("def parse_requests(data: bytes, max_request_line: int = 8192, max_header_bytes: int = 65536, "
+                "max_header_count: int = 100, max_body: int = 16777216) "
+                "-> tuple[list[dict[str, object]], str | int]"),
         "Test hook: parse pipelined requests with the core parser -> (requests, outcome).");
 }
 

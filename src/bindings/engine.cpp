@@ -392,10 +392,11 @@ void bind_engine(nb::module_& m) {
       .def("close", &Engine::shutdown, "Cancels pending handlers, closes every connection and the listener.");
 
   m.def(
-      "_synthetic_request", [](std::string_view method, std::string_view path) {
+      "synthetic_request", [](std::string_view method, std::string_view path) {
         return make_synthetic_request(method, path);
       },
-      nb::arg("method"), nb::arg("path"), "A Request with no headers or body (for rendering const routes).");
+      nb::arg("method"), nb::arg("path"), nb::sig("def synthetic_request(method: str, path: str) -> Request"),
+      "A Request with no headers or body (for rendering const routes).");
 }
 
 }  // namespace tiercel::py

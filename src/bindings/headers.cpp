@@ -106,7 +106,7 @@ void bind_headers(nb::module_& m) {
           nb::arg("key"), nb::arg("default") = nb::none(), "First value of `key`, or `default`.")
       .def(
           "get_all", [](const Headers& h, std::string_view key) { return all_of(h.items, key, true); }, nb::arg("key"),
-          "Every value of `key`, in order.")
+          nb::sig("def get_all(self, key: str) -> list[str]"), "Every value of `key`, in order.")
       .def(
           "contains", [](const Headers& h, std::string_view key) { return h.find(key) >= 0; }, nb::arg("key"))
       .def("__contains__", [](const Headers& h, std::string_view key) { return h.find(key) >= 0; })
@@ -134,7 +134,8 @@ void bind_headers(nb::module_& m) {
              nb::list keys;
              for (auto& kv : h.items) keys.append(nb::str(kv.first.c_str(), kv.first.size()));
              return nb::iter(keys);
-           })
+           },
+           nb::sig("def __iter__(self) -> collections.abc.Iterator[str]"))
       .def(
           "items", [](const Headers& h) { return h.items; }, "(name, value) pairs, repeats included.")
       .def("keys",
@@ -159,7 +160,7 @@ void bind_headers(nb::module_& m) {
             }
             return d;
           },
-          "A dict of the first value of each field.")
+          nb::sig("def to_dict(self) -> dict[str, str]"), "A dict of the first value of each field.")
       .def("__eq__",
            [](const Headers& a, nb::handle other) {
              if (!nb::isinstance<Headers>(other)) return false;
@@ -201,7 +202,7 @@ void bind_headers(nb::module_& m) {
           nb::arg("key"), "First value of `key`, or None.")
       .def(
           "get_all", [](const QueryParams& q, std::string_view key) { return all_of(q.items, key, false); },
-          nb::arg("key"), "Every value of `key`, in order.")
+          nb::arg("key"), nb::sig("def get_all(self, key: str) -> list[str]"), "Every value of `key`, in order.")
       .def(
           "contains",
           [](const QueryParams& q, std::string_view key) {
@@ -228,7 +229,8 @@ void bind_headers(nb::module_& m) {
              nb::dict seen;
              for (auto& kv : q.items) seen[nb::str(kv.first.c_str(), kv.first.size())] = nb::none();
              return nb::iter(seen);
-           })
+           },
+           nb::sig("def __iter__(self) -> collections.abc.Iterator[str]"))
       .def(
           "to_dict",
           [](const QueryParams& q) {
@@ -240,13 +242,14 @@ void bind_headers(nb::module_& m) {
             }
             return d;
           },
-          "{key: [values...]}, as Robyn.")
+          nb::sig("def to_dict(self) -> dict[str, list[str]]"), "{key: [values...]}, as Robyn.")
       .def("keys",
            [](const QueryParams& q) {
              nb::dict seen;
              for (auto& kv : q.items) seen[nb::str(kv.first.c_str(), kv.first.size())] = nb::none();
              return nb::list(seen.keys());
-           })
+           },
+           nb::sig("def keys(self) -> list[str]"))
       .def("values",
            [](const QueryParams& q) {
              std::vector<std::string> out;

@@ -30,7 +30,7 @@ NB_MODULE(_core, m) {
   // JSON functions come from tiercel/__init__.py, so that importing _core alone (stub generation in an
   // isolated build environment) needs nothing outside the standard library.
   m.def(
-      "_set_json",
+      "set_json_functions",
       [](nb::object dumps, nb::object loads) {
         globals().json_dumps = std::move(dumps);
         globals().json_loads = std::move(loads);
