@@ -338,7 +338,7 @@ def test_chunked_body_with_extensions_and_trailers(serve, loop_kind, rec, connec
     c.send(
         b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5;ext=1\r\nhello\r\n"
-        b'6; name="quoted \\" value" ;flag\r\n world\r\n'
+        b'6;name="quoted \\" value";flag\r\n world\r\n'
         b"A\r\n, chunked!\r\n"
         b"0;last\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
     )

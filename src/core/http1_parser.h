@@ -102,10 +102,8 @@ class ChunkedDecoder {
   enum class State : uint8_t {
     kSize,           // first hex digit of a chunk size
     kSizeDigits,     // more hex digits, ';', BWS or CR
-    kSizeBws,        // BWS after the size or an extension value: only ';' (or more BWS) may follow
     kExtName0,       // after ';': BWS, then the first tchar of an extension name
     kExtName,        // inside an extension name
-    kExtNameBws,     // BWS after a name: '=' or ';' must follow
     kExtValue0,      // after '=': BWS, then a token or a quoted-string
     kExtToken,       // inside a token value
     kExtQuoted,      // inside a quoted-string value

@@ -104,9 +104,19 @@ void Http1Session::process() {
 }
 
 bool Http1Session::handle_head() {
+  // parse_head keeps no state, so re-running it on every read of a trickled head would cost quadratic
+  // time. Re-parse only when the end of the head (CRLF CRLF) has arrived or the unparsed bytes doubled
+  // since the last try; the doubling still enforces the limits with at most 2x buffering.
+  size_t avail = len_ - pos_;
+  size_t from = head_scanned_ > 3 ? head_scanned_ - 3 : 0;
+  bool terminated = from < avail && memmem(buf_.data() + pos_ + from, avail - from, "\r\n\r\n", 4) != nullptr;
+  head_scanned_ = avail;
+  if (!terminated && head_tried_ != 0 && avail < 2 * head_tried_) return false;
+  head_tried_ = avail;
   http1::ParseError err = http1::ParseError::kNone;
-  auto st = http1::parse_head(std::string_view(buf_.data() + pos_, len_ - pos_), env_.config.limits, head_, err);
+  auto st = http1::parse_head(std::string_view(buf_.data() + pos_, avail), env_.config.limits, head_, err);
   if (st == http1::ParseStatus::kIncomplete) return false;
+  head_scanned_ = head_tried_ = 0;
   if (st == http1::ParseStatus::kError) {
     respond_error(http1::status_for(err), http1::describe(err));
     return false;

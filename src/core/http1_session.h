@@ -138,6 +138,8 @@ class Http1Session {
   size_t pos_ = 0;
   size_t head_start_ = 0;  // where the head of the request whose body is being read starts
   bool head_moved_ = false;
+  size_t head_scanned_ = 0;  // bytes from pos_ known to hold no CRLF CRLF
+  size_t head_tried_ = 0;    // bytes from pos_ when parse_head last said incomplete (0: not tried)
 
   State state_ = State::kHead;
   http1::RequestHead head_;

@@ -189,9 +189,13 @@ TEST(Http1Parser, ContentLengthForms) {
 }
 
 TEST(Http1Parser, ChunkedFraming) {
-  for (const char* te : {"chunked", "Chunked", "CHUNKED", " chunked ", "chunked\t"}) {
+  for (const char* te : {"chunked", "Chunked", "CHUNKED", " chunked "}) {
     const Parsed p = expect_complete(req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding:"s + te}));
     EXPECT_EQ(p.head.framing, BodyFraming::kChunked) << te;
+  }
+  // A tab anywhere in Transfer-Encoding is a TE.TE obfuscation: refused, as llhttp (strict) does.
+  for (const char* te : {"chunked\t", "\tchunked", " chunked \t", "gzip,\tchunked"}) {
+    expect_error(req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding:"s + te}), ParseError::kBadRequest);
   }
 }
 
@@ -429,7 +433,7 @@ TEST(Http1Parser, TransferEncodingForms) {
   expect_error(req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked", "Transfer-Encoding:"}),
                ParseError::kBadRequest);
   // 501: chunked last, but after codings that Tiercel does not decode.
-  for (const char* v : {"gzip, chunked", "gzip,chunked", "identity, chunked", "deflate ,\tchunked", "x-custom, chunked",
+  for (const char* v : {"gzip, chunked", "gzip,chunked", "identity, chunked", "deflate , chunked", "x-custom, chunked",
                         "gzip, br, chunked"}) {
     SCOPED_TRACE(v);
     expect_error(req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: "s + v}), ParseError::kNotImplemented);
@@ -669,8 +673,6 @@ TEST(ChunkedDecoder, SizesAndExtensions) {
   expect_decoded("a\r\n0123456789\r\n000\r\n\r\n", "0123456789");
   expect_decoded("0005\r\nhello\r\n0\r\n\r\n", "hello");
   expect_decoded("5;a\r\nhello\r\n0;b=c\r\n\r\n", "hello");
-  expect_decoded("5; some; parameters=stuff\r\nhello\r\n0\r\n\r\n", "hello");
-  expect_decoded("5 ;a = b ; c\t=\t\"d\"\r\nhello\r\n0\r\n\r\n", "hello");
   expect_decoded("5;foo=\"bar baz\"\r\nhello\r\n0\r\n\r\n", "hello");
   expect_decoded("5;ilovew3=\"I \\\"love\\\"; \\\\extensions\\\\\";somuchlove=\"x\";blah;foo=bar\r\nhello\r\n0\r\n\r\n",
                  "hello");
@@ -690,7 +692,10 @@ TEST(ChunkedDecoder, RejectsBadSizes) {
   for (const char* in : {"\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n", "5 \r\nhello\r\n", "+5\r\nhello\r\n",
                          "-5\r\nhello\r\n", "0x5\r\nhello\r\n", "5_0\r\nhello\r\n", "g\r\n", "5\n\r\nhello",
                          "5\rx\nhello", "10000000000000000\r\n", "2 erfrferferf\r\naa\r\n", "5\t\r\nhello",
-                         " ;foo=bar\r\nhello\r\n"}) {
+                         " ;foo=bar\r\nhello\r\n",
+                         // No whitespace on the chunk-size line at all (llhttp strict; RFC BWS refused).
+                         "5; some; parameters=stuff\r\nhello\r\n", "5 ;a\r\nhello\r\n", "5\t;a=b\r\nhello\r\n",
+                         "5;a = b\r\nhello\r\n", "5;a=b ;c\r\nhello\r\n", "5;a=\"b\" ;c\r\nhello\r\n"}) {
     SCOPED_TRACE(in);
     expect_decode_error(in, ParseError::kBadRequest);
   }
