@@ -15,7 +15,9 @@ echo "== native tests (GoogleTest, ASan+UBSan)"
 cmake -S . -B build/native -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" \
   -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_TESTS=ON -DTIERCEL_SANITIZE=ON >/dev/null
 cmake --build build/native -j "$JOBS"
-ctest --test-dir build/native --output-on-failure -j "$JOBS" | tail -n 5
+ctest --test-dir build/native --output-on-failure -j "$JOBS" >build/native/ctest.log 2>&1 \
+  || { tail -n 80 build/native/ctest.log; exit 1; }
+grep -E "tests passed|tests failed|Skipped" build/native/ctest.log
 
 echo "== fuzzing the parser for ${FUZZ_SECONDS}s (libFuzzer, ASan+UBSan)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
