@@ -312,10 +312,8 @@ class Engine final : public Dispatcher {
   }
 
   void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
-    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
-    w.start(500);
-    w.header("Content-Type", "text/plain; charset=utf-8");
-    w.finish("Internal Server Error\n", ctx);
+    ResponseWriter(session.response_buffer(seq), session.env().date_line(), config.server_header)
+        .text(500, "Internal Server Error\n", ctx);
     session.response_done(seq);
   }
 };

@@ -172,10 +172,8 @@ void Http1Session::dispatch_current(std::string_view body) {
     close_after_ = true;
     close_seq_ = seq;
     ctx.keep_alive = false;
-    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
-    w.start(501);
-    w.header("Content-Type", "text/plain; charset=utf-8");
-    w.finish("Method not implemented\n", ctx);
+    ResponseWriter(response_buffer(seq), env_.date_line(), env_.config.server_header)
+        .text(501, "Method not implemented\n", ctx);
     response_done(seq);
     return;
   }
@@ -184,14 +182,9 @@ void Http1Session::dispatch_current(std::string_view body) {
   if (m.kind != RouteMatch::Kind::kFound) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
     if (m.kind == RouteMatch::Kind::kNotFound) {
-      w.start(404);
-      w.header("Content-Type", "text/plain; charset=utf-8");
-      w.finish("Not Found\n", ctx);
+      w.text(404, "Not Found\n", ctx);
     } else {
-      w.start(405);
-      w.header("Allow", Router::allow_header(m.allowed_methods));
-      w.header("Content-Type", "text/plain; charset=utf-8");
-      w.finish("Method Not Allowed\n", ctx);
+      w.text(405, "Method Not Allowed\n", ctx, "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n");
     }
     response_done(seq);
     return;

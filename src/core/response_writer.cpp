@@ -121,16 +121,22 @@ void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
   if (!ctx.head_request && !no_body) out_.append(body);
 }
 
+void ResponseWriter::text(int status, std::string_view body, const ResponseContext& ctx,
+                          std::string_view extra_lines) {
+  start(status);
+  out_.append(extra_lines);
+  out_.append("Content-Type: text/plain; charset=utf-8\r\n");
+  finish(body, ctx);
+}
+
 void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
                           std::string_view server_header) {
-  ResponseWriter w(out, date_line, server_header);
-  w.start(status);
-  w.header("Content-Type", "text/plain; charset=utf-8");
   std::string body;
   body.reserve(message.size() + 1);
   body.append(message);
   body.push_back('\n');
-  w.finish(body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false});
+  ResponseWriter(out, date_line, server_header)
+      .text(status, body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false});
 }
 
 namespace {
