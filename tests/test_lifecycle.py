@@ -31,6 +31,7 @@ def test_signal_stops_cleanly(run_script, sig, loop):
     out = "".join(p.output)
     assert "stopped" in out
     assert "Traceback" not in out
+    assert "leaked" not in out  # nanobind reports native objects still alive at exit
 
 
 def test_signal_lets_in_flight_request_finish(run_script):
@@ -90,3 +91,5 @@ def test_readme_example(run_script):
         assert c.get("/users/42").json() == {"id": "42"}
         r = c.post("/users", json={"name": "Ada"})
         assert (r.status_code, r.json()) == (201, {"id": 1, "name": "Ada"})
+    assert p.stop() == 0
+    assert "leaked" not in "".join(p.output)

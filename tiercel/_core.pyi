@@ -181,7 +181,7 @@ class Engine:
 
     def __init__(self, *, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216, header_timeout: float = 10.0, keepalive_timeout: float = 5.0, write_timeout: float = 30.0, max_connections: int = 10000, max_pipelined: int = 64, write_high_watermark: int = 1048576, server_header: str = 'tiercel') -> None: ...
 
-    def add_route(self, method: str, path: str, handler: object, is_async: bool, nargs: int) -> int:
+    def add_route(self, method: str, path: str, handler: object | None, is_async: bool, nargs: int) -> int:
         """Registers a handler; returns its route id."""
 
     def set_const_response(self, route_id: int, result: object) -> None:

@@ -40,7 +40,9 @@ class Tiercel:
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
         route = Route(method, endpoint, handler, const=const)
-        self._checker.add_route(method, endpoint, handler, route.is_async, route.nargs)
+        # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
+        # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
+        self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
         self.routes.append(route)
         return handler
 

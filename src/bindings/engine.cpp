@@ -359,7 +359,7 @@ void bind_engine(nb::module_& m) {
           nb::arg("max_connections") = 10000,
           nb::arg("max_pipelined") = 64, nb::arg("write_high_watermark") = 1 << 20,
           nb::arg("server_header") = "tiercel")
-      .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler"),
+      .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler").none(),
            nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
       .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
            "Serves `result` for the route from C++ without calling Python.")
