@@ -31,9 +31,12 @@ std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
 
 void Http1Session::on_read(size_t n) {
   len_ += n;
-  if (closing_ || transport_closed_) {
-    // Draining after an error or `Connection: close`: input is discarded.
+  if (closing_ || transport_closed_ || close_after_) {
+    // Draining after an error or `Connection: close` (even while an earlier answer is still pending):
+    // nothing more will be parsed, so input is discarded rather than buffered without bound.
     len_ = pos_ = 0;
+    head_start_ = 0;
+    state_ = State::kClosing;
     return;
   }
   process();
@@ -236,8 +239,9 @@ void Http1Session::response_done(uint64_t seq, bool close) {
     }
     flush_ready();
   }
-  if (!in_process_) {
+  if (!in_process_ && !closing_) {
     // A deferred answer arrived from outside a read: send now, and resume parsing if it was held back.
+    // (Once closing, the transport may already be gone: it is not touched again.)
     if (paused_pipeline_ && in_flight() < env_.config.max_pipelined) {
       paused_pipeline_ = false;
       if (!paused_write_) transport_.resume_reading();
@@ -250,7 +254,8 @@ void Http1Session::response_done(uint64_t seq, bool close) {
 }
 
 void Http1Session::flush_ready() {
-  while (!slots_.empty() && slots_.front().ready) {
+  // Nothing goes out behind an answer that closes the connection.
+  while (!slots_.empty() && slots_.front().ready && !(close_after_ && next_write_ > close_seq_)) {
     out_.append(slots_.front().bytes);
     slots_.pop_front();
     ++next_write_;
@@ -268,6 +273,11 @@ void Http1Session::respond_error(int status, std::string_view message) {
 }
 
 void Http1Session::send_output() {
+  if (closing_) {
+    // close() was called: the transport writes what it was handed before, and nothing after.
+    out_.clear();
+    return;
+  }
   while (!transport_closed_) {
     if (!out_.empty()) transport_.send(out_);
     if (close_after_ && next_write_ > close_seq_ && !closing_) {
@@ -339,7 +349,8 @@ void Http1Session::update_deadline() {
 }
 
 void Http1Session::on_timeout() {
-  if (closing_ || transport_closed_) {
+  if (transport_closed_) return;
+  if (closing_) {
     transport_.close();
     return;
   }
