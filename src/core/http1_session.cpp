@@ -143,8 +143,18 @@ bool Http1Session::handle_head() {
       break;
   }
   // Interim 100 only when the body is not already here and nothing earlier is still pending.
-  bool body_missing = head_.framing == http1::BodyFraming::kChunked || len_ - pos_ < head_.content_length;
+  bool body_missing = head_.framing == http1::BodyFraming::kChunked ? len_ == pos_
+                                                                     : len_ - pos_ < head_.content_length;
   if (head_.expect_continue && body_missing && slots_.empty() && !sent_continue_) {
+    auto method = parse_method(head_.method);
+    if (!method || env_.routes.router.match(*method, head_.path, params_).kind != RouteMatch::Kind::kFound) {
+      // No handler would take the body: answer 404/405/501 now instead of 100 (RFC 9110 §10.1.1), and
+      // close after it, since the body the client may still send is never read.
+      head_.keep_alive = false;
+      state_ = State::kHead;
+      dispatch_current({});
+      return false;
+    }
     out_.append(kContinue);
     sent_continue_ = true;
   }

@@ -320,6 +320,33 @@ TEST_F(SessionTest, ExpectContinueSentOnlyWhileTheBodyIsMissing) {
     c.feed("POST /upload HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");  // ignored on 1.0
     EXPECT_EQ(c.transport().sent(), "");
   }
+  {
+    auto& c = connect();  // a chunked body that came with the head: no interim response either
+    c.feed("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+           "5\r\nhello\r\n0\r\n\r\n");
+    auto rs = responses(c.transport().sent());
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_FALSE(rs[0].interim);
+    EXPECT_EQ(rs[0].status, 200);
+  }
+}
+
+TEST_F(SessionTest, ExpectContinueForAPathWithNoHandlerGetsTheFinalStatusAndCloses) {
+  for (auto [line, status] : {std::pair<std::string, int>{"POST /nowhere HTTP/1.1", 404},
+                              {"DELETE /upload HTTP/1.1", 405},
+                              {"BREW /upload HTTP/1.1", 501}}) {
+    SCOPED_TRACE(line);
+    auto& c = connect();
+    c.feed(line + "\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    auto rs = responses(c.transport().sent());
+    ASSERT_EQ(rs.size(), 1u);  // no 100 Continue: the body is not wanted
+    EXPECT_EQ(rs[0].status, status);
+    ASSERT_NE(rs[0].header("Connection"), nullptr);
+    EXPECT_EQ(*rs[0].header("Connection"), "close");
+    EXPECT_TRUE(c.transport().close_requested());
+    c.feed("hello");  // the body the client sends anyway is discarded
+    EXPECT_TRUE(dispatcher_.seen().empty());
+  }
 }
 
 TEST_F(SessionTest, ExpectContinueNotSentWhileAnEarlierAnswerIsPending) {
