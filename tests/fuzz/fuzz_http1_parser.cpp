@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_limits.h"
 #include "core/http1_parser.h"
 
 namespace {
@@ -29,17 +30,7 @@ void check(bool ok, const char* what) {
   if (!ok) fail(what);
 }
 
-/// Limits small enough for the fuzzer to reach every 414/431/413 and chunk-line refusal.
-Limits small_limits() {
-  Limits l;
-  l.max_request_line = 64;
-  l.max_header_bytes = 256;
-  l.max_header_count = 8;
-  l.max_body = 1024;
-  l.max_chunk_line = 32;
-  l.max_trailer_bytes = 64;
-  return l;
-}
+using tiercel::fuzz::small_limits;
 
 bool is_tchar(char c) {
   const auto u = static_cast<unsigned char>(c);

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../native/memory_transport.h"
+#include "fuzz_limits.h"
 #include "core/http1_parser.h"
 
 namespace {
@@ -332,17 +333,7 @@ class Run {
   size_t seen_at_close_ = 0;
 };
 
-/// Limits small enough for every refusal to be reachable with short inputs.
-http1::Limits small_limits() {
-  http1::Limits l;
-  l.max_request_line = 64;
-  l.max_header_bytes = 256;
-  l.max_header_count = 8;
-  l.max_body = 1024;
-  l.max_chunk_line = 32;
-  l.max_trailer_bytes = 64;
-  return l;
-}
+using tiercel::fuzz::small_limits;
 
 }  // namespace
 
