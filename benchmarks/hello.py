@@ -59,36 +59,39 @@ class Kind:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def _uvicorn(app: str, port: int) -> list[str]:
+    # `python -m uvicorn` with one worker serves in the very process we start.
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
+        "--http", "httptools", "--no-access-log", "--log-level", "warning", "--workers", "1",
+    ]  # fmt: skip
+
+
+def _granian(interface: str, app: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "--no-ws", app,
+    ]  # fmt: skip
+
+
 def server_kinds(port: int) -> dict[str, Kind]:
-    """The servers this benchmark knows, listening on ``port``."""
+    """The servers this benchmark knows, listening on ``port``. Peers other than uvicorn come from
+    benchmarks/requirements.txt."""
     tiercel_env = {"TIERCEL_HOST": HOST, "TIERCEL_PORT": str(port)}
     tiercel_argv = [sys.executable, str(APPS_DIR / "tiercel_hello.py")]
+    bench_env = {"BENCH_HOST": HOST, "BENCH_PORT": str(port)}
+    robyn_argv = [sys.executable, str(APPS_DIR / "robyn_hello.py")]
     return {
         "tiercel": Kind("/", tiercel_argv, tiercel_env),
         "tiercel-async": Kind("/async", tiercel_argv, tiercel_env),
-        # `python -m uvicorn` with one worker serves in the very process we start.
-        "uvicorn-raw": Kind(
-            "/",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "benchmarks.apps.uvicorn_raw:app",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--workers",
-                "1",
-            ],
-        ),
+        "tiercel-const": Kind("/const", tiercel_argv, tiercel_env),
+        "uvicorn-raw": Kind("/", _uvicorn("benchmarks.apps.uvicorn_raw:app", port)),
+        "fastapi": Kind("/", _uvicorn("benchmarks.apps.fastapi_hello:app", port)),
+        "granian-rsgi": Kind("/", _granian("rsgi", "benchmarks.apps.granian_rsgi:app", port)),
+        "granian-asgi": Kind("/", _granian("asgi", "benchmarks.apps.uvicorn_raw:app", port)),
+        "robyn": Kind("/", robyn_argv, bench_env),
+        "robyn-const": Kind("/const", robyn_argv, bench_env),
+        "socketify": Kind("/", [sys.executable, str(APPS_DIR / "socketify_hello.py")], bench_env),
     }
 
 

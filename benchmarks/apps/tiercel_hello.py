@@ -1,4 +1,4 @@
-"""Tiercel hello app for benchmarks/hello.py: GET / (sync handler) and GET /async."""
+"""Tiercel hello app for benchmarks/hello.py: GET / (sync handler), GET /async and GET /const."""
 
 from tiercel import Tiercel
 
@@ -12,6 +12,11 @@ def index(request):
 
 @app.get("/async")
 async def index_async(request):
+    return "Hello, World!"
+
+
+@app.get("/const", const=True)
+def index_const(request):
     return "Hello, World!"
 
 
