@@ -116,16 +116,22 @@ bool render_parts(nb::handle body, int status, nb::handle headers, Rendered& out
   return true;
 }
 
+/// A body returned on its own: status 200 and the body's default Content-Type.
+bool render_bare(nb::handle body, Rendered& out, std::string& error) {
+  std::string_view ct;
+  if (!render_body(body, out, ct, error)) return false;
+  out.status = 200;
+  out.header_lines.assign(ct);
+  return true;
+}
+
 }  // namespace
 
 bool render_result(nb::handle result, Rendered& out, std::string& error) {
   PyObject* o = result.ptr();
+  // The common bodies first, before the isinstance checks below.
   if (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyDict_CheckExact(o) || PyList_CheckExact(o)) {
-    std::string_view ct;
-    if (!render_body(result, out, ct, error)) return false;
-    out.status = 200;
-    out.header_lines.assign(ct);
-    return true;
+    return render_bare(result, out, error);
   }
   if (nb::isinstance<Response>(result)) {
     auto& r = nb::cast<const Response&>(result);
@@ -156,11 +162,7 @@ bool render_result(nb::handle result, Rendered& out, std::string& error) {
     error = "the handler returned None; return str, bytes, dict, list, Response, or a tuple (body, status)";
     return false;
   }
-  std::string_view ct;
-  if (!render_body(result, out, ct, error)) return false;
-  out.status = 200;
-  out.header_lines.assign(ct);
-  return true;
+  return render_bare(result, out, error);
 }
 
 void bind_response(nb::module_& m) {

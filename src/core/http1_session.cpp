@@ -128,7 +128,6 @@ bool Http1Session::handle_head() {
   pos_ += head_.head_size;
   head_moved_ = false;
   head_deadline_ms_ = 0;
-  sent_continue_ = false;
   switch (head_.framing) {
     case http1::BodyFraming::kNone:
       dispatch_current({});
@@ -145,7 +144,7 @@ bool Http1Session::handle_head() {
   // Interim 100 only when the body is not already here and nothing earlier is still pending.
   bool body_missing = head_.framing == http1::BodyFraming::kChunked ? len_ == pos_
                                                                      : len_ - pos_ < head_.content_length;
-  if (head_.expect_continue && body_missing && slots_.empty() && !sent_continue_) {
+  if (head_.expect_continue && body_missing && slots_.empty()) {
     auto method = parse_method(head_.method);
     if (!method || env_.routes.router.match(*method, head_.path, params_).kind != RouteMatch::Kind::kFound) {
       // No handler would take the body: answer 404/405/501 now instead of 100 (RFC 9110 §10.1.1), and
@@ -156,7 +155,6 @@ bool Http1Session::handle_head() {
       return false;
     }
     out_.append(kContinue);
-    sent_continue_ = true;
   }
   return true;
 }

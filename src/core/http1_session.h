@@ -153,7 +153,6 @@ class Http1Session {
   uint64_t next_write_ = 0;  // seq whose response goes out next
   bool close_after_ = false; // close once responses up to close_seq_ are written
   uint64_t close_seq_ = 0;
-  bool sent_continue_ = false;
 
   bool paused_pipeline_ = false;
   bool paused_write_ = false;

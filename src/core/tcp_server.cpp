@@ -272,7 +272,7 @@ class TcpConnection final : public SessionTransport {
 // TcpServer
 
 TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTable& routes, Dispatcher& dispatcher)
-    : loop_(loop), config_(config), env_{config, routes, dispatcher, {}, 0, 0} {
+    : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0} {
   uv_timer_init(loop_.raw(), &sweep_);
   sweep_.data = this;
   refresh_clock();
@@ -372,7 +372,7 @@ void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
              [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
     return;
   }
-  if (self->connections_.size() >= self->config_.max_connections) {
+  if (self->connections_.size() >= self->env_.config.max_connections) {
     uv_close(reinterpret_cast<uv_handle_t*>(conn->handle()),
              [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
     return;

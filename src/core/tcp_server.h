@@ -71,7 +71,6 @@ class TcpServer {
   void ensure_sweep();
 
   EventLoop& loop_;
-  const ServerConfig& config_;
   SessionEnv env_;
   uv_tcp_t listener_;
   bool listening_ = false;
