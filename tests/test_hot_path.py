@@ -36,7 +36,7 @@ class CallRecorder:
         if os.path.abspath(code.co_filename).startswith(TIERCEL_DIR + os.sep):
             with self.lock:
                 self.tiercel_calls[f"{code.co_filename}:{code.co_name}"] += 1
-        elif code.co_name in ("plain_sync", "plain_async"):
+        elif code.co_name in ("plain_sync", "plain_async", "hooked", "before_hook", "after_hook"):
             with self.lock:
                 self.handler_calls[code.co_name] += 1
 
@@ -55,6 +55,20 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
     async def plain_async(request):
         return "async"
 
+    @app.get("/hooked")
+    def hooked(request):
+        return request.headers.get("x-before")
+
+    @app.before_request("/hooked")
+    async def before_hook(request):
+        request.headers.set("x-before", "hooked")
+        return request
+
+    @app.after_request("/hooked")
+    def after_hook(response):
+        response.headers.set("x-after", "1")
+        return response
+
     recorder = CallRecorder()
     server = RunningServer(app, loop_kind)
     server.profile = recorder
@@ -67,12 +81,20 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
                 assert client.get("/sync").text == "sync"
             for _ in range(N):
                 assert client.get("/async").text == "async"
+            for _ in range(N):
+                assert client.get("/hooked").text == "hooked"
             recorder.recording = False
     finally:
         server.stop()
 
     # The profiler really watched the server thread: it saw every handler call.
-    assert recorder.handler_calls == {"plain_sync": N, "plain_async": N}
+    assert recorder.handler_calls == {
+        "plain_sync": N,
+        "plain_async": N,
+        "hooked": N,
+        "before_hook": N,
+        "after_hook": N,
+    }
     assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"
 
 

@@ -1,6 +1,6 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 
 def set_json_functions(dumps: object, loads: object) -> None:
@@ -183,6 +183,11 @@ class Engine:
 
     def add_route(self, method: str, path: str, handler: object | None, is_async: bool, nargs: int) -> int:
         """Registers a handler; returns its route id."""
+
+    def set_hooks(self, route_id: int, before: Sequence[tuple[object, bool, int]], after: Sequence[tuple[object, bool, int]]) -> None:
+        """
+        Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
+        """
 
     def set_const_response(self, route_id: int, result: object) -> None:
         """Serves `result` for the route from C++ without calling Python."""

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tiercel import _core
-from tiercel.routing import HTTP_METHODS, Handler, Route, normalize_method
+from tiercel.routing import HTTP_METHODS, Handler, Hook, Route, normalize_method, normalize_path
 from tiercel.server import Limits, Server
 
 logger = logging.getLogger("tiercel")
@@ -30,6 +31,10 @@ class Tiercel:
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         self.config = config
         self.routes: list[Route] = []
+        self.hooks: list[Hook] = []
+        self.startup_handlers: list[Callable[[], Any]] = []
+        self.shutdown_handlers: list[Callable[[], Any]] = []
+        self.state = State()
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.Engine()
 
@@ -79,6 +84,41 @@ class Tiercel:
     def trace(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
         return self._decorator("TRACE", endpoint, const)
 
+    # ---- middleware and lifecycle ---------------------------------------------------------------
+    def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
+        """`@app.before_request()` (every route) or `@app.before_request("/path")` (that route, every method).
+
+        The hook gets the request and returns it (or None) to go on, or returns a response (anything a handler
+        may return) to answer at once; the after-request hooks still run on that answer."""
+        return self._hook("before", endpoint)
+
+    def after_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
+        """`@app.after_request()` / `@app.after_request("/path")`: the hook gets the response (or the request
+        and the response) and returns the response to send, or None to send it as it is."""
+        return self._hook("after", endpoint)
+
+    def _hook(self, kind: str, endpoint: str | Callable[..., Any] | None) -> Any:
+        if callable(endpoint):  # used bare: @app.before_request
+            self.hooks.append(Hook(kind, endpoint, None))
+            return endpoint
+        path = None if endpoint is None else normalize_path(endpoint)
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.hooks.append(Hook(kind, fn, path))
+            return fn
+
+        return register
+
+    def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        """Runs `handler()` (sync or async) once before the server accepts its first connection."""
+        self.startup_handlers.append(_lifecycle_handler(handler, "startup"))
+        return handler
+
+    def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        """Runs `handler()` (sync or async) once after the server stopped (Ctrl-C, SIGTERM, `server.stop()`)."""
+        self.shutdown_handlers.append(_lifecycle_handler(handler, "shutdown"))
+        return handler
+
     # ---- running -----------------------------------------------------------------------------
     def server(self, host: str = "127.0.0.1", port: int = 8080, **limits: Any) -> Server:
         """A Server for this app (for embedding in an existing asyncio program: `await server.serve()`)."""
@@ -104,6 +144,28 @@ class Tiercel:
             raise ValueError(f"port must be in 0-65535, got {port}")
         server = self.server(host, port, **limits)
         _run(server, loop)
+
+
+class State:
+    """`app.state`: a namespace for objects the handlers share (a database pool, a client, ...)."""
+
+    def __repr__(self) -> str:
+        return f"State({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+def _lifecycle_handler(handler: Callable[[], Any], kind: str) -> Callable[[], Any]:
+    if not callable(handler):
+        raise TypeError(f"a {kind} handler must be callable, got {handler!r}")
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return handler
+    required = [p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if required:
+        raise TypeError(
+            f"a {kind} handler is called with no arguments, but {handler.__qualname__} requires {', '.join(required)}"
+        )
+    return handler
 
 
 def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -154,4 +216,4 @@ def _run(server: Server, loop_kind: str) -> None:
     logger.info("stopped")
 
 
-__all__ = ["HTTP_METHODS", "Tiercel"]
+__all__ = ["HTTP_METHODS", "State", "Tiercel"]

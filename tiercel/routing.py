@@ -17,24 +17,41 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CON
 Handler = Callable[..., Any]
 
 
-def _positional_count(handler: Handler) -> int:
-    """How many positional arguments the engine passes: 1 (the request) or 0."""
+def positional_count(fn: Callable[..., Any], most: int = 1, what: str = "handler", usage: str = "") -> int:
+    """How many positional arguments the engine passes to `fn`: as many as it takes, up to `most`."""
     try:
-        sig = inspect.signature(handler)
+        sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return 1  # builtins and C callables without a signature get the request
+        return most  # builtins and C callables without a signature get every argument
     params = list(sig.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     var_positional = any(p.kind is p.VAR_POSITIONAL for p in params)
     required = [p for p in positional if p.default is p.empty]
-    if len(required) > 1:
+    if len(required) > most:
         names = ", ".join(p.name for p in required)
+        usage = usage or "Tiercel calls a handler with the request only: use `def handler(request)`"
         raise TypeError(
-            f"handler {handler.__qualname__}({names}) requires {len(required)} arguments; "
-            "Tiercel calls a handler with the request only: use `def handler(request)` "
-            "or give the other parameters defaults"
+            f"{what} {getattr(fn, '__qualname__', fn)!s}({names}) requires {len(required)} arguments; "
+            f"{usage} or give the other parameters defaults"
         )
-    return 1 if positional or var_positional else 0
+    return most if var_positional else min(len(positional), most)
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    """True for `async def` functions and for objects whose `__call__` is one."""
+    call = type(fn).__call__ if not inspect.isroutine(fn) else None
+    return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
+
+
+def normalize_path(path: str) -> str:
+    """The route pattern as the router compares it: one trailing slash dropped (except from "/" and "...//")."""
+    if not isinstance(path, str):
+        raise TypeError(f"the path must be a str, got {path!r}")
+    if not path.startswith("/"):
+        raise ValueError(f"a path must start with '/', got {path!r}")
+    if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
+        return path[:-1]
+    return path
 
 
 @dataclass
@@ -49,8 +66,36 @@ class Route:
     def __post_init__(self) -> None:
         if not callable(self.handler):
             raise TypeError(f"the handler for {self.method} {self.path} must be callable, got {self.handler!r}")
-        self.is_async = inspect.iscoroutinefunction(self.handler)
-        self.nargs = _positional_count(self.handler)
+        self.is_async = is_async_callable(self.handler)
+        self.nargs = positional_count(self.handler)
+
+
+@dataclass
+class Hook:
+    """A before- or after-request hook; `path` None means every route."""
+
+    kind: str  # "before" or "after"
+    fn: Callable[..., Any]
+    path: str | None
+    is_async: bool = field(init=False)
+    nargs: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"a {self.kind}-request hook must be callable, got {self.fn!r}")
+        self.is_async = is_async_callable(self.fn)
+        if self.kind == "before":
+            usage = "a before-request hook is called with the request: use `def hook(request)`"
+            self.nargs = positional_count(self.fn, 1, "before-request hook", usage)
+        else:
+            usage = (
+                "an after-request hook is called with the response, or the request and the response: "
+                "use `def hook(response)` or `def hook(request, response)`"
+            )
+            self.nargs = positional_count(self.fn, 2, "after-request hook", usage)
+
+    def applies_to(self, route: Route) -> bool:
+        return self.path is None or self.path == normalize_path(route.path)
 
 
 def normalize_method(method: str) -> str:

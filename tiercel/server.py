@@ -55,6 +55,13 @@ class Limits:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+async def _call(fn: Callable[[], Any]) -> Any:
+    result = fn()
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
 class Server:
     """One engine serving `app` on the running asyncio loop until `stop()` is called."""
 
@@ -85,6 +92,12 @@ class Server:
         )
         for route in self.app.routes:
             route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)
+            # Global hooks first, then the route's own, each in registration order.
+            hooks = sorted((h for h in self.app.hooks if h.applies_to(route)), key=lambda h: h.path is not None)
+            before = [(h.fn, h.is_async, h.nargs) for h in hooks if h.kind == "before"]
+            after = [(h.fn, h.is_async, h.nargs) for h in hooks if h.kind == "after"]
+            if before or after:
+                engine.set_hooks(route_id, before, after)
             if route.const:
                 args = (_core.synthetic_request(route.method, route.path),) if route.nargs else ()
                 result = route.handler(*args)
@@ -97,6 +110,8 @@ class Server:
         """Serves until stop(); `ready(server)` is called once the socket accepts (server.port is bound)."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        for handler in self.app.startup_handlers:
+            await _call(handler)
         engine = await self._build_engine()
         self.port = engine.listen(self.host, self.port)
         self.engine = engine
@@ -109,6 +124,14 @@ class Server:
         finally:
             engine.close()
             self.engine = None
+            await self._run_shutdown_handlers()
+
+    async def _run_shutdown_handlers(self) -> None:
+        for handler in self.app.shutdown_handlers:
+            try:
+                await _call(handler)
+            except Exception:
+                logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
 
     async def _drain(self, engine: _core.Engine) -> None:
         """Stops accepting, lets in-flight requests finish (up to graceful_timeout), then closes."""

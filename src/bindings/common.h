@@ -23,6 +23,7 @@ struct Globals {
   nb::object task_type;
   nb::object logger;
   nb::object kw_loop;           // ("loop",) or ("loop", "eager_start") kwnames for Task(...)
+  nb::object kw_loop_context;   // the same with "context" appended
   nb::object s_done, s_result, s_cancel, s_add_done_callback;  // interned method names
 };
 Globals& globals();
@@ -72,6 +73,9 @@ class Response {
 
 /// Turns a handler result into Rendered. On failure returns false with a message that says what to return.
 bool render_result(nb::handle result, Rendered& out, std::string& error);
+/// A handler result as a new Response object (a copy when it is one), for after-request hooks to change.
+/// Null with `error` set when the result has no valid shape.
+nb::object as_response(nb::handle result, std::string& error);
 
 bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
 

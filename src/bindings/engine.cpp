@@ -1,9 +1,11 @@
 // Engine: one native loop + server per asyncio loop. Dispatches routed requests to Python handlers by
 // vectorcall, runs async handlers as (eager) Tasks, and writes their results — no framework Python per request.
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/unique_ptr.h>
 
 #include <ctime>
 #include <memory>
+#include <tuple>
 #include <unordered_set>
 
 #include "bindings/common.h"
@@ -50,29 +52,73 @@ void log_message(const std::string& msg) {
 
 class Engine;
 
-/// A request whose async handler suspended: where its answer goes when the Task finishes.
+/// A request on its way through its route's stages (before hooks, handler, after hooks), kept while one
+/// of them is suspended: where the answer goes when that stage's Task finishes.
 struct Pending {
+  Pending(Engine* e, Http1Session* s, uint64_t q, const ResponseContext& c, uint32_t r)
+      : engine(e), session(s), seq(q), ctx(c), route_id(r) {}
   Engine* engine;
   Http1Session* session;
   uint64_t seq;
   ResponseContext ctx;
   uint32_t route_id;
-  nb::object task;
+  size_t stage = 0;    // index into [before hooks..., handler, after hooks...]
+  nb::object request;  // the Request (a before hook may return a new one)
+  nb::object response; // the handler's result; a Response object once an after hook needs one
+  nb::object context;  // the contextvars.Context the stages share (hooked routes only)
+  nb::object task;     // the suspended stage's Task
 };
 
-/// Native done-callback of a suspended handler's Task.
+/// Native done-callback of a suspended stage's Task.
 struct TaskDone {
   Pending* pending;
 };
 
+/// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early.
+class ContextScope {
+ public:
+  explicit ContextScope(PyObject* ctx) : ctx_(ctx) { enter(); }
+  ~ContextScope() { exit(); }
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+  void enter() {
+    if (ctx_ && !in_) {
+      if (PyContext_Enter(ctx_) == 0)
+        in_ = true;
+      else
+        PyErr_Clear();
+    }
+  }
+  void exit() {
+    if (in_) {
+      if (PyContext_Exit(ctx_) != 0) PyErr_Clear();
+      in_ = false;
+    }
+  }
+
+ private:
+  PyObject* ctx_;
+  bool in_ = false;
+};
+
 class Engine final : public Dispatcher {
  public:
+  /// A callable the engine calls with up to two positional arguments.
+  struct Callee {
+    nb::object fn;
+    bool is_async = false;
+    int nargs = 0;
+  };
+
   struct Route {
     nb::object handler;
-    bool is_async;
-    int nargs;
+    bool is_async = false;
+    int nargs = 0;
     std::string method;
     std::string path;
+    std::vector<Callee> before, after;  // hooks, in the order they run
+    nb::object const_result;            // a const route with hooks: the handler's result, reused
+    bool hooked() const noexcept { return !before.empty() || !after.empty(); }
   };
 
   ServerConfig config;
@@ -98,14 +144,42 @@ class Engine final : public Dispatcher {
     uint32_t id = static_cast<uint32_t>(route_info.size());
     std::string error;
     if (!routes.router.add(*m, path, id, error)) throw nb::value_error(error.c_str());
-    route_info.push_back(Route{std::move(handler), is_async, nargs, std::string(method), std::string(path)});
+    Route& rt = route_info.emplace_back();
+    rt.handler = std::move(handler);
+    rt.is_async = is_async;
+    rt.nargs = nargs;
+    rt.method = method;
+    rt.path = path;
     routes.const_head.emplace_back();
     routes.const_body.emplace_back();
     return id;
   }
 
+  void set_hooks(uint32_t route_id, const std::vector<std::tuple<nb::object, bool, int>>& before,
+                 const std::vector<std::tuple<nb::object, bool, int>>& after) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    Route& rt = route_info[route_id];
+    auto fill = [](std::vector<Callee>& out, const std::vector<std::tuple<nb::object, bool, int>>& in, int max_args) {
+      out.clear();
+      for (auto& [fn, is_async, nargs] : in) {
+        if (nargs < 0 || nargs > max_args) throw nb::value_error("a hook takes the request (and, after, the response)");
+        out.push_back(Callee{fn, is_async, nargs});
+      }
+    };
+    fill(rt.before, before, 1);
+    fill(rt.after, after, 2);
+  }
+
   void set_const_response(uint32_t route_id, nb::handle result) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    if (route_info[route_id].hooked()) {
+      // Hooks run per request, so the bytes cannot be fixed: the stages reuse the result instead of calling.
+      std::string error;
+      nb::object response = as_response(result, error);
+      if (!response) throw nb::type_error(("const route: " + error).c_str());
+      route_info[route_id].const_result = nb::borrow(result);
+      return;
+    }
     Rendered r;
     std::string error;
     if (!render_result(result, r, error)) throw nb::type_error(("const route: " + error).c_str());
@@ -199,31 +273,43 @@ class Engine final : public Dispatcher {
   void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
     const Route& rt = route_info[req.route_id];
     nb::object request = make_request(req);
-    PyObject* args[2] = {nullptr, request.ptr()};
-    PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
-                                        static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
-    if (!res) {
-      log_current_exception("Unhandled exception in handler", rt.method, rt.path);
-      write_error(session, seq, req.ctx);
-    } else if (!rt.is_async) {
-      nb::object result = nb::steal(res);
-      write_result(session, seq, req.ctx, result, rt);
+    if (rt.hooked()) {
+      auto p = std::make_unique<Pending>(this, &session, seq, req.ctx, req.route_id);
+      p->request = request;
+      p->context = nb::steal(PyContext_CopyCurrent());
+      run_stages(std::move(p));
     } else {
-      run_coroutine(session, seq, req, nb::steal(res), rt);
+      PyObject* args[2] = {nullptr, request.ptr()};
+      PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
+                                          static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      if (!res) {
+        log_current_exception("Unhandled exception in handler", rt.method, rt.path);
+        write_error(session, seq, req.ctx);
+      } else if (!rt.is_async) {
+        nb::object result = nb::steal(res);
+        write_result(session, seq, req.ctx, result, rt);
+      } else {
+        run_coroutine(session, seq, req, nb::steal(res), rt);
+      }
     }
     // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
     if (Py_REFCNT(request.ptr()) > 1) nb::inst_ptr<Request>(request)->detach();
   }
 
-  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt) {
+  /// asyncio.Task(coro, loop=..., [eager_start=True,] [context=...]); null with the Python error set on failure.
+  PyObject* make_task(nb::handle coro, nb::handle context) {
     auto& g = globals();
 #if PY_VERSION_HEX >= 0x030C0000
-    PyObject* args[4] = {nullptr, coro.ptr(), aio_loop.ptr(), Py_True};
-    PyObject* t = PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, g.kw_loop.ptr());
+    PyObject* args[5] = {nullptr, coro.ptr(), aio_loop.ptr(), Py_True, context.ptr()};
 #else
-    PyObject* args[3] = {nullptr, coro.ptr(), aio_loop.ptr()};
-    PyObject* t = PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, g.kw_loop.ptr());
+    PyObject* args[4] = {nullptr, coro.ptr(), aio_loop.ptr(), context.ptr()};
 #endif
+    nb::handle kw = context ? g.kw_loop_context : g.kw_loop;
+    return PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, kw.ptr());
+  }
+
+  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt) {
+    PyObject* t = make_task(coro, nb::handle());
     if (!t) {
       log_current_exception("Cannot start the handler's task (did the handler return a coroutine?)", rt.method,
                             rt.path);
@@ -236,17 +322,105 @@ class Engine final : public Dispatcher {
       finish_task(session, seq, req.ctx, task, rt);
       return;
     }
-    auto* p = new Pending{this, &session, seq, req.ctx, req.route_id, task};
+    suspend(std::make_unique<Pending>(this, &session, seq, req.ctx, req.route_id), std::move(task));
+  }
+
+  /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
+  void suspend(std::unique_ptr<Pending> owned, nb::object task) {
+    Pending* p = owned.release();
+    p->task = std::move(task);
     pending.insert(p);
-    session.retain();
-    session.defer(seq, p);
+    p->session->retain();
+    p->session->defer(p->seq, p);
     nb::object cb = nb::cast(TaskDone{p});
-    PyObject* r = PyObject_CallMethodOneArg(task.ptr(), g.s_add_done_callback.ptr(), cb.ptr());
+    PyObject* r = PyObject_CallMethodOneArg(p->task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
     if (!r) {
+      const Route& rt = route_info[p->route_id];
       log_current_exception("Cannot watch the handler's task", rt.method, rt.path);
       return;
     }
     Py_DECREF(r);
+  }
+
+  // ---- stages of a hooked route -------------------------------------------------------------
+  /// Runs p's stages from p->stage on, in p's context, until one suspends or the answer is written.
+  void run_stages(std::unique_ptr<Pending> p) {
+    const Route& rt = route_info[p->route_id];
+    const size_t before = rt.before.size(), total = before + 1 + rt.after.size();
+    ContextScope scope(p->context.ptr());
+    while (p->stage < total) {
+      const size_t stage = p->stage;
+      const bool is_handler = stage == before;
+      Callee handler_callee;
+      if (is_handler) handler_callee = Callee{rt.handler, rt.is_async, rt.nargs};
+      const Callee& c = is_handler ? handler_callee : stage < before ? rt.before[stage] : rt.after[stage - before - 1];
+      if (is_handler && rt.const_result) {
+        if (!take_stage_result(*p, rt, rt.const_result)) return;
+        continue;
+      }
+      PyObject* args[3] = {nullptr, p->request.ptr(), p->response.ptr()};
+      if (stage > before && c.nargs == 1) args[1] = p->response.ptr();
+      PyObject* res =
+          PyObject_Vectorcall(c.fn.ptr(), args + 1, static_cast<size_t>(c.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      if (!res) return stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, stage));
+      nb::object result = nb::steal(res);
+      if (c.is_async) {
+        // A Task must not be created (eagerly run) inside the very context it is given.
+        scope.exit();
+        PyObject* t = make_task(result, p->context);
+        scope.enter();
+        if (!t) return stage_failed(*p, rt, "Cannot start the task of " + stage_name(rt, stage));
+        nb::object task = nb::steal(t);
+        if (!task_done(task)) return suspend(std::move(p), std::move(task));
+        PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+        if (!r) return stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, stage));
+        result = nb::steal(r);
+      }
+      if (!take_stage_result(*p, rt, result)) return;
+    }
+    write_result(*p->session, p->seq, p->ctx, p->response, rt);
+  }
+
+  /// Applies what stage p->stage returned and moves p to its next stage. False when the answer was written.
+  bool take_stage_result(Pending& p, const Route& rt, nb::handle result) {
+    const size_t before = rt.before.size(), stage = p.stage;
+    if (p.stage < before) {
+      if (result.is_none() || nb::isinstance<Request>(result)) {
+        if (!result.is_none()) p.request = nb::borrow(result);
+        ++p.stage;
+        return true;
+      }
+      p.stage = before + 1;  // a before hook answered: skip the handler, the after hooks still run
+    } else {
+      ++p.stage;
+      if (p.stage > before + 1 && result.is_none()) return true;  // an after hook kept the response as it was
+      if (rt.after.empty()) {
+        p.response = nb::borrow(result);
+        return true;
+      }
+    }
+    std::string error;
+    nb::object response = as_response(result, error);
+    if (!response) {
+      log_message("Bad return value from " + stage_name(rt, stage) + " for " + rt.method + " " + rt.path + ": " +
+                  error);
+      write_error(*p.session, p.seq, p.ctx);
+      return false;
+    }
+    p.response = std::move(response);
+    return true;
+  }
+
+  static std::string stage_name(const Route& rt, size_t stage) {
+    const size_t before = rt.before.size();
+    if (stage < before) return "before-request hook";
+    if (stage == before) return "handler";
+    return "after-request hook";
+  }
+
+  void stage_failed(Pending& p, const Route& rt, const std::string& what) {
+    log_current_exception(what, rt.method, rt.path);
+    write_error(*p.session, p.seq, p.ctx);
   }
 
   static bool task_done(nb::handle task) {
@@ -275,13 +449,25 @@ class Engine final : public Dispatcher {
     std::unique_ptr<Pending> owned(p);
     pending.erase(p);
     Http1Session* s = p->session;
-    if (!s->closed()) {
-      finish_task(*s, p->seq, p->ctx, p->task, route_info[p->route_id]);
-    } else {
-      // The client left: consume the outcome so asyncio does not warn that it was never retrieved.
-      PyObject* r = PyObject_CallMethodNoArgs(p->task.ptr(), globals().s_result.ptr());
+    nb::object task = std::move(p->task);
+    PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+    if (s->closed()) {
+      // The client left: the outcome was consumed above so that asyncio does not warn it was never retrieved.
       Py_XDECREF(r);
       PyErr_Clear();
+    } else {
+      const Route& rt = route_info[p->route_id];
+      if (!r) {
+        stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, p->stage));
+      } else {
+        nb::object result = nb::steal(r);
+        bool go_on;
+        {
+          ContextScope scope(p->context.ptr());
+          go_on = take_stage_result(*p, rt, result);
+        }
+        if (go_on) run_stages(std::move(owned));
+      }
     }
     s->release();
     // The answer was written outside a native run: arm its watchers / close callbacks now.
@@ -361,6 +547,8 @@ void bind_engine(nb::module_& m) {
           nb::arg("server_header") = "tiercel")
       .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler").none(),
            nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
+      .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
+           "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
       .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
            "Serves `result` for the route from C++ without calling Python.")
       .def("listen", &Engine::listen, nb::arg("host"), nb::arg("port"), nb::arg("backlog") = 1024,

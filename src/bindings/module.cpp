@@ -19,8 +19,10 @@ NB_MODULE(_core, m) {
   g.logger = nb::module_::import_("logging").attr("getLogger")("tiercel");
 #if PY_VERSION_HEX >= 0x030C0000
   g.kw_loop = nb::make_tuple("loop", "eager_start");
+  g.kw_loop_context = nb::make_tuple("loop", "eager_start", "context");
 #else
   g.kw_loop = nb::make_tuple("loop");
+  g.kw_loop_context = nb::make_tuple("loop", "context");
 #endif
   g.s_done = nb::steal(PyUnicode_InternFromString("done"));
   g.s_result = nb::steal(PyUnicode_InternFromString("result"));

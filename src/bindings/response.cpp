@@ -127,28 +127,39 @@ bool render_bare(nb::handle body, Rendered& out, std::string& error) {
 
 }  // namespace
 
-bool render_result(nb::handle result, Rendered& out, std::string& error) {
+namespace {
+
+/// Splits a handler result into body, status and headers (None when the result has none). `bare` is set for a
+/// body returned on its own. False, with a message saying what to return, when the result has no valid shape.
+bool result_parts(nb::handle result, nb::handle& body, int& status, nb::handle& headers, std::string& error) {
   PyObject* o = result.ptr();
-  // The common bodies first, before the isinstance checks below.
-  if (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyDict_CheckExact(o) || PyList_CheckExact(o)) {
-    return render_bare(result, out, error);
-  }
+  body = result;
+  status = 200;
+  headers = nb::none();
   if (nb::isinstance<Response>(result)) {
     auto& r = nb::cast<const Response&>(result);
-    return render_parts(r.description, r.status_code, r.headers, out, error);
+    body = r.description;
+    status = r.status_code;
+    headers = r.headers;
+    return true;
   }
   if (PyTuple_Check(o)) {
     Py_ssize_t n = PyTuple_GET_SIZE(o);
     if (n == 2 || n == 3) {
-      nb::handle body = PyTuple_GET_ITEM(o, 0);
+      body = PyTuple_GET_ITEM(o, 0);
       nb::handle second = PyTuple_GET_ITEM(o, 1);
-      int status = 200;
-      if (n == 2 && status_from(second, status, error)) return render_parts(body, status, nb::none(), out, error);
+      if (n == 2 && status_from(second, status, error)) return true;
       if (n == 3) {
         nb::handle third = PyTuple_GET_ITEM(o, 2);
         // (body, status, headers) and Robyn's (body, headers, status).
-        if (status_from(second, status, error)) return render_parts(body, status, third, out, error);
-        if (error.empty() && status_from(third, status, error)) return render_parts(body, status, second, out, error);
+        if (status_from(second, status, error)) {
+          headers = third;
+          return true;
+        }
+        if (error.empty() && status_from(third, status, error)) {
+          headers = second;
+          return true;
+        }
       }
       if (error.empty())
         error = "a tuple result must be (body, status), (body, status, headers) or (body, headers, status) "
@@ -162,7 +173,44 @@ bool render_result(nb::handle result, Rendered& out, std::string& error) {
     error = "the handler returned None; return str, bytes, dict, list, Response, or a tuple (body, status)";
     return false;
   }
-  return render_bare(result, out, error);
+  return true;
+}
+
+}  // namespace
+
+bool render_result(nb::handle result, Rendered& out, std::string& error) {
+  PyObject* o = result.ptr();
+  // The common bodies first, before the isinstance checks in result_parts.
+  if (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyDict_CheckExact(o) || PyList_CheckExact(o)) {
+    return render_bare(result, out, error);
+  }
+  nb::handle body, headers;
+  int status = 200;
+  if (!result_parts(result, body, status, headers, error)) return false;
+  if (body.ptr() == o) return render_bare(result, out, error);
+  return render_parts(body, status, headers, out, error);
+}
+
+nb::object as_response(nb::handle result, std::string& error) {
+  nb::handle body, headers;
+  int status = 200;
+  if (!result_parts(result, body, status, headers, error)) return {};
+  Headers h;
+  if (nb::isinstance<Headers>(headers)) {
+    h.items = nb::cast<const Headers&>(headers).items;
+  } else if (!headers.is_none()) {
+    try {
+      h.update_from(headers);
+    } catch (const std::exception& e) {
+      error = std::string("bad headers in the result: ") + e.what();
+      return {};
+    }
+  }
+  auto* r = new Response();
+  r->status_code = status;
+  r->headers = nb::cast(std::move(h));
+  r->description = nb::borrow(body);
+  return nb::cast(r, nb::rv_policy::take_ownership);
 }
 
 void bind_response(nb::module_& m) {
