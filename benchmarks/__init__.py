@@ -1,1 +1,1 @@
-"""Benchmarks of Tiercel against its peers; run as ``python -m benchmarks.<name>``."""
+"""Benchmarks of Tiercel against its peers; run as ``python -m benchmarks run`` (see README.md)."""

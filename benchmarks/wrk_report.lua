@@ -1,5 +1,5 @@
--- wrk script for benchmarks/hello.py: at the end, print one line "WRK_JSON {...}"
--- with totals, latency percentiles (microseconds) and error counts.
+-- wrk script for the benchmark runner (benchmarks/measure.py): at the end, print one line "WRK_JSON {...}"
+-- with totals, latency percentiles (microseconds) and error counts ("status" counts responses >= 400).
 -- No request()/response() hooks: they would slow wrk down on the hot path.
 
 done = function(summary, latency, requests)

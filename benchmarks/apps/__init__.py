@@ -1,1 +1,1 @@
-"""Hello-world apps, one per server under test, started by the benchmark drivers."""
+"""The benchmark apps: one file per server, each serving the scenarios of benchmarks/README.md."""

@@ -1,0 +1,113 @@
+"""Tiercel benchmark app: every scenario of benchmarks/README.md, written as Tiercel's docs write handlers.
+
+Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates.
+The asyncpg pool is opened by a startup handler (when BENCH_DB_DSN is set) and kept in `app.state`.
+
+Run (repository root as the working directory):
+    BENCH_HOST=127.0.0.1 BENCH_PORT=8000 python benchmarks/apps/tiercel_bench.py
+"""
+
+import asyncio
+import os
+
+import bench_common as common
+
+from tiercel import Response, Tiercel
+
+app = Tiercel(__file__)
+app.state.pool = None
+
+
+@app.startup_handler
+async def open_pool():
+    app.state.pool = await common.create_pool()
+
+
+@app.shutdown_handler
+async def close_pool():
+    if app.state.pool is not None:
+        await app.state.pool.close()
+
+
+@app.get("/")
+def plaintext(request):
+    return common.HELLO
+
+
+@app.get("/json")
+def json(request):
+    return {"message": common.HELLO}
+
+
+@app.get("/users/:id")
+def user(request):
+    return {"id": request.path_params["id"]}
+
+
+@app.get("/query")
+def query(request):
+    q = request.query_params
+    return {"a": q.get("a"), "b": q.get("b"), "c": q.get("c")}
+
+
+@app.post("/echo")
+def echo(request):
+    return request.json()
+
+
+@app.before_request("/mw")
+def before(request):
+    request.headers.set("x-before", "1")
+    return request
+
+
+@app.after_request("/mw")
+def after(response):
+    response.headers.set("x-after", "1")
+    return response
+
+
+@app.get("/mw")
+def middleware(request):
+    return common.HELLO
+
+
+@app.get("/async")
+async def async_hello(request):
+    await asyncio.sleep(0)
+    return common.HELLO
+
+
+@app.get("/64k")
+def big(request):
+    return common.BIG_BODY
+
+
+@app.get("/const", const=True)
+def const(request):
+    return common.HELLO
+
+
+@app.get("/db")
+async def db(request):
+    return await common.fetch_world(app.state.pool)
+
+
+@app.get("/queries")
+async def queries(request):
+    return await common.fetch_worlds(app.state.pool, common.queries_count(request.query_params.get("queries")))
+
+
+@app.get("/fortunes")
+async def fortunes(request):
+    rows = await common.fetch_fortunes(app.state.pool)
+    return Response(200, {"Content-Type": "text/html; charset=utf-8"}, common.render_fortunes(rows))
+
+
+@app.get("/updates")
+async def updates(request):
+    return await common.update_worlds(app.state.pool, common.queries_count(request.query_params.get("queries")))
+
+
+if __name__ == "__main__":
+    app.start(host=os.environ.get("BENCH_HOST", "127.0.0.1"), port=int(os.environ.get("BENCH_PORT", "8080")))

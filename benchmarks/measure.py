@@ -1,0 +1,208 @@
+"""One measured run: wrk pinned to the load CPU, the server's CPU time and peak RSS read from /proc.
+
+The server's cost is counted over its whole process tree (workers it forked count too); nothing else is:
+wrk, PostgreSQL and this driver all run on the other CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+WRK_REPORT = BENCH_DIR / "wrk_report.lua"
+
+SERVER_CPU = 0  # the server under test (and the idle ones)
+LOAD_CPU = 1  # wrk, PostgreSQL and this driver
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+RSS_SAMPLE_S = 0.1
+# wrk is given this much on top of its -d before it is considered hung.
+WRK_GRACE_S = 30.0
+# Per-request timeout inside wrk (its default, 2 s, is short for 20-query requests on a slow host).
+WRK_TIMEOUT_S = 10
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk sends: the URL and the Lua script (which also prints the summary)."""
+
+    url: str
+    script: Path = WRK_REPORT
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def _proc_table() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Scan /proc once: (children by parent pid, CPU ticks by pid).
+
+    The ticks are utime+stime+cutime+cstime; a process's own counters already include all of its threads,
+    and cutime/cstime cover children it has reaped.
+    """
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the process exited while we were scanning
+            continue
+        # comm (field 2) may hold spaces and parentheses: split after the last ')'.
+        rest = stat[stat.rindex(b")") + 2 :].split()
+        pid, ppid = int(entry), int(rest[1])
+        children.setdefault(ppid, []).append(pid)
+        ticks[pid] = sum(int(x) for x in rest[11:15])  # fields 14-17 of proc(5)
+    return children, ticks
+
+
+def process_tree(root: int) -> tuple[list[int], float]:
+    """(pids of ``root`` and all its descendants, CPU seconds (user+system) they have used so far)."""
+    children, ticks = _proc_table()
+    pids, total, stack = [], 0, [root]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        total += ticks.get(pid, 0)
+        stack.extend(children.get(pid, ()))
+    return pids, total / CLOCK_TICKS
+
+
+def _rss_kib(pid: int) -> int:
+    """Resident set size of one process (field 2 of /proc/<pid>/statm, in pages), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_KIB
+    except (OSError, IndexError):
+        return 0
+
+
+class PeakRss:
+    """Samples the summed RSS of a fixed set of pids every RSS_SAMPLE_S in a thread; ``peak_kib`` is the max."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in self.pids))
+            if self._stop.wait(RSS_SAMPLE_S):
+                return
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# ---------------------------------------------------------------------------- wrk
+
+
+def wrk_argv(load: Load, duration: int, connections: int, threads: int) -> list[str]:
+    wrk = shutil.which("wrk") or "wrk"
+    return [
+        "taskset", "-c", str(LOAD_CPU), wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s",
+        f"--timeout={WRK_TIMEOUT_S}s", "-s", str(load.script), load.url,
+    ]  # fmt: skip
+
+
+def run_wrk(server_pid: int, load: Load, duration: int, connections: int, threads: int) -> Record:
+    """Load the server whose process tree is rooted at ``server_pid``; return one run's record."""
+    pids, cpu_before = process_tree(server_pid)
+    with PeakRss(pids) as rss:
+        try:
+            proc = subprocess.run(
+                wrk_argv(load, duration, connections, threads),
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=duration + WRK_GRACE_S,
+            )
+        except subprocess.TimeoutExpired:
+            proc = None
+    cpu_s = process_tree(server_pid)[1] - cpu_before
+
+    record: Record = {"ok": False, "cpu_s": cpu_s, "peak_rss_kib": rss.peak_kib}
+    if proc is None:
+        record["failure"] = f"wrk still running {WRK_GRACE_S:.0f} s after its duration; killed"
+        return record
+    report = next(
+        (line[len("WRK_JSON ") :] for line in proc.stdout.splitlines() if line.startswith("WRK_JSON ")),
+        None,
+    )
+    if proc.returncode != 0 or report is None:
+        output = (proc.stderr or proc.stdout).strip()[-300:]
+        record["failure"] = f"wrk exited {proc.returncode}: {output}"
+        return record
+
+    wrk_result = json.loads(report)
+    requests = wrk_result["requests"]
+    duration_s = wrk_result["duration_us"] / 1e6
+    errors = wrk_result["errors"]
+    record.update(
+        requests=requests,
+        duration_s=duration_s,
+        rps=requests / duration_s if duration_s else 0.0,
+        cpu_us_per_req=cpu_s / requests * 1e6 if requests else None,
+        server_cpu_util=cpu_s / duration_s if duration_s else None,
+        latency_us=wrk_result["latency_us"],
+        errors=errors,
+    )
+    # wrk's "status" error counts responses with status >= 400 (its "Non-2xx or 3xx responses").
+    bad = {name: count for name, count in errors.items() if count}
+    if requests == 0:
+        record["failure"] = "no requests completed"
+    elif bad:
+        record["failure"] = "errors: " + ", ".join(f"{k}={v}" for k, v in bad.items())
+    else:
+        record["ok"] = True
+    return record
+
+
+def describe(record: Record) -> str:
+    if not record["ok"]:
+        return f"FAILED ({record['failure']})"
+    lat = record["latency_us"]
+    return (
+        f"{record['rps']:>9,.0f} req/s  {record['cpu_us_per_req']:7.2f} µs CPU/req  "
+        f"server CPU {record['server_cpu_util']:4.0%}  p50 {lat['p50'] / 1000:.2f} ms  "
+        f"p99 {lat['p99'] / 1000:.2f} ms  RSS {record['peak_rss_kib'] / 1024:.1f} MiB"
+    )
+
+
+def summarize(runs: list[Record]) -> Record | None:
+    """Medians over the successful runs (failed runs are never averaged in); None when none succeeded."""
+    ok = [r for r in runs if r["ok"]]
+    if not ok:
+        return None
+    cpu = [r["cpu_us_per_req"] for r in ok]
+    return {
+        "ok_runs": len(ok),
+        "runs": len(runs),
+        "rps": statistics.median(r["rps"] for r in ok),
+        "cpu_us_per_req": statistics.median(cpu),
+        "cpu_us_per_req_min": min(cpu),
+        "cpu_us_per_req_max": max(cpu),
+        "server_cpu_util": statistics.median(r["server_cpu_util"] for r in ok),
+        "p50_us": statistics.median(r["latency_us"]["p50"] for r in ok),
+        "p99_us": statistics.median(r["latency_us"]["p99"] for r in ok),
+        "peak_rss_mib": statistics.median(r["peak_rss_kib"] for r in ok) / 1024,
+    }

@@ -1,0 +1,216 @@
+"""The scenarios every app serves (see the contract in benchmarks/README.md) and how one reply is validated.
+
+Before anything is measured, each (server, scenario) pair gets one request and its reply is checked here;
+a pair that fails is reported as failed, never measured.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import BENCH_DIR, WRK_REPORT
+
+HELLO = b"Hello, World!"
+POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
+WRK_POST_JSON = BENCH_DIR / "wrk_post_json.lua"
+QUERIES = 20
+ADDED_FORTUNE = "Additional fortune added at request time."
+FORTUNES_HEAD = (
+    b"<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>"
+)
+FORTUNES_TAIL = b"</table></body></html>"
+FORTUNE_ROW = re.compile(rb"<tr><td>(\d+)</td><td>(.*?)</td></tr>", re.S)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+# World ids -> randomnumber as stored in PostgreSQL (to check that /updates really wrote its rows).
+WorldLookup = Callable[[list[int]], dict[int, int]]
+# A reply checker returns why the reply is wrong, or None when it is right.
+Check = Callable[[Reply, WorldLookup | None], str | None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    summary: str
+    check: Check
+    method: str = "GET"
+    db: bool = False
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    wrk_script: Path = WRK_REPORT
+
+
+# ------------------------------------------------------------------------ checks
+
+
+def _content_type(reply: Reply, expected: str) -> str | None:
+    got = reply.headers.get("content-type", "")
+    return None if got.lower().startswith(expected) else f"content-type {got!r}, expected {expected}"
+
+
+def _json(reply: Reply) -> tuple[Any, str | None]:
+    """(the parsed JSON body, None) or (None, what is wrong with the reply)."""
+    problem = _content_type(reply, "application/json")
+    if problem:
+        return None, problem
+    try:
+        return json.loads(reply.body), None
+    except ValueError:
+        return None, f"body is not JSON: {reply.body[:80]!r}"
+
+
+def _hello(reply: Reply, _: WorldLookup | None = None) -> str | None:
+    return None if reply.body == HELLO else f"body {reply.body[:80]!r}, expected {HELLO!r}"
+
+
+def _plaintext(reply: Reply, _: WorldLookup | None) -> str | None:
+    return _content_type(reply, "text/plain") or _hello(reply)
+
+
+def _json_equal(expected: Any) -> Check:
+    def check(reply: Reply, _: WorldLookup | None) -> str | None:
+        got, problem = _json(reply)
+        if problem or got == expected:
+            return problem
+        return f"JSON {reply.body[:120]!r} differs from the expected {expected!r}"[:300]
+
+    return check
+
+
+def _middleware(reply: Reply, _: WorldLookup | None) -> str | None:
+    after = reply.headers.get("x-after")
+    return _hello(reply) or (None if after == "1" else f"response header x-after is {after!r}, expected '1'")
+
+
+def _big(reply: Reply, _: WorldLookup | None) -> str | None:
+    if reply.body == b"x" * 65536:
+        return None
+    return f"body of {len(reply.body)} bytes starting {reply.body[:20]!r}, expected 65536 bytes of b'x'"
+
+
+def _world_row(row: Any) -> str | None:
+    if not isinstance(row, dict) or set(row) != {"id", "randomNumber"}:
+        return f"row {row!r} is not {{'id': N, 'randomNumber': M}}"
+    for key in ("id", "randomNumber"):
+        value = row[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10000:
+            return f"row {row!r}: {key} is not an integer in 1..10000"
+    return None
+
+
+def _world_rows(reply: Reply, count: int) -> list[dict[str, int]] | str:
+    rows, problem = _json(reply)
+    if problem:
+        return problem
+    if not isinstance(rows, list) or len(rows) != count:
+        return f"expected a JSON list of {count} rows, got {reply.body[:120]!r}"
+    for row in rows:
+        problem = _world_row(row)
+        if problem:
+            return problem
+    return rows
+
+
+def _db(reply: Reply, _: WorldLookup | None) -> str | None:
+    row, problem = _json(reply)
+    return problem or _world_row(row)
+
+
+def _queries(reply: Reply, _: WorldLookup | None) -> str | None:
+    rows = _world_rows(reply, QUERIES)
+    return rows if isinstance(rows, str) else None
+
+
+def _updates(reply: Reply, lookup: WorldLookup | None) -> str | None:
+    rows = _world_rows(reply, QUERIES)
+    if isinstance(rows, str):
+        return rows
+    if lookup is None:
+        return "no database to check the updates against"
+    # An id drawn twice in one request may keep either of its numbers; check the ids drawn once.
+    ids = [row["id"] for row in rows]
+    sent = {row["id"]: row["randomNumber"] for row in rows if ids.count(row["id"]) == 1}
+    stored = lookup(list(sent))
+    wrong = {i: (n, stored.get(i)) for i, n in sent.items() if stored.get(i) != n}
+    if wrong:
+        return f"rows not written back (id: (answered, stored)): {dict(list(wrong.items())[:3])}"
+    return None
+
+
+def _fortunes(reply: Reply, _: WorldLookup | None) -> str | None:
+    problem = _content_type(reply, "text/html")
+    if problem:
+        return problem
+    if "utf-8" not in reply.headers.get("content-type", "").lower():
+        return f"content-type {reply.headers.get('content-type')!r} has no charset=utf-8"
+    body = reply.body.strip()
+    if not body.startswith(FORTUNES_HEAD) or not body.endswith(FORTUNES_TAIL):
+        return f"not the fortunes table markup: {body[:120]!r}"
+    if b"&lt;script&gt;" not in body:
+        return "the <script> fortune is not HTML-escaped"
+    try:
+        rows = [(int(i), html.unescape(m.decode())) for i, m in FORTUNE_ROW.findall(body)]
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    if len(rows) != 13 or sorted(i for i, _ in rows) != list(range(13)):
+        return f"expected the 12 fortunes plus id 0, got ids {[i for i, _ in rows]}"
+    if (0, ADDED_FORTUNE) not in rows:
+        return f"no fortune (0, {ADDED_FORTUNE!r})"
+    messages = [m for _, m in rows]
+    return None if messages == sorted(messages) else "fortunes are not sorted by message"
+
+
+# ------------------------------------------------------------------------ the table
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("plaintext", "/", "sync handler, text/plain `Hello, World!`", _plaintext),
+        Scenario("json", "/json", "`{'message': 'Hello, World!'}` as JSON", _json_equal({"message": "Hello, World!"})),
+        Scenario("path", "/users/12345", "path parameter echoed as JSON", _json_equal({"id": "12345"})),
+        Scenario(
+            "query",
+            "/query?a=1&b=hello&c=3.5",
+            "three query parameters echoed as JSON",
+            _json_equal({"a": "1", "b": "hello", "c": "3.5"}),
+        ),
+        Scenario(
+            "post_json",
+            "/echo",
+            "~1 KiB JSON body parsed and serialized back",
+            _json_equal(json.loads(POST_BODY)),
+            method="POST",
+            body=POST_BODY,
+            headers={"Content-Type": "application/json"},
+            wrk_script=WRK_POST_JSON,
+        ),
+        Scenario("middleware", "/mw", "before-request and after-request hooks (`x-after: 1`)", _middleware),
+        Scenario("async", "/async", "`async def` handler awaiting `asyncio.sleep(0)`", _hello),
+        Scenario("big", "/64k", "65,536-byte body", _big),
+        Scenario("const", "/const", "`const=True` route (nginx: `return 200`)", _hello),
+        Scenario("db", "/db", "one random World row", _db, db=True),
+        Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),
+        Scenario("fortunes", "/fortunes", "Fortune rows + 1, sorted, Jinja2 HTML template", _fortunes, db=True),
+        Scenario(
+            "updates",
+            f"/updates?queries={QUERIES}",
+            f"{QUERIES} World rows read, changed and written back",
+            _updates,
+            db=True,
+        ),
+    )
+}

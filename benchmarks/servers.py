@@ -1,0 +1,212 @@
+"""The servers under test (one table: SERVERS) and the process that runs one of them.
+
+Every server is one process (plus whatever it forks) started as `taskset -c SERVER_CPU <command>` in its own
+session, with BENCH_HOST / BENCH_PORT (and BENCH_DB_DSN / BENCH_DB_POOL when a database scenario is selected)
+in its environment; see the contract in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.infra import APPS_DIR, HOST, free_port, nginx_command
+from benchmarks.measure import SERVER_CPU
+from benchmarks.scenarios import SCENARIOS
+
+REPO_ROOT = APPS_DIR.parent.parent
+DB_POOL = 16
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+# (port, private work directory) -> argv
+Command = Callable[[int, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    command: Command
+    scenarios: tuple[str, ...]
+    summary: str
+
+
+def _script(file: str) -> Command:
+    return lambda port, workdir: [sys.executable, str(APPS_DIR / file)]
+
+
+def _uvicorn(app: str) -> Command:
+    # `python -m uvicorn` with one worker serves in the very process we start.
+    return lambda port, workdir: [
+        sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
+        "--http", "httptools", "--no-access-log", "--log-level", "warning", "--workers", "1",
+    ]  # fmt: skip
+
+
+def _granian(interface: str, app: str) -> Command:
+    return lambda port, workdir: [
+        sys.executable, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "--no-ws", app,
+    ]  # fmt: skip
+
+
+def _without(*names: str) -> tuple[str, ...]:
+    return tuple(s for s in SCENARIOS if s not in names)
+
+
+ALL = tuple(SCENARIOS)
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("tiercel", _script("tiercel_bench.py"), ALL, "Tiercel, `apps/tiercel_bench.py`"),
+        ServerSpec("robyn", _script("robyn_bench.py"), ALL, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
+        ServerSpec(
+            "granian-rsgi",
+            _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app"),
+            _without("middleware", "const"),
+            "Granian's own RSGI protocol, `apps/granian_rsgi_bench.py`, no framework",
+        ),
+        ServerSpec(
+            "granian-asgi",
+            _granian("asgi", "benchmarks.apps.asgi_raw:app"),
+            _without("middleware", "const"),
+            "Granian ASGI, raw ASGI app `apps/asgi_raw.py`, no framework",
+        ),
+        ServerSpec(
+            "uvicorn-raw",
+            _uvicorn("benchmarks.apps.asgi_raw:app"),
+            _without("middleware", "const"),
+            "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
+        ),
+        ServerSpec(
+            "fastapi",
+            _uvicorn("benchmarks.apps.fastapi_bench:app"),
+            _without("const"),
+            "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
+        ),
+        ServerSpec(
+            "socketify",
+            _script("socketify_bench.py"),
+            _without("const"),
+            "socketify (uWebSockets), `apps/socketify_bench.py`",
+        ),
+        ServerSpec(
+            "nginx",
+            nginx_command,
+            ("plaintext", "const"),
+            "nginx, `apps/nginx.conf.template`, one process (no master), `return 200`",
+        ),
+    )
+}
+
+
+class Server:
+    """One running server, pinned to SERVER_CPU, in its own session (so its process group is its own and
+    the driver's Ctrl-C does not reach it: the driver stops it)."""
+
+    def __init__(self, label: str, spec: ServerSpec, workdir: Path, db_dsn: str | None) -> None:
+        self.label = label
+        self.spec = spec
+        self.port = free_port()
+        self.workdir = workdir
+        self.log_path = workdir / "server.log"
+        self.argv: list[str] = []
+        self.env = {**os.environ, "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
+        if db_dsn:
+            self.env.update(BENCH_DB_DSN=db_dsn, BENCH_DB_POOL=str(DB_POOL))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.failure: str | None = None  # why it is not (or no longer) usable
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        """Start the process (not waiting for it to serve); on failure, ``failure`` says why."""
+        try:
+            self.workdir.mkdir(parents=True)
+            self.argv = ["taskset", "-c", str(SERVER_CPU), *self.spec.command(self.port, self.workdir)]
+            with open(self.log_path, "wb") as log:
+                # taskset execs the server, so proc.pid is the server itself.
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    cwd=REPO_ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            self.failure = f"could not be started: {exc}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+    def alive(self) -> bool:
+        """False (and ``failure`` set) once the process has exited."""
+        if self.proc is not None and self.proc.poll() is not None and self.failure is None:
+            code = self.proc.returncode
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            tail = self.log_tail()
+            self.failure = f"{how} (log: {tail.splitlines()[-1][:200]!r})\n{tail}"
+        return self.failure is None
+
+    def wait_ready(self) -> bool:
+        """Poll a TCP connect + `GET /` until the server answers HTTP at all (validation checks the answers).
+        On failure, ``failure`` says why."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = "no attempt yet"
+        while self.alive():
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=2.0)
+            try:
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                return True
+            except (OSError, http.client.HTTPException) as exc:
+                last = repr(exc)
+            finally:
+                conn.close()
+            if time.monotonic() > deadline:
+                self.failure = f"not answering after {READY_TIMEOUT_S:.0f} s (last: {last})\n{self.log_tail()}"
+                return False
+            time.sleep(0.05)  # poll interval, not a readiness guess
+        return False
+
+
+def stop_all(servers: list[Server]) -> None:
+    """SIGINT every server, wait up to STOP_TIMEOUT_S for all, then SIGKILL the process groups (a server's
+    leftover children included)."""
+    running = [s for s in servers if s.proc is not None]
+    for server in running:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for server in running:
+        assert server.proc is not None
+        try:
+            server.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"warning: {server.label} ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; killing it", file=sys.stderr)
+        # The server is its session's and process group's leader: its pid is the group id.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
