@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Tiercel needs on a fresh Debian machine — system packages (libuv, GoogleTest,
-# clang/libFuzzer, wrk) and one virtualenv per supported interpreter — then builds the native module.
+# clang/libFuzzer, wrk, PostgreSQL for the database tests) and one virtualenv per supported interpreter — then builds the native module.
 #   .venv     Python 3.11 (the default; examples and benchmarks use it)
 #   .venv312  Python 3.12 (eager-task path), when a python3.12 is present
 set -euo pipefail
@@ -11,7 +11,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libuv1-dev libgtest-dev clang-14 libclang-rt-14-dev wrk >/dev/null
+  build-essential pkg-config libuv1-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql >/dev/null
 
 find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
   local v=$1 p

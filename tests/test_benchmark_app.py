@@ -1,0 +1,91 @@
+"""The benchmark's Tiercel app (benchmarks/apps/tiercel_bench.py) passes every scenario's check, against a real
+PostgreSQL cluster started for this module: the same validation `python -m benchmarks run` does before it
+measures, plus the database scenarios under concurrent requests and a clean shutdown that closes the pool.
+"""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
+
+from benchmarks.infra import HOST, Postgres  # noqa: E402
+from benchmarks.runner import validate  # noqa: E402
+from benchmarks.scenarios import SCENARIOS, Reply  # noqa: E402
+from benchmarks.servers import SERVERS, Server  # noqa: E402
+
+DB_SCENARIOS = [s for s in SCENARIOS.values() if s.db]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with Postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def bench_server(postgres, tmp_path_factory):
+    server = Server("tiercel", SERVERS["tiercel"], tmp_path_factory.mktemp("bench") / "tiercel", postgres.dsn)
+    server.start()
+    try:
+        assert server.wait_ready(), server.failure
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(10)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_reply_is_valid(bench_server, postgres, name):
+    assert validate(bench_server, SCENARIOS[name], postgres.world_numbers) is None
+
+
+def _fetch(port: int, method: str, path: str) -> Reply:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+def test_database_scenarios_under_concurrency(bench_server, postgres):
+    """48 clients at once on a pool of 16: every reply is a valid one (the pool queues, nothing fails). Concurrent
+    updates may overwrite each other's rows, so their replies are checked for shape only (as `queries` replies)."""
+    jobs = [s for s in DB_SCENARIOS for _ in range(12)]
+    with ThreadPoolExecutor(48) as pool:
+        replies = list(pool.map(lambda s: (s, _fetch(bench_server.port, s.method, s.path)), jobs))
+    for scenario, reply in replies:
+        assert reply.status == 200, (scenario.name, reply.body[:200])
+        check = SCENARIOS["queries"].check if scenario.name == "updates" else scenario.check
+        assert check(reply, postgres.world_numbers) is None, scenario.name
+
+
+def test_queries_parameter_rules(bench_server):
+    """TechEmpower's rule for `queries`: missing or not an integer -> 1, otherwise clamped to 1..500."""
+    import json
+
+    for query, count in (("", 1), ("?queries=", 1), ("?queries=abc", 1), ("?queries=0", 1), ("?queries=3", 3),
+                         ("?queries=501", 500)):  # fmt: skip
+        reply = _fetch(bench_server.port, "GET", "/queries" + query)
+        assert reply.status == 200
+        assert len(json.loads(reply.body)) == count, query
+
+
+def test_sigint_runs_the_shutdown_handler_and_exits_cleanly(bench_server):
+    """Last in the module: stopping the app closes the asyncpg pool through its shutdown handler."""
+    proc = bench_server.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    log = bench_server.log_tail(50)
+    assert "Traceback" not in log, log
+    assert "stopped" in log
