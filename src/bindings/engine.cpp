@@ -493,8 +493,10 @@ class Engine final : public Dispatcher {
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
     w.start(r.status);
     w.raw_headers(r.header_lines);
-    w.finish(r.body, ctx);
-    session.response_done(seq);
+    if (w.finish_head(r.body.size(), ctx))
+      session.response_done(seq, r.body);  // r.body_owner keeps the bytes alive through the call
+    else
+      session.response_done(seq);
   }
 
   void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {

@@ -261,6 +261,19 @@ void Http1Session::response_done(uint64_t seq, bool close) {
   }
 }
 
+void Http1Session::response_done(uint64_t seq, std::string_view body) {
+  // Below this size a copy is cheaper than a second iovec.
+  constexpr size_t kDirectBody = 16 * 1024;
+  if (body.size() >= kDirectBody && slots_.empty() && seq == next_write_ && !close_after_ && !closing_ &&
+      !transport_closed_) {
+    // out_ holds every earlier answer of this connection and this head: they go first, then the body.
+    transport_.send(out_, body);
+  } else {
+    response_buffer(seq).append(body);
+  }
+  response_done(seq);
+}
+
 void Http1Session::flush_ready() {
   // Nothing goes out behind an answer that closes the connection.
   while (!slots_.empty() && slots_.front().ready && !(close_after_ && next_write_ > close_seq_)) {

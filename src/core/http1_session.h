@@ -54,6 +54,12 @@ class SessionTransport {
   virtual ~SessionTransport() = default;
   /// Sends the bytes of `out` and clears it.
   virtual void send(std::string& out) = 0;
+  /// Sends `out` then `tail` and clears `out`. `tail` need only live during the call: a transport that can
+  /// write it at once sends it from the caller's memory, and copies only what it cannot.
+  virtual void send(std::string& out, std::string_view tail) {
+    out.append(tail);
+    send(out);
+  }
   /// Closes once everything handed to send() has been written.
   virtual void close() = 0;
   virtual void pause_reading() = 0;
@@ -100,6 +106,9 @@ class Http1Session {
   std::string& response_buffer(uint64_t seq);
   /// The response to `seq` is complete; `close` closes the connection after it.
   void response_done(uint64_t seq, bool close = false);
+  /// response_done() for an answer whose head is in response_buffer(seq) and whose `body` follows: a large
+  /// body that can go out at once is sent from the caller's memory instead of being copied into the buffer.
+  void response_done(uint64_t seq, std::string_view body);
   /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
   void defer(uint64_t seq, void* token);
   /// Deferred answers keep the session alive through these.

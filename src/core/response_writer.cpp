@@ -103,11 +103,15 @@ void ResponseWriter::header(std::string_view name, std::string_view value) {
 }
 
 void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
+  if (finish_head(body.size(), ctx)) out_.append(body);
+}
+
+bool ResponseWriter::finish_head(size_t body_size, const ResponseContext& ctx) {
   bool no_length = status_ < 200 || status_ == 204;
   bool no_body = no_length || status_ == 304;
   if (!no_length) {
     out_.append("Content-Length: ");
-    append_uint(out_, body.size());
+    append_uint(out_, body_size);
     out_.append("\r\n");
   }
   out_.append(date_line_);
@@ -118,7 +122,7 @@ void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
     out_.append("Connection: keep-alive\r\n");
   }
   out_.append("\r\n");
-  if (!ctx.head_request && !no_body) out_.append(body);
+  return !ctx.head_request && !no_body;
 }
 
 void ResponseWriter::text(int status, std::string_view body, const ResponseContext& ctx,

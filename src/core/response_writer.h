@@ -46,6 +46,8 @@ class ResponseWriter {
   /// Content-Length, Date, Server, Connection, the blank line and (unless HEAD) the body.
   /// 1xx, 204 and 304 responses get no body (and 1xx/204 no Content-Length, RFC 9110 §8.6).
   void finish(std::string_view body, const ResponseContext& ctx);
+  /// finish() without appending the body: true when `body_size` bytes of body must follow the head.
+  [[nodiscard]] bool finish_head(size_t body_size, const ResponseContext& ctx);
   /// A whole text/plain response: status line, `extra_lines` (pre-serialised, each ending in CRLF), body.
   void text(int status, std::string_view body, const ResponseContext& ctx, std::string_view extra_lines = {});
 

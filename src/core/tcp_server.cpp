@@ -126,6 +126,35 @@ class TcpConnection final : public SessionTransport {
     }
   }
 
+  void send(std::string& out, std::string_view tail) override {
+    if (hard_closing_ || write_in_flight_) {
+      SessionTransport::send(out, tail);
+      return;
+    }
+    // One writev of both; only what the socket did not take is copied (into the write queue).
+    uv_buf_t b[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
+                     uv_buf_init(const_cast<char*>(tail.data()), static_cast<unsigned>(tail.size()))};
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), b, 2);
+    if (n < 0 && n != UV_EAGAIN) {
+      out.clear();
+      hard_close();
+      return;
+    }
+    size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+    if (done == out.size() + tail.size()) {
+      out.clear();
+      return;
+    }
+    if (done < out.size()) {
+      writing_.assign(out, done);
+      writing_.append(tail);
+    } else {
+      writing_.assign(tail.substr(done - out.size()));
+    }
+    out.clear();
+    start_write();
+  }
+
   void close() override {
     if (close_requested_) {
       // Second request (a timeout while lingering): stop waiting.

@@ -38,6 +38,7 @@ inline uint32_t fnv1a(std::string_view s) noexcept {
 /// check order, pausing and closing; `slow` models a peer that reads only when drain() is called.
 class MemoryTransport final : public SessionTransport {
  public:
+  using SessionTransport::send;
   void send(std::string& out) override {
     note_call();
     if (close_requested_) bytes_after_close_ += out.size();
@@ -274,8 +275,14 @@ class ScriptedDispatcher final : public Dispatcher {
     w.start(status);
     w.header("X-Seq", std::to_string(s.seq));
     w.header("Content-Type", "text/plain");
-    w.finish(body, ctx);
-    session.response_done(s.seq, close);
+    if (close) {
+      w.finish(body, ctx);
+      session.response_done(s.seq, close);
+    } else if (w.finish_head(body.size(), ctx)) {
+      session.response_done(s.seq, body);  // a large body may go out from `body` itself, uncopied
+    } else {
+      session.response_done(s.seq);
+    }
   }
 
   Policy policy_;

@@ -135,6 +135,24 @@ TEST_F(SessionTest, DeferredAnswersCompletedOutOfOrderAreSentInRequestOrder) {
   EXPECT_EQ(c.transport().sends(), 1);  // one batch once the head of the line was answered
 }
 
+// Large bodies handed to response_done(seq, body) are sent from the caller's memory only when they are next
+// on the wire; behind a pending answer they are copied and keep their place.
+TEST_F(SessionTest, LargeBodiesKeepRequestOrderWhetherSentDirectlyOrBuffered) {
+  dispatcher_.set_policy([](const SeenRequest& s) { return s.target == "/users/1"; });
+  auto& c = connect();
+  c.feed(get("/?pad=20000") + get("/users/1") + get("/users/2?pad=70000") + get("/?pad=10", "", "HEAD") +
+         get("/users/3?pad=30000"));
+  ASSERT_EQ(dispatcher_.pending().size(), 1u);
+  dispatcher_.complete_oldest();
+  auto rs = responses(c.transport().sent(), {3});
+  ASSERT_EQ(rs.size(), 5u);
+  EXPECT_EQ(seqs(rs), (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(rs[0].body.size(), ScriptedDispatcher::answer_body(dispatcher_.seen()[0]).size() + 20000);
+  EXPECT_EQ(rs[2].body.size(), ScriptedDispatcher::answer_body(dispatcher_.seen()[2]).size() + 70000);
+  EXPECT_EQ(rs[3].body, "");
+  EXPECT_EQ(rs[4].body.substr(rs[4].body.size() - 3), "ppp");
+}
+
 TEST_F(SessionTest, SyncAnswerBehindPendingDeferredWaits) {
   dispatcher_.set_policy([](const SeenRequest& s) { return s.target == "/users/1"; });
   auto& c = connect();
