@@ -324,3 +324,24 @@ def test_failing_startup_handler_stops_the_start(serve):
 
     with pytest.raises(RuntimeError, match="cannot reach the database"):
         serve(app)
+
+
+def test_contextvars_set_by_plain_handlers_do_not_reach_the_next_request(serve, loop_kind):
+    app = Tiercel(__file__)
+
+    @app.get("/sync")
+    def sync_handler(request):
+        seen = trace.get()
+        trace.set("sync:" + request.query_params.get("v", ""))
+        return seen
+
+    @app.get("/async")
+    async def async_handler(request):
+        seen = trace.get()
+        trace.set("async:" + request.query_params.get("v", ""))
+        return seen
+
+    s = serve(app, loop_kind)
+    with httpx.Client(base_url=s.url) as c:
+        for path in ("/sync", "/async", "/sync", "/async"):
+            assert c.get(path, params={"v": "x"}).text == "", path

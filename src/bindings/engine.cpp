@@ -279,6 +279,10 @@ class Engine final : public Dispatcher {
       p->context = nb::steal(PyContext_CopyCurrent());
       run_stages(std::move(p));
     } else {
+      // Each request runs in a context of its own: a ContextVar a handler sets must not reach the next request
+      // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
+      nb::object context = rt.is_async ? nb::object() : nb::steal(PyContext_CopyCurrent());
+      ContextScope scope(context.ptr());
       PyObject* args[2] = {nullptr, request.ptr()};
       PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
                                           static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
