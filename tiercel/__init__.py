@@ -9,8 +9,9 @@ import orjson as _orjson
 from tiercel import _core
 from tiercel._core import Headers, QueryParams, Request, Response, Url
 from tiercel.app import Tiercel
+from tiercel.exceptions import HTTPException
 
-__all__ = ["Headers", "QueryParams", "Request", "Response", "Tiercel", "Url"]
+__all__ = ["HTTPException", "Headers", "QueryParams", "Request", "Response", "Tiercel", "Url"]
 __version__ = "0.1.0"
 
 _core.set_json_functions(_orjson.dumps, _orjson.loads)

@@ -189,6 +189,11 @@ class Engine:
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
         """
 
+    def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, format_exception: object, dev: bool) -> None:
+        """
+        Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; whether 500 responses show the traceback.
+        """
+
     def set_const_response(self, route_id: int, result: object) -> None:
         """Serves `result` for the route from C++ without calling Python."""
 

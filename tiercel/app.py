@@ -17,7 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 from tiercel import _core
-from tiercel.routing import HTTP_METHODS, Handler, Hook, Route, normalize_method, normalize_path
+from tiercel.routing import (
+    HTTP_METHODS,
+    Handler,
+    Hook,
+    Route,
+    is_async_callable,
+    normalize_method,
+    normalize_path,
+    positional_count,
+)
 from tiercel.server import Limits, Server
 
 logger = logging.getLogger("tiercel")
@@ -32,6 +41,7 @@ class Tiercel:
         self.config = config
         self.routes: list[Route] = []
         self.hooks: list[Hook] = []
+        self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []
         self.startup_handlers: list[Callable[[], Any]] = []
         self.shutdown_handlers: list[Callable[[], Any]] = []
         self.state = State()
@@ -109,6 +119,32 @@ class Tiercel:
 
         return register
 
+    def exception(self, exc_type: Any = Exception) -> Any:
+        """`@app.exception(ValueError)` handles that exception type (and its subclasses) from handlers and hooks;
+        the most specific handler wins. `@app.exception` alone handles every Exception (as Robyn's does). The
+        handler takes (error) or (request, error), sync or async, and returns anything a handler may return."""
+        if isinstance(exc_type, type) and issubclass(exc_type, BaseException):
+
+            def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._add_exception_handler(exc_type, fn)
+                return fn
+
+            return register
+        if callable(exc_type):  # used bare: @app.exception
+            self._add_exception_handler(Exception, exc_type)
+            return exc_type
+        raise TypeError(f"@app.exception takes an exception class, got {exc_type!r}")
+
+    def _add_exception_handler(self, exc_type: type[BaseException], fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"an exception handler must be callable, got {fn!r}")
+        usage = "an exception handler is called with the error, or the request and the error"
+        nargs = positional_count(fn, 2, "exception handler", usage)
+        if nargs == 0:
+            raise TypeError(f"{usage}: {fn.__qualname__} takes no arguments")
+        self.exception_handlers = [h for h in self.exception_handlers if h[0] is not exc_type]
+        self.exception_handlers.append((exc_type, fn, is_async_callable(fn), nargs))
+
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         """Runs `handler()` (sync or async) once before the server accepts its first connection."""
         self.startup_handlers.append(_lifecycle_handler(handler, "startup"))
@@ -123,13 +159,14 @@ class Tiercel:
     def server(self, host: str = "127.0.0.1", port: int = 8080, **limits: Any) -> Server:
         """A Server for this app (for embedding in an existing asyncio program: `await server.serve()`)."""
         graceful = limits.pop("graceful_timeout", 10.0)
+        dev = bool(limits.pop("dev", False))
         unknown = set(limits) - set(Limits.__dataclass_fields__)
         if unknown:
             raise TypeError(
                 f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout"
+                f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout, dev"
             )
-        return Server(self, host, port, Limits(**limits), graceful_timeout=graceful)
+        return Server(self, host, port, Limits(**limits), graceful_timeout=graceful, dev=dev)
 
     def start(self, host: str = "127.0.0.1", port: int = 8080, *, loop: str = "auto", **limits: Any) -> None:
         """Serves until Ctrl-C or SIGTERM. TIERCEL_HOST / TIERCEL_PORT override host and port (as Robyn's

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
+from tiercel.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -65,13 +67,16 @@ async def _call(fn: Callable[[], Any]) -> Any:
 class Server:
     """One engine serving `app` on the running asyncio loop until `stop()` is called."""
 
-    def __init__(self, app: Tiercel, host: str, port: int, limits: Limits, graceful_timeout: float = 10.0):
+    def __init__(
+        self, app: Tiercel, host: str, port: int, limits: Limits, graceful_timeout: float = 10.0, dev: bool = False
+    ):
         limits.validate()
         self.app = app
         self.host = host
         self.port = port
         self.limits = limits
         self.graceful_timeout = graceful_timeout
+        self.dev = dev  # development mode: 500 responses carry the traceback
         self.engine: _core.Engine | None = None
         self._stop: asyncio.Event | None = None
 
@@ -89,6 +94,9 @@ class Server:
             max_pipelined=lim.max_pipelined,
             write_high_watermark=lim.write_high_watermark,
             server_header=lim.server_header,
+        )
+        engine.set_error_handling(
+            list(self.app.exception_handlers), HTTPException, traceback.format_exception, self.dev
         )
         for route in self.app.routes:
             route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "bindings/common.h"
@@ -67,6 +68,7 @@ struct Pending {
   nb::object response; // the handler's result; a Response object once an after hook needs one
   nb::object context;  // the contextvars.Context the stages share (hooked routes only)
   nb::object task;     // the suspended stage's Task
+  bool handling_error = false;  // the Task is an exception handler's, for an error of `stage`
 };
 
 /// Native done-callback of a suspended stage's Task.
@@ -74,16 +76,17 @@ struct TaskDone {
   Pending* pending;
 };
 
-/// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early.
+/// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early. Holds a
+/// reference: the Pending that owns the context may be gone before the scope ends.
 class ContextScope {
  public:
-  explicit ContextScope(PyObject* ctx) : ctx_(ctx) { enter(); }
+  explicit ContextScope(PyObject* ctx) : ctx_(nb::borrow(ctx)) { enter(); }
   ~ContextScope() { exit(); }
   ContextScope(const ContextScope&) = delete;
   ContextScope& operator=(const ContextScope&) = delete;
   void enter() {
     if (ctx_ && !in_) {
-      if (PyContext_Enter(ctx_) == 0)
+      if (PyContext_Enter(ctx_.ptr()) == 0)
         in_ = true;
       else
         PyErr_Clear();
@@ -91,13 +94,13 @@ class ContextScope {
   }
   void exit() {
     if (in_) {
-      if (PyContext_Exit(ctx_) != 0) PyErr_Clear();
+      if (PyContext_Exit(ctx_.ptr()) != 0) PyErr_Clear();
       in_ = false;
     }
   }
 
  private:
-  PyObject* ctx_;
+  nb::object ctx_;
   bool in_ = false;
 };
 
@@ -129,6 +132,10 @@ class Engine final : public Dispatcher {
   std::unordered_set<Pending*> pending;
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
+  // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting.
+  nb::object error_handlers, http_exception, format_exception;
+  std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
+  bool dev = false;
   double timer_deadline = 0;
   bool soon_pending = false;
   bool attached = false;
@@ -168,6 +175,24 @@ class Engine final : public Dispatcher {
     };
     fill(rt.before, before, 1);
     fill(rt.after, after, 2);
+  }
+
+  void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,
+                          bool dev_mode) {
+    error_callees.clear();
+    for (nb::handle item : handlers) {
+      auto t = nb::cast<std::tuple<nb::object, nb::object, bool, int>>(item);
+      auto& [type, fn, is_async, nargs] = t;
+      if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
+                                                         reinterpret_cast<PyTypeObject*>(PyExc_BaseException)))
+        throw nb::type_error("an exception handler is registered for an exception class");
+      if (nargs < 1 || nargs > 2) throw nb::value_error("an exception handler takes (error) or (request, error)");
+      error_callees[type.ptr()] = Callee{fn, is_async, nargs};
+    }
+    error_handlers = std::move(handlers);  // keeps the types (the map's keys) alive
+    http_exception = std::move(http_exception_type);
+    format_exception = std::move(format_exception_fn);
+    dev = dev_mode;
   }
 
   void set_const_response(uint32_t route_id, nb::handle result) {
@@ -287,13 +312,12 @@ class Engine final : public Dispatcher {
       PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
                                           static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
       if (!res) {
-        log_current_exception("Unhandled exception in handler", rt.method, rt.path);
-        write_error(session, seq, req.ctx);
+        fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
       } else if (!rt.is_async) {
         nb::object result = nb::steal(res);
         write_result(session, seq, req.ctx, result, rt);
       } else {
-        run_coroutine(session, seq, req, nb::steal(res), rt);
+        run_coroutine(session, seq, req, nb::steal(res), rt, request);
       }
     }
     // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
@@ -312,21 +336,34 @@ class Engine final : public Dispatcher {
     return PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, kw.ptr());
   }
 
-  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt) {
+  std::unique_ptr<Pending> fresh_pending(Http1Session& session, uint64_t seq, const ResponseContext& ctx,
+                                         uint32_t route_id, nb::handle request) {
+    auto p = std::make_unique<Pending>(this, &session, seq, ctx, route_id);
+    p->request = nb::borrow(request);
+    return p;
+  }
+
+  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt,
+                     nb::handle request) {
     PyObject* t = make_task(coro, nb::handle());
     if (!t) {
-      log_current_exception("Cannot start the handler's task (did the handler return a coroutine?)", rt.method,
-                            rt.path);
-      write_error(session, seq, req.ctx);
+      fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt,
+           "Cannot start the handler's task (did the handler return a coroutine?)");
       return;
     }
     nb::object task = nb::steal(t);
     coro.reset();
     if (task_done(task)) {
-      finish_task(session, seq, req.ctx, task, rt);
+      PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+      if (!r) {
+        fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
+        return;
+      }
+      nb::object result = nb::steal(r);
+      write_result(session, seq, req.ctx, result, rt);
       return;
     }
-    suspend(std::make_unique<Pending>(this, &session, seq, req.ctx, req.route_id), std::move(task));
+    suspend(fresh_pending(session, seq, req.ctx, req.route_id, request), std::move(task));
   }
 
   /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
@@ -366,18 +403,18 @@ class Engine final : public Dispatcher {
       if (stage > before && c.nargs == 1) args[1] = p->response.ptr();
       PyObject* res =
           PyObject_Vectorcall(c.fn.ptr(), args + 1, static_cast<size_t>(c.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
-      if (!res) return stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, stage));
+      if (!res) return fail(std::move(p), rt, "Unhandled exception in " + stage_name(rt, stage));
       nb::object result = nb::steal(res);
       if (c.is_async) {
         // A Task must not be created (eagerly run) inside the very context it is given.
         scope.exit();
         PyObject* t = make_task(result, p->context);
         scope.enter();
-        if (!t) return stage_failed(*p, rt, "Cannot start the task of " + stage_name(rt, stage));
+        if (!t) return fail(std::move(p), rt, "Cannot start the task of " + stage_name(rt, stage));
         nb::object task = nb::steal(t);
         if (!task_done(task)) return suspend(std::move(p), std::move(task));
         PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
-        if (!r) return stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, stage));
+        if (!r) return fail(std::move(p), rt, "Unhandled exception in " + stage_name(rt, stage));
         result = nb::steal(r);
       }
       if (!take_stage_result(*p, rt, result)) return;
@@ -422,8 +459,106 @@ class Engine final : public Dispatcher {
     return "after-request hook";
   }
 
-  void stage_failed(Pending& p, const Route& rt, const std::string& what) {
+  // ---- errors -------------------------------------------------------------------------------
+  /// The current Python exception ended p's stage: an exception handler (the most specific for its type), an
+  /// HTTPException's own response, or a 500. A handled error counts as what the stage returned, so the
+  /// after-request hooks still run.
+  void fail(std::unique_ptr<Pending> p, const Route& rt, const std::string& what) {
+    nb::object exc = fetch_exception();
+    if (p->handling_error) return unhandled(*p, rt, "Exception handler failed for " + stage_name(rt, p->stage), exc);
+    const Callee* handler = find_error_handler(exc);
+    if (!handler) {
+      if (http_exception && exc && PyObject_IsInstance(exc.ptr(), http_exception.ptr()) == 1) {
+        PyErr_Clear();
+        nb::object result = http_exception_result(exc);
+        if (!result) return unhandled(*p, rt, "Bad HTTPException for " + stage_name(rt, p->stage), fetch_exception());
+        return resume_with(std::move(p), rt, result);
+      }
+      PyErr_Clear();
+      return unhandled(*p, rt, what, exc);
+    }
+    ContextScope scope(p->context.ptr());
+    PyObject* args[3] = {nullptr, p->request.ptr(), exc.ptr()};
+    PyObject** first = handler->nargs == 2 ? args + 1 : args + 2;
+    PyObject* res = PyObject_Vectorcall(handler->fn.ptr(), first,
+                                        static_cast<size_t>(handler->nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+    if (!res) return unhandled(*p, rt, "Exception handler failed for " + stage_name(rt, p->stage), fetch_exception());
+    nb::object result = nb::steal(res);
+    if (handler->is_async) {
+      scope.exit();
+      PyObject* t = make_task(result, p->context);
+      if (!t) return unhandled(*p, rt, "Cannot start the exception handler's task", fetch_exception());
+      nb::object task = nb::steal(t);
+      if (!task_done(task)) {
+        p->handling_error = true;
+        return suspend(std::move(p), std::move(task));
+      }
+      PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+      if (!r) return unhandled(*p, rt, "Exception handler failed for " + stage_name(rt, p->stage), fetch_exception());
+      result = nb::steal(r);
+    }
+    scope.exit();
+    resume_with(std::move(p), rt, result);
+  }
+
+  /// Goes on with p's stages as if its current stage had returned `result`.
+  void resume_with(std::unique_ptr<Pending> p, const Route& rt, nb::handle result) {
+    bool go_on;
+    {
+      ContextScope scope(p->context.ptr());
+      go_on = take_stage_result(*p, rt, result);
+    }
+    if (go_on) run_stages(std::move(p));
+  }
+
+  const Callee* find_error_handler(nb::handle exc) {
+    if (!error_handlers || !exc) return nullptr;
+    PyObject* mro = Py_TYPE(exc.ptr())->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); ++i) {
+      auto it = error_callees.find(PyTuple_GET_ITEM(mro, i));
+      if (it != error_callees.end()) return &it->second;
+    }
+    return nullptr;
+  }
+
+  /// (detail, status_code, headers) of an HTTPException; null with a Python error when it has no valid status.
+  static nb::object http_exception_result(nb::handle exc) {
+    try {
+      nb::object status = exc.attr("status_code");
+      return nb::make_tuple(exc.attr("detail"), status, exc.attr("headers"));
+    } catch (nb::python_error& e) {
+      e.restore();
+      return {};
+    }
+  }
+
+  /// The current Python exception, normalised, with its traceback attached; cleared.
+  static nb::object fetch_exception() {
+    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value) PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return nb::steal(value);
+  }
+
+  /// Logs `exc` and answers 500: "Internal Server Error", or in development mode the traceback.
+  void unhandled(Pending& p, const Route& rt, const std::string& what, nb::handle exc) {
+    if (exc) PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     log_current_exception(what, rt.method, rt.path);
+    if (dev && exc && format_exception) {
+      try {
+        nb::object lines = format_exception(exc);
+        std::string text = nb::cast<std::string>(nb::str("").attr("join")(lines));
+        ResponseWriter(p.session->response_buffer(p.seq), p.session->env().date_line(), config.server_header)
+            .text(500, text, p.ctx);
+        p.session->response_done(p.seq);
+        return;
+      } catch (nb::python_error&) {
+        PyErr_Clear();
+      }
+    }
     write_error(*p.session, p.seq, p.ctx);
   }
 
@@ -436,17 +571,6 @@ class Engine final : public Dispatcher {
     bool done = r == Py_True;
     Py_DECREF(r);
     return done;
-  }
-
-  void finish_task(Http1Session& session, uint64_t seq, const ResponseContext& ctx, nb::handle task, const Route& rt) {
-    PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
-    if (!r) {
-      log_current_exception("Unhandled exception in handler", rt.method, rt.path);
-      write_error(session, seq, ctx);
-      return;
-    }
-    nb::object result = nb::steal(r);
-    write_result(session, seq, ctx, result, rt);
   }
 
   void on_task_done(Pending* p) {
@@ -462,15 +586,10 @@ class Engine final : public Dispatcher {
     } else {
       const Route& rt = route_info[p->route_id];
       if (!r) {
-        stage_failed(*p, rt, "Unhandled exception in " + stage_name(rt, p->stage));
+        fail(std::move(owned), rt, "Unhandled exception in " + stage_name(rt, p->stage));
       } else {
-        nb::object result = nb::steal(r);
-        bool go_on;
-        {
-          ContextScope scope(p->context.ptr());
-          go_on = take_stage_result(*p, rt, result);
-        }
-        if (go_on) run_stages(std::move(owned));
+        p->handling_error = false;
+        resume_with(std::move(owned), rt, nb::steal(r));
       }
     }
     s->release();
@@ -555,6 +674,12 @@ void bind_engine(nb::module_& m) {
            nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
+      .def("set_error_handling", &Engine::set_error_handling, nb::arg("handlers"), nb::arg("http_exception"),
+           nb::arg("format_exception"), nb::arg("dev"),
+           nb::sig("def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, "
+                   "format_exception: object, dev: bool) -> None"),
+           "Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; "
+           "whether 500 responses show the traceback.")
       .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
            "Serves `result` for the route from C++ without calling Python.")
       .def("listen", &Engine::listen, nb::arg("host"), nb::arg("port"), nb::arg("backlog") = 1024,

@@ -1,0 +1,34 @@
+"""Exceptions a handler raises to answer with an HTTP error.
+
+>>> raise HTTPException(404, "no such user")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+
+class HTTPException(Exception):
+    """Raised in a handler or a hook, becomes a response with `status_code`, `detail` as the body (a str as
+    text, a dict or list as JSON; the status's reason phrase when omitted) and `headers`."""
+
+    def __init__(self, status_code: int, detail: Any = None, headers: Mapping[str, str] | None = None) -> None:
+        if not isinstance(status_code, int) or isinstance(status_code, bool) or not 400 <= status_code <= 599:
+            raise ValueError(f"HTTPException needs an error status code (400-599), got {status_code!r}")
+        if detail is None:
+            try:
+                detail = HTTPStatus(status_code).phrase
+            except ValueError:
+                detail = ""
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = dict(headers) if headers is not None else None
+
+    def __repr__(self) -> str:
+        return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+__all__ = ["HTTPException"]
