@@ -46,6 +46,8 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
     from conftest import RunningServer
 
     app = Tiercel(__file__)
+    app.add_response_header("X-Global", "1")  # global headers are applied by C++ too
+    app.set_request_header("X-Injected", "1")
 
     @app.get("/sync")
     def plain_sync(request):

@@ -189,6 +189,16 @@ class Engine:
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
         """
 
+    def set_request_headers(self, headers: Sequence[tuple[str, str, bool]]) -> None:
+        """
+        The app's global request headers: (name, value, replace) for every request.
+        """
+
+    def set_response_headers(self, route_id: int, headers: Sequence[tuple[str, str]]) -> None:
+        """
+        Global response headers for one route, added where the response does not set the name.
+        """
+
     def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, format_exception: object, dev: bool) -> None:
         """
         Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; whether 500 responses show the traceback.

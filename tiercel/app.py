@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,10 @@ class Tiercel:
         self.routes: list[Route] = []
         self.hooks: list[Hook] = []
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []
+        # Global headers: (name, value) for responses; (name, value, replace) for requests.
+        self.response_headers: list[tuple[str, str]] = []
+        self.request_headers: list[tuple[str, str, bool]] = []
+        self.excluded_response_header_paths: set[str] = set()
         self.startup_handlers: list[Callable[[], Any]] = []
         self.shutdown_handlers: list[Callable[[], Any]] = []
         self.state = State()
@@ -145,6 +150,32 @@ class Tiercel:
         self.exception_handlers = [h for h in self.exception_handlers if h[0] is not exc_type]
         self.exception_handlers.append((exc_type, fn, is_async_callable(fn), nargs))
 
+    # ---- global headers ----------------------------------------------------------------------
+    def add_response_header(self, key: str, value: str) -> None:
+        """Adds `key: value` to every response that does not set `key` itself."""
+        self.response_headers.append(_header(key, value))
+
+    def set_response_header(self, key: str, value: str) -> None:
+        """As add_response_header, replacing any global response header of the same name."""
+        name, value = _header(key, value)
+        self.response_headers = [h for h in self.response_headers if h[0].lower() != name.lower()]
+        self.response_headers.append((name, value))
+
+    def add_request_header(self, key: str, value: str) -> None:
+        """Appends `key: value` to every request's headers (as the handler and the hooks see them)."""
+        self.request_headers.append((*_header(key, value), False))
+
+    def set_request_header(self, key: str, value: str) -> None:
+        """Sets `key: value` in every request's headers, replacing what the client sent under that name."""
+        name, value = _header(key, value)
+        self.request_headers = [h for h in self.request_headers if h[0].lower() != name.lower()]
+        self.request_headers.append((name, value, True))
+
+    def exclude_response_headers_for(self, paths: str | list[str]) -> None:
+        """The global response headers are not added on these routes (route patterns, e.g. "/health")."""
+        for path in [paths] if isinstance(paths, str) else paths:
+            self.excluded_response_header_paths.add(normalize_path(path))
+
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         """Runs `handler()` (sync or async) once before the server accepts its first connection."""
         self.startup_handlers.append(_lifecycle_handler(handler, "startup"))
@@ -181,6 +212,17 @@ class Tiercel:
             raise ValueError(f"port must be in 0-65535, got {port}")
         server = self.server(host, port, **limits)
         _run(server, loop)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _header(key: str, value: str) -> tuple[str, str]:
+    if not isinstance(key, str) or not _TOKEN.fullmatch(key):
+        raise ValueError(f"invalid header name {key!r}: use a token such as 'X-Request-Id'")
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"invalid value {value!r} for header {key!r}: a str without CR, LF or NUL")
+    return key, value
 
 
 class State:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
 from tiercel.exceptions import HTTPException
+from tiercel.routing import normalize_path
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -98,8 +99,13 @@ class Server:
         engine.set_error_handling(
             list(self.app.exception_handlers), HTTPException, traceback.format_exception, self.dev
         )
+        if self.app.request_headers:
+            engine.set_request_headers(self.app.request_headers)
+        excluded = self.app.excluded_response_header_paths
         for route in self.app.routes:
             route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)
+            if self.app.response_headers and normalize_path(route.path) not in excluded:
+                engine.set_response_headers(route_id, self.app.response_headers)
             # Global hooks first, then the route's own, each in registration order.
             hooks = sorted((h for h in self.app.hooks if h.applies_to(route)), key=lambda h: h.path is not None)
             before = [(h.fn, h.is_async, h.nargs) for h in hooks if h.kind == "before"]

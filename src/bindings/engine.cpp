@@ -121,6 +121,7 @@ class Engine final : public Dispatcher {
     std::string path;
     std::vector<Callee> before, after;  // hooks, in the order they run
     nb::object const_result;            // a const route with hooks: the handler's result, reused
+    std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
   };
 
@@ -135,6 +136,7 @@ class Engine final : public Dispatcher {
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting.
   nb::object error_handlers, http_exception, format_exception;
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
+  std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
   bool dev = false;
   double timer_deadline = 0;
   bool soon_pending = false;
@@ -177,6 +179,32 @@ class Engine final : public Dispatcher {
     fill(rt.after, after, 2);
   }
 
+  /// The app's global request headers, as (name, value, replace), for every route.
+  void set_request_headers(const std::vector<std::tuple<std::string, std::string, bool>>& headers) {
+    for (auto& [name, value, replace] : headers) check_header(name, value);
+    if (headers.empty())
+      request_headers.reset();
+    else
+      request_headers = std::make_shared<const std::vector<std::tuple<std::string, std::string, bool>>>(headers);
+  }
+
+  /// Global response headers for one route: added to each of its responses that does not set the same name.
+  void set_response_headers(uint32_t route_id, const std::vector<std::pair<std::string, std::string>>& headers) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    std::string lines;
+    for (auto& [name, value] : headers) {
+      check_header(name, value);
+      lines.append(name).append(": ").append(value).append("\r\n");
+    }
+    route_info[route_id].global_lines = std::move(lines);
+  }
+
+  static void check_header(const std::string& name, const std::string& value) {
+    if (!is_header_name(name)) throw nb::value_error(("invalid header name '" + name + "': use a token").c_str());
+    if (!is_header_value(value))
+      throw nb::value_error(("invalid value for header '" + name + "': no CR, LF or NUL").c_str());
+  }
+
   void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,
                           bool dev_mode) {
     error_callees.clear();
@@ -210,6 +238,7 @@ class Engine final : public Dispatcher {
     if (!render_result(result, r, error)) throw nb::type_error(("const route: " + error).c_str());
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
     head += r.header_lines;
+    append_global_lines(head, r.header_lines, route_info[route_id].global_lines);
     routes.const_head[route_id] = std::move(head);
     routes.const_body[route_id] = std::string(r.body);
   }
@@ -298,6 +327,7 @@ class Engine final : public Dispatcher {
   void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
     const Route& rt = route_info[req.route_id];
     nb::object request = make_request(req);
+    if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
     if (rt.hooked()) {
       auto p = std::make_unique<Pending>(this, &session, seq, req.ctx, req.route_id);
       p->request = request;
@@ -616,10 +646,29 @@ class Engine final : public Dispatcher {
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
     w.start(r.status);
     w.raw_headers(r.header_lines);
+    if (!rt.global_lines.empty()) append_global_lines(session.response_buffer(seq), r.header_lines, rt.global_lines);
     if (w.finish_head(r.body.size(), ctx))
       session.response_done(seq, r.body);  // r.body_owner keeps the bytes alive through the call
     else
       session.response_done(seq);
+  }
+
+  /// Appends each line of `global` whose header name is not among the names in `own`.
+  static void append_global_lines(std::string& out, std::string_view own, std::string_view global) {
+    while (!global.empty()) {
+      size_t end = global.find("\r\n") + 2;
+      std::string_view line = global.substr(0, end), name = line.substr(0, line.find(':'));
+      global.remove_prefix(end);
+      bool present = false;
+      for (std::string_view rest = own; !rest.empty() && !present;) {
+        size_t e = rest.find("\r\n");
+        std::string_view own_line = rest.substr(0, e);
+        size_t colon = own_line.find(':');
+        present = colon == name.size() && ascii_iequal(own_line.substr(0, colon), name);
+        rest.remove_prefix(e == std::string_view::npos ? rest.size() : e + 2);
+      }
+      if (!present) out.append(line);
+    }
   }
 
   void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
@@ -674,6 +723,10 @@ void bind_engine(nb::module_& m) {
            nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
+      .def("set_request_headers", &Engine::set_request_headers, nb::arg("headers"),
+           "The app's global request headers: (name, value, replace) for every request.")
+      .def("set_response_headers", &Engine::set_response_headers, nb::arg("route_id"), nb::arg("headers"),
+           "Global response headers for one route, added where the response does not set the name.")
       .def("set_error_handling", &Engine::set_error_handling, nb::arg("handlers"), nb::arg("http_exception"),
            nb::arg("format_exception"), nb::arg("dev"),
            nb::sig("def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, "

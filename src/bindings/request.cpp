@@ -118,6 +118,14 @@ void bind_request(nb::module_& m) {
                 h.items.reserve(r.headers->size());
                 for (auto& f : *r.headers) h.items.emplace_back(f.name, f.value);
               }
+              if (r.extra_headers) {
+                for (auto& [name, value, replace] : *r.extra_headers) {
+                  if (replace)
+                    h.set(name, value);
+                  else
+                    h.append(name, value);
+                }
+              }
               r.py_headers = nb::cast(std::move(h));
             }
             return r.py_headers;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <tuple>
 
 #include "bindings/common.h"
 #include "core/http1_session.h"
@@ -15,6 +16,8 @@ class Request {
   std::string_view scheme = "http";
   const std::vector<http1::Header>* headers = nullptr;
   const std::vector<PathParam>* params = nullptr;
+  /// The app's global request headers (name, value, replace): applied when `headers` is first built.
+  std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> extra_headers;
 
   // Built on first access and cached.
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body;
