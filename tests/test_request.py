@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import httpx
 import pytest
+from conftest import raw_request, split_responses
 
 from tiercel import Headers, QueryParams, Request, Tiercel
 
@@ -214,3 +216,17 @@ def test_query_params_class():
     assert list(q) == ["a", "b"]
     assert q.items() == [("a", "1"), ("a", "2"), ("b", "x")]
     assert "a" in q and "z" not in q
+
+
+def test_cookies_are_parsed(serve):
+    app = Tiercel(__file__)
+    app.get("/")(lambda request: request.cookies)
+    s = serve(app)
+    raw = (
+        b'GET / HTTP/1.1\r\nHost: t\r\nCookie: session=abc123; theme="dark"; ; novalue; =nameless; a=1\r\n'
+        b"Cookie: a=2; b= spaced \r\nConnection: close\r\n\r\n"
+    )
+    (status, _, body), *_ = split_responses(raw_request(s.port, raw))[0]
+    assert status == 200
+    assert json.loads(body) == {"session": "abc123", "theme": "dark", "a": "1", "b": "spaced"}
+    assert httpx.get(s.url + "/").json() == {}

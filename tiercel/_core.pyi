@@ -140,6 +140,12 @@ class Request:
         """The body parsed as JSON; ValueError when it is not JSON."""
 
     @property
+    def cookies(self) -> dict[str, str]:
+        """
+        The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.
+        """
+
+    @property
     def ip_addr(self) -> str:
         """The client's IP address."""
 

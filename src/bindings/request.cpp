@@ -9,6 +9,28 @@ namespace {
 
 nb::str to_str(std::string_view s) { return nb::str(s.data(), s.size()); }
 
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// Adds the pairs of one Cookie header to `d`; pairs without '=' or a name are skipped, a quoted value unquoted.
+void add_cookies(nb::dict& d, std::string_view header) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = trim_ows(header.substr(0, semi));
+    header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = trim_ows(pair.substr(0, eq)), value = trim_ows(pair.substr(eq + 1));
+    if (name.empty()) continue;
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    nb::str key = to_str(name);
+    if (!d.contains(key)) d[key] = to_str(value);
+  }
+}
+
 nb::str decoded_str(std::string_view s, bool plus_as_space) {
   if (!needs_decode(s, plus_as_space)) return to_str(s);
   std::string d = percent_decode(s, plus_as_space);
@@ -183,6 +205,22 @@ void bind_request(nb::module_& m) {
             return globals().json_loads(nb::bytes(r.body.data(), r.body.size()));
           },
           "The body parsed as JSON; ValueError when it is not JSON.")
+      .def_prop_ro(
+          "cookies",
+          [](Request& r) {
+            if (!r.py_cookies) {
+              nb::dict d;
+              if (r.headers) {
+                for (auto& f : *r.headers) {
+                  if (ascii_iequal(f.name, "cookie")) add_cookies(d, f.value);
+                }
+              }
+              r.py_cookies = std::move(d);
+            }
+            return r.py_cookies;
+          },
+          nb::sig("def cookies(self) -> dict[str, str]"),
+          "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
       .def_prop_ro(
           "ip_addr", [](Request& r) { return to_str(r.peer_ip); }, "The client's IP address.")
       .def("__repr__", [](Request& r) {

@@ -20,7 +20,7 @@ class Request {
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> extra_headers;
 
   // Built on first access and cached.
-  nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body;
+  nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
 
   /// Copies every view into storage of its own, so the Request outlives the connection buffer.
   void detach();
