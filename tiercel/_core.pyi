@@ -1,6 +1,7 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
 from collections.abc import Iterator, Sequence
+import datetime
 
 
 def set_json_functions(dumps: object, loads: object) -> None:
@@ -179,6 +180,9 @@ class Response:
 
     @body.setter
     def body(self, arg: object, /) -> None: ...
+
+    def set_cookie(self, key: str, value: str = '', *, path: str | None = None, domain: str | None = None, max_age: int | None = None, expires: datetime.datetime | int | float | str | None = None, secure: bool = False, http_only: bool = False, same_site: str | None = None) -> None:
+        """Adds a Set-Cookie header (RFC 6265) with the given attributes."""
 
     def __repr__(self) -> str: ...
 

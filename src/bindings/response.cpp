@@ -2,6 +2,9 @@
 #include "bindings/common.h"
 #include "core/response_writer.h"
 
+#include <cstdio>
+#include <ctime>
+
 namespace tiercel::py {
 
 namespace {
@@ -213,6 +216,101 @@ nb::object as_response(nb::handle result, std::string& error) {
   return nb::cast(r, nb::rv_policy::take_ownership);
 }
 
+namespace {
+
+/// RFC 6265 cookie-octet: visible ASCII except DQUOTE, comma, semicolon and backslash.
+bool is_cookie_value(std::string_view v) noexcept {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  for (unsigned char c : v) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == ';' || c == '\\') return false;
+  }
+  return true;
+}
+
+/// An attribute value (Path, Domain, Expires as text): no control characters and no ';'.
+void check_attribute(const char* what, std::string_view v) {
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f || c == ';')
+      throw nb::value_error((std::string("cookie ") + what + " must not contain ';' or control characters").c_str());
+  }
+}
+
+/// "Wed, 21 Oct 2015 07:28:00 GMT" for a Unix time.
+std::string http_date(double unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+/// The Set-Cookie value for Response.set_cookie; ValueError/TypeError saying what to change.
+std::string set_cookie_value(const std::string& key, const std::string& value, nb::handle path, nb::handle domain,
+                             nb::handle max_age, nb::handle expires, bool secure, bool http_only,
+                             nb::handle same_site) {
+  if (!is_header_name(key)) throw nb::value_error(("invalid cookie name '" + key + "': use a token").c_str());
+  if (!is_cookie_value(value))
+    throw nb::value_error("a cookie value may not hold spaces, '\"', ',', ';', '\\' or non-ASCII characters: "
+                          "encode it first (for example with urllib.parse.quote)");
+  std::string out = key + "=" + value;
+  if (!path.is_none()) {
+    auto p = nb::cast<std::string>(path);
+    check_attribute("path", p);
+    out += "; Path=" + p;
+  }
+  if (!domain.is_none()) {
+    auto d = nb::cast<std::string>(domain);
+    check_attribute("domain", d);
+    out += "; Domain=" + d;
+  }
+  if (!max_age.is_none()) {
+    if (!PyLong_Check(max_age.ptr()) || PyBool_Check(max_age.ptr()))
+      throw nb::type_error("max_age is a number of seconds (int)");
+    out += "; Max-Age=" + std::to_string(nb::cast<long long>(max_age));
+  }
+  if (!expires.is_none()) {
+    if (PyUnicode_Check(expires.ptr())) {
+      auto e = nb::cast<std::string>(expires);
+      check_attribute("expires", e);
+      out += "; Expires=" + e;
+    } else if (PyLong_Check(expires.ptr()) || PyFloat_Check(expires.ptr())) {
+      out += "; Expires=" + http_date(nb::cast<double>(expires));
+    } else if (nb::hasattr(expires, "timestamp")) {
+      // A naive datetime is taken as UTC (as http.cookies and Starlette do).
+      nb::object dt = nb::borrow(expires);
+      if (nb::getattr(expires, "tzinfo").is_none())
+        dt = expires.attr("replace")(nb::arg("tzinfo") = nb::module_::import_("datetime").attr("timezone").attr("utc"));
+      out += "; Expires=" + http_date(nb::cast<double>(dt.attr("timestamp")()));
+    } else {
+      throw nb::type_error("expires is a datetime, a Unix time (int or float) or an HTTP date str");
+    }
+  }
+  if (secure) out += "; Secure";
+  if (http_only) out += "; HttpOnly";
+  if (!same_site.is_none()) {
+    auto s = nb::cast<std::string>(same_site);
+    std::string canonical;
+    if (ascii_iequal(s, "strict"))
+      canonical = "Strict";
+    else if (ascii_iequal(s, "lax"))
+      canonical = "Lax";
+    else if (ascii_iequal(s, "none"))
+      canonical = "None";
+    else
+      throw nb::value_error("same_site is 'Strict', 'Lax' or 'None'");
+    if (canonical == "None" && !secure) throw nb::value_error("same_site='None' needs secure=True (browsers refuse it)");
+    out += "; SameSite=" + canonical;
+  }
+  return out;
+}
+
+}  // namespace
+
 void bind_response(nb::module_& m) {
   nb::class_<Response>(m, "Response", "An HTTP response: Response(200, {'X-A': '1'}, 'body').")
       .def(
@@ -244,6 +342,22 @@ void bind_response(nb::module_& m) {
       .def_prop_rw(
           "body", [](Response& r) { return r.description; },
           [](Response& r, nb::handle v) { r.description = nb::borrow(v); })
+      .def(
+          "set_cookie",
+          [](Response& r, const std::string& key, const std::string& value, nb::handle path, nb::handle domain,
+             nb::handle max_age, nb::handle expires, bool secure, bool http_only, nb::handle same_site) {
+            std::string header = set_cookie_value(key, value, path, domain, max_age, expires, secure, http_only,
+                                                  same_site);
+            nb::cast<Headers&>(r.headers).append("Set-Cookie", header);
+          },
+          nb::arg("key"), nb::arg("value") = "", nb::kw_only(), nb::arg("path") = nb::none(),
+          nb::arg("domain") = nb::none(), nb::arg("max_age") = nb::none(), nb::arg("expires") = nb::none(),
+          nb::arg("secure") = false, nb::arg("http_only") = false, nb::arg("same_site") = nb::none(),
+          nb::sig("def set_cookie(self, key: str, value: str = '', *, path: str | None = None, "
+                  "domain: str | None = None, max_age: int | None = None, "
+                  "expires: datetime.datetime | int | float | str | None = None, secure: bool = False, "
+                  "http_only: bool = False, same_site: str | None = None) -> None"),
+          "Adds a Set-Cookie header (RFC 6265) with the given attributes.")
       .def("__repr__", [](Response& r) { return "<Response " + std::to_string(r.status_code) + ">"; });
 }
 
