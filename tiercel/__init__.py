@@ -6,12 +6,25 @@
 
 import orjson as _orjson
 
-from tiercel import _core
-from tiercel._core import Headers, QueryParams, Request, Response, Url
+from tiercel import _core, status_codes
+from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
 from tiercel.app import Tiercel
 from tiercel.exceptions import HTTPException
 
-__all__ = ["HTTPException", "Headers", "QueryParams", "Request", "Response", "Tiercel", "Url"]
+__all__ = [
+    "HTTPException",
+    "Headers",
+    "QueryParams",
+    "Request",
+    "Response",
+    "Tiercel",
+    "Url",
+    "html",
+    "jsonify",
+    "redirect",
+    "serve_html",
+    "status_codes",
+]
 __version__ = "0.1.0"
 
 _core.set_json_functions(_orjson.dumps, _orjson.loads)

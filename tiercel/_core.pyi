@@ -186,6 +186,22 @@ class Response:
 
     def __repr__(self) -> str: ...
 
+def redirect(url: str, status_code: int = 307) -> Response:
+    """
+    A redirect to `url` (307 keeps the method and body; 301, 302, 303 and 308 as the status says).
+    """
+
+def html(text: str, status_code: int = 200) -> Response:
+    """An HTML response."""
+
+def serve_html(path: str) -> Response:
+    """
+    The HTML file at `path` as a response (read now; OSError when it cannot be).
+    """
+
+def jsonify(obj: object) -> str:
+    """`obj` as a JSON string (orjson)."""
+
 class Engine:
     """The native HTTP engine of one event loop (internal)."""
 

@@ -82,6 +82,7 @@ bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
 void bind_headers(nb::module_& m);
 void bind_request(nb::module_& m);
 void bind_response(nb::module_& m);
+void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_debug(nb::module_& m);
 

@@ -311,6 +311,69 @@ std::string set_cookie_value(const std::string& key, const std::string& value, n
 
 }  // namespace
 
+nb::object make_response(int status, Headers headers, nb::object body) {
+  auto* r = new Response();
+  r->status_code = status;
+  r->headers = nb::cast(std::move(headers));
+  r->description = std::move(body);
+  return nb::cast(r, nb::rv_policy::take_ownership);
+}
+
+void bind_helpers(nb::module_& m) {
+  m.def(
+      "redirect",
+      [](const std::string& url, int status_code) {
+        if (status_code < 300 || status_code > 399) throw nb::value_error("a redirect status is 3xx (default 307)");
+        if (!is_header_value(url)) throw nb::value_error("the redirect URL must not contain CR, LF or NUL");
+        Headers h;
+        h.append("Location", url);
+        return make_response(status_code, std::move(h), nb::str(""));
+      },
+      nb::arg("url"), nb::arg("status_code") = 307, nb::sig("def redirect(url: str, status_code: int = 307) -> Response"),
+      "A redirect to `url` (307 keeps the method and body; 301, 302, 303 and 308 as the status says).");
+  m.def(
+      "html",
+      [](nb::str text, int status_code) {
+        Headers h;
+        h.append("Content-Type", "text/html; charset=utf-8");
+        return make_response(status_code, std::move(h), std::move(text));
+      },
+      nb::arg("text"), nb::arg("status_code") = 200,
+      nb::sig("def html(text: str, status_code: int = 200) -> Response"), "An HTML response.");
+  m.def(
+      "serve_html",
+      [](const std::string& path) {
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) {
+          PyErr_SetFromErrnoWithFilename(PyExc_OSError, path.c_str());
+          throw nb::python_error();
+        }
+        std::string data;
+        char buf[16384];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+        bool failed = std::ferror(f) != 0;
+        std::fclose(f);
+        if (failed) throw std::runtime_error("cannot read " + path);
+        Headers h;
+        h.append("Content-Type", "text/html; charset=utf-8");
+        return make_response(200, std::move(h), nb::bytes(data.data(), data.size()));
+      },
+      nb::arg("path"), nb::sig("def serve_html(path: str) -> Response"),
+      "The HTML file at `path` as a response (read now; OSError when it cannot be).");
+  m.def(
+      "jsonify",
+      [](nb::handle obj) {
+        PyObject* args[2] = {nullptr, obj.ptr()};
+        PyObject* r =
+            PyObject_Vectorcall(globals().json_dumps.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+        if (!r) throw nb::python_error();
+        nb::object bytes = nb::steal(r);
+        return nb::str(PyBytes_AS_STRING(r), static_cast<size_t>(PyBytes_GET_SIZE(r)));
+      },
+      nb::arg("obj"), nb::sig("def jsonify(obj: object) -> str"), "`obj` as a JSON string (orjson).");
+}
+
 void bind_response(nb::module_& m) {
   nb::class_<Response>(m, "Response", "An HTTP response: Response(200, {'X-A': '1'}, 'body').")
       .def(
