@@ -23,15 +23,19 @@ double monotonic_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-/// Logs the current Python exception through the "tiercel" logger (with its traceback) and clears it.
-void log_current_exception(std::string_view what, std::string_view method, std::string_view path) {
+/// The current Python exception, normalised, with its traceback attached; cleared.
+nb::object fetch_exception() {
   PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
   PyErr_Fetch(&type, &value, &tb);
   PyErr_NormalizeException(&type, &value, &tb);
   if (tb && value) PyException_SetTraceback(value, tb);
-  nb::object exc = nb::steal(value);
   Py_XDECREF(type);
   Py_XDECREF(tb);
+  return nb::steal(value);
+}
+
+/// Logs `exc` (with its traceback) through the "tiercel" logger.
+void log_exception(std::string_view what, std::string_view method, std::string_view path, nb::handle exc) {
   try {
     globals().logger.attr("error")("%s for %s %s", nb::str(what.data(), what.size()),
                                    nb::str(method.data(), method.size()), nb::str(path.data(), path.size()),
@@ -39,6 +43,11 @@ void log_current_exception(std::string_view what, std::string_view method, std::
   } catch (...) {
     PyErr_Clear();
   }
+}
+
+/// Logs the current Python exception and clears it.
+void log_current_exception(std::string_view what, std::string_view method, std::string_view path) {
+  log_exception(what, method, path, fetch_exception());
 }
 
 void log_message(const std::string& msg) {
@@ -114,9 +123,7 @@ class Engine final : public Dispatcher {
   };
 
   struct Route {
-    nb::object handler;
-    bool is_async = false;
-    int nargs = 0;
+    Callee handler;
     std::string method;
     std::string path;
     std::vector<Callee> before, after;  // hooks, in the order they run
@@ -154,9 +161,7 @@ class Engine final : public Dispatcher {
     std::string error;
     if (!routes.router.add(*m, path, id, error)) throw nb::value_error(error.c_str());
     Route& rt = route_info.emplace_back();
-    rt.handler = std::move(handler);
-    rt.is_async = is_async;
-    rt.nargs = nargs;
+    rt.handler = Callee{std::move(handler), is_async, nargs};
     rt.method = method;
     rt.path = path;
     routes.const_head.emplace_back();
@@ -336,14 +341,15 @@ class Engine final : public Dispatcher {
     } else {
       // Each request runs in a context of its own: a ContextVar a handler sets must not reach the next request
       // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
-      nb::object context = rt.is_async ? nb::object() : nb::steal(PyContext_CopyCurrent());
+      nb::object context = rt.handler.is_async ? nb::object() : nb::steal(PyContext_CopyCurrent());
       ContextScope scope(context.ptr());
       PyObject* args[2] = {nullptr, request.ptr()};
-      PyObject* res = PyObject_Vectorcall(rt.handler.ptr(), args + 1,
-                                          static_cast<size_t>(rt.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      PyObject* res = PyObject_Vectorcall(rt.handler.fn.ptr(), args + 1,
+                                          static_cast<size_t>(rt.handler.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                          nullptr);
       if (!res) {
         fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
-      } else if (!rt.is_async) {
+      } else if (!rt.handler.is_async) {
         nb::object result = nb::steal(res);
         write_result(session, seq, req.ctx, result, rt);
       } else {
@@ -422,9 +428,7 @@ class Engine final : public Dispatcher {
     while (p->stage < total) {
       const size_t stage = p->stage;
       const bool is_handler = stage == before;
-      Callee handler_callee;
-      if (is_handler) handler_callee = Callee{rt.handler, rt.is_async, rt.nargs};
-      const Callee& c = is_handler ? handler_callee : stage < before ? rt.before[stage] : rt.after[stage - before - 1];
+      const Callee& c = is_handler ? rt.handler : stage < before ? rt.before[stage] : rt.after[stage - before - 1];
       if (is_handler && rt.const_result) {
         if (!take_stage_result(*p, rt, rt.const_result)) return;
         continue;
@@ -562,21 +566,9 @@ class Engine final : public Dispatcher {
     }
   }
 
-  /// The current Python exception, normalised, with its traceback attached; cleared.
-  static nb::object fetch_exception() {
-    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb && value) PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return nb::steal(value);
-  }
-
   /// Logs `exc` and answers 500: "Internal Server Error", or in development mode the traceback.
   void unhandled(Pending& p, const Route& rt, const std::string& what, nb::handle exc) {
-    if (exc) PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-    log_current_exception(what, rt.method, rt.path);
+    log_exception(what, rt.method, rt.path, exc);
     if (dev && exc && format_exception) {
       try {
         nb::object lines = format_exception(exc);
