@@ -132,8 +132,8 @@ bool render_bare(nb::handle body, Rendered& out, std::string& error) {
 
 namespace {
 
-/// Splits a handler result into body, status and headers (None when the result has none). `bare` is set for a
-/// body returned on its own. False, with a message saying what to return, when the result has no valid shape.
+/// Splits a handler result into body, status and headers (None when the result has none); a body returned on its
+/// own is the result itself. False, with a message saying what to return, when the result has no valid shape.
 bool result_parts(nb::handle result, nb::handle& body, int& status, nb::handle& headers, std::string& error) {
   PyObject* o = result.ptr();
   body = result;
@@ -179,6 +179,14 @@ bool result_parts(nb::handle result, nb::handle& body, int& status, nb::handle& 
   return true;
 }
 
+nb::object make_response(int status, Headers headers, nb::object body) {
+  auto* r = new Response();
+  r->status_code = status;
+  r->headers = nb::cast(std::move(headers));
+  r->description = std::move(body);
+  return nb::cast(r, nb::rv_policy::take_ownership);
+}
+
 }  // namespace
 
 bool render_result(nb::handle result, Rendered& out, std::string& error) {
@@ -209,11 +217,7 @@ nb::object as_response(nb::handle result, std::string& error) {
       return {};
     }
   }
-  auto* r = new Response();
-  r->status_code = status;
-  r->headers = nb::cast(std::move(h));
-  r->description = nb::borrow(body);
-  return nb::cast(r, nb::rv_policy::take_ownership);
+  return make_response(status, std::move(h), nb::borrow(body));
 }
 
 namespace {
@@ -310,14 +314,6 @@ std::string set_cookie_value(const std::string& key, const std::string& value, n
 }
 
 }  // namespace
-
-nb::object make_response(int status, Headers headers, nb::object body) {
-  auto* r = new Response();
-  r->status_code = status;
-  r->headers = nb::cast(std::move(headers));
-  r->description = std::move(body);
-  return nb::cast(r, nb::rv_policy::take_ownership);
-}
 
 void bind_helpers(nb::module_& m) {
   m.def(
