@@ -99,42 +99,22 @@ class TcpConnection final : public SessionTransport {
     if (d != 0 && d <= now) session_->on_timeout();
   }
 
-  void send(std::string& out) override {
+  void send(std::string& out) override { send(out, {}); }
+
+  void send(std::string& out, std::string_view tail) override {
     if (hard_closing_) {
       out.clear();
       return;
     }
-    if (!write_in_flight_) {
-      uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
-      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
-      if (n == static_cast<int>(out.size())) {
-        out.clear();
-        return;
-      }
-      if (n < 0 && n != UV_EAGAIN) {
-        out.clear();
-        hard_close();
-        return;
-      }
-      size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-      writing_.assign(out, done);
+    if (write_in_flight_) {
+      pending_.append(out).append(tail);
       out.clear();
-      start_write();
-    } else {
-      pending_.append(out);
-      out.clear();
-    }
-  }
-
-  void send(std::string& out, std::string_view tail) override {
-    if (hard_closing_ || write_in_flight_) {
-      SessionTransport::send(out, tail);
       return;
     }
-    // One writev of both; only what the socket did not take is copied (into the write queue).
+    // One write (a writev with a tail); only what the socket did not take is copied, into the write queue.
     uv_buf_t b[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
                      uv_buf_init(const_cast<char*>(tail.data()), static_cast<unsigned>(tail.size()))};
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), b, 2);
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), b, tail.empty() ? 1 : 2);
     if (n < 0 && n != UV_EAGAIN) {
       out.clear();
       hard_close();
