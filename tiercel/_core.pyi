@@ -186,6 +186,11 @@ class Response:
 
     def __repr__(self) -> str: ...
 
+def check_header(name: str, value: str) -> None:
+    """
+    ValueError unless `name` is a token and `value` holds no CR, LF, NUL or other control character but tab.
+    """
+
 def redirect(url: str, status_code: int = 307) -> Response:
     """
     A redirect to `url` (307 keeps the method and body; 301, 302, 303 and 308 as the status says).

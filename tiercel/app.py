@@ -12,7 +12,6 @@ import asyncio
 import inspect
 import logging
 import os
-import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -214,14 +213,8 @@ class Tiercel:
         _run(server, loop)
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
 def _header(key: str, value: str) -> tuple[str, str]:
-    if not isinstance(key, str) or not _TOKEN.fullmatch(key):
-        raise ValueError(f"invalid header name {key!r}: use a token such as 'X-Request-Id'")
-    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-        raise ValueError(f"invalid value {value!r} for header {key!r}: a str without CR, LF or NUL")
+    _core.check_header(key, value)  # the same rule the engine applies to a handler's response headers
     return key, value
 
 

@@ -184,30 +184,23 @@ class Engine final : public Dispatcher {
     fill(rt.after, after, 2);
   }
 
-  /// The app's global request headers, as (name, value, replace), for every route.
+  /// The app's global request headers, as (name, value, replace), for every route (checked by the app).
   void set_request_headers(const std::vector<std::tuple<std::string, std::string, bool>>& headers) {
-    for (auto& [name, value, replace] : headers) check_header(name, value);
     if (headers.empty())
       request_headers.reset();
     else
       request_headers = std::make_shared<const std::vector<std::tuple<std::string, std::string, bool>>>(headers);
   }
 
-  /// Global response headers for one route: added to each of its responses that does not set the same name.
+  /// Global response headers for one route (checked by the app): added to each of its responses that does not
+  /// set the same name.
   void set_response_headers(uint32_t route_id, const std::vector<std::pair<std::string, std::string>>& headers) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
     std::string lines;
     for (auto& [name, value] : headers) {
-      check_header(name, value);
       lines.append(name).append(": ").append(value).append("\r\n");
     }
     route_info[route_id].global_lines = std::move(lines);
-  }
-
-  static void check_header(const std::string& name, const std::string& value) {
-    if (!is_header_name(name)) throw nb::value_error(("invalid header name '" + name + "': use a token").c_str());
-    if (!is_header_value(value))
-      throw nb::value_error(("invalid value for header '" + name + "': no CR, LF or NUL").c_str());
   }
 
   void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,

@@ -317,6 +317,18 @@ std::string set_cookie_value(const std::string& key, const std::string& value, n
 
 void bind_helpers(nb::module_& m) {
   m.def(
+      "check_header",
+      [](const std::string& name, const std::string& value) {
+        if (!is_header_name(name))
+          throw nb::value_error(("invalid header name '" + name + "': use a token such as 'X-Request-Id'").c_str());
+        if (!is_header_value(value))
+          throw nb::value_error(("invalid value for header '" + name +
+                                 "': a str without CR, LF or NUL (nor other control characters but tab)")
+                                    .c_str());
+      },
+      nb::arg("name"), nb::arg("value"),
+      "ValueError unless `name` is a token and `value` holds no CR, LF, NUL or other control character but tab.");
+  m.def(
       "redirect",
       [](const std::string& url, int status_code) {
         if (status_code < 300 || status_code > 399) throw nb::value_error("a redirect status is 3xx (default 307)");
