@@ -58,8 +58,9 @@ class Limits:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-async def _call(fn: Callable[[], Any]) -> Any:
-    result = fn()
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), awaited when it returns an awaitable (sync or async user functions alike)."""
+    result = fn(*args)
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -114,9 +115,7 @@ class Server:
                 engine.set_hooks(route_id, before, after)
             if route.const:
                 args = (_core.synthetic_request(route.method, route.path),) if route.nargs else ()
-                result = route.handler(*args)
-                if inspect.isawaitable(result):
-                    result = await result
+                result = await _call(route.handler, *args)
                 engine.set_const_response(route_id, result)
         return engine
 
