@@ -8,11 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends nginx-light postgresql wrk util-linux >/dev/null
+. scripts/apt.sh
+apt_install nginx-light postgresql wrk util-linux
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup.sh: .venv not found; run scripts/install.sh first (it builds Tiercel into .venv)" >&2

@@ -6,12 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libuv1-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql >/dev/null
+. scripts/apt.sh
+apt_install build-essential pkg-config libuv1-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql
 
 find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
   local v=$1 p
