@@ -5,7 +5,7 @@ measures, plus the database scenarios under concurrent requests and a clean shut
 
 from __future__ import annotations
 
-import http.client
+import dataclasses
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +15,9 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
 
-from benchmarks.infra import HOST, Postgres  # noqa: E402
-from benchmarks.runner import validate  # noqa: E402
-from benchmarks.scenarios import SCENARIOS, Reply  # noqa: E402
+from benchmarks.infra import Postgres  # noqa: E402
+from benchmarks.runner import fetch, validate  # noqa: E402
+from benchmarks.scenarios import SCENARIOS  # noqa: E402
 from benchmarks.servers import SERVERS, Server  # noqa: E402
 
 DB_SCENARIOS = [s for s in SCENARIOS.values() if s.db]
@@ -47,22 +47,12 @@ def test_scenario_reply_is_valid(bench_server, postgres, name):
     assert validate(bench_server, SCENARIOS[name], postgres.world_numbers) is None
 
 
-def _fetch(port: int, method: str, path: str) -> Reply:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request(method, path)
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
 def test_database_scenarios_under_concurrency(bench_server, postgres):
     """48 clients at once on a pool of 16: every reply is a valid one (the pool queues, nothing fails). Concurrent
     updates may overwrite each other's rows, so their replies are checked for shape only (as `queries` replies)."""
     jobs = [s for s in DB_SCENARIOS for _ in range(12)]
     with ThreadPoolExecutor(48) as pool:
-        replies = list(pool.map(lambda s: (s, _fetch(bench_server.port, s.method, s.path)), jobs))
+        replies = list(pool.map(lambda s: (s, fetch(bench_server, s)), jobs))
     for scenario, reply in replies:
         assert reply.status == 200, (scenario.name, reply.body[:200])
         check = SCENARIOS["queries"].check if scenario.name == "updates" else scenario.check
@@ -75,7 +65,7 @@ def test_queries_parameter_rules(bench_server):
 
     for query, count in (("", 1), ("?queries=", 1), ("?queries=abc", 1), ("?queries=0", 1), ("?queries=3", 3),
                          ("?queries=501", 500)):  # fmt: skip
-        reply = _fetch(bench_server.port, "GET", "/queries" + query)
+        reply = fetch(bench_server, dataclasses.replace(SCENARIOS["queries"], path="/queries" + query))
         assert reply.status == 200
         assert len(json.loads(reply.body)) == count, query
 
