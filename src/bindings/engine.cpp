@@ -383,7 +383,7 @@ class Engine final : public Dispatcher {
     nb::object task = nb::steal(t);
     coro.reset();
     if (task_done(task)) {
-      PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+      PyObject* r = task_result(task);
       if (!r) {
         fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
         return;
@@ -440,7 +440,7 @@ class Engine final : public Dispatcher {
         if (!t) return fail(std::move(p), rt, "Cannot start the task of " + stage_name(rt, stage));
         nb::object task = nb::steal(t);
         if (!task_done(task)) return suspend(std::move(p), std::move(task));
-        PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+        PyObject* r = task_result(task);
         if (!r) return fail(std::move(p), rt, "Unhandled exception in " + stage_name(rt, stage));
         result = nb::steal(r);
       }
@@ -520,7 +520,7 @@ class Engine final : public Dispatcher {
         p->handling_error = true;
         return suspend(std::move(p), std::move(task));
       }
-      PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+      PyObject* r = task_result(task);
       if (!r) return unhandled(*p, rt, "Exception handler failed for " + stage_name(rt, p->stage), fetch_exception());
       result = nb::steal(r);
     }
@@ -577,6 +577,11 @@ class Engine final : public Dispatcher {
     write_error(*p.session, p.seq, p.ctx);
   }
 
+  /// task.result(): a new reference, or null with the task's exception set.
+  static PyObject* task_result(nb::handle task) {
+    return PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+  }
+
   static bool task_done(nb::handle task) {
     PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_done.ptr());
     if (!r) {
@@ -593,7 +598,7 @@ class Engine final : public Dispatcher {
     pending.erase(p);
     Http1Session* s = p->session;
     nb::object task = std::move(p->task);
-    PyObject* r = PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+    PyObject* r = task_result(task);
     if (s->closed()) {
       // The client left: the outcome was consumed above so that asyncio does not warn it was never retrieved.
       Py_XDECREF(r);
