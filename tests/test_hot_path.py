@@ -36,7 +36,7 @@ class CallRecorder:
         if os.path.abspath(code.co_filename).startswith(TIERCEL_DIR + os.sep):
             with self.lock:
                 self.tiercel_calls[f"{code.co_filename}:{code.co_name}"] += 1
-        elif code.co_name in ("plain_sync", "plain_async", "hooked", "before_hook", "after_hook"):
+        elif code.co_name in ("plain_sync", "plain_async", "hooked", "before_hook", "after_hook", "typed"):
             with self.lock:
                 self.handler_calls[code.co_name] += 1
 
@@ -56,6 +56,12 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
     @app.get("/async")
     async def plain_async(request):
         return "async"
+
+    app.inject_global(pool="the-pool")
+
+    @app.get("/typed/:n")
+    async def typed(n: int, pool, headers, page: int = 1, tags: list[str] | None = None):
+        return f"{n} {page} {tags} {pool}"
 
     @app.get("/hooked")
     def hooked(request):
@@ -85,6 +91,8 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
                 assert client.get("/async").text == "async"
             for _ in range(N):
                 assert client.get("/hooked").text == "hooked"
+            for _ in range(N):
+                assert client.get("/typed/7?page=2&tags=a&tags=b").text == "7 2 ['a', 'b'] the-pool"
             recorder.recording = False
     finally:
         server.stop()
@@ -96,6 +104,7 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
         "hooked": N,
         "before_hook": N,
         "after_hook": N,
+        "typed": N,
     }
     assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"
 

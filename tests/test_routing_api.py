@@ -75,8 +75,6 @@ def test_unknown_method_and_bad_handlers_fail_at_registration():
         app.add_route("FETCH", "/", lambda request: "x")
     with pytest.raises(TypeError, match="callable"):
         app.add_route("GET", "/", "not a function")
-    with pytest.raises(TypeError, match="requires 2 arguments"):
-        app.add_route("GET", "/", lambda request, other: "x")
     with pytest.raises(TypeError, match="str"):
         app.add_route("GET", 42, lambda request: "x")
 

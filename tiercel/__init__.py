@@ -8,7 +8,7 @@ import orjson as _orjson
 
 from tiercel import _core, status_codes
 from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
-from tiercel.app import Tiercel
+from tiercel.app import SubRouter, Tiercel
 from tiercel.exceptions import HTTPException
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "QueryParams",
     "Request",
     "Response",
+    "SubRouter",
     "Tiercel",
     "Url",
     "html",

@@ -106,35 +106,35 @@ class Request:
     """An HTTP request. Containers are built on first access."""
 
     @property
-    def method(self) -> object:
+    def method(self) -> str:
         """'GET', 'POST', ..."""
 
     @property
-    def path(self) -> object:
+    def path(self) -> str:
         """The percent-decoded path, without the query string."""
 
     @property
-    def url(self) -> object:
+    def url(self) -> Url:
         """Url with scheme, host and path."""
 
     @property
-    def headers(self) -> object:
+    def headers(self) -> Headers:
         """Request headers (case-insensitive)."""
 
     @property
-    def query_params(self) -> object:
+    def query_params(self) -> QueryParams:
         """Decoded query parameters."""
 
     @property
-    def path_params(self) -> object:
+    def path_params(self) -> dict[str, str]:
         """Path parameters by name, percent-decoded."""
 
     @property
-    def body(self) -> object:
+    def body(self) -> str | bytes:
         """The body as str when it is UTF-8, else bytes."""
 
     @property
-    def raw_body(self) -> object:
+    def raw_body(self) -> bytes:
         """The body as bytes."""
 
     def json(self) -> object:
@@ -149,6 +149,15 @@ class Request:
     @property
     def ip_addr(self) -> str:
         """The client's IP address."""
+
+    @property
+    def identity(self) -> object:
+        """
+        Who the authentication handler says sent the request (an Identity), or None.
+        """
+
+    @identity.setter
+    def identity(self, arg: object, /) -> None: ...
 
     def __repr__(self) -> str: ...
 
@@ -215,6 +224,11 @@ class Engine:
     def add_route(self, method: str, path: str, handler: object | None, is_async: bool, nargs: int) -> int:
         """Registers a handler; returns its route id."""
 
+    def set_arguments(self, route_id: int, args: list[tuple[int, str, int, object, object, bool, bool]]) -> None:
+        """
+        The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
+        """
+
     def set_hooks(self, route_id: int, before: Sequence[tuple[object, bool, int]], after: Sequence[tuple[object, bool, int]]) -> None:
         """
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
@@ -230,9 +244,9 @@ class Engine:
         Global response headers for one route, added where the response does not set the name.
         """
 
-    def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, format_exception: object, dev: bool) -> None:
+    def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, format_exception: object, dev: bool, param_error: type) -> None:
         """
-        Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; whether 500 responses show the traceback.
+        Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; whether 500 responses show the traceback; the exception raised for a refused parameter, param_error(message, name).
         """
 
     def set_const_response(self, route_id: int, result: object) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tiercel import _core
@@ -25,6 +26,7 @@ from tiercel.routing import (
     is_async_callable,
     normalize_method,
     normalize_path,
+    normalize_prefix,
     positional_count,
 )
 from tiercel.server import Limits, Server
@@ -32,78 +34,91 @@ from tiercel.server import Limits, Server
 logger = logging.getLogger("tiercel")
 
 
-class Tiercel:
-    """A Tiercel application. Same names as Robyn's `Robyn` class."""
+class Router:
+    """What an app and a SubRouter share: route decorators, middleware and injected dependencies."""
 
-    def __init__(self, file_object: str, config: Any = None, openapi: Any = None, dependencies: Any = None):
-        self.file_path = file_object
-        self.directory_path = os.path.dirname(os.path.abspath(file_object))
-        self.config = config
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = normalize_prefix(prefix)
         self.routes: list[Route] = []
         self.hooks: list[Hook] = []
-        self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []
-        # Global headers: (name, value) for responses; (name, value, replace) for requests.
-        self.response_headers: list[tuple[str, str]] = []
-        self.request_headers: list[tuple[str, str, bool]] = []
-        self.excluded_response_header_paths: set[str] = set()
-        self.startup_handlers: list[Callable[[], Any]] = []
-        self.shutdown_handlers: list[Callable[[], Any]] = []
-        self.state = State()
+        self.dependencies: dict[str, Any] = {}  # `router_dependencies`
+        self.routers: list[SubRouter] = []
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.Engine()
 
     # ---- registration ------------------------------------------------------------------------
-    def add_route(self, route_type: str, endpoint: str, handler: Handler, const: bool = False) -> Handler:
+    def add_route(
+        self, route_type: str, endpoint: str, handler: Handler, const: bool = False, auth_required: bool = False
+    ) -> Handler:
         """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler."""
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
-        route = Route(method, endpoint, handler, const=const)
+        route = Route(method, endpoint, handler, const=const, auth_required=auth_required)
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
         self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
         self.routes.append(route)
         return handler
 
-    def _decorator(self, method: str, endpoint: str, const: bool) -> Callable[[Handler], Handler]:
+    def _decorator(self, method: str, endpoint: str, const: bool, auth_required: bool) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const=const)
+            return self.add_route(method, endpoint, handler, const=const, auth_required=auth_required)
 
         return register
 
-    def get(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("GET", endpoint, const)
+    def get(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("GET", endpoint, const, auth_required)
 
-    def post(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("POST", endpoint, const)
+    def post(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("POST", endpoint, const, auth_required)
 
-    def put(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("PUT", endpoint, const)
+    def put(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("PUT", endpoint, const, auth_required)
 
-    def delete(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("DELETE", endpoint, const)
+    def delete(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("DELETE", endpoint, const, auth_required)
 
-    def patch(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("PATCH", endpoint, const)
+    def patch(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("PATCH", endpoint, const, auth_required)
 
-    def head(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("HEAD", endpoint, const)
+    def head(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("HEAD", endpoint, const, auth_required)
 
-    def options(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("OPTIONS", endpoint, const)
+    def options(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("OPTIONS", endpoint, const, auth_required)
 
-    def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("CONNECT", endpoint, const)
+    def connect(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("CONNECT", endpoint, const, auth_required)
 
-    def trace(self, endpoint: str, const: bool = False, **_: Any) -> Callable[[Handler], Handler]:
-        return self._decorator("TRACE", endpoint, const)
+    def trace(
+        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
+    ) -> Callable[[Handler], Handler]:
+        return self._decorator("TRACE", endpoint, const, auth_required)
 
-    # ---- middleware and lifecycle ---------------------------------------------------------------
+    # ---- middleware, dependencies, sub-routers ---------------------------------------------------
     def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
         """`@app.before_request()` (every route) or `@app.before_request("/path")` (that route, every method).
 
         The hook gets the request and returns it (or None) to go on, or returns a response (anything a handler
-        may return) to answer at once; the after-request hooks still run on that answer."""
+        may return) to answer at once; the after-request hooks still run on that answer. On a SubRouter, the
+        hook covers that router's routes (and the path is relative to its prefix)."""
         return self._hook("before", endpoint)
 
     def after_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
@@ -122,6 +137,108 @@ class Tiercel:
             return fn
 
         return register
+
+    def inject(self, **dependencies: Any) -> None:
+        """Dependencies for this router's handlers: each is passed to a parameter of its name, and all of them
+        as `router_dependencies` (a dict)."""
+        self.dependencies.update(dependencies)
+
+    def include_router(self, router: SubRouter) -> None:
+        """Mounts `router` (its prefix after this router's own); its routes, hooks and dependencies come along.
+        Routes added to it later are included too."""
+        if not isinstance(router, SubRouter):
+            raise TypeError(f"include_router takes a SubRouter, got {router!r}")
+        if router is self or self in _all_routers(router):
+            raise ValueError("a router cannot include itself, directly or through another router")
+        self.routers.append(router)
+        check = _core.Engine()
+        try:
+            for r in _compile(self, "", [], {}):
+                check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
+        except ValueError:
+            self.routers.pop()
+            raise
+
+
+class SubRouter(Router):
+    """A group of routes under a common prefix, with its own middleware and dependencies; mounted with
+    `app.include_router(router)`. Same names as Robyn's `SubRouter`."""
+
+    def __init__(self, file_object: str = "", prefix: str = "", config: Any = None, openapi: Any = None) -> None:
+        super().__init__(prefix)
+        self.file_path = file_object
+
+
+@dataclass
+class CompiledRoute:
+    """A route as the engine gets it: full path, the hooks that apply (in the order they run), dependencies."""
+
+    route: Route
+    path: str
+    before: list[Hook]
+    after: list[Hook]
+    router_dependencies: dict[str, Any]
+
+
+def _all_routers(router: Router) -> list[Router]:
+    out: list[Router] = []
+    for child in router.routers:
+        out.append(child)
+        out.extend(_all_routers(child))
+    return out
+
+
+def _compile(router: Router, outer: str, chain: list[tuple[str, Router]], deps: dict[str, Any]) -> list[CompiledRoute]:
+    """Every route of `router` and the routers it includes, with full paths. `chain` holds the enclosing routers
+    with their full prefixes: unscoped hooks of each, outermost first, then the scoped ones that match."""
+    prefix = outer + router.prefix
+    chain = [*chain, (prefix, router)]
+    deps = {**deps, **router.dependencies}
+    out = []
+    for route in router.routes:
+        path = normalize_path(prefix + route.path) if prefix else route.path
+        hooks = [h for _, r in chain for h in r.hooks if h.path is None]
+        hooks += [h for p, r in chain for h in r.hooks if h.path is not None and normalize_path(p + h.path) == path]
+        out.append(
+            CompiledRoute(
+                route,
+                path,
+                [h for h in hooks if h.kind == "before"],
+                [h for h in hooks if h.kind == "after"],
+                deps,
+            )
+        )
+    for child in router.routers:
+        out.extend(_compile(child, prefix, chain, deps))
+    return out
+
+
+class Tiercel(Router):
+    """A Tiercel application. Same names as Robyn's `Robyn` class."""
+
+    def __init__(self, file_object: str, config: Any = None, openapi: Any = None, dependencies: Any = None):
+        super().__init__()
+        self.file_path = file_object
+        self.directory_path = os.path.dirname(os.path.abspath(file_object))
+        self.config = config
+        self.global_dependencies: dict[str, Any] = dict(dependencies or {})
+        self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []
+        # Global headers: (name, value) for responses; (name, value, replace) for requests.
+        self.response_headers: list[tuple[str, str]] = []
+        self.request_headers: list[tuple[str, str, bool]] = []
+        self.excluded_response_header_paths: set[str] = set()
+        self.startup_handlers: list[Callable[[], Any]] = []
+        self.shutdown_handlers: list[Callable[[], Any]] = []
+        self.state = State()
+
+    def inject_global(self, **dependencies: Any) -> None:
+        """Dependencies for every handler of the app and its routers: each is passed to a parameter of its name,
+        and all of them as `global_dependencies` (a dict)."""
+        self.global_dependencies.update(dependencies)
+
+    def compiled_routes(self) -> list[CompiledRoute]:
+        """Every route of the app and its routers as the engine gets it (full paths, hooks in running order)."""
+        return _compile(self, "", [], {})
 
     def exception(self, exc_type: Any = Exception) -> Any:
         """`@app.exception(ValueError)` handles that exception type (and its subclasses) from handlers and hooks;
@@ -288,4 +405,4 @@ def _run(server: Server, loop_kind: str) -> None:
     logger.info("stopped")
 
 
-__all__ = ["HTTP_METHODS", "State", "Tiercel"]
+__all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]

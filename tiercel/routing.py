@@ -54,12 +54,24 @@ def normalize_path(path: str) -> str:
     return path
 
 
+def normalize_prefix(prefix: str) -> str:
+    """A router prefix: "" or "/api" (no trailing slash)."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"a router prefix must be a str, got {prefix!r}")
+    if prefix in ("", "/"):
+        return ""
+    if not prefix.startswith("/"):
+        raise ValueError(f"a router prefix must start with '/', got {prefix!r}")
+    return prefix.rstrip("/")
+
+
 @dataclass
 class Route:
     method: str
     path: str
     handler: Handler
     const: bool = False
+    auth_required: bool = False
     is_async: bool = field(init=False)
     nargs: int = field(init=False)
 
@@ -67,7 +79,12 @@ class Route:
         if not callable(self.handler):
             raise TypeError(f"the handler for {self.method} {self.path} must be callable, got {self.handler!r}")
         self.is_async = is_async_callable(self.handler)
-        self.nargs = positional_count(self.handler)
+        # The fast path passes the request to a handler that takes one positional parameter; other signatures
+        # get their arguments from the plan tiercel.params makes at start-up.
+        try:
+            self.nargs = positional_count(self.handler)
+        except TypeError:
+            self.nargs = 1
 
 
 @dataclass
@@ -93,9 +110,6 @@ class Hook:
                 "use `def hook(response)` or `def hook(request, response)`"
             )
             self.nargs = positional_count(self.fn, 2, "after-request hook", usage)
-
-    def applies_to(self, route: Route) -> bool:
-        return self.path is None or self.path == normalize_path(route.path)
 
 
 def normalize_method(method: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
 from tiercel.exceptions import HTTPException
-from tiercel.routing import normalize_path
+from tiercel.params import ParameterError, handler_plan, path_param_names
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -66,6 +66,55 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
+    """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
+    results of const routes (their handlers run here, once)."""
+    lim = limits
+    engine = _core.Engine(
+        max_request_line=lim.max_request_line,
+        max_header_bytes=lim.max_header_bytes,
+        max_header_count=lim.max_header_count,
+        max_body=lim.max_body,
+        header_timeout=float(lim.header_timeout),
+        keepalive_timeout=float(lim.keepalive_timeout),
+        write_timeout=float(lim.write_timeout),
+        max_connections=lim.max_connections,
+        max_pipelined=lim.max_pipelined,
+        write_high_watermark=lim.write_high_watermark,
+        server_header=lim.server_header,
+    )
+    engine.set_error_handling(
+        list(app.exception_handlers), HTTPException, traceback.format_exception, dev, ParameterError
+    )
+    if app.request_headers:
+        engine.set_request_headers(app.request_headers)
+    excluded = app.excluded_response_header_paths
+    for compiled in app.compiled_routes():
+        route, path = compiled.route, compiled.path
+        route_id = engine.add_route(route.method, path, route.handler, route.is_async, route.nargs)
+        plan = handler_plan(
+            route.handler, path_param_names(path), compiled.router_dependencies, app.global_dependencies
+        )
+        if plan is not None:
+            if route.const:
+                raise TypeError(
+                    f"const route {route.method} {path}: its handler runs once, at start-up, so it can take the "
+                    "request only, not parameters filled per request"
+                )
+            engine.set_arguments(route_id, plan)
+        if app.response_headers and path not in excluded:
+            engine.set_response_headers(route_id, app.response_headers)
+        before = [(h.fn, h.is_async, h.nargs) for h in compiled.before]
+        after = [(h.fn, h.is_async, h.nargs) for h in compiled.after]
+        if before or after:
+            engine.set_hooks(route_id, before, after)
+        if route.const:
+            args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
+            result = await _call(route.handler, *args)
+            engine.set_const_response(route_id, result)
+    return engine
+
+
 class Server:
     """One engine serving `app` on the running asyncio loop until `stop()` is called."""
 
@@ -83,41 +132,7 @@ class Server:
         self._stop: asyncio.Event | None = None
 
     async def _build_engine(self) -> _core.Engine:
-        lim = self.limits
-        engine = _core.Engine(
-            max_request_line=lim.max_request_line,
-            max_header_bytes=lim.max_header_bytes,
-            max_header_count=lim.max_header_count,
-            max_body=lim.max_body,
-            header_timeout=float(lim.header_timeout),
-            keepalive_timeout=float(lim.keepalive_timeout),
-            write_timeout=float(lim.write_timeout),
-            max_connections=lim.max_connections,
-            max_pipelined=lim.max_pipelined,
-            write_high_watermark=lim.write_high_watermark,
-            server_header=lim.server_header,
-        )
-        engine.set_error_handling(
-            list(self.app.exception_handlers), HTTPException, traceback.format_exception, self.dev
-        )
-        if self.app.request_headers:
-            engine.set_request_headers(self.app.request_headers)
-        excluded = self.app.excluded_response_header_paths
-        for route in self.app.routes:
-            route_id = engine.add_route(route.method, route.path, route.handler, route.is_async, route.nargs)
-            if self.app.response_headers and normalize_path(route.path) not in excluded:
-                engine.set_response_headers(route_id, self.app.response_headers)
-            # Global hooks first, then the route's own, each in registration order.
-            hooks = sorted((h for h in self.app.hooks if h.applies_to(route)), key=lambda h: h.path is not None)
-            before = [(h.fn, h.is_async, h.nargs) for h in hooks if h.kind == "before"]
-            after = [(h.fn, h.is_async, h.nargs) for h in hooks if h.kind == "after"]
-            if before or after:
-                engine.set_hooks(route_id, before, after)
-            if route.const:
-                args = (_core.synthetic_request(route.method, route.path),) if route.nargs else ()
-                result = await _call(route.handler, *args)
-                engine.set_const_response(route_id, result)
-        return engine
+        return await build_engine(self.app, self.limits, self.dev)
 
     async def serve(self, ready: Callable[[Server], Any] | None = None) -> None:
         """Serves until stop(); `ready(server)` is called once the socket accepts (server.port is bound)."""

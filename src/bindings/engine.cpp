@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "bindings/arguments.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
 #include "core/tcp_server.h"
@@ -115,11 +116,13 @@ class ContextScope {
 
 class Engine final : public Dispatcher {
  public:
-  /// A callable the engine calls with up to two positional arguments.
+  /// A callable the engine calls with up to two positional arguments, or (a handler) with the arguments its plan
+  /// fills.
   struct Callee {
     nb::object fn;
     bool is_async = false;
     int nargs = 0;
+    std::shared_ptr<const ArgPlan> plan;
   };
 
   struct Route {
@@ -140,8 +143,9 @@ class Engine final : public Dispatcher {
   std::unordered_set<Pending*> pending;
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
-  // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting.
-  nb::object error_handlers, http_exception, format_exception;
+  // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
+  // the exception for a refused path or query parameter.
+  nb::object error_handlers, http_exception, format_exception, param_error;
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
   bool dev = false;
@@ -161,12 +165,18 @@ class Engine final : public Dispatcher {
     std::string error;
     if (!routes.router.add(*m, path, id, error)) throw nb::value_error(error.c_str());
     Route& rt = route_info.emplace_back();
-    rt.handler = Callee{std::move(handler), is_async, nargs};
+    rt.handler = Callee{std::move(handler), is_async, nargs, {}};
     rt.method = method;
     rt.path = path;
     routes.const_head.emplace_back();
     routes.const_body.emplace_back();
     return id;
+  }
+
+  /// The handler's arguments: (source, name, conversion, extra, default, has_default, keyword) per parameter.
+  void set_arguments(uint32_t route_id, nb::handle args) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    route_info[route_id].handler.plan = make_plan(args);
   }
 
   void set_hooks(uint32_t route_id, const std::vector<std::tuple<nb::object, bool, int>>& before,
@@ -177,7 +187,7 @@ class Engine final : public Dispatcher {
       out.clear();
       for (auto& [fn, is_async, nargs] : in) {
         if (nargs < 0 || nargs > max_args) throw nb::value_error("a hook takes the request (and, after, the response)");
-        out.push_back(Callee{fn, is_async, nargs});
+        out.push_back(Callee{fn, is_async, nargs, {}});
       }
     };
     fill(rt.before, before, 1);
@@ -204,7 +214,7 @@ class Engine final : public Dispatcher {
   }
 
   void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,
-                          bool dev_mode) {
+                          bool dev_mode, nb::object param_error_type) {
     error_callees.clear();
     for (nb::handle item : handlers) {
       auto t = nb::cast<std::tuple<nb::object, nb::object, bool, int>>(item);
@@ -213,11 +223,12 @@ class Engine final : public Dispatcher {
                                                          reinterpret_cast<PyTypeObject*>(PyExc_BaseException)))
         throw nb::type_error("an exception handler is registered for an exception class");
       if (nargs < 1 || nargs > 2) throw nb::value_error("an exception handler takes (error) or (request, error)");
-      error_callees[type.ptr()] = Callee{fn, is_async, nargs};
+      error_callees[type.ptr()] = Callee{fn, is_async, nargs, {}};
     }
     error_handlers = std::move(handlers);  // keeps the types (the map's keys) alive
     http_exception = std::move(http_exception_type);
     format_exception = std::move(format_exception_fn);
+    param_error = std::move(param_error_type);
     dev = dev_mode;
   }
 
@@ -336,10 +347,7 @@ class Engine final : public Dispatcher {
       // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
       nb::object context = rt.handler.is_async ? nb::object() : nb::steal(PyContext_CopyCurrent());
       ContextScope scope(context.ptr());
-      PyObject* args[2] = {nullptr, request.ptr()};
-      PyObject* res = PyObject_Vectorcall(rt.handler.fn.ptr(), args + 1,
-                                          static_cast<size_t>(rt.handler.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                          nullptr);
+      PyObject* res = call_handler(rt.handler, request);
       if (!res) {
         fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
       } else if (!rt.handler.is_async) {
@@ -351,6 +359,15 @@ class Engine final : public Dispatcher {
     }
     // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
     if (Py_REFCNT(request.ptr()) > 1) nb::inst_ptr<Request>(request)->detach();
+  }
+
+  /// The handler called for `request`: with the request alone, or with the arguments of its plan. A new reference,
+  /// or null with the Python error set.
+  PyObject* call_handler(const Callee& h, nb::handle request) {
+    if (h.plan) return call_with_plan(h.fn, *h.plan, request, param_error);
+    PyObject* args[2] = {nullptr, request.ptr()};
+    return PyObject_Vectorcall(h.fn.ptr(), args + 1, static_cast<size_t>(h.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                               nullptr);
   }
 
   /// asyncio.Task(coro, loop=..., [eager_start=True,] [context=...]); null with the Python error set on failure.
@@ -426,10 +443,15 @@ class Engine final : public Dispatcher {
         if (!take_stage_result(*p, rt, rt.const_result)) return;
         continue;
       }
-      PyObject* args[3] = {nullptr, p->request.ptr(), p->response.ptr()};
-      if (stage > before && c.nargs == 1) args[1] = p->response.ptr();
-      PyObject* res =
-          PyObject_Vectorcall(c.fn.ptr(), args + 1, static_cast<size_t>(c.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      PyObject* res;
+      if (is_handler) {
+        res = call_handler(c, p->request);
+      } else {
+        PyObject* args[3] = {nullptr, p->request.ptr(), p->response.ptr()};
+        if (stage > before && c.nargs == 1) args[1] = p->response.ptr();
+        res = PyObject_Vectorcall(c.fn.ptr(), args + 1, static_cast<size_t>(c.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                  nullptr);
+      }
       if (!res) return fail(std::move(p), rt, "Unhandled exception in " + stage_name(rt, stage));
       nb::object result = nb::steal(res);
       if (c.is_async) {
@@ -711,6 +733,11 @@ void bind_engine(nb::module_& m) {
           nb::arg("server_header") = "tiercel")
       .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler").none(),
            nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
+      .def("set_arguments", &Engine::set_arguments, nb::arg("route_id"), nb::arg("args"),
+           nb::sig("def set_arguments(self, route_id: int, args: list[tuple[int, str, int, object, object, bool, bool]]) "
+                   "-> None"),
+           "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
+           "keyword) per parameter (tiercel/params.py).")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
       .def("set_request_headers", &Engine::set_request_headers, nb::arg("headers"),
@@ -718,11 +745,12 @@ void bind_engine(nb::module_& m) {
       .def("set_response_headers", &Engine::set_response_headers, nb::arg("route_id"), nb::arg("headers"),
            "Global response headers for one route, added where the response does not set the name.")
       .def("set_error_handling", &Engine::set_error_handling, nb::arg("handlers"), nb::arg("http_exception"),
-           nb::arg("format_exception"), nb::arg("dev"),
+           nb::arg("format_exception"), nb::arg("dev"), nb::arg("param_error"),
            nb::sig("def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, "
-                   "format_exception: object, dev: bool) -> None"),
+                   "format_exception: object, dev: bool, param_error: type) -> None"),
            "Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; "
-           "whether 500 responses show the traceback.")
+           "whether 500 responses show the traceback; the exception raised for a refused parameter, "
+           "param_error(message, name).")
       .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
            "Serves `result` for the route from C++ without calling Python.")
       .def("listen", &Engine::listen, nb::arg("host"), nb::arg("port"), nb::arg("backlog") = 1024,

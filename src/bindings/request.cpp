@@ -102,102 +102,124 @@ nb::object make_synthetic_request(std::string_view method, std::string_view path
   return obj;
 }
 
+nb::object Request::get_method() {
+  if (!py_method) py_method = to_str(method);
+  return py_method;
+}
+
+nb::object Request::get_url() {
+  if (!py_url) {
+    Url u;
+    u.scheme = scheme;
+    u.host = host;
+    u.path = nb::cast<std::string>(decoded_str(path, false));
+    py_url = nb::cast(std::move(u));
+  }
+  return py_url;
+}
+
+nb::object Request::get_headers() {
+  if (!py_headers) {
+    Headers h;
+    if (headers) {
+      h.items.reserve(headers->size());
+      for (auto& f : *headers) h.items.emplace_back(f.name, f.value);
+    }
+    if (extra_headers) {
+      for (auto& [name, value, replace] : *extra_headers) {
+        if (replace)
+          h.set(name, value);
+        else
+          h.append(name, value);
+      }
+    }
+    py_headers = nb::cast(std::move(h));
+  }
+  return py_headers;
+}
+
+nb::object Request::get_query() {
+  if (!py_query) {
+    QueryParams q;
+    q.items = parse_query(query);
+    py_query = nb::cast(std::move(q));
+  }
+  return py_query;
+}
+
+std::vector<std::string_view> Request::query_values(std::string_view name) {
+  std::vector<std::string_view> out;
+  for (auto& [k, v] : nb::inst_ptr<QueryParams>(get_query())->items) {
+    if (k == name) out.emplace_back(v);
+  }
+  return out;
+}
+
+nb::object Request::get_path_params() {
+  if (!py_params) {
+    nb::dict d;
+    if (params)
+      for (auto& p : *params) d[to_str(p.name)] = decoded_str(p.value, false);
+    py_params = d;
+  }
+  return py_params;
+}
+
+nb::object Request::get_body() {
+  if (!py_body) {
+    PyObject* s = PyUnicode_DecodeUTF8(body.data(), static_cast<Py_ssize_t>(body.size()), nullptr);
+    if (s) {
+      py_body = nb::steal(s);
+    } else {
+      PyErr_Clear();
+      py_body = nb::bytes(body.data(), body.size());
+    }
+  }
+  return py_body;
+}
+
+nb::object Request::get_raw_body() {
+  if (!py_raw_body) py_raw_body = nb::bytes(body.data(), body.size());
+  return py_raw_body;
+}
+
+nb::object Request::get_cookies() {
+  if (!py_cookies) {
+    nb::dict d;
+    if (headers) {
+      for (auto& f : *headers) {
+        if (ascii_iequal(f.name, "cookie")) add_cookies(d, f.value);
+      }
+    }
+    py_cookies = std::move(d);
+  }
+  return py_cookies;
+}
+
+nb::object Request::get_ip_addr() { return to_str(peer_ip); }
+
+nb::object Request::get_session() { return py_session ? py_session : nb::none(); }
+
 void bind_request(nb::module_& m) {
   nb::class_<Request>(m, "Request", "An HTTP request. Containers are built on first access.")
-      .def_prop_ro(
-          "method",
-          [](Request& r) {
-            if (!r.py_method) r.py_method = to_str(r.method);
-            return r.py_method;
-          },
-          "'GET', 'POST', ...")
+      .def_prop_ro("method", &Request::get_method, nb::sig("def method(self) -> str"), "'GET', 'POST', ...")
       .def_prop_ro(
           "path",
           [](Request& r) {
             if (!r.py_path) r.py_path = decoded_str(r.path, false);
             return r.py_path;
           },
-          "The percent-decoded path, without the query string.")
-      .def_prop_ro(
-          "url",
-          [](Request& r) {
-            if (!r.py_url) {
-              Url u;
-              u.scheme = r.scheme;
-              u.host = r.host;
-              u.path = nb::cast<std::string>(decoded_str(r.path, false));
-              r.py_url = nb::cast(std::move(u));
-            }
-            return r.py_url;
-          },
-          "Url with scheme, host and path.")
-      .def_prop_ro(
-          "headers",
-          [](Request& r) {
-            if (!r.py_headers) {
-              Headers h;
-              if (r.headers) {
-                h.items.reserve(r.headers->size());
-                for (auto& f : *r.headers) h.items.emplace_back(f.name, f.value);
-              }
-              if (r.extra_headers) {
-                for (auto& [name, value, replace] : *r.extra_headers) {
-                  if (replace)
-                    h.set(name, value);
-                  else
-                    h.append(name, value);
-                }
-              }
-              r.py_headers = nb::cast(std::move(h));
-            }
-            return r.py_headers;
-          },
-          "Request headers (case-insensitive).")
-      .def_prop_ro(
-          "query_params",
-          [](Request& r) {
-            if (!r.py_query) {
-              QueryParams q;
-              q.items = parse_query(r.query);
-              r.py_query = nb::cast(std::move(q));
-            }
-            return r.py_query;
-          },
-          "Decoded query parameters.")
-      .def_prop_ro(
-          "path_params",
-          [](Request& r) {
-            if (!r.py_params) {
-              nb::dict d;
-              if (r.params)
-                for (auto& p : *r.params) d[to_str(p.name)] = decoded_str(p.value, false);
-              r.py_params = d;
-            }
-            return r.py_params;
-          },
-          "Path parameters by name, percent-decoded.")
-      .def_prop_ro(
-          "body",
-          [](Request& r) {
-            if (!r.py_body) {
-              PyObject* s = PyUnicode_DecodeUTF8(r.body.data(), static_cast<Py_ssize_t>(r.body.size()), nullptr);
-              if (s) {
-                r.py_body = nb::steal(s);
-              } else {
-                PyErr_Clear();
-                r.py_body = nb::bytes(r.body.data(), r.body.size());
-              }
-            }
-            return r.py_body;
-          },
-          "The body as str when it is UTF-8, else bytes.")
-      .def_prop_ro(
-          "raw_body",
-          [](Request& r) {
-            if (!r.py_raw_body) r.py_raw_body = nb::bytes(r.body.data(), r.body.size());
-            return r.py_raw_body;
-          },
-          "The body as bytes.")
+          nb::sig("def path(self) -> str"), "The percent-decoded path, without the query string.")
+      .def_prop_ro("url", &Request::get_url, nb::sig("def url(self) -> Url"), "Url with scheme, host and path.")
+      .def_prop_ro("headers", &Request::get_headers, nb::sig("def headers(self) -> Headers"),
+                   "Request headers (case-insensitive).")
+      .def_prop_ro("query_params", &Request::get_query, nb::sig("def query_params(self) -> QueryParams"),
+                   "Decoded query parameters.")
+      .def_prop_ro("path_params", &Request::get_path_params, nb::sig("def path_params(self) -> dict[str, str]"),
+                   "Path parameters by name, percent-decoded.")
+      .def_prop_ro("body", &Request::get_body, nb::sig("def body(self) -> str | bytes"),
+                   "The body as str when it is UTF-8, else bytes.")
+      .def_prop_ro("raw_body", &Request::get_raw_body, nb::sig("def raw_body(self) -> bytes"), "The body as bytes.")
       .def(
           "json",
           [](Request& r) {
@@ -205,24 +227,13 @@ void bind_request(nb::module_& m) {
             return globals().json_loads(nb::bytes(r.body.data(), r.body.size()));
           },
           "The body parsed as JSON; ValueError when it is not JSON.")
-      .def_prop_ro(
-          "cookies",
-          [](Request& r) {
-            if (!r.py_cookies) {
-              nb::dict d;
-              if (r.headers) {
-                for (auto& f : *r.headers) {
-                  if (ascii_iequal(f.name, "cookie")) add_cookies(d, f.value);
-                }
-              }
-              r.py_cookies = std::move(d);
-            }
-            return r.py_cookies;
-          },
-          nb::sig("def cookies(self) -> dict[str, str]"),
-          "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
-      .def_prop_ro(
-          "ip_addr", [](Request& r) { return to_str(r.peer_ip); }, "The client's IP address.")
+      .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
+                   "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
+      .def_prop_ro("ip_addr", &Request::get_ip_addr, nb::sig("def ip_addr(self) -> str"), "The client's IP address.")
+      .def_prop_rw(
+          "identity", [](Request& r) { return r.py_identity ? r.py_identity : nb::none(); },
+          [](Request& r, nb::object v) { r.py_identity = std::move(v); },
+          "Who the authentication handler says sent the request (an Identity), or None.")
       .def("__repr__", [](Request& r) {
         return "<Request " + std::string(r.method) + " " + std::string(r.path) + ">";
       });

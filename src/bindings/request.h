@@ -21,6 +21,22 @@ class Request {
 
   // Built on first access and cached.
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
+  // Set by the engine (authentication, sessions) or by hooks; None until then.
+  nb::object py_identity, py_session;
+
+  // The Python-facing attributes, built on first access (the engine fills handler arguments with them).
+  nb::object get_method();
+  nb::object get_url();
+  nb::object get_headers();
+  nb::object get_query();  ///< a QueryParams
+  nb::object get_path_params();
+  nb::object get_body();
+  nb::object get_raw_body();
+  nb::object get_cookies();
+  nb::object get_ip_addr();
+  nb::object get_session();
+  /// The decoded query values named `name`, in order.
+  std::vector<std::string_view> query_values(std::string_view name);
 
   /// Copies every view into storage of its own, so the Request outlives the connection buffer.
   void detach();

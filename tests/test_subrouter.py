@@ -1,0 +1,138 @@
+"""SubRouter: prefixes (nested), every decorator, per-router middleware and dependencies, include_router."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tiercel import SubRouter, Tiercel
+
+METHODS = ["get", "post", "put", "delete", "patch", "options"]
+
+
+def test_every_decorator_under_a_prefix(serve):
+    app = Tiercel(__file__)
+    api = SubRouter(__file__, prefix="/api")
+    for m in METHODS:
+        getattr(api, m)("/items/:id")(lambda request, m=m: f"{m} {request.path_params['id']}")
+    api.add_route("GET", "/", lambda: "api root")
+    app.include_router(api)
+    s = serve(app)
+    with httpx.Client(base_url=s.url) as c:
+        for m in METHODS:
+            assert c.request(m.upper(), "/api/items/7").text == f"{m} 7"
+        assert c.get("/api").text == "api root"
+        assert c.get("/api/").text == "api root"
+        assert c.head("/api/items/7").status_code == 200
+        assert c.get("/items/7").status_code == 404
+
+
+def test_nested_prefixes_and_routes_added_after_include(serve):
+    app = Tiercel(__file__)
+    v1 = SubRouter(__file__, prefix="/v1/")
+    users = SubRouter(__file__, prefix="/users")
+    v1.include_router(users)
+    app.include_router(v1)
+
+    @users.get("/:uid")
+    def user(uid: int):
+        return {"uid": uid}
+
+    s = serve(app)
+    assert httpx.get(s.url + "/v1/users/5").json() == {"uid": 5}
+    assert [r.path for r in app.compiled_routes()] == ["/v1/users/:uid"]
+
+
+def test_router_middleware_applies_to_its_routes_only(serve):
+    app = Tiercel(__file__)
+    admin = SubRouter(__file__, prefix="/admin")
+    order: list[str] = []
+
+    @app.before_request()
+    def app_before(request):
+        order.append("app")
+
+    @admin.before_request()
+    def admin_before(request):
+        order.append("admin")
+        if request.headers.get("x-token") != "secret":
+            return "forbidden", 403
+
+    @admin.before_request("/stats")
+    async def stats_before(request):
+        order.append("stats")
+
+    @admin.after_request()
+    def admin_after(response):
+        response.headers.set("x-admin", "1")
+        return response
+
+    @admin.post("/stats")
+    def stats():
+        return "stats"
+
+    @app.get("/public")
+    def public():
+        return "public"
+
+    app.include_router(admin)
+    s = serve(app)
+    with httpx.Client(base_url=s.url) as c:
+        r = c.post("/admin/stats")
+        assert (r.status_code, r.text, r.headers["x-admin"]) == (403, "forbidden", "1")
+        assert order == ["app", "admin"]
+        order.clear()
+        r = c.post("/admin/stats", headers={"x-token": "secret"})
+        assert (r.status_code, r.text) == (200, "stats")
+        assert order == ["app", "admin", "stats"]
+        order.clear()
+        r = c.get("/public")
+        assert r.text == "public" and "x-admin" not in r.headers
+        assert order == ["app"]
+
+
+def test_router_dependencies(serve):
+    app = Tiercel(__file__)
+    app.inject_global(db="the-db")
+    app.inject(name="app")
+    r1 = SubRouter(__file__, prefix="/r1")
+    r1.inject(name="r1", only_r1=1)
+    inner = SubRouter(__file__, prefix="/inner")
+    inner.inject(name="inner")
+    r1.include_router(inner)
+    app.include_router(r1)
+
+    @app.get("/a")
+    def a(name, db, router_dependencies):
+        return [name, db, router_dependencies]
+
+    @r1.get("/b")
+    def b(name, db, only_r1, router_dependencies):
+        return [name, db, only_r1, router_dependencies]
+
+    @inner.get("/c")
+    def c(name, only_r1, global_dependencies):
+        return [name, only_r1, global_dependencies]
+
+    s = serve(app)
+    assert httpx.get(s.url + "/a").json() == ["app", "the-db", {"name": "app"}]
+    assert httpx.get(s.url + "/r1/b").json() == ["r1", "the-db", 1, {"name": "r1", "only_r1": 1}]
+    assert httpx.get(s.url + "/r1/inner/c").json() == ["inner", 1, {"db": "the-db"}]
+
+
+def test_include_router_refusals():
+    app = Tiercel(__file__)
+    r = SubRouter(__file__, prefix="/x")
+    r.get("/y")(lambda: "y")
+    app.get("/x/y")(lambda: "app")
+    with pytest.raises(ValueError, match="already registered|twice|duplicate"):
+        app.include_router(r)
+    with pytest.raises(TypeError, match="SubRouter"):
+        app.include_router(app)  # type: ignore[arg-type]
+    a, b = SubRouter(__file__, prefix="/a"), SubRouter(__file__, prefix="/b")
+    a.include_router(b)
+    with pytest.raises(ValueError, match="cannot include itself"):
+        b.include_router(a)
+    with pytest.raises(ValueError, match="must start with '/'"):
+        SubRouter(__file__, prefix="api")
+    assert app.routers == []  # the refused router was not kept
