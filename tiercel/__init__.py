@@ -10,6 +10,7 @@ from tiercel import _core, status_codes
 from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
 from tiercel.app import SubRouter, Tiercel
 from tiercel.exceptions import HTTPException
+from tiercel.testing import TestClient, TestResponse
 
 __all__ = [
     "HTTPException",
@@ -18,6 +19,8 @@ __all__ = [
     "Request",
     "Response",
     "SubRouter",
+    "TestClient",
+    "TestResponse",
     "Tiercel",
     "Url",
     "html",

@@ -1,6 +1,6 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 import datetime
 
 
@@ -216,6 +216,25 @@ def serve_html(path: str) -> Response:
 def jsonify(obj: object) -> str:
     """`obj` as a JSON string (orjson)."""
 
+class MemoryConnection:
+    """A connection over memory to an engine (the TestClient's)."""
+
+    def send(self, data: bytes) -> None:
+        """Bytes from the client."""
+
+    def receive(self) -> bytes:
+        """What the server has sent since the last call."""
+
+    @property
+    def closed(self) -> bool:
+        """The server closed the connection (or the client did)."""
+
+    def disconnect(self) -> None:
+        """The client closes; pending handlers are cancelled."""
+
+    def set_on_output(self, fn: Callable[[], object] | None) -> None:
+        """Called (with no arguments) whenever the server sends or closes."""
+
 class Engine:
     """The native HTTP engine of one event loop (internal)."""
 
@@ -259,6 +278,9 @@ class Engine:
         """
         Registers the native loop with an asyncio loop (add_reader on its backend fd).
         """
+
+    def open_memory_connection(self, peer_ip: str = 'testclient') -> MemoryConnection:
+        """A connection over memory to this engine (the TestClient's transport)."""
 
     def detach(self) -> None: ...
 

@@ -66,6 +66,15 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+async def run_shutdown_handlers(app: Tiercel) -> None:
+    """Runs each shutdown handler; one that fails is logged and the others still run."""
+    for handler in app.shutdown_handlers:
+        try:
+            await _call(handler)
+        except Exception:
+            logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
+
+
 async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
     """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
     results of const routes (their handlers run here, once)."""
@@ -152,14 +161,7 @@ class Server:
         finally:
             engine.close()
             self.engine = None
-            await self._run_shutdown_handlers()
-
-    async def _run_shutdown_handlers(self) -> None:
-        for handler in self.app.shutdown_handlers:
-            try:
-                await _call(handler)
-            except Exception:
-                logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
+            await run_shutdown_handlers(self.app)
 
     async def _drain(self, engine: _core.Engine) -> None:
         """Stops accepting, lets in-flight requests finish (up to graceful_timeout), then closes."""

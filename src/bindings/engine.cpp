@@ -12,6 +12,7 @@
 #include "bindings/arguments.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
+#include "core/memory_connection.h"
 #include "core/tcp_server.h"
 
 namespace tiercel::py {
@@ -140,6 +141,7 @@ class Engine final : public Dispatcher {
   std::vector<Route> route_info;
   std::unique_ptr<EventLoop> loop = std::make_unique<EventLoop>();
   std::unique_ptr<TcpServer> server;
+  std::unique_ptr<SessionEnv> memory_env;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
@@ -259,6 +261,12 @@ class Engine final : public Dispatcher {
     int bound = server->listen(host, port, backlog, reuse_port, error);
     if (bound < 0) throw std::runtime_error(error);
     return bound;
+  }
+
+  /// A connection over memory to this engine's routes (the TestClient's): the same sessions and dispatch.
+  std::unique_ptr<MemoryConnection> open_memory_connection(std::string peer_ip) {
+    if (!memory_env) memory_env = std::make_unique<SessionEnv>(SessionEnv{config, routes, *this, {}, 0, 0});
+    return std::make_unique<MemoryConnection>(*memory_env, std::move(peer_ip));
   }
 
   void attach(nb::object asyncio_loop, nb::object self_poll) {
@@ -704,6 +712,34 @@ void bind_engine(nb::module_& m) {
         p->engine->on_task_done(p);
       });
 
+  nb::class_<MemoryConnection>(m, "MemoryConnection", "A connection over memory to an engine (the TestClient's).")
+      .def(
+          "send", [](MemoryConnection& c, nb::bytes data) { c.feed(std::string_view(data.c_str(), data.size())); },
+          nb::arg("data"), "Bytes from the client.")
+      .def(
+          "receive",
+          [](MemoryConnection& c) {
+            std::string out = c.take_output();
+            return nb::bytes(out.data(), out.size());
+          },
+          "What the server has sent since the last call.")
+      .def_prop_ro("closed", &MemoryConnection::closed, "The server closed the connection (or the client did).")
+      .def("disconnect", &MemoryConnection::disconnect, "The client closes; pending handlers are cancelled.")
+      .def(
+          "set_on_output",
+          [](MemoryConnection& c, nb::object fn) {
+            if (fn.is_none()) return c.set_on_output(nullptr);
+            c.set_on_output([fn = std::move(fn)]() {
+              try {
+                fn();
+              } catch (nb::python_error& e) {
+                e.discard_as_unraisable("in a memory connection's output callback");
+              }
+            });
+          },
+          nb::arg("fn").none(), nb::sig("def set_on_output(self, fn: typing.Callable[[], object] | None) -> None"),
+          "Called (with no arguments) whenever the server sends or closes.");
+
   nb::class_<Engine>(m, "Engine", "The native HTTP engine of one event loop (internal).")
       .def(
           "__init__",
@@ -761,6 +797,8 @@ void bind_engine(nb::module_& m) {
             nb::cast<Engine&>(self).attach(std::move(loop), self.attr("poll"));
           },
           nb::arg("loop"), "Registers the native loop with an asyncio loop (add_reader on its backend fd).")
+      .def("open_memory_connection", &Engine::open_memory_connection, nb::arg("peer_ip") = "testclient",
+           nb::keep_alive<0, 1>(), "A connection over memory to this engine (the TestClient's transport).")
       .def("detach", &Engine::detach)
       .def("poll", &Engine::poll, "Runs the native loop without blocking (the add_reader callback).")
       .def("fileno", [](Engine& e) { return e.loop->backend_fd(); })
