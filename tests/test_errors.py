@@ -208,3 +208,29 @@ def test_exception_decorator_checks_its_arguments():
         app.exception(ValueError)(lambda: None)
     with pytest.raises(TypeError, match="called with the error"):
         app.exception(ValueError)(lambda a, b, c: None)
+
+
+def test_an_exception_handlers_answer_for_a_before_hook_is_final():
+    """Whatever the exception handler returns answers: the handler does not run after a before-hook's error was
+    handled, even when the exception handler returned None (which, as from any handler, is a bad value: 500)."""
+    from tiercel import TestClient
+
+    app = Tiercel(__file__)
+    ran = []
+
+    @app.before_request("/guarded")
+    def guard(request):
+        raise PermissionError("no")
+
+    @app.exception(PermissionError)
+    def on_permission(error):
+        return None
+
+    @app.get("/guarded")
+    def guarded():
+        ran.append(1)
+        return "reached"
+
+    with TestClient(app) as client:
+        assert client.get("/guarded").status_code == 500
+    assert ran == []

@@ -9,17 +9,22 @@ import orjson as _orjson
 from tiercel import _core, status_codes
 from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
 from tiercel.app import SubRouter, Tiercel
+from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
 from tiercel.exceptions import HTTPException
 from tiercel.testing import TestClient, TestResponse
 
 __all__ = [
+    "AuthenticationHandler",
+    "BearerGetter",
     "HTTPException",
+    "Identity",
     "Headers",
     "QueryParams",
     "Request",
     "Response",
     "SubRouter",
     "TestClient",
+    "TokenGetter",
     "TestResponse",
     "Tiercel",
     "Url",

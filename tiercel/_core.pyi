@@ -102,6 +102,11 @@ class Url:
 
     def __repr__(self) -> str: ...
 
+def bearer_token(request: Request) -> str | None:
+    """
+    The token of the request's `Authorization: Bearer <token>` header, or None.
+    """
+
 class Request:
     """An HTTP request. Containers are built on first access."""
 
@@ -251,6 +256,11 @@ class Engine:
     def set_hooks(self, route_id: int, before: Sequence[tuple[object, bool, int]], after: Sequence[tuple[object, bool, int]]) -> None:
         """
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
+        """
+
+    def set_authentication(self, route_id: int, authenticate: object, is_async: bool, unauthorized: object) -> None:
+        """
+        auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.
         """
 
     def set_request_headers(self, headers: Sequence[tuple[str, str, bool]]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tiercel import _core
+from tiercel.authentication import AuthenticationHandler
 from tiercel.routing import (
     HTTP_METHODS,
     Handler,
@@ -230,6 +231,16 @@ class Tiercel(Router):
         self.startup_handlers: list[Callable[[], Any]] = []
         self.shutdown_handlers: list[Callable[[], Any]] = []
         self.state = State()
+        self.authentication_handler: AuthenticationHandler | None = None
+
+    def configure_authentication(self, handler: AuthenticationHandler) -> None:
+        """Routes declared with `auth_required=True` run `handler.authenticate(request)` first: None answers
+        `handler.unauthorized_response` (401 with WWW-Authenticate), anything else becomes `request.identity`."""
+        if not isinstance(handler, AuthenticationHandler):
+            raise TypeError(f"configure_authentication takes an AuthenticationHandler, got {handler!r}")
+        usage = "authenticate is called with the request: use `def authenticate(self, request)`"
+        positional_count(handler.authenticate, 1, "authenticate", usage)
+        self.authentication_handler = handler
 
     def inject_global(self, **dependencies: Any) -> None:
         """Dependencies for every handler of the app and its routers: each is passed to a parameter of its name,

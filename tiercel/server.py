@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tiercel import _core
 from tiercel.exceptions import HTTPException
 from tiercel.params import ParameterError, handler_plan, path_param_names
+from tiercel.routing import is_async_callable
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -117,6 +118,16 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
         after = [(h.fn, h.is_async, h.nargs) for h in compiled.after]
         if before or after:
             engine.set_hooks(route_id, before, after)
+        if route.auth_required:
+            auth = app.authentication_handler
+            if auth is None:
+                raise RuntimeError(
+                    f"{route.method} {path} has auth_required=True but the app has no authentication handler: "
+                    "call app.configure_authentication(handler) first"
+                )
+            engine.set_authentication(
+                route_id, auth.authenticate, is_async_callable(auth.authenticate), auth.unauthorized_response
+            )
         if route.const:
             args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
             result = await _call(route.handler, *args)

@@ -133,6 +133,8 @@ class Engine final : public Dispatcher {
     std::vector<Callee> before, after;  // hooks, in the order they run
     nb::object const_result;            // a const route with hooks: the handler's result, reused
     std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
+    bool auth = false;                  // before[0] is the authentication handler's authenticate()
+    nb::object unauthorized;            // what auth answers when authenticate() returns None
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
   };
 
@@ -194,6 +196,19 @@ class Engine final : public Dispatcher {
     };
     fill(rt.before, before, 1);
     fill(rt.after, after, 2);
+  }
+
+  /// auth_required: `authenticate(request)` runs before the route's hooks; None answers `unauthorized`, anything
+  /// else becomes request.identity. Call after set_hooks.
+  void set_authentication(uint32_t route_id, nb::object authenticate, bool is_async, nb::object unauthorized) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    std::string error;
+    if (!as_response(unauthorized, error)) throw nb::type_error(("unauthorized_response: " + error).c_str());
+    Route& rt = route_info[route_id];
+    if (rt.auth) throw nb::value_error("the route already has authentication");
+    rt.before.insert(rt.before.begin(), Callee{std::move(authenticate), is_async, 1, {}});
+    rt.auth = true;
+    rt.unauthorized = std::move(unauthorized);
   }
 
   /// The app's global request headers, as (name, value, replace), for every route (checked by the app).
@@ -480,10 +495,20 @@ class Engine final : public Dispatcher {
   }
 
   /// Applies what stage p->stage returned and moves p to its next stage. False when the answer was written.
-  bool take_stage_result(Pending& p, const Route& rt, nb::handle result) {
+  /// `is_answer`: the result is an exception handler's, the answer whatever the stage (a None included).
+  bool take_stage_result(Pending& p, const Route& rt, nb::handle result, bool is_answer = false) {
     const size_t before = rt.before.size(), stage = p.stage;
     if (p.stage < before) {
-      if (result.is_none() || nb::isinstance<Request>(result)) {
+      if (is_answer) {
+        // an exception handler answered for this before stage
+      } else if (stage == 0 && rt.auth) {
+        if (!result.is_none()) {
+          nb::inst_ptr<Request>(p.request)->py_identity = nb::borrow(result);
+          ++p.stage;
+          return true;
+        }
+        result = rt.unauthorized;
+      } else if (result.is_none() || nb::isinstance<Request>(result)) {
         if (!result.is_none()) p.request = nb::borrow(result);
         ++p.stage;
         return true;
@@ -491,7 +516,7 @@ class Engine final : public Dispatcher {
       p.stage = before + 1;  // a before hook answered: skip the handler, the after hooks still run
     } else {
       ++p.stage;
-      if (p.stage > before + 1 && result.is_none()) return true;  // an after hook kept the response as it was
+      if (p.stage > before + 1 && result.is_none() && !is_answer) return true;  // an after hook kept the response
       if (rt.after.empty()) {
         p.response = nb::borrow(result);
         return true;
@@ -511,6 +536,7 @@ class Engine final : public Dispatcher {
 
   static std::string stage_name(const Route& rt, size_t stage) {
     const size_t before = rt.before.size();
+    if (stage == 0 && rt.auth) return "authentication handler";
     if (stage < before) return "before-request hook";
     if (stage == before) return "handler";
     return "after-request hook";
@@ -529,7 +555,7 @@ class Engine final : public Dispatcher {
         PyErr_Clear();
         nb::object result = http_exception_result(exc);
         if (!result) return unhandled(*p, rt, "Bad HTTPException for " + stage_name(rt, p->stage), fetch_exception());
-        return resume_with(std::move(p), rt, result);
+        return resume_with(std::move(p), rt, result, true);
       }
       PyErr_Clear();
       return unhandled(*p, rt, what, exc);
@@ -555,15 +581,15 @@ class Engine final : public Dispatcher {
       result = nb::steal(r);
     }
     scope.exit();
-    resume_with(std::move(p), rt, result);
+    resume_with(std::move(p), rt, result, true);
   }
 
-  /// Goes on with p's stages as if its current stage had returned `result`.
-  void resume_with(std::unique_ptr<Pending> p, const Route& rt, nb::handle result) {
+  /// Goes on with p's stages as if its current stage had returned `result` (`is_answer`: an exception handler's).
+  void resume_with(std::unique_ptr<Pending> p, const Route& rt, nb::handle result, bool is_answer) {
     bool go_on;
     {
       ContextScope scope(p->context.ptr());
-      go_on = take_stage_result(*p, rt, result);
+      go_on = take_stage_result(*p, rt, result, is_answer);
     }
     if (go_on) run_stages(std::move(p));
   }
@@ -638,8 +664,8 @@ class Engine final : public Dispatcher {
       if (!r) {
         fail(std::move(owned), rt, "Unhandled exception in " + stage_name(rt, p->stage));
       } else {
-        p->handling_error = false;
-        resume_with(std::move(owned), rt, nb::steal(r));
+        bool is_answer = std::exchange(p->handling_error, false);
+        resume_with(std::move(owned), rt, nb::steal(r), is_answer);
       }
     }
     s->release();
@@ -776,6 +802,9 @@ void bind_engine(nb::module_& m) {
            "keyword) per parameter (tiercel/params.py).")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
+      .def("set_authentication", &Engine::set_authentication, nb::arg("route_id"), nb::arg("authenticate"),
+           nb::arg("is_async"), nb::arg("unauthorized"),
+           "auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.")
       .def("set_request_headers", &Engine::set_request_headers, nb::arg("headers"),
            "The app's global request headers: (name, value, replace) for every request.")
       .def("set_response_headers", &Engine::set_response_headers, nb::arg("route_id"), nb::arg("headers"),

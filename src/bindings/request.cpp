@@ -200,7 +200,38 @@ nb::object Request::get_ip_addr() { return to_str(peer_ip); }
 
 nb::object Request::get_session() { return py_session ? py_session : nb::none(); }
 
+/// The token of `Authorization: Bearer <token>` (RFC 6750), or None.
+nb::object bearer_token(Request& r) {
+  std::string value;
+  bool found = false;
+  if (r.py_headers || r.extra_headers) {  // the headers as hooks and global request headers left them
+    const Headers& h = nb::cast<const Headers&>(r.get_headers());
+    long i = h.find("authorization");
+    if (i >= 0) {
+      value = h.items[static_cast<size_t>(i)].second;
+      found = true;
+    }
+  } else if (r.headers) {
+    for (auto& f : *r.headers) {
+      if (ascii_iequal(f.name, "authorization")) {
+        value = f.value;
+        found = true;
+        break;
+      }
+    }
+  }
+  constexpr std::string_view kScheme = "bearer ";
+  if (!found || value.size() <= kScheme.size() || !ascii_iequal(std::string_view(value).substr(0, kScheme.size()), kScheme))
+    return nb::none();
+  std::string_view token = trim_ows(std::string_view(value).substr(kScheme.size()));
+  if (token.empty()) return nb::none();
+  return to_str(token);
+}
+
 void bind_request(nb::module_& m) {
+  m.def("bearer_token", &bearer_token, nb::arg("request"), nb::sig("def bearer_token(request: Request) -> str | None"),
+        "The token of the request's `Authorization: Bearer <token>` header, or None.");
+
   nb::class_<Request>(m, "Request", "An HTTP request. Containers are built on first access.")
       .def_prop_ro("method", &Request::get_method, nb::sig("def method(self) -> str"), "'GET', 'POST', ...")
       .def_prop_ro(
