@@ -10,10 +10,12 @@ from tiercel import _core, status_codes
 from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
 from tiercel.app import SubRouter, Tiercel
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
+from tiercel.cors import ALLOW_CORS
 from tiercel.exceptions import HTTPException
 from tiercel.testing import TestClient, TestResponse
 
 __all__ = [
+    "ALLOW_CORS",
     "AuthenticationHandler",
     "BearerGetter",
     "HTTPException",

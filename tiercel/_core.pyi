@@ -258,6 +258,16 @@ class Engine:
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
         """
 
+    def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
+        """
+        CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.
+        """
+
+    def add_preflight_route(self, path: str, allow_methods: str) -> int:
+        """
+        OPTIONS on `path` answered natively (CORS preflights, plain OPTIONS with Allow); returns its id.
+        """
+
     def set_authentication(self, route_id: int, authenticate: object, is_async: bool, unauthorized: object) -> None:
         """
         auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.

@@ -13,12 +13,13 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tiercel import _core
 from tiercel.authentication import AuthenticationHandler
+from tiercel.cors import CorsSettings, cors_settings
 from tiercel.routing import (
     HTTP_METHODS,
     Handler,
@@ -232,6 +233,22 @@ class Tiercel(Router):
         self.shutdown_handlers: list[Callable[[], Any]] = []
         self.state = State()
         self.authentication_handler: AuthenticationHandler | None = None
+        self.cors: CorsSettings | None = None
+
+    def configure_cors(
+        self,
+        origins: str | Iterable[str] = "*",
+        headers: str | Iterable[str] | None = None,
+        *,
+        credentials: bool = False,
+        max_age: int = 600,
+        expose_headers: Iterable[str] | None = None,
+    ) -> None:
+        """CORS for every route: `origins` ("*" or a list such as ["https://app.example"]) may read responses;
+        preflights (OPTIONS with Access-Control-Request-Method) are answered by the engine for every path, with
+        `headers` allowed in requests (Authorization and Content-Type when None, "*" for any), cached `max_age`
+        seconds. `credentials=True` (cookies, Authorization) needs a list of origins."""
+        self.cors = cors_settings(origins, headers, credentials, max_age, expose_headers)
 
     def configure_authentication(self, handler: AuthenticationHandler) -> None:
         """Routes declared with `auth_required=True` run `handler.authenticate(request)` first: None answers

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tiercel import _core
 from tiercel.exceptions import HTTPException
 from tiercel.params import ParameterError, handler_plan, path_param_names
-from tiercel.routing import is_async_callable
+from tiercel.routing import HTTP_METHODS, is_async_callable
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -98,8 +98,14 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
     )
     if app.request_headers:
         engine.set_request_headers(app.request_headers)
+    cors = app.cors
+    if cors is not None:
+        engine.set_cors(
+            cors.origins, cors.headers, cors.any_header, cors.credentials, cors.max_age, cors.expose_headers
+        )
+    compiled_routes = app.compiled_routes()
     excluded = app.excluded_response_header_paths
-    for compiled in app.compiled_routes():
+    for compiled in compiled_routes:
         route, path = compiled.route, compiled.path
         route_id = engine.add_route(route.method, path, route.handler, route.is_async, route.nargs)
         plan = handler_plan(
@@ -132,6 +138,14 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
             args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
             result = await _call(route.handler, *args)
             engine.set_const_response(route_id, result)
+    if cors is not None:
+        methods: dict[str, set[str]] = {}
+        for compiled in compiled_routes:
+            methods.setdefault(compiled.path, set()).add(compiled.route.method)
+        for path, allowed in methods.items():
+            if "OPTIONS" not in allowed:  # the app's own OPTIONS route answers preflights itself
+                allowed |= {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())
+                engine.add_preflight_route(path, ", ".join(m for m in HTTP_METHODS if m in allowed))
     return engine
 
 

@@ -12,6 +12,7 @@
 #include "bindings/arguments.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
+#include "core/cors.h"
 #include "core/memory_connection.h"
 #include "core/tcp_server.h"
 
@@ -133,6 +134,8 @@ class Engine final : public Dispatcher {
     std::vector<Callee> before, after;  // hooks, in the order they run
     nb::object const_result;            // a const route with hooks: the handler's result, reused
     std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
+    bool preflight = false;             // answers CORS preflights natively (no handler)
+    std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
     bool auth = false;                  // before[0] is the authentication handler's authenticate()
     nb::object unauthorized;            // what auth answers when authenticate() returns None
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
@@ -143,7 +146,8 @@ class Engine final : public Dispatcher {
   std::vector<Route> route_info;
   std::unique_ptr<EventLoop> loop = std::make_unique<EventLoop>();
   std::unique_ptr<TcpServer> server;
-  std::unique_ptr<SessionEnv> memory_env;  // of the TestClient's in-memory connections
+  std::unique_ptr<SessionEnv> memory_env;
+  std::unique_ptr<CorsPolicy> cors;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
@@ -196,6 +200,37 @@ class Engine final : public Dispatcher {
     };
     fill(rt.before, before, 1);
     fill(rt.after, after, 2);
+  }
+
+  /// CORS for every route: `origins` empty means any origin ("*"), `headers` empty with any_header means any.
+  void set_cors(const std::vector<std::string>& origins, const std::vector<std::string>& headers, bool any_header,
+                bool credentials, uint32_t max_age, const std::vector<std::string>& expose) {
+    if (!route_info.empty()) throw std::runtime_error("set_cors comes before the routes");
+    auto c = std::make_unique<CorsPolicy>();
+    c->any_origin = origins.empty();
+    c->origins = origins;
+    c->allow_headers = headers;
+    c->any_header = any_header;
+    c->credentials = credentials;
+    c->max_age = max_age;
+    c->expose_headers = expose;
+    if (c->any_origin && credentials) throw nb::value_error("CORS credentials need an explicit list of origins");
+    for (auto& h : headers)
+      if (!is_header_name(h)) throw nb::value_error(("invalid CORS header name '" + h + "'").c_str());
+    for (auto& h : expose)
+      if (!is_header_name(h)) throw nb::value_error(("invalid CORS header name '" + h + "'").c_str());
+    for (auto& o : origins)
+      if (!is_header_value(o) || o.empty()) throw nb::value_error(("invalid CORS origin '" + o + "'").c_str());
+    cors = std::move(c);
+  }
+
+  /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
+  uint32_t add_preflight_route(std::string_view path, std::string allow_methods) {
+    if (!cors) throw std::runtime_error("preflight routes need set_cors first");
+    uint32_t id = add_route("OPTIONS", path, nb::none(), false, 0);
+    route_info[id].preflight = true;
+    route_info[id].allow_methods = std::move(allow_methods);
+    return id;
   }
 
   /// auth_required: `authenticate(request)` runs before the route's hooks; None answers `unauthorized`, anything
@@ -251,8 +286,9 @@ class Engine final : public Dispatcher {
 
   void set_const_response(uint32_t route_id, nb::handle result) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
-    if (route_info[route_id].hooked()) {
-      // Hooks run per request, so the bytes cannot be fixed: the stages reuse the result instead of calling.
+    if (route_info[route_id].hooked() || cors) {
+      // Hooks run per request and CORS headers depend on the request's Origin, so the bytes cannot be fixed:
+      // the result is reused instead of calling the handler.
       std::string error;
       nb::object response = as_response(result, error);
       if (!response) throw nb::type_error(("const route: " + error).c_str());
@@ -358,13 +394,21 @@ class Engine final : public Dispatcher {
   // ---- dispatch ---------------------------------------------------------------------------
   void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
     const Route& rt = route_info[req.route_id];
+    ResponseContext ctx = req.ctx;
+    if (cors) {
+      const std::string_view* origin = find_header(req.head.headers, "origin");
+      ctx.cors_origin = static_cast<int16_t>(origin ? cors->match(*origin) : CorsPolicy::kNoOrigin);
+    }
+    if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
     nb::object request = make_request(req);
     if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
     if (rt.hooked()) {
-      auto p = std::make_unique<Pending>(this, &session, seq, req.ctx, req.route_id);
+      auto p = std::make_unique<Pending>(this, &session, seq, ctx, req.route_id);
       p->request = request;
       p->context = nb::steal(PyContext_CopyCurrent());
       run_stages(std::move(p));
+    } else if (rt.const_result) {
+      write_result(session, seq, ctx, rt.const_result, rt);
     } else {
       // Each request runs in a context of its own: a ContextVar a handler sets must not reach the next request
       // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
@@ -372,17 +416,39 @@ class Engine final : public Dispatcher {
       ContextScope scope(context.ptr());
       PyObject* res = call_handler(rt.handler, request);
       if (!res) {
-        fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
+        fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Unhandled exception in handler");
       } else if (!rt.handler.is_async) {
         nb::object result = nb::steal(res);
-        write_result(session, seq, req.ctx, result, rt);
+        write_result(session, seq, ctx, result, rt);
       } else {
-        run_coroutine(session, seq, req, nb::steal(res), rt, request);
+        run_coroutine(session, seq, ctx, req.route_id, nb::steal(res), rt, request);
       }
     }
     // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
     if (Py_REFCNT(request.ptr()) > 1) nb::inst_ptr<Request>(request)->detach();
   }
+
+  /// An OPTIONS request to a path the app has no OPTIONS route for, when CORS is on: a preflight's answer, or
+  /// for a plain OPTIONS 204 with `Allow`.
+  void write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
+                       const Route& rt) {
+    std::string lines, message;
+    int status = 204;
+    if (find_header(head.headers, "origin") && find_header(head.headers, "access-control-request-method"))
+      status = cors->preflight(head, rt.allow_methods, lines, message);
+    else
+      lines.append("Allow: ").append(rt.allow_methods).append("\r\n");
+    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+    if (status == 204) {
+      w.start(204);
+      w.raw_headers(lines);
+      w.finish({}, ctx);
+    } else {
+      w.text(status, message + "\n", ctx, lines);
+    }
+    session.response_done(seq);
+  }
+
 
   /// The handler called for `request`: with the request alone, or with the arguments of its plan. A new reference,
   /// or null with the Python error set.
@@ -412,11 +478,11 @@ class Engine final : public Dispatcher {
     return p;
   }
 
-  void run_coroutine(Http1Session& session, uint64_t seq, const RoutedRequest& req, nb::object coro, const Route& rt,
-                     nb::handle request) {
+  void run_coroutine(Http1Session& session, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+                     nb::object coro, const Route& rt, nb::handle request) {
     PyObject* t = make_task(coro, nb::handle());
     if (!t) {
-      fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt,
+      fail(fresh_pending(session, seq, ctx, route_id, request), rt,
            "Cannot start the handler's task (did the handler return a coroutine?)");
       return;
     }
@@ -425,14 +491,14 @@ class Engine final : public Dispatcher {
     if (task_done(task)) {
       PyObject* r = task_result(task);
       if (!r) {
-        fail(fresh_pending(session, seq, req.ctx, req.route_id, request), rt, "Unhandled exception in handler");
+        fail(fresh_pending(session, seq, ctx, route_id, request), rt, "Unhandled exception in handler");
         return;
       }
       nb::object result = nb::steal(r);
-      write_result(session, seq, req.ctx, result, rt);
+      write_result(session, seq, ctx, result, rt);
       return;
     }
-    suspend(fresh_pending(session, seq, req.ctx, req.route_id, request), std::move(task));
+    suspend(fresh_pending(session, seq, ctx, route_id, request), std::move(task));
   }
 
   /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
@@ -693,6 +759,7 @@ class Engine final : public Dispatcher {
     w.start(r.status);
     w.raw_headers(r.header_lines);
     if (!rt.global_lines.empty()) append_global_lines(session.response_buffer(seq), r.header_lines, rt.global_lines);
+    if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin);
     if (w.finish_head(r.body.size(), ctx))
       session.response_done(seq, r.body);  // r.body_owner keeps the bytes alive through the call
     else
@@ -802,6 +869,11 @@ void bind_engine(nb::module_& m) {
            "keyword) per parameter (tiercel/params.py).")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
+      .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
+           nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
+           "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")
+      .def("add_preflight_route", &Engine::add_preflight_route, nb::arg("path"), nb::arg("allow_methods"),
+           "OPTIONS on `path` answered natively (CORS preflights, plain OPTIONS with Allow); returns its id.")
       .def("set_authentication", &Engine::set_authentication, nb::arg("route_id"), nb::arg("authenticate"),
            nb::arg("is_async"), nb::arg("unauthorized"),
            "auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.")

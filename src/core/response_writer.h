@@ -29,6 +29,7 @@ struct ResponseContext {
   bool head_request = false;  ///< HEAD: send Content-Length but no body
   bool keep_alive = true;     ///< false adds `Connection: close`
   bool http10 = false;        ///< HTTP/1.0 keep-alive needs an explicit `Connection: keep-alive`
+  int16_t cors_origin = -1;   ///< the dispatcher's: the request's Origin as CorsPolicy::match() saw it
 };
 
 /// Appends one response to an output buffer. Usage: start(), header()*, finish(body).

@@ -1,0 +1,123 @@
+// CORS: response headers and preflight answers.
+#include "core/cors.h"
+
+namespace tiercel {
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// Calls f(item) for each non-empty item of a comma-separated list; stops when f returns false.
+template <class F>
+bool each_item(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    if (!item.empty() && !f(item)) return false;
+  }
+  return true;
+}
+
+void append_joined(std::string& out, std::string_view name, const std::vector<std::string>& items) {
+  out.append(name).append(": ");
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out.append(", ");
+    out.append(items[i]);
+  }
+  out.append("\r\n");
+}
+
+// Request headers a browser never asks permission for (Fetch's CORS-safelisted request-headers).
+constexpr std::string_view kSafelisted[] = {"accept", "accept-language", "content-language", "content-type"};
+
+}  // namespace
+
+const std::string_view* find_header(const std::vector<http1::Header>& headers, std::string_view name) noexcept {
+  for (auto& h : headers) {
+    if (iequal(h.name, name)) return &h.value;
+  }
+  return nullptr;
+}
+
+int CorsPolicy::match(std::string_view origin) const noexcept {
+  if (any_origin) return kAnyOrigin;
+  for (size_t i = 0; i < origins.size(); ++i) {
+    if (origins[i] == origin) return static_cast<int>(i);
+  }
+  return kNoOrigin;
+}
+
+void CorsPolicy::append_response_lines(std::string& out, int m) const {
+  if (m == kAnyOrigin) {
+    out.append("Access-Control-Allow-Origin: *\r\n");
+  } else {
+    out.append("Vary: Origin\r\n");
+    if (m < 0) return;
+    out.append("Access-Control-Allow-Origin: ").append(origins[static_cast<size_t>(m)]).append("\r\n");
+    if (credentials) out.append("Access-Control-Allow-Credentials: true\r\n");
+  }
+  if (!expose_headers.empty()) append_joined(out, "Access-Control-Expose-Headers", expose_headers);
+}
+
+int CorsPolicy::preflight(const http1::RequestHead& head, std::string_view allow_methods, std::string& lines,
+                          std::string& message) const {
+  const std::string_view* origin = find_header(head.headers, "origin");
+  const std::string_view* method = find_header(head.headers, "access-control-request-method");
+  int m = origin ? match(*origin) : kNoOrigin;
+  if (!any_origin) lines.append("Vary: Origin\r\n");
+  if (m == kNoOrigin) {
+    message = "Disallowed CORS origin";
+    return 400;
+  }
+  bool method_ok = method && !each_item(allow_methods, [&](std::string_view allowed) { return allowed != *method; });
+  if (!method_ok) {
+    message = "Disallowed CORS method";
+    return 400;
+  }
+  const std::string_view* requested = find_header(head.headers, "access-control-request-headers");
+  if (requested && !any_header) {
+    bool headers_ok = each_item(*requested, [&](std::string_view name) {
+      for (auto safe : kSafelisted)
+        if (iequal(name, safe)) return true;
+      for (auto& allowed : allow_headers)
+        if (iequal(name, allowed)) return true;
+      return false;
+    });
+    if (!headers_ok) {
+      message = "Disallowed CORS headers";
+      return 400;
+    }
+  }
+  if (m == kAnyOrigin) {
+    lines.append("Access-Control-Allow-Origin: *\r\n");
+  } else {
+    lines.append("Access-Control-Allow-Origin: ").append(origins[static_cast<size_t>(m)]).append("\r\n");
+    if (credentials) lines.append("Access-Control-Allow-Credentials: true\r\n");
+  }
+  lines.append("Access-Control-Allow-Methods: ").append(allow_methods).append("\r\n");
+  if (any_header) {
+    if (requested && !requested->empty()) lines.append("Access-Control-Allow-Headers: ").append(*requested).append("\r\n");
+  } else if (!allow_headers.empty()) {
+    append_joined(lines, "Access-Control-Allow-Headers", allow_headers);
+  }
+  lines.append("Access-Control-Max-Age: ").append(std::to_string(max_age)).append("\r\n");
+  return 204;
+}
+
+}  // namespace tiercel
