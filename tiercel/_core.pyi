@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterator, Sequence
 import datetime
+from typing import Any
 
 
 def set_json_functions(dumps: object, loads: object) -> None:
@@ -156,6 +157,12 @@ class Request:
         """The client's IP address."""
 
     @property
+    def session(self) -> dict[str, Any]:
+        """
+        The session (a dict) kept in a signed cookie: changes are saved with the response. Needs app.configure_sessions(secret_key).
+        """
+
+    @property
     def identity(self) -> object:
         """
         Who the authentication handler says sent the request (an Identity), or None.
@@ -257,6 +264,9 @@ class Engine:
         """
         Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
         """
+
+    def set_sessions(self, key: bytes, cookie_name: str, max_age: int, path: str, domain: object | None, secure: bool, http_only: bool, same_site: object | None) -> None:
+        """Signed cookie sessions (request.session) for every route."""
 
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from tiercel import _core
@@ -215,6 +215,20 @@ def _compile(router: Router, outer: str, chain: list[tuple[str, Router]], deps: 
     return out
 
 
+@dataclass
+class SessionSettings:
+    """configure_sessions' settings, in the order the engine's set_sessions takes them."""
+
+    key: bytes
+    cookie_name: str
+    max_age: int
+    path: str
+    domain: str | None
+    secure: bool
+    http_only: bool
+    same_site: str | None
+
+
 class Tiercel(Router):
     """A Tiercel application. Same names as Robyn's `Robyn` class."""
 
@@ -234,6 +248,37 @@ class Tiercel(Router):
         self.state = State()
         self.authentication_handler: AuthenticationHandler | None = None
         self.cors: CorsSettings | None = None
+        self.sessions: SessionSettings | None = None
+
+    def configure_sessions(
+        self,
+        secret_key: str | bytes,
+        *,
+        cookie_name: str = "session",
+        max_age: int = 14 * 24 * 3600,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        http_only: bool = True,
+        same_site: str | None = "lax",
+    ) -> None:
+        """`request.session`, a dict kept in a cookie signed with HMAC-SHA256 under `secret_key` (at least 32
+        bytes; `secrets.token_urlsafe(32)` makes one). A changed session is saved with the response; a cookie that
+        was tampered with, or is older than `max_age` seconds since the session last changed, gives an empty one.
+        The client can read (not change) what is stored: keep secrets out of it."""
+        key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        if not isinstance(key, bytes):
+            raise TypeError(f"secret_key is a str or bytes, got {type(secret_key).__name__}")
+        if len(key) < 32:
+            raise ValueError(
+                f"secret_key must be at least 32 bytes (got {len(key)}) so that it cannot be guessed; "
+                "make one with secrets.token_urlsafe(32) and keep it out of the source"
+            )
+        if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age <= 0:
+            raise ValueError(f"max_age is a positive number of seconds, got {max_age!r}")
+        settings = SessionSettings(key, cookie_name, max_age, path, domain, secure, http_only, same_site)
+        _core.Engine().set_sessions(*astuple(settings))  # the engine's own checks, now rather than at start-up
+        self.sessions = settings
 
     def configure_cors(
         self,

@@ -10,12 +10,12 @@ import inspect
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
 from tiercel.exceptions import HTTPException
-from tiercel.params import ParameterError, handler_plan, path_param_names
+from tiercel.params import SESSION, ParameterError, handler_plan, path_param_names
 from tiercel.routing import HTTP_METHODS, is_async_callable
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
         engine.set_cors(
             cors.origins, cors.headers, cors.any_header, cors.credentials, cors.max_age, cors.expose_headers
         )
+    if app.sessions is not None:
+        engine.set_sessions(*astuple(app.sessions))
     compiled_routes = app.compiled_routes()
     excluded = app.excluded_response_header_paths
     for compiled in compiled_routes:
@@ -112,6 +114,11 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
             route.handler, path_param_names(path), compiled.router_dependencies, app.global_dependencies
         )
         if plan is not None:
+            if app.sessions is None and any(arg[0] == SESSION for arg in plan):
+                raise RuntimeError(
+                    f"{route.method} {path}: the handler takes `session` but the app has no sessions: "
+                    "call app.configure_sessions(secret_key) first"
+                )
             if route.const:
                 raise TypeError(
                     f"const route {route.method} {path}: its handler runs once, at start-up, so it can take the "

@@ -138,7 +138,13 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, nb::handle
     case ArgSource::kCookies: return r.get_cookies();
     case ArgSource::kValue: return a.extra;
     case ArgSource::kIdentity: return r.py_identity ? r.py_identity : nb::none();
-    case ArgSource::kSession: return r.get_session();
+    case ArgSource::kSession:
+      try {
+        return r.get_session();
+      } catch (std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return {};
+      }
     case ArgSource::kPath: {
       if (r.params) {
         for (auto& p : *r.params) {

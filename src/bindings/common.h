@@ -79,6 +79,11 @@ nb::object as_response(nb::handle result, std::string& error);
 
 bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
 
+/// "key=value; Path=...; ..." for a Set-Cookie header (RFC 6265), every attribute checked; ValueError/TypeError
+/// saying what is wrong.
+std::string set_cookie_value(const std::string& key, const std::string& value, nb::handle path, nb::handle domain,
+                             nb::handle max_age, nb::handle expires, bool secure, bool http_only, nb::handle same_site);
+
 void bind_headers(nb::module_& m);
 void bind_request(nb::module_& m);
 void bind_response(nb::module_& m);

@@ -12,6 +12,7 @@
 #include "bindings/arguments.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
+#include "bindings/sessions.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
 #include "core/tcp_server.h"
@@ -147,7 +148,8 @@ class Engine final : public Dispatcher {
   std::unique_ptr<EventLoop> loop = std::make_unique<EventLoop>();
   std::unique_ptr<TcpServer> server;
   std::unique_ptr<SessionEnv> memory_env;
-  std::unique_ptr<CorsPolicy> cors;  // of the TestClient's in-memory connections
+  std::unique_ptr<CorsPolicy> cors;
+  std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
@@ -222,6 +224,22 @@ class Engine final : public Dispatcher {
     for (auto& o : origins)
       if (!is_header_value(o) || o.empty()) throw nb::value_error(("invalid CORS origin '" + o + "'").c_str());
     cors = std::move(c);
+  }
+
+  /// Signed cookie sessions (request.session) for every route.
+  void set_sessions(nb::bytes key, std::string cookie_name, long long max_age, std::string path, nb::object domain,
+                    bool secure, bool http_only, nb::object same_site) {
+    if (!is_header_name(cookie_name)) throw nb::value_error("the session cookie name must be a token");
+    if (max_age <= 0) throw nb::value_error("the session max_age must be a positive number of seconds");
+    auto s = std::make_shared<SessionSettings>();
+    s->key.assign(key.c_str(), key.size());
+    s->cookie_name = std::move(cookie_name);
+    s->max_age = max_age;
+    // The attributes are checked by Response.set_cookie's own rules (it also builds "; Path=...; HttpOnly").
+    std::string probe = set_cookie_value(s->cookie_name, "", nb::str(path.c_str()), domain, nb::none(), nb::none(),
+                                         secure, http_only, same_site);
+    s->attributes = probe.substr(s->cookie_name.size() + 1);
+    sessions = std::move(s);
   }
 
   /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
@@ -402,13 +420,14 @@ class Engine final : public Dispatcher {
     if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
     nb::object request = make_request(req);
     if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
+    if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;
     if (rt.hooked()) {
       auto p = std::make_unique<Pending>(this, &session, seq, ctx, req.route_id);
       p->request = request;
       p->context = nb::steal(PyContext_CopyCurrent());
       run_stages(std::move(p));
     } else if (rt.const_result) {
-      write_result(session, seq, ctx, rt.const_result, rt);
+      write_result(session, seq, ctx, rt.const_result, rt, request);
     } else {
       // Each request runs in a context of its own: a ContextVar a handler sets must not reach the next request
       // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
@@ -419,7 +438,7 @@ class Engine final : public Dispatcher {
         fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Unhandled exception in handler");
       } else if (!rt.handler.is_async) {
         nb::object result = nb::steal(res);
-        write_result(session, seq, ctx, result, rt);
+        write_result(session, seq, ctx, result, rt, request);
       } else {
         run_coroutine(session, seq, ctx, req.route_id, nb::steal(res), rt, request);
       }
@@ -495,7 +514,7 @@ class Engine final : public Dispatcher {
         return;
       }
       nb::object result = nb::steal(r);
-      write_result(session, seq, ctx, result, rt);
+      write_result(session, seq, ctx, result, rt, request);
       return;
     }
     suspend(fresh_pending(session, seq, ctx, route_id, request), std::move(task));
@@ -557,7 +576,7 @@ class Engine final : public Dispatcher {
       }
       if (!take_stage_result(*p, rt, result)) return;
     }
-    write_result(*p->session, p->seq, p->ctx, p->response, rt);
+    write_result(*p->session, p->seq, p->ctx, p->response, rt, p->request);
   }
 
   /// Applies what stage p->stage returned and moves p to its next stage. False when the answer was written.
@@ -747,7 +766,7 @@ class Engine final : public Dispatcher {
   }
 
   void write_result(Http1Session& session, uint64_t seq, const ResponseContext& ctx, nb::handle result,
-                    const Route& rt) {
+                    const Route& rt, nb::handle request) {
     Rendered r;
     std::string error;
     if (!render_result(result, r, error)) {
@@ -760,6 +779,7 @@ class Engine final : public Dispatcher {
     w.raw_headers(r.header_lines);
     if (!rt.global_lines.empty()) append_global_lines(session.response_buffer(seq), r.header_lines, rt.global_lines);
     if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin);
+    if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), session.response_buffer(seq));
     if (w.finish_head(r.body.size(), ctx))
       session.response_done(seq, r.body);  // r.body_owner keeps the bytes alive through the call
     else
@@ -869,6 +889,9 @@ void bind_engine(nb::module_& m) {
            "keyword) per parameter (tiercel/params.py).")
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
+      .def("set_sessions", &Engine::set_sessions, nb::arg("key"), nb::arg("cookie_name"), nb::arg("max_age"),
+           nb::arg("path"), nb::arg("domain").none(), nb::arg("secure"), nb::arg("http_only"),
+           nb::arg("same_site").none(), "Signed cookie sessions (request.session) for every route.")
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")

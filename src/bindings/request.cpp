@@ -1,6 +1,7 @@
 // Request: lazy, native, zero-copy until kept.
 #include "bindings/request.h"
 
+#include "bindings/sessions.h"
 #include "core/percent.h"
 
 namespace tiercel::py {
@@ -198,7 +199,7 @@ nb::object Request::get_cookies() {
 
 nb::object Request::get_ip_addr() { return to_str(peer_ip); }
 
-nb::object Request::get_session() { return py_session ? py_session : nb::none(); }
+nb::object Request::get_session() { return load_session(*this); }
 
 /// The token of `Authorization: Bearer <token>` (RFC 6750), or None.
 nb::object bearer_token(Request& r) {
@@ -261,6 +262,9 @@ void bind_request(nb::module_& m) {
       .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
                    "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
       .def_prop_ro("ip_addr", &Request::get_ip_addr, nb::sig("def ip_addr(self) -> str"), "The client's IP address.")
+      .def_prop_ro("session", &Request::get_session, nb::sig("def session(self) -> dict[str, typing.Any]"),
+                   "The session (a dict) kept in a signed cookie: changes are saved with the response. Needs "
+                   "app.configure_sessions(secret_key).")
       .def_prop_rw(
           "identity", [](Request& r) { return r.py_identity ? r.py_identity : nb::none(); },
           [](Request& r, nb::object v) { r.py_identity = std::move(v); },

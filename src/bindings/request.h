@@ -10,6 +10,8 @@
 
 namespace tiercel::py {
 
+struct SessionSettings;
+
 class Request {
  public:
   std::string_view method, path, query, host, body, peer_ip;
@@ -23,6 +25,11 @@ class Request {
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
   // Set by the engine (authentication, sessions) or by hooks; None until then.
   nb::object py_identity, py_session;
+  /// The app's session settings (null without sessions), the JSON of the session as loaded, whether a session
+  /// cookie came with the request.
+  std::shared_ptr<const SessionSettings> sessions;
+  std::string session_loaded_json;
+  bool session_cookie_sent = false;
 
   // The Python-facing attributes, built on first access (the engine fills handler arguments with them).
   nb::object get_method();

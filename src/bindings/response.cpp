@@ -253,6 +253,8 @@ std::string http_date(double unix_seconds) {
   return buf;
 }
 
+}  // namespace
+
 /// The Set-Cookie value for Response.set_cookie; ValueError/TypeError saying what to change.
 std::string set_cookie_value(const std::string& key, const std::string& value, nb::handle path, nb::handle domain,
                              nb::handle max_age, nb::handle expires, bool secure, bool http_only,
@@ -312,6 +314,8 @@ std::string set_cookie_value(const std::string& key, const std::string& value, n
   }
   return out;
 }
+
+namespace {
 
 }  // namespace
 
