@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 
@@ -25,6 +27,7 @@ def test_global_response_headers(serve, loop_kind):
         return b"x" * 70000
 
     app.get("/big")(big)
+    app.get("/boom")(lambda request: 1 / 0)
     app.exclude_response_headers_for(["/health/"])
     s = serve(app, loop_kind)
     with httpx.Client(base_url=s.url) as c:
@@ -44,6 +47,13 @@ def test_global_response_headers(serve, loop_kind):
         assert (len(r.content), r.headers["x-frame-options"]) == (70000, "DENY")
         r = c.head("/")
         assert r.headers["x-frame-options"] == "DENY"
+        # The answers the engine makes itself carry them too: 404, 405, a refused request, a bare 500.
+        for r in (c.get("/nowhere"), c.post("/"), c.get("/boom")):
+            assert (r.status_code, r.headers["x-frame-options"]) in ((404, "DENY"), (405, "DENY"), (500, "DENY"))
+        with socket.create_connection(("127.0.0.1", s.port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n")
+            raw = sock.recv(65536)
+        assert raw.startswith(b"HTTP/1.1 400 ") and b"\r\nX-Frame-Options: DENY\r\n" in raw
 
 
 def test_global_request_headers(serve, loop_kind):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tiercel import Tiercel, html, jsonify, redirect, serve_html, status_codes
+from tiercel import Response, TestClient, Tiercel, html, jsonify, redirect, serve_html, status_codes
 
 
 def test_helpers_over_http(serve, tmp_path, loop_kind):
@@ -42,6 +42,21 @@ def test_helpers_refuse_bad_input():
         serve_html("/nonexistent/page.html")
     with pytest.raises(TypeError):
         jsonify({1, 2})
+    with pytest.raises(ValueError, match="between 100 and 999"):
+        html("<p>", 42)
+    r = Response(200)
+    with pytest.raises(ValueError, match="between 100 and 999"):
+        r.status_code = 1000
+    assert r.status_code == 200
+
+
+def test_an_after_hook_cannot_send_a_bad_status():
+    """An after-hook that answers with an impossible status gets a logged 500, never a malformed status line."""
+    app = Tiercel(__file__)
+    app.get("/")(lambda: "x")
+    app.after_request("/")(lambda response: ("bad", 1000))
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 500
 
 
 def test_status_codes_match_the_standard_library():

@@ -283,6 +283,11 @@ class Engine:
         auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.
         """
 
+    def set_default_headers(self, headers: Sequence[tuple[str, str]]) -> None:
+        """
+        Header lines added to the answers connections make themselves (404, 405, refused input).
+        """
+
     def set_request_headers(self, headers: Sequence[tuple[str, str, bool]]) -> None:
         """
         The app's global request headers: (name, value, replace) for every request.

@@ -98,6 +98,8 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
     )
     if app.request_headers:
         engine.set_request_headers(app.request_headers)
+    if app.response_headers:
+        engine.set_default_headers(app.response_headers)
     cors = app.cors
     if cors is not None:
         engine.set_cors(

@@ -264,6 +264,11 @@ class Engine final : public Dispatcher {
     rt.unauthorized = std::move(unauthorized);
   }
 
+  /// Header lines for the answers connections make themselves (404, 405, refusals): the global response headers.
+  void set_default_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
+    config.extra_header_lines = header_lines(headers);
+  }
+
   /// The app's global request headers, as (name, value, replace), for every route (checked by the app).
   void set_request_headers(const std::vector<std::tuple<std::string, std::string, bool>>& headers) {
     if (headers.empty())
@@ -276,11 +281,18 @@ class Engine final : public Dispatcher {
   /// set the same name.
   void set_response_headers(uint32_t route_id, const std::vector<std::pair<std::string, std::string>>& headers) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    route_info[route_id].global_lines = header_lines(headers);
+  }
+
+  /// "Name: value\r\n" for each header; ValueError for one that could split a response.
+  static std::string header_lines(const std::vector<std::pair<std::string, std::string>>& headers) {
     std::string lines;
     for (auto& [name, value] : headers) {
+      if (!is_header_name(name) || !is_header_value(value))
+        throw nb::value_error(("invalid header '" + name + "'").c_str());
       lines.append(name).append(": ").append(value).append("\r\n");
     }
-    route_info[route_id].global_lines = std::move(lines);
+    return lines;
   }
 
   void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,
@@ -612,7 +624,7 @@ class Engine final : public Dispatcher {
     if (!response) {
       log_message("Bad return value from " + stage_name(rt, stage) + " for " + rt.method + " " + rt.path + ": " +
                   error);
-      write_error(*p.session, p.seq, p.ctx);
+      write_error(*p.session, p.seq, p.ctx, rt);
       return false;
     }
     p.response = std::move(response);
@@ -708,14 +720,14 @@ class Engine final : public Dispatcher {
         nb::object lines = format_exception(exc);
         std::string text = nb::cast<std::string>(nb::str("").attr("join")(lines));
         ResponseWriter(p.session->response_buffer(p.seq), p.session->env().date_line(), config.server_header)
-            .text(500, text, p.ctx);
+            .text(500, text, p.ctx, error_lines(rt, p.ctx));
         p.session->response_done(p.seq);
         return;
       } catch (nb::python_error&) {
         PyErr_Clear();
       }
     }
-    write_error(*p.session, p.seq, p.ctx);
+    write_error(*p.session, p.seq, p.ctx, rt);
   }
 
   /// task.result(): a new reference, or null with the task's exception set.
@@ -771,7 +783,7 @@ class Engine final : public Dispatcher {
     std::string error;
     if (!render_result(result, r, error)) {
       log_message("Bad return value from handler for " + rt.method + " " + rt.path + ": " + error);
-      write_error(session, seq, ctx);
+      write_error(session, seq, ctx, rt);
       return;
     }
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
@@ -804,10 +816,17 @@ class Engine final : public Dispatcher {
     }
   }
 
-  void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
+  void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
     ResponseWriter(session.response_buffer(seq), session.env().date_line(), config.server_header)
-        .text(500, "Internal Server Error\n", ctx);
+        .text(500, "Internal Server Error\n", ctx, error_lines(rt, ctx));
     session.response_done(seq);
+  }
+
+  /// The header lines of the engine's own error answers on `rt`: its global headers and the CORS ones.
+  std::string error_lines(const Route& rt, const ResponseContext& ctx) const {
+    std::string lines = rt.global_lines;
+    if (cors) cors->append_response_lines(lines, ctx.cors_origin);
+    return lines;
   }
 };
 
@@ -900,6 +919,8 @@ void bind_engine(nb::module_& m) {
       .def("set_authentication", &Engine::set_authentication, nb::arg("route_id"), nb::arg("authenticate"),
            nb::arg("is_async"), nb::arg("unauthorized"),
            "auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.")
+      .def("set_default_headers", &Engine::set_default_headers, nb::arg("headers"),
+           "Header lines added to the answers connections make themselves (404, 405, refused input).")
       .def("set_request_headers", &Engine::set_request_headers, nb::arg("headers"),
            "The app's global request headers: (name, value, replace) for every request.")
       .def("set_response_headers", &Engine::set_response_headers, nb::arg("route_id"), nb::arg("headers"),

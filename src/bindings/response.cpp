@@ -92,6 +92,11 @@ bool headers_from(nb::handle src, Headers& tmp, const Headers*& out, std::string
   return true;
 }
 
+/// ValueError unless `status` is a three-digit HTTP status code.
+void check_status(int status) {
+  if (status < 100 || status > 999) throw nb::value_error("status_code must be between 100 and 999");
+}
+
 bool status_from(nb::handle h, int& status, std::string& error) {
   if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr())) return false;
   long v = PyLong_AsLong(h.ptr());
@@ -144,6 +149,10 @@ bool result_parts(nb::handle result, nb::handle& body, int& status, nb::handle& 
     body = r.description;
     status = r.status_code;
     headers = r.headers;
+    if (status < 100 || status > 999) {
+      error = "the Response's status_code " + std::to_string(status) + " is out of range 100-999";
+      return false;
+    }
     return true;
   }
   if (PyTuple_Check(o)) {
@@ -346,6 +355,7 @@ void bind_helpers(nb::module_& m) {
   m.def(
       "html",
       [](nb::str text, int status_code) {
+        check_status(status_code);
         Headers h;
         h.append("Content-Type", "text/html; charset=utf-8");
         return make_response(status_code, std::move(h), std::move(text));
@@ -391,8 +401,7 @@ void bind_response(nb::module_& m) {
       .def(
           "__init__",
           [](Response* self, int status_code, nb::handle headers, nb::handle description, nb::handle body) {
-            if (status_code < 100 || status_code > 999)
-              throw nb::value_error("status_code must be between 100 and 999");
+            check_status(status_code);
             if (!description.is_none() && !body.is_none())
               throw nb::type_error("pass either description= or body=, not both");
             new (self) Response();
@@ -405,7 +414,12 @@ void bind_response(nb::module_& m) {
           },
           nb::arg("status_code") = 200, nb::arg("headers") = nb::none(), nb::arg("description") = nb::none(),
           nb::kw_only(), nb::arg("body") = nb::none())
-      .def_rw("status_code", &Response::status_code)
+      .def_prop_rw(
+          "status_code", [](Response& r) { return r.status_code; },
+          [](Response& r, int status_code) {
+            check_status(status_code);
+            r.status_code = status_code;
+          })
       .def_prop_rw(
           "headers", [](Response& r) { return r.headers; },
           [](Response& r, nb::handle h) {

@@ -27,6 +27,9 @@ struct ServerConfig {
   uint32_t max_pipelined = 64;
   /// Value of the Server header; empty sends none.
   std::string server_header = "tiercel";
+  /// Header lines (each ending in CRLF) added to the responses a connection makes itself (404, 405, 501, refused
+  /// input): the app's global response headers.
+  std::string extra_header_lines;
 };
 
 }  // namespace tiercel

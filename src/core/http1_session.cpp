@@ -184,7 +184,7 @@ void Http1Session::dispatch_current(std::string_view body) {
     close_seq_ = seq;
     ctx.keep_alive = false;
     ResponseWriter(response_buffer(seq), env_.date_line(), env_.config.server_header)
-        .text(501, "Method not implemented\n", ctx);
+        .text(501, "Method not implemented\n", ctx, env_.config.extra_header_lines);
     response_done(seq);
     return;
   }
@@ -193,9 +193,10 @@ void Http1Session::dispatch_current(std::string_view body) {
   if (m.kind != RouteMatch::Kind::kFound) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
     if (m.kind == RouteMatch::Kind::kNotFound) {
-      w.text(404, "Not Found\n", ctx);
+      w.text(404, "Not Found\n", ctx, env_.config.extra_header_lines);
     } else {
-      w.text(405, "Method Not Allowed\n", ctx, "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n");
+      w.text(405, "Method Not Allowed\n", ctx,
+             "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + env_.config.extra_header_lines);
     }
     response_done(seq);
     return;
@@ -285,7 +286,8 @@ void Http1Session::flush_ready() {
 
 void Http1Session::respond_error(int status, std::string_view message) {
   uint64_t seq = next_seq_++;
-  write_error_response(response_buffer(seq), status, message, env_.date_line(), env_.config.server_header);
+  write_error_response(response_buffer(seq), status, message, env_.date_line(), env_.config.server_header,
+                       env_.config.extra_header_lines);
   state_ = State::kClosing;
   close_after_ = true;
   close_seq_ = seq;

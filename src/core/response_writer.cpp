@@ -134,13 +134,13 @@ void ResponseWriter::text(int status, std::string_view body, const ResponseConte
 }
 
 void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
-                          std::string_view server_header) {
+                          std::string_view server_header, std::string_view extra_lines) {
   std::string body;
   body.reserve(message.size() + 1);
   body.append(message);
   body.push_back('\n');
   ResponseWriter(out, date_line, server_header)
-      .text(status, body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false});
+      .text(status, body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false}, extra_lines);
 }
 
 namespace {

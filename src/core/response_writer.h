@@ -61,7 +61,7 @@ class ResponseWriter {
 
 /// A complete error response (status, text body, `Connection: close`) for refused input.
 void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
-                          std::string_view server_header);
+                          std::string_view server_header, std::string_view extra_lines = {});
 
 /// True when `s` can be sent as a header name (an RFC 9110 token).
 bool is_header_name(std::string_view s) noexcept;
