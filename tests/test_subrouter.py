@@ -136,3 +136,10 @@ def test_include_router_refusals():
     with pytest.raises(ValueError, match="must start with '/'"):
         SubRouter(__file__, prefix="api")
     assert app.routers == []  # the refused router was not kept
+
+
+def test_prefix_alone_as_first_argument():
+    assert SubRouter("/api").prefix == "/api"
+    assert SubRouter(__file__, "/v2").prefix == "/v2"
+    assert SubRouter(__file__).prefix == ""
+    assert SubRouter(prefix="/x").prefix == "/x"

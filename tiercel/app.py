@@ -167,8 +167,15 @@ class SubRouter(Router):
     `app.include_router(router)`. Same names as Robyn's `SubRouter`."""
 
     def __init__(self, file_object: str = "", prefix: str = "", config: Any = None, openapi: Any = None) -> None:
+        if not prefix and _looks_like_prefix(file_object):
+            file_object, prefix = "", file_object  # SubRouter("/api"): the prefix alone
         super().__init__(prefix)
         self.file_path = file_object
+
+
+def _looks_like_prefix(text: str) -> bool:
+    """"/api" rather than a __file__ such as "/srv/app/routes.py"."""
+    return isinstance(text, str) and text.startswith("/") and not text.endswith(".py") and not os.path.exists(text)
 
 
 @dataclass
