@@ -20,6 +20,7 @@ from tiercel import Tiercel
 
 TIERCEL_DIR = os.path.dirname(os.path.abspath(tiercel.__file__))
 N = 1000
+HANDLERS = ("plain_sync", "plain_async", "hooked", "before_hook", "after_hook", "typed", "authenticate", "secure")
 
 
 class CallRecorder:
@@ -36,7 +37,7 @@ class CallRecorder:
         if os.path.abspath(code.co_filename).startswith(TIERCEL_DIR + os.sep):
             with self.lock:
                 self.tiercel_calls[f"{code.co_filename}:{code.co_name}"] += 1
-        elif code.co_name in ("plain_sync", "plain_async", "hooked", "before_hook", "after_hook", "typed"):
+        elif code.co_name in HANDLERS:
             with self.lock:
                 self.handler_calls[code.co_name] += 1
 
@@ -58,6 +59,19 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
         return "async"
 
     app.inject_global(pool="the-pool")
+    app.configure_cors(["https://app.example"])  # CORS headers and sessions are native too
+    app.configure_sessions("k" * 32)
+
+    class Auth(tiercel.AuthenticationHandler):
+        def authenticate(self, request):
+            return tiercel.Identity({"t": self.token_getter.get_token(request)})
+
+    app.configure_authentication(Auth(tiercel.BearerGetter()))
+
+    @app.get("/secure", auth_required=True)
+    def secure(request, session):
+        session["n"] = session.get("n", 0) + 1
+        return f"{request.identity.claims['t']} {session['n']}"
 
     @app.get("/typed/:n")
     async def typed(n: int, pool, headers, page: int = 1, tags: list[str] | None = None):
@@ -93,6 +107,10 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
                 assert client.get("/hooked").text == "hooked"
             for _ in range(N):
                 assert client.get("/typed/7?page=2&tags=a&tags=b").text == "7 2 ['a', 'b'] the-pool"
+            auth = {"Authorization": "Bearer tok", "Origin": "https://app.example"}
+            for i in range(N):
+                r = client.get("/secure", headers=auth)
+                assert r.text == f"tok {i + 1}" and r.headers["access-control-allow-origin"] == "https://app.example"
             recorder.recording = False
     finally:
         server.stop()
@@ -105,6 +123,8 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
         "before_hook": N,
         "after_hook": N,
         "typed": N,
+        "authenticate": N,
+        "secure": N,
     }
     assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"
 

@@ -103,6 +103,23 @@ class Url:
 
     def __repr__(self) -> str: ...
 
+class Identity:
+    """
+    Who sent a request: `claims` (a dict), as the authentication handler found them.
+    """
+
+    def __init__(self, claims: dict[str, Any] | None = None) -> None: ...
+
+    @property
+    def claims(self) -> dict[str, Any]: ...
+
+    @claims.setter
+    def claims(self, arg: dict[str, Any], /) -> None: ...
+
+    def __eq__(self, arg: object, /) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
 def bearer_token(request: Request) -> str | None:
     """
     The token of the request's `Authorization: Bearer <token>` header, or None.

@@ -174,7 +174,7 @@ class SubRouter(Router):
 
 
 def _looks_like_prefix(text: str) -> bool:
-    """"/api" rather than a __file__ such as "/srv/app/routes.py"."""
+    """ "/api" rather than a __file__ such as "/srv/app/routes.py"."""
     return isinstance(text, str) and text.startswith("/") and not text.endswith(".py") and not os.path.exists(text)
 
 

@@ -16,24 +16,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
-from typing import Any
 
 from tiercel import _core
-
-
-class Identity:
-    """Who sent a request: `claims` (a dict) as the authentication handler found them."""
-
-    def __init__(self, claims: dict[str, Any] | None = None) -> None:
-        self.claims = dict(claims or {})
-
-    def __repr__(self) -> str:
-        return f"Identity(claims={self.claims!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Identity) and other.claims == self.claims
-
-    __hash__ = None  # type: ignore[assignment]
+from tiercel._core import Identity  # native: an authenticate() that makes one runs no framework Python
 
 
 class TokenGetter(ABC):

@@ -229,7 +229,33 @@ nb::object bearer_token(Request& r) {
   return to_str(token);
 }
 
+/// request.identity as an authentication handler makes it (native, so making one runs no framework Python).
+struct Identity {
+  nb::dict claims;
+};
+
 void bind_request(nb::module_& m) {
+  nb::class_<Identity>(m, "Identity", "Who sent a request: `claims` (a dict), as the authentication handler found them.")
+      .def(
+          "__init__",
+          [](Identity* self, nb::handle claims) {
+            new (self) Identity();
+            if (!claims.is_none()) {  // dict(claims): a copy, from a mapping or pairs
+              PyObject* d = PyObject_CallOneArg(reinterpret_cast<PyObject*>(&PyDict_Type), claims.ptr());
+              if (!d) throw nb::python_error();
+              self->claims = nb::steal<nb::dict>(d);
+            }
+          },
+          nb::arg("claims") = nb::none(), nb::sig("def __init__(self, claims: dict[str, typing.Any] | None = None) -> None"))
+      .def_prop_rw(
+          "claims", [](const Identity& i) { return nb::typed<nb::dict, nb::str, nb::any>(i.claims); },
+          [](Identity& i, nb::typed<nb::dict, nb::str, nb::any> claims) { i.claims = std::move(claims); })
+      .def("__eq__",
+           [](const Identity& a, nb::handle b) {
+             return nb::isinstance<Identity>(b) && a.claims.equal(nb::cast<const Identity&>(b).claims);
+           })
+      .def("__repr__", [](const Identity& i) { return "Identity(claims=" + nb::cast<std::string>(nb::repr(i.claims)) + ")"; });
+
   m.def("bearer_token", &bearer_token, nb::arg("request"), nb::sig("def bearer_token(request: Request) -> str | None"),
         "The token of the request's `Authorization: Bearer <token>` header, or None.");
 
