@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tiercel import Tiercel
-from tiercel.app import _loop_factory
+from tiercel.runner import loop_factory as _loop_factory
 from tiercel.server import Server
 
 LOOP_KINDS = ["asyncio", "uvloop"]

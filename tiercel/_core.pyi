@@ -343,6 +343,19 @@ class Engine:
 
     def stop_listening(self) -> None: ...
 
+    def listen_fd(self, fd: int, backlog: int = 1024) -> None:
+        """
+        Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).
+        """
+
+    def drain_connections(self) -> None:
+        """
+        Graceful shutdown: idle connections close now, busy ones after their answers (with Connection: close).
+        """
+
+    @property
+    def requests_served(self) -> int: ...
+
     def close_idle_connections(self) -> None: ...
 
     @property

@@ -8,17 +8,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
-import signal
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass
 from typing import Any
 
 from tiercel import _core
 from tiercel.authentication import AuthenticationHandler
+from tiercel.config import resolve
 from tiercel.cors import CorsSettings, cors_settings
 from tiercel.routing import (
     HTTP_METHODS,
@@ -31,7 +30,8 @@ from tiercel.routing import (
     normalize_prefix,
     positional_count,
 )
-from tiercel.server import Limits, Server
+from tiercel.runner import run
+from tiercel.server import Server
 
 logger = logging.getLogger("tiercel")
 
@@ -383,31 +383,18 @@ class Tiercel(Router):
         return handler
 
     # ---- running -----------------------------------------------------------------------------
-    def server(self, host: str = "127.0.0.1", port: int = 8080, **limits: Any) -> Server:
-        """A Server for this app (for embedding in an existing asyncio program: `await server.serve()`)."""
-        graceful = limits.pop("graceful_timeout", 10.0)
-        dev = bool(limits.pop("dev", False))
-        unknown = set(limits) - set(Limits.__dataclass_fields__)
-        if unknown:
-            raise TypeError(
-                f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(Limits.__dataclass_fields__)}, graceful_timeout, dev"
-            )
-        return Server(self, host, port, Limits(**limits), graceful_timeout=graceful, dev=dev)
+    def server(self, host: str = "127.0.0.1", port: int = 8080, **settings: Any) -> Server:
+        """A Server for this app, for embedding in an asyncio program (`await server.serve()`). Takes the
+        settings app.start() takes; TIERCEL_* variables do not apply."""
+        return Server(self, resolve({"host": host, "port": port, **settings}))
 
-    def start(self, host: str = "127.0.0.1", port: int = 8080, *, loop: str = "auto", **limits: Any) -> None:
-        """Serves until Ctrl-C or SIGTERM. TIERCEL_HOST / TIERCEL_PORT override host and port (as Robyn's
-        ROBYN_HOST / ROBYN_PORT do). `loop` is "auto" (uvloop when installed), "uvloop" or "asyncio"."""
-        host = os.environ.get("TIERCEL_HOST", host)
-        port_text = os.environ.get("TIERCEL_PORT", str(port))
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise ValueError(f"TIERCEL_PORT must be an integer port, got {port_text!r}") from None
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be in 0-65535, got {port}")
-        server = self.server(host, port, **limits)
-        _run(server, loop)
+    def start(self, host: str | None = None, port: int | None = None, **settings: Any) -> None:
+        """Serves until Ctrl-C or SIGTERM (graceful: in-flight requests finish). Every setting of
+        `python -m tiercel --help` is a keyword here (`processes=4`, `access_log=True`, `max_body=...`), and
+        TIERCEL_* environment variables override them (as Robyn's ROBYN_HOST / ROBYN_PORT do). With
+        processes > 1, a supervisor forks and watches the workers."""
+        code = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        run(self, resolve({**code, **settings}, os.environ))
 
 
 def _header(key: str, value: str) -> tuple[str, str]:
@@ -435,54 +422,6 @@ def _lifecycle_handler(handler: Callable[[], Any], kind: str) -> Callable[[], An
             f"a {kind} handler is called with no arguments, but {handler.__qualname__} requires {', '.join(required)}"
         )
     return handler
-
-
-def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    if kind not in ("auto", "uvloop", "asyncio"):
-        raise ValueError(f"loop must be 'auto', 'uvloop' or 'asyncio', got {kind!r}")
-    if kind != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from None
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
-
-
-def _run(server: Server, loop_kind: str) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loop = _loop_factory(loop_kind)()
-    asyncio.set_event_loop(loop)
-    signals_seen = 0
-
-    def on_signal(sig: signal.Signals) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen > 1:
-            logger.warning("second %s: exiting at once", sig.name)
-            os._exit(1)
-        logger.info("%s received: stopping", sig.name)
-        server.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-
-    def ready(s: Server) -> None:
-        # Tests and supervisors wait for this exact line.
-        print(f"Tiercel listening on http://{s.host}:{s.port}", flush=True)
-
-    try:
-        loop.run_until_complete(server.serve(ready))
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
-    logger.info("stopped")
 
 
 __all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]

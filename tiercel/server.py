@@ -10,10 +10,11 @@ import inspect
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
+from tiercel.config import Settings
 from tiercel.exceptions import HTTPException
 from tiercel.params import SESSION, ParameterError, handler_plan, path_param_names
 from tiercel.routing import HTTP_METHODS, is_async_callable
@@ -22,41 +23,6 @@ if TYPE_CHECKING:
     from tiercel.app import Tiercel
 
 logger = logging.getLogger("tiercel")
-
-
-@dataclass
-class Limits:
-    """Protocol limits and timeouts (DESIGN §6); every one can be set in `app.start(...)`."""
-
-    max_request_line: int = 8 * 1024
-    max_header_bytes: int = 64 * 1024
-    max_header_count: int = 100
-    max_body: int = 16 * 1024 * 1024
-    header_timeout: float = 10.0
-    keepalive_timeout: float = 5.0
-    write_timeout: float = 30.0
-    max_connections: int = 10_000
-    max_pipelined: int = 64
-    write_high_watermark: int = 1 << 20
-    server_header: str = "tiercel"
-
-    def validate(self) -> None:
-        for name in (
-            "max_request_line",
-            "max_header_bytes",
-            "max_header_count",
-            "max_body",
-            "max_connections",
-            "max_pipelined",
-            "write_high_watermark",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("header_timeout", "keepalive_timeout", "write_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -76,25 +42,25 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
             logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
 
 
-async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
+async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
     """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
     results of const routes (their handlers run here, once)."""
-    lim = limits
+    s = settings
     engine = _core.Engine(
-        max_request_line=lim.max_request_line,
-        max_header_bytes=lim.max_header_bytes,
-        max_header_count=lim.max_header_count,
-        max_body=lim.max_body,
-        header_timeout=float(lim.header_timeout),
-        keepalive_timeout=float(lim.keepalive_timeout),
-        write_timeout=float(lim.write_timeout),
-        max_connections=lim.max_connections,
-        max_pipelined=lim.max_pipelined,
-        write_high_watermark=lim.write_high_watermark,
-        server_header=lim.server_header,
+        max_request_line=s.max_request_line,
+        max_header_bytes=s.max_header_bytes,
+        max_header_count=s.max_header_count,
+        max_body=s.max_body,
+        header_timeout=float(s.header_timeout),
+        keepalive_timeout=float(s.timeout_keep_alive),
+        write_timeout=float(s.write_timeout),
+        max_connections=s.max_connections,
+        max_pipelined=s.max_pipelined,
+        write_high_watermark=s.write_high_watermark,
+        server_header=s.server_header,
     )
     engine.set_error_handling(
-        list(app.exception_handlers), HTTPException, traceback.format_exception, dev, ParameterError
+        list(app.exception_handlers), HTTPException, traceback.format_exception, s.dev, ParameterError
     )
     if app.request_headers:
         engine.set_request_headers(app.request_headers)
@@ -159,23 +125,21 @@ async def build_engine(app: Tiercel, limits: Limits, dev: bool) -> _core.Engine:
 
 
 class Server:
-    """One engine serving `app` on the running asyncio loop until `stop()` is called."""
+    """One engine serving `app` on the running asyncio loop until `stop()` is called. `fd`: a listening socket
+    made by someone else (a supervisor, a Unix socket); otherwise the engine binds settings.host:settings.port."""
 
-    def __init__(
-        self, app: Tiercel, host: str, port: int, limits: Limits, graceful_timeout: float = 10.0, dev: bool = False
-    ):
-        limits.validate()
+    def __init__(self, app: Tiercel, settings: Settings, fd: int | None = None):
         self.app = app
-        self.host = host
-        self.port = port
-        self.limits = limits
-        self.graceful_timeout = graceful_timeout
-        self.dev = dev  # development mode: 500 responses carry the traceback
+        self.settings = settings
+        self.host = settings.host
+        self.port = settings.port
+        self.fd = fd
         self.engine: _core.Engine | None = None
         self._stop: asyncio.Event | None = None
 
-    async def _build_engine(self) -> _core.Engine:
-        return await build_engine(self.app, self.limits, self.dev)
+    @property
+    def dev(self) -> bool:
+        return self.settings.dev
 
     async def serve(self, ready: Callable[[Server], Any] | None = None) -> None:
         """Serves until stop(); `ready(server)` is called once the socket accepts (server.port is bound)."""
@@ -183,8 +147,12 @@ class Server:
         self._stop = asyncio.Event()
         for handler in self.app.startup_handlers:
             await _call(handler)
-        engine = await self._build_engine()
-        self.port = engine.listen(self.host, self.port)
+        engine = await build_engine(self.app, self.settings)
+        if self.fd is not None:
+            engine.listen_fd(self.fd, self.settings.backlog)
+            self.fd = None  # the engine owns it now
+        else:
+            self.port = engine.listen(self.host, self.port, self.settings.backlog)
         self.engine = engine
         engine.attach(loop)
         try:
@@ -198,12 +166,21 @@ class Server:
             await run_shutdown_handlers(self.app)
 
     async def _drain(self, engine: _core.Engine) -> None:
-        """Stops accepting, lets in-flight requests finish (up to graceful_timeout), then closes."""
+        """Graceful shutdown: stop accepting; idle keep-alive connections close at once, busy ones after their
+        answers (which say `Connection: close`); whatever is still running after timeout_graceful_shutdown is
+        cancelled."""
         engine.stop_listening()
-        deadline = asyncio.get_running_loop().time() + self.graceful_timeout
-        while engine.pending_count and asyncio.get_running_loop().time() < deadline:
+        engine.drain_connections()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timeout_graceful_shutdown
+        while (engine.connection_count or engine.pending_count) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        engine.close_idle_connections()
+        if engine.connection_count or engine.pending_count:
+            logger.warning(
+                "graceful shutdown: %d connection(s) still busy after %.1f s; closing them",
+                engine.connection_count,
+                self.settings.timeout_graceful_shutdown,
+            )
 
     def stop(self) -> None:
         """Asks serve() to finish (safe to call from a signal handler on the loop)."""

@@ -82,7 +82,7 @@ class TestClient:
         timeout: float = 30.0,
         **limits: Any,
     ) -> None:
-        from tiercel.server import Limits
+        from tiercel.config import resolve
 
         self.app = app
         split = urlsplit(base_url)
@@ -92,8 +92,7 @@ class TestClient:
         self.cookies: dict[str, str] = dict(cookies or {})
         self.dev = dev
         self.timeout = timeout
-        self.limits = Limits(**limits)
-        self.limits.validate()
+        self.settings = resolve({**limits, "dev": dev})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: _core.Engine | None = None
 
@@ -115,7 +114,7 @@ class TestClient:
         try:
             for handler in self.app.startup_handlers:
                 loop.run_until_complete(_call(handler))
-            engine = loop.run_until_complete(build_engine(self.app, self.limits, self.dev))
+            engine = loop.run_until_complete(build_engine(self.app, self.settings))
             engine.attach(loop)
         except BaseException:
             self._loop = None

@@ -145,7 +145,7 @@ class Engine final : public Dispatcher {
   ServerConfig config;
   RouteTable routes;
   std::vector<Route> route_info;
-  std::unique_ptr<EventLoop> loop = std::make_unique<EventLoop>();
+  std::unique_ptr<EventLoop> loop;  // made on first use: an engine that only checks routes has no loop (no fds)
   std::unique_ptr<TcpServer> server;
   std::unique_ptr<SessionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
@@ -165,6 +165,11 @@ class Engine final : public Dispatcher {
   int reader_fd = -1;
 
   ~Engine() override { shutdown(); }
+
+  EventLoop& ev() {
+    if (!loop) loop = std::make_unique<EventLoop>();
+    return *loop;
+  }
 
   // ---- registration -----------------------------------------------------------------------
   uint32_t add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async, int nargs) {
@@ -337,7 +342,7 @@ class Engine final : public Dispatcher {
 
   // ---- serving ----------------------------------------------------------------------------
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
-    if (!server) server = std::make_unique<TcpServer>(*loop, config, routes, *this);
+    if (!server) server = std::make_unique<TcpServer>(ev(), config, routes, *this);
     std::string error;
     int bound = server->listen(host, port, backlog, reuse_port, error);
     if (bound < 0) throw std::runtime_error(error);
@@ -356,7 +361,7 @@ class Engine final : public Dispatcher {
     call_at = aio_loop.attr("call_at");
     call_soon = aio_loop.attr("call_soon");
     poll_cb = std::move(self_poll);
-    reader_fd = loop->backend_fd();
+    reader_fd = ev().backend_fd();
     aio_loop.attr("add_reader")(reader_fd, poll_cb);
     attached = true;
     // libuv arms new watchers (the listener) only inside a run: do one now.
@@ -382,7 +387,7 @@ class Engine final : public Dispatcher {
 
   void poll() {
     soon_pending = false;
-    int t = loop->run_nowait();
+    int t = ev().run_nowait();
     if (attached) schedule(t);
   }
 
@@ -473,9 +478,9 @@ class Engine final : public Dispatcher {
     if (status == 204) {
       w.start(204);
       w.raw_headers(lines);
-      w.finish({}, ctx);
+      w.finish({}, live(session, seq, ctx));
     } else {
-      w.text(status, message + "\n", ctx, lines);
+      w.text(status, message + "\n", live(session, seq, ctx), lines);
     }
     session.response_done(seq);
   }
@@ -720,7 +725,7 @@ class Engine final : public Dispatcher {
         nb::object lines = format_exception(exc);
         std::string text = nb::cast<std::string>(nb::str("").attr("join")(lines));
         ResponseWriter(p.session->response_buffer(p.seq), p.session->env().date_line(), config.server_header)
-            .text(500, text, p.ctx, error_lines(rt, p.ctx));
+            .text(500, text, live(*p.session, p.seq, p.ctx), error_lines(rt, p.ctx));
         p.session->response_done(p.seq);
         return;
       } catch (nb::python_error&) {
@@ -767,7 +772,7 @@ class Engine final : public Dispatcher {
     }
     s->release();
     // The answer was written outside a native run: arm its watchers / close callbacks now.
-    if (loop->dirty()) poll();
+    if (loop && loop->dirty()) poll();
   }
 
   void cancel(void* token) noexcept override {
@@ -777,8 +782,15 @@ class Engine final : public Dispatcher {
     PyErr_Clear();
   }
 
-  void write_result(Http1Session& session, uint64_t seq, const ResponseContext& ctx, nb::handle result,
+  /// `ctx` for the answer to `seq` now: a connection that is draining makes it say `Connection: close`.
+  static ResponseContext live(const Http1Session& session, uint64_t seq, ResponseContext ctx) {
+    if (session.closes_after(seq)) ctx.keep_alive = false;
+    return ctx;
+  }
+
+  void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request) {
+    const ResponseContext ctx = live(session, seq, request_ctx);
     Rendered r;
     std::string error;
     if (!render_result(result, r, error)) {
@@ -818,7 +830,7 @@ class Engine final : public Dispatcher {
 
   void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
     ResponseWriter(session.response_buffer(seq), session.env().date_line(), config.server_header)
-        .text(500, "Internal Server Error\n", ctx, error_lines(rt, ctx));
+        .text(500, "Internal Server Error\n", live(session, seq, ctx), error_lines(rt, ctx));
     session.response_done(seq);
   }
 
@@ -946,13 +958,30 @@ void bind_engine(nb::module_& m) {
            nb::keep_alive<0, 1>(), "A connection over memory to this engine (the TestClient's transport).")
       .def("detach", &Engine::detach)
       .def("poll", &Engine::poll, "Runs the native loop without blocking (the add_reader callback).")
-      .def("fileno", [](Engine& e) { return e.loop->backend_fd(); })
+      .def("fileno", [](Engine& e) { return e.ev().backend_fd(); })
       .def("stop_listening",
            [](Engine& e) {
              if (e.server) e.server->stop_listening();
-             e.loop->mark_dirty();
+             e.ev().mark_dirty();
              e.poll();
            })
+      .def(
+          "listen_fd",
+          [](Engine& e, int fd, int backlog) {
+            if (!e.server) e.server = std::make_unique<TcpServer>(e.ev(), e.config, e.routes, e);
+            std::string error;
+            if (e.server->listen_fd(fd, backlog, error) != 0) throw std::runtime_error(error);
+          },
+          nb::arg("fd"), nb::arg("backlog") = 1024,
+          "Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).")
+      .def("drain_connections",
+           [](Engine& e) {
+             if (e.server) e.server->drain_connections();
+             e.ev().mark_dirty();
+             e.poll();
+           },
+           "Graceful shutdown: idle connections close now, busy ones after their answers (with Connection: close).")
+      .def_prop_ro("requests_served", [](Engine& e) { return e.server ? e.server->env().requests : 0; })
       .def("close_idle_connections",
            [](Engine& e) {
              if (e.server) e.server->close_idle_connections();

@@ -172,6 +172,8 @@ void Http1Session::dispatch_current(std::string_view body) {
     head_moved_ = false;
   }
   uint64_t seq = next_seq_++;
+  ++env_.requests;
+  if (draining_) head_.keep_alive = false;  // shutting down: this answer is the connection's last
   if (!head_.keep_alive) {
     close_after_ = true;
     close_seq_ = seq;
@@ -385,6 +387,22 @@ void Http1Session::on_timeout() {
   } else {
     begin_close();
   }
+}
+
+void Http1Session::drain() {
+  if (draining_ || transport_closed_ || closing_) return;
+  draining_ = true;
+  bool mid_request = state_ != State::kHead || len_ > pos_;
+  if (mid_request) return;  // dispatch_current() makes the request being received the last one
+  if (slots_.empty() && out_.empty()) {
+    begin_close();  // idle keep-alive connection
+    return;
+  }
+  if (!slots_.empty() && !close_after_) {
+    close_after_ = true;
+    close_seq_ = next_seq_ - 1;  // after the answers to the requests already received
+  }
+  send_output();
 }
 
 void Http1Session::begin_close() {

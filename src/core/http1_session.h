@@ -75,6 +75,7 @@ struct SessionEnv {
   Dispatcher& dispatcher;
   DateCache date;
   uint64_t now_ms = 0;      ///< loop time, refreshed by the owner before each batch
+  uint64_t requests = 0;    ///< requests received (each one answered, whatever its outcome)
   std::time_t now_s = 0;    ///< wall-clock seconds for the Date header
   std::string_view date_line() { return date.line(now_s); }
 };
@@ -100,6 +101,9 @@ class Http1Session {
   uint64_t deadline() const { return deadline_ms_; }
   /// Called by the owner when deadline() has passed.
   void on_timeout();
+  /// The server is shutting down: an idle connection closes now; one with a request in progress closes after
+  /// answering it (and the requests already received), that last answer saying `Connection: close`.
+  void drain();
 
   // --- dispatcher side ---
   /// The buffer the response to `seq` must be appended to.
@@ -115,6 +119,8 @@ class Http1Session {
   void retain() noexcept { ++refs_; }
   void release() noexcept;
   bool closed() const noexcept { return transport_closed_; }
+  /// The answer to `seq` is the connection's last: it must say `Connection: close`.
+  bool closes_after(uint64_t seq) const noexcept { return close_after_ && seq == close_seq_; }
   SessionEnv& env() noexcept { return env_; }
 
  private:
@@ -169,6 +175,7 @@ class Http1Session {
   uint64_t head_deadline_ms_ = 0;  // when the head being received must be complete; 0 while none is
   bool transport_closed_ = false;
   bool closing_ = false;
+  bool draining_ = false;
   bool in_process_ = false;
   uint64_t deadline_ms_ = 0;
   uint32_t refs_ = 1;

@@ -372,6 +372,12 @@ void TcpServer::close_idle_connections() {
   }
 }
 
+void TcpServer::drain_connections() {
+  refresh_clock();
+  // drain() may close a connection, which only schedules its removal: iterating a copy is not needed.
+  for (auto* c : connections_) c->session()->drain();
+}
+
 void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
   auto* self = static_cast<TcpServer*>(listener->data);
   if (status != 0) return;

@@ -58,6 +58,8 @@ class TcpServer {
   void stop_listening();
   /// Closes connections that have no request in progress; others close after their current response.
   void close_idle_connections();
+  /// Graceful shutdown: every connection drains (Http1Session::drain).
+  void drain_connections();
   size_t connection_count() const noexcept { return connections_.size(); }
   SessionEnv& env() noexcept { return env_; }
 
