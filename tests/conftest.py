@@ -114,12 +114,12 @@ def loop_kind(request: pytest.FixtureRequest) -> str:
 class Subprocess:
     """A Python script run as a server process; waits for "Tiercel listening on http://HOST:PORT"."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: str | None = None):
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("TIERCEL_PORT", "0")
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True
+            [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True, cwd=cwd
         )
         self.output: list[str] = []
         self._new_output = threading.Condition()
@@ -173,8 +173,8 @@ class Subprocess:
 def run_script() -> Iterator[Callable[..., Subprocess]]:
     procs: list[Subprocess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> Subprocess:
-        p = Subprocess(list(args), env)
+    def start(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> Subprocess:
+        p = Subprocess(list(args), env, cwd)
         procs.append(p)
         return p
 

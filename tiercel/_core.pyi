@@ -1,6 +1,7 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
 from collections.abc import Callable, Iterator, Sequence
+import concurrent.futures
 import datetime
 from typing import Any
 
@@ -276,6 +277,12 @@ class Engine:
         """
         The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
         """
+
+    def set_blocking(self, route_id: int, executor: object, wrap_future: object) -> None:
+        """The route's sync handler runs in `executor` (blocking=True)."""
+
+    @property
+    def blocking_executor(self) -> concurrent.futures.Executor | None: ...
 
     def set_hooks(self, route_id: int, before: Sequence[tuple[object, bool, int]], after: Sequence[tuple[object, bool, int]]) -> None:
         """

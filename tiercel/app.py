@@ -34,6 +34,7 @@ from tiercel.runner import run
 from tiercel.server import Server
 
 logger = logging.getLogger("tiercel")
+Decorator = Callable[[Handler], Handler]
 
 
 class Router:
@@ -50,69 +51,77 @@ class Router:
 
     # ---- registration ------------------------------------------------------------------------
     def add_route(
-        self, route_type: str, endpoint: str, handler: Handler, const: bool = False, auth_required: bool = False
+        self,
+        route_type: str,
+        endpoint: str,
+        handler: Handler,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
     ) -> Handler:
-        """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler."""
+        """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler.
+        `blocking=True`: a sync handler that may block (file or database I/O without asyncio) runs in a thread
+        pool (`blocking_threads` threads), so it cannot stall the event loop."""
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
-        route = Route(method, endpoint, handler, const=const, auth_required=auth_required)
+        route = Route(method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking)
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
         self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
         self.routes.append(route)
         return handler
 
-    def _decorator(self, method: str, endpoint: str, const: bool, auth_required: bool) -> Callable[[Handler], Handler]:
+    def _decorator(self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool) -> Decorator:
         def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const=const, auth_required=auth_required)
+            return self.add_route(method, endpoint, handler, const, auth_required, blocking)
 
         return register
 
     def get(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("GET", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("GET", endpoint, const, auth_required, blocking)
 
     def post(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("POST", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("POST", endpoint, const, auth_required, blocking)
 
     def put(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("PUT", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("PUT", endpoint, const, auth_required, blocking)
 
     def delete(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("DELETE", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("DELETE", endpoint, const, auth_required, blocking)
 
     def patch(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("PATCH", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("PATCH", endpoint, const, auth_required, blocking)
 
     def head(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("HEAD", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("HEAD", endpoint, const, auth_required, blocking)
 
     def options(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("OPTIONS", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking)
 
     def connect(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("CONNECT", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("CONNECT", endpoint, const, auth_required, blocking)
 
     def trace(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, **_: Any
-    ) -> Callable[[Handler], Handler]:
-        return self._decorator("TRACE", endpoint, const, auth_required)
+        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+    ) -> Decorator:
+        return self._decorator("TRACE", endpoint, const, auth_required, blocking)
 
     # ---- middleware, dependencies, sub-routers ---------------------------------------------------
     def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:

@@ -72,6 +72,7 @@ class Route:
     handler: Handler
     const: bool = False
     auth_required: bool = False
+    blocking: bool = False
     is_async: bool = field(init=False)
     nargs: int = field(init=False)
 
@@ -79,6 +80,13 @@ class Route:
         if not callable(self.handler):
             raise TypeError(f"the handler for {self.method} {self.path} must be callable, got {self.handler!r}")
         self.is_async = is_async_callable(self.handler)
+        if self.blocking and self.is_async:
+            raise TypeError(
+                f"{self.method} {self.path}: blocking=True runs a sync handler in a thread; "
+                f"{getattr(self.handler, '__qualname__', self.handler)} is async (await instead of blocking)"
+            )
+        if self.blocking and self.const:
+            raise TypeError(f"{self.method} {self.path}: a const route runs once at start-up; it cannot be blocking")
         # The fast path passes the request to a handler that takes one positional parameter; other signatures
         # get their arguments from the plan tiercel.params makes at start-up.
         try:

@@ -108,17 +108,19 @@ def socket_url(sock: socket.socket, settings: Settings) -> str:
 
 
 # ---- one process --------------------------------------------------------------------------------
-def serve_in_process(app: Tiercel, settings: Settings) -> None:
-    """Serves in this process until SIGTERM/SIGINT (graceful) or a second one (at once)."""
-    sock = bind_socket(settings) if settings.uds else None
+def serve_in_process(app: Tiercel, settings: Settings, fd: int | None = None, announce: bool = True) -> None:
+    """Serves in this process until SIGTERM/SIGINT (graceful) or a second one (at once); on `fd` when given."""
+    if fd is None and settings.uds:
+        fd = bind_socket(settings).detach()
     loop = loop_factory(settings.loop)()
     asyncio.set_event_loop(loop)
-    server = Server(app, settings, fd=sock.detach() if sock is not None else None)
+    server = Server(app, settings, fd=fd)
     _install_stop_signals(loop, server)
 
     def ready(s: Server) -> None:
-        url = f"unix:{settings.uds}" if settings.uds else f"http://{s.host}:{s.port}"
-        print(READY_LINE.format(url=url), flush=True)  # tests and supervisors wait for this exact line
+        if announce:  # tests and supervisors wait for this exact line
+            url = f"unix:{settings.uds}" if settings.uds else f"http://{s.host}:{s.port}"
+            print(READY_LINE.format(url=url), flush=True)
 
     try:
         loop.run_until_complete(server.serve(ready))
@@ -127,7 +129,7 @@ def serve_in_process(app: Tiercel, settings: Settings) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
-        if settings.uds:
+        if settings.uds and announce:
             _unlink(settings.uds)
     logger.info("stopped")
 
@@ -472,6 +474,15 @@ def _exit_text(status: int) -> str:
 def run(app: Tiercel, settings: Settings) -> None:
     """Runs the app with these settings until it is stopped: in this process, or under a supervisor."""
     configure_logging(settings.log_level)
+    if settings.dev:
+        from tiercel.reload import child_fd, run_with_reload
+
+        fd = child_fd()
+        if fd is None:
+            run_with_reload(settings)
+        else:
+            serve_in_process(app, settings, fd=fd, announce=False)
+        return
     if settings.needs_supervisor():
         code = Supervisor(app, settings).run()
         if code:

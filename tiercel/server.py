@@ -10,6 +10,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,13 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def close_engine_executor(engine: _core.Engine) -> None:
+    """Lets the blocking handlers' threads go (running calls finish on their own; queued ones are dropped)."""
+    executor = engine.blocking_executor
+    if executor is not None:
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def run_shutdown_handlers(app: Tiercel) -> None:
@@ -74,6 +82,7 @@ async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
     if app.sessions is not None:
         engine.set_sessions(*astuple(app.sessions))
     compiled_routes = app.compiled_routes()
+    executor: ThreadPoolExecutor | None = None
     excluded = app.excluded_response_header_paths
     for compiled in compiled_routes:
         route, path = compiled.route, compiled.path
@@ -93,6 +102,12 @@ async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
                     "request only, not parameters filled per request"
                 )
             engine.set_arguments(route_id, plan)
+        if route.blocking:
+            if executor is None:
+                executor = ThreadPoolExecutor(
+                    max_workers=settings.blocking_threads, thread_name_prefix="tiercel-blocking"
+                )
+            engine.set_blocking(route_id, executor, asyncio.wrap_future)
         if app.response_headers and path not in excluded:
             engine.set_response_headers(route_id, app.response_headers)
         before = [(h.fn, h.is_async, h.nargs) for h in compiled.before]
@@ -162,6 +177,7 @@ class Server:
             await self._drain(engine)
         finally:
             engine.close()
+            close_engine_executor(engine)
             self.engine = None
             await run_shutdown_handlers(self.app)
 

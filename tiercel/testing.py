@@ -124,7 +124,7 @@ class TestClient:
 
     def close(self) -> None:
         """Stops the engine, runs the shutdown handlers and closes the client's event loop."""
-        from tiercel.server import run_shutdown_handlers
+        from tiercel.server import close_engine_executor, run_shutdown_handlers
 
         engine, loop = self._engine, self._loop
         self._engine = self._loop = None
@@ -133,6 +133,7 @@ class TestClient:
         try:
             if engine is not None:
                 engine.close()
+                close_engine_executor(engine)
             loop.run_until_complete(run_shutdown_handlers(self.app))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:

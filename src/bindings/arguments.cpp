@@ -210,9 +210,24 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args) {
   return plan;
 }
 
-PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request, nb::handle param_error) {
+PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request, nb::handle param_error,
+                         std::vector<PyObject*> prefix) {
   Request& r = *nb::inst_ptr<Request>(request);
   const size_t n = plan.args.size();
+  if (!prefix.empty()) {
+    // The rare path (blocking handlers): the arguments after the prefix, on the heap.
+    std::vector<nb::object> values(n);
+    for (size_t i = 0; i < n; ++i) {
+      values[i] = value_of(plan.args[i], r, request, param_error);
+      if (!values[i]) return nullptr;
+      prefix.push_back(values[i].ptr());
+    }
+    prefix.insert(prefix.begin(), nullptr);
+    return PyObject_Vectorcall(fn.ptr(), prefix.data() + 1,
+                               (prefix.size() - 1 - (plan.kwnames ? PyTuple_GET_SIZE(plan.kwnames.ptr()) : 0)) |
+                                   PY_VECTORCALL_ARGUMENTS_OFFSET,
+                               plan.kwnames ? plan.kwnames.ptr() : nullptr);
+  }
   nb::object values_small[kMaxArgs];
   std::vector<nb::object> values_big(n > kMaxArgs ? n : 0);
   nb::object* values = n > kMaxArgs ? values_big.data() : values_small;

@@ -38,6 +38,8 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args);
 
 /// fn(**arguments of `plan` for `request`): a new reference, or null with a Python error set: the call's own,
 /// or an instance of `param_error` (message, name) when a path or query value is missing or refused.
-PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request, nb::handle param_error);
+/// With `prefix`, calls fn(*prefix, **arguments) instead (executor.submit(context.run, handler, ...)).
+PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request, nb::handle param_error,
+                         std::vector<PyObject*> prefix = {});
 
 }  // namespace tiercel::py

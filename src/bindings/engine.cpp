@@ -126,6 +126,7 @@ class Engine final : public Dispatcher {
     bool is_async = false;
     int nargs = 0;
     std::shared_ptr<const ArgPlan> plan;
+    bool blocking = false;  // a sync handler run in the blocking thread pool
   };
 
   struct Route {
@@ -156,6 +157,8 @@ class Engine final : public Dispatcher {
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
   // the exception for a refused path or query parameter.
   nb::object error_handlers, http_exception, format_exception, param_error;
+  // Blocking handlers: the thread pool, its submit, and asyncio.wrap_future.
+  nb::object blocking_executor, blocking_submit, wrap_future;
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
   bool dev = false;
@@ -192,6 +195,42 @@ class Engine final : public Dispatcher {
   void set_arguments(uint32_t route_id, nb::handle args) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
     route_info[route_id].handler.plan = make_plan(args);
+  }
+
+  /// The route's handler is sync and may block: it runs in `executor` (a concurrent.futures.Executor).
+  void set_blocking(uint32_t route_id, nb::object executor, nb::object wrap_future_fn) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    Callee& h = route_info[route_id].handler;
+    if (h.is_async) throw nb::value_error("blocking=True is for sync handlers; an async handler must not block");
+    h.blocking = true;
+    blocking_submit = executor.attr("submit");
+    blocking_executor = std::move(executor);
+    wrap_future = std::move(wrap_future_fn);
+  }
+
+  /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
+  /// It runs in a copy of `context` (or of the current one): a Context cannot be entered by two threads at once.
+  PyObject* submit_blocking(const Callee& h, nb::handle request, nb::handle context) {
+    nb::inst_ptr<Request>(request)->detach();  // the thread may read it after the connection buffer moved on
+    nb::object copy = nb::steal(context ? PyContext_Copy(context.ptr()) : PyContext_CopyCurrent());
+    if (!copy) return nullptr;
+    nb::object run = copy.attr("run");
+    PyObject* future;
+    if (h.plan) {
+      future = call_with_plan(blocking_submit, *h.plan, request, param_error, {run.ptr(), h.fn.ptr()});
+    } else {
+      PyObject* args[4] = {nullptr, run.ptr(), h.fn.ptr(), request.ptr()};
+      future = PyObject_Vectorcall(blocking_submit.ptr(), args + 1,
+                                   static_cast<size_t>(2 + h.nargs) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+    }
+    if (!future) return nullptr;
+    nb::object cf = nb::steal(future);
+    try {
+      return wrap_future(cf, nb::arg("loop") = aio_loop).release().ptr();
+    } catch (nb::python_error& e) {
+      e.restore();
+      return nullptr;
+    }
   }
 
   void set_hooks(uint32_t route_id, const std::vector<std::tuple<nb::object, bool, int>>& before,
@@ -450,9 +489,12 @@ class Engine final : public Dispatcher {
       // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
       nb::object context = rt.handler.is_async ? nb::object() : nb::steal(PyContext_CopyCurrent());
       ContextScope scope(context.ptr());
-      PyObject* res = call_handler(rt.handler, request);
+      PyObject* res = rt.handler.blocking ? submit_blocking(rt.handler, request, nb::handle())
+                                          : call_handler(rt.handler, request);
       if (!res) {
         fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Unhandled exception in handler");
+      } else if (rt.handler.blocking) {
+        suspend(fresh_pending(session, seq, ctx, req.route_id, request), nb::steal(res));
       } else if (!rt.handler.is_async) {
         nb::object result = nb::steal(res);
         write_result(session, seq, ctx, result, rt, request);
@@ -569,7 +611,12 @@ class Engine final : public Dispatcher {
         continue;
       }
       PyObject* res;
-      if (is_handler) {
+      if (is_handler && c.blocking) {
+        scope.exit();
+        res = submit_blocking(c, p->request, p->context);
+        if (!res) return fail(std::move(p), rt, "Cannot run the blocking handler");
+        return suspend(std::move(p), nb::steal(res));
+      } else if (is_handler) {
         res = call_handler(c, p->request);
       } else {
         PyObject* args[3] = {nullptr, p->request.ptr(), p->response.ptr()};
@@ -918,6 +965,11 @@ void bind_engine(nb::module_& m) {
                    "-> None"),
            "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
            "keyword) per parameter (tiercel/params.py).")
+      .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),
+           "The route's sync handler runs in `executor` (blocking=True).")
+      .def_prop_ro(
+          "blocking_executor", [](Engine& e) { return e.blocking_executor ? e.blocking_executor : nb::none(); },
+          nb::sig("def blocking_executor(self) -> concurrent.futures.Executor | None"))
       .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
            "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
       .def("set_sessions", &Engine::set_sessions, nb::arg("key"), nb::arg("cookie_name"), nb::arg("max_age"),

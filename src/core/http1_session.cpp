@@ -8,6 +8,7 @@ namespace tiercel {
 namespace {
 constexpr size_t kInitialBuffer = 8 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr uint64_t kDrainFirstRequestMs = 1000;  // while draining, how long a new connection has to send
 }  // namespace
 
 Http1Session::Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
@@ -394,6 +395,13 @@ void Http1Session::drain() {
   draining_ = true;
   bool mid_request = state_ != State::kHead || len_ > pos_;
   if (mid_request) return;  // dispatch_current() makes the request being received the last one
+  if (next_seq_ == 0) {
+    // Just accepted, nothing received yet: the client connected to send a request, which may be on its way.
+    // Closing now would fail it; it gets a short while to arrive, and its answer closes the connection.
+    uint64_t by = env_.now_ms + kDrainFirstRequestMs;
+    if (deadline_ms_ == 0 || deadline_ms_ > by) deadline_ms_ = by;
+    return;
+  }
   if (slots_.empty() && out_.empty()) {
     begin_close();  // idle keep-alive connection
     return;

@@ -1,0 +1,105 @@
+"""`python -m tiercel module:app` (and the `tiercel` console script): runs an app with uvicorn-style flags.
+
+Every flag has a TIERCEL_* environment variable and an `app.start(...)` keyword of the same name; the command
+line wins over the environment, which wins over the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tiercel.config import OPTIONS, Settings, resolve
+
+GROUPS = {
+    "server": "server",
+    "run": "running",
+    "limits": "limits (bad input is refused with the status shown)",
+    "proxy": "behind a proxy",
+    "processes": "worker processes",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tiercel",
+        description="Serve a Tiercel app: tiercel [options] module:attribute (for example myapp.main:app).",
+        epilog="Each --flag can also be set with the environment variable TIERCEL_<FLAG> (upper case, '_' for '-'), "
+        "for example TIERCEL_PROCESSES=4, and as app.start(flag=...) in code.",
+    )
+    p.add_argument("app", help="the app to serve, as module:attribute (module.path:app, or path/to/file.py:app)")
+    p.add_argument("--app-dir", default=".", help="directory put first on sys.path to import the app (default: .)")
+    defaults = Settings()
+    groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
+    for option in OPTIONS:
+        default = getattr(defaults, option.name)
+        help_text = f"{option.help} (default: {default!r}; env {option.env})"
+        if option.parse.__name__ == "_bool":
+            groups[option.group].add_argument(
+                option.flag, dest=option.name, nargs="?", const="true", default=None, metavar="BOOL", help=help_text
+            )
+        else:
+            groups[option.group].add_argument(
+                option.flag, dest=option.name, default=None, metavar=option.metavar or "VALUE", help=help_text
+            )
+    return p
+
+
+def load_app(target: str, app_dir: str = ".") -> Any:
+    """The object `module:attribute` names; an error that says what to fix otherwise."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"tiercel: the app is given as module:attribute (for example main:app), got {target!r}")
+    path = os.path.abspath(app_dir)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    if module_name.endswith(".py"):  # a file path
+        directory, file = os.path.split(os.path.abspath(module_name))
+        sys.path.insert(0, directory)
+        module_name = file[:-3]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name or module_name.startswith(f"{e.name}."):
+            raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
+        raise
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SystemExit(f"tiercel: module {module_name!r} has no attribute {attr!r}") from None
+    from tiercel.app import Tiercel
+
+    if callable(obj) and not isinstance(obj, Tiercel):
+        obj = obj()  # an app factory
+    if not isinstance(obj, Tiercel):
+        raise SystemExit(f"tiercel: {target} is a {type(obj).__name__}, not a Tiercel app")
+    return obj
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    cli = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    try:
+        settings = resolve(None, os.environ, cli)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"tiercel: {e}") from None
+    if settings.dev:
+        from tiercel.reload import child_fd, run_with_reload
+
+        if child_fd() is None:  # the watching parent: the app is imported (and may fail) in its child
+            run_with_reload(settings, args.app_dir)
+            return
+    app = load_app(args.app, args.app_dir)
+    from tiercel.runner import run
+
+    run(app, settings)
+
+
+if __name__ == "__main__":
+    main()
