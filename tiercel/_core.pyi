@@ -292,6 +292,11 @@ class Engine:
     def set_sessions(self, key: bytes, cookie_name: str, max_age: int, path: str, domain: object | None, secure: bool, http_only: bool, same_site: object | None) -> None:
         """Signed cookie sessions (request.session) for every route."""
 
+    def set_proxy_headers(self, trusted: str) -> None:
+        """
+        Believe X-Forwarded-For/-Proto and Forwarded from these proxies (addresses, networks, or *).
+        """
+
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """
         CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.

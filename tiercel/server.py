@@ -70,6 +70,8 @@ async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
     engine.set_error_handling(
         list(app.exception_handlers), HTTPException, traceback.format_exception, s.dev, ParameterError
     )
+    if s.proxy_headers:
+        engine.set_proxy_headers(s.forwarded_allow_ips)
     if app.request_headers:
         engine.set_request_headers(app.request_headers)
     if app.response_headers:

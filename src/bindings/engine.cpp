@@ -15,6 +15,7 @@
 #include "bindings/sessions.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
+#include "core/proxy.h"
 #include "core/tcp_server.h"
 
 namespace tiercel::py {
@@ -246,6 +247,14 @@ class Engine final : public Dispatcher {
     };
     fill(rt.before, before, 1);
     fill(rt.after, after, 2);
+  }
+
+  /// Trust proxy headers from these proxies ("127.0.0.1,10.0.0.0/8", "*").
+  void set_proxy_headers(std::string_view trusted) {
+    auto t = std::make_shared<TrustedProxies>();
+    std::string error;
+    if (!t->parse(trusted, error)) throw nb::value_error(("forwarded_allow_ips: " + error).c_str());
+    config.trusted_proxies = std::move(t);
   }
 
   /// CORS for every route: `origins` empty means any origin ("*"), `headers` empty with any_header means any.
@@ -975,6 +984,8 @@ void bind_engine(nb::module_& m) {
       .def("set_sessions", &Engine::set_sessions, nb::arg("key"), nb::arg("cookie_name"), nb::arg("max_age"),
            nb::arg("path"), nb::arg("domain").none(), nb::arg("secure"), nb::arg("http_only"),
            nb::arg("same_site").none(), "Signed cookie sessions (request.session) for every route.")
+      .def("set_proxy_headers", &Engine::set_proxy_headers, nb::arg("trusted"),
+           "Believe X-Forwarded-For/-Proto and Forwarded from these proxies (addresses, networks, or *).")
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")

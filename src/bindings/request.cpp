@@ -85,6 +85,7 @@ nb::object make_request(const RoutedRequest& req) {
   r->host = req.head.host;
   r->body = req.body;
   r->peer_ip = req.peer_ip;
+  r->scheme = req.scheme;
   r->headers = &req.head.headers;
   r->params = &req.params;
   nb::inst_mark_ready(obj);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/http1_parser.h"
@@ -30,6 +31,8 @@ struct ServerConfig {
   /// Header lines (each ending in CRLF) added to the responses a connection makes itself (404, 405, 501, refused
   /// input): the app's global response headers.
   std::string extra_header_lines;
+  /// Proxies whose X-Forwarded-* / Forwarded headers give the client's address and scheme; null: none.
+  std::shared_ptr<const class TrustedProxies> trusted_proxies;
 };
 
 }  // namespace tiercel

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "core/proxy.h"
+
 namespace tiercel {
 
 namespace {
@@ -211,7 +213,13 @@ void Http1Session::dispatch_current(std::string_view body) {
     response_done(seq);
     return;
   }
-  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, peer_ip_};
+  std::string_view client_ip = peer_ip_, scheme = "http";
+  if (const TrustedProxies* proxies = env_.config.trusted_proxies.get(); proxies && proxies->trusts(peer_ip_)) {
+    ForwardedClient f = resolve_forwarded(head_.headers, *proxies);
+    if (!f.ip.empty()) client_ip = f.ip;
+    if (!f.scheme.empty()) scheme = f.scheme;
+  }
+  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme};
   env_.dispatcher.dispatch(*this, seq, req);
 }
 

@@ -34,7 +34,8 @@ struct RoutedRequest {
   uint32_t route_id;
   const std::vector<PathParam>& params;
   ResponseContext ctx;
-  std::string_view peer_ip;
+  std::string_view peer_ip;         ///< the client's address (from proxy headers when the peer is trusted)
+  std::string_view scheme = "http";  ///< "https" when a trusted proxy says so
 };
 
 /// Calls the application for routed requests (implemented by the Python bindings).
