@@ -297,6 +297,22 @@ class Engine:
         Believe X-Forwarded-For/-Proto and Forwarded from these proxies (addresses, networks, or *).
         """
 
+    def set_access_log(self, on: bool, fd: int = 1) -> None:
+        """
+        Writes an access-log line per answer to `fd`, in batches (flush_access_log, or every 64 KiB).
+        """
+
+    def flush_access_log(self) -> None: ...
+
+    def set_metrics(self, memory: object, nblocks: int, own: int, max_routes: int, path: str) -> None:
+        """
+        Counts into block `own` of the (shared) `memory` and serves every block's sum at GET `path`.
+        """
+
+    @staticmethod
+    def metrics_block_bytes(max_routes: int) -> int:
+        """Bytes of one worker's metrics block."""
+
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """
         CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tiercel.config import Settings
-from tiercel.server import Server
+from tiercel.server import Server, metrics_memory
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -193,7 +193,9 @@ class Slots:
 
 
 # ---- a worker ------------------------------------------------------------------------------------------------
-def worker_main(app: Tiercel, settings: Settings, fd: int, slots: Slots, index: int) -> NoReturn:
+def worker_main(
+    app: Tiercel, settings: Settings, fd: int, slots: Slots, index: int, metrics: tuple[mmap.mmap, int, int] | None
+) -> NoReturn:
     """The body of a forked worker: serve on the shared socket until SIGTERM, then exit."""
     code = 1
     try:
@@ -203,7 +205,7 @@ def worker_main(app: Tiercel, settings: Settings, fd: int, slots: Slots, index: 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         loop = loop_factory(settings.loop)()
         asyncio.set_event_loop(loop)
-        server = Server(app, settings, fd=fd)
+        server = Server(app, settings, fd=fd, metrics=metrics)
         pid = os.getpid()
         state = STARTING
         limit = settings.max_requests + random.randint(0, settings.max_requests_jitter) if settings.max_requests else 0
@@ -289,6 +291,9 @@ class Supervisor:
         self.announced = False
         self.restarts = 0
         self.fd = -1
+        # Metrics: block 0 keeps what finished workers counted (and the restarts), block slot+1 is a worker's.
+        self.metrics_blocks = self.slots.capacity + 1
+        self.metrics = metrics_memory(app, self.metrics_blocks) if settings.metrics else None
 
     def run(self) -> int:
         sock = bind_socket(self.settings)
@@ -390,6 +395,7 @@ class Supervisor:
             if w is None:
                 continue
             self.slots.free(w.slot)
+            self._archive_metrics(w.slot)
             if w.replaces and w.replaces in self.workers:
                 self.workers[w.replaces].successor = 0
             if w.successor and w.successor in self.workers:
@@ -413,9 +419,26 @@ class Supervisor:
             else:
                 logger.warning("worker %d %s%s: starting another", pid, how, f" ({w.killed})" if w.killed else "")
             self.restarts += 1
+            if self.metrics is not None:
+                words = memoryview(self.metrics).cast("Q")
+                words[1] += 1
+                words.release()
             self.recent_crashes = [t for t in self.recent_crashes if now - t < 30] + [now]
             delay = min(0.05 * 2 ** (len(self.recent_crashes) - 1), 5.0)
             self.next_spawn = max(self.next_spawn, now + delay)
+
+    def _archive_metrics(self, slot: int) -> None:
+        """Adds a finished worker's counters to block 0 and clears its block for the slot's next worker."""
+        if self.metrics is None:
+            return
+        words = memoryview(self.metrics).cast("Q")
+        size = len(words) // self.metrics_blocks
+        start = (slot + 1) * size
+        for i in range(2, size):  # not the open connections (gone with it) nor the restarts
+            if words[start + i]:
+                words[i] += words[start + i]
+        words[start : start + size] = memoryview(bytes(size * 8)).cast("Q")
+        words.release()
 
     def _watch(self) -> None:
         now = time.monotonic()
@@ -450,7 +473,8 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:  # the worker
             signal.set_wakeup_fd(-1)
-            worker_main(self.app, self.settings, self.fd, self.slots, slot)
+            metrics = (self.metrics, self.metrics_blocks, slot + 1) if self.metrics is not None else None
+            worker_main(self.app, self.settings, self.fd, self.slots, slot, metrics)
         w = Worker(pid, slot, time.monotonic())
         if replaces is not None:
             w.replaces = replaces.pid

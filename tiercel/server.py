@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import mmap
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,9 +51,22 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
             logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
 
 
-async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
+def metrics_max_routes(app: Tiercel) -> int:
+    """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, the metrics one."""
+    return 2 * len(app.compiled_routes()) + 2
+
+
+def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
+    """Zeroed memory for `blocks` metrics blocks (shared with children forked later)."""
+    return mmap.mmap(-1, blocks * _core.Engine.metrics_block_bytes(metrics_max_routes(app)))
+
+
+async def build_engine(
+    app: Tiercel, settings: Settings, metrics: tuple[mmap.mmap, int, int] | None = None
+) -> _core.Engine:
     """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
-    results of const routes (their handlers run here, once)."""
+    results of const routes (their handlers run here, once). `metrics`: (memory, blocks, own block) when a
+    supervisor shares the counters of its workers."""
     s = settings
     engine = _core.Engine(
         max_request_line=s.max_request_line,
@@ -138,15 +152,30 @@ async def build_engine(app: Tiercel, settings: Settings) -> _core.Engine:
             if "OPTIONS" not in allowed:  # the app's own OPTIONS route answers preflights itself
                 allowed |= {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())
                 engine.add_preflight_route(path, ", ".join(m for m in HTTP_METHODS if m in allowed))
+    if s.access_log:
+        engine.set_access_log(True)
+    if s.metrics:
+        memory, blocks, own = metrics if metrics is not None else (metrics_memory(app, 2), 2, 1)
+        engine.set_metrics(memory, blocks, own, metrics_max_routes(app), s.metrics)
     return engine
+
+
+async def _flush_every_second(engine: _core.Engine) -> None:
+    """Writes out the access log's batch once a second (it is also written whenever 64 KiB are waiting)."""
+    while True:
+        await asyncio.sleep(1.0)
+        engine.flush_access_log()
 
 
 class Server:
     """One engine serving `app` on the running asyncio loop until `stop()` is called. `fd`: a listening socket
     made by someone else (a supervisor, a Unix socket); otherwise the engine binds settings.host:settings.port."""
 
-    def __init__(self, app: Tiercel, settings: Settings, fd: int | None = None):
+    def __init__(
+        self, app: Tiercel, settings: Settings, fd: int | None = None, metrics: tuple[mmap.mmap, int, int] | None = None
+    ):
         self.app = app
+        self.metrics = metrics
         self.settings = settings
         self.host = settings.host
         self.port = settings.port
@@ -164,7 +193,7 @@ class Server:
         self._stop = asyncio.Event()
         for handler in self.app.startup_handlers:
             await _call(handler)
-        engine = await build_engine(self.app, self.settings)
+        engine = await build_engine(self.app, self.settings, self.metrics)
         if self.fd is not None:
             engine.listen_fd(self.fd, self.settings.backlog)
             self.fd = None  # the engine owns it now
@@ -172,13 +201,17 @@ class Server:
             self.port = engine.listen(self.host, self.port, self.settings.backlog)
         self.engine = engine
         engine.attach(loop)
+        flusher = loop.create_task(_flush_every_second(engine)) if self.settings.access_log else None
         try:
             if ready is not None:
                 ready(self)
             await self._stop.wait()
             await self._drain(engine)
         finally:
+            if flusher is not None:
+                flusher.cancel()
             engine.close()
+            engine.flush_access_log()
             close_engine_executor(engine)
             self.engine = None
             await run_shutdown_handlers(self.app)

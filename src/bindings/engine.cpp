@@ -13,6 +13,7 @@
 #include "bindings/common.h"
 #include "bindings/request.h"
 #include "bindings/sessions.h"
+#include "bindings/telemetry.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
 #include "core/proxy.h"
@@ -138,6 +139,7 @@ class Engine final : public Dispatcher {
     nb::object const_result;            // a const route with hooks: the handler's result, reused
     std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
     bool preflight = false;             // answers CORS preflights natively (no handler)
+    bool metrics = false;               // serves the Prometheus metrics natively (no handler)
     std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
     bool auth = false;                  // before[0] is the authentication handler's authenticate()
     nb::object unauthorized;            // what auth answers when authenticate() returns None
@@ -151,6 +153,9 @@ class Engine final : public Dispatcher {
   std::unique_ptr<TcpServer> server;
   std::unique_ptr<SessionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
+  Telemetry telemetry;
+  bool telemetry_on = false;
+  Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
   std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
 
@@ -168,7 +173,58 @@ class Engine final : public Dispatcher {
   bool attached = false;
   int reader_fd = -1;
 
-  ~Engine() override { shutdown(); }
+  ~Engine() override {
+    shutdown();
+    telemetry.flush();
+    if (metrics_view.obj) PyBuffer_Release(&metrics_view);
+  }
+
+  /// The listener's server, made on first use, with the observer set.
+  TcpServer& tcp_server() {
+    if (!server) {
+      server = std::make_unique<TcpServer>(ev(), config, routes, *this);
+      if (telemetry_on) server->env().observer = &telemetry;
+    }
+    return *server;
+  }
+
+  void set_access_log(bool on, int fd) {
+    telemetry.access_log = on;
+    telemetry.log_fd = fd;
+    telemetry_on = telemetry_on || on;
+  }
+
+  /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers
+  /// by a supervisor), and served at GET `path` from all of them.
+  void set_metrics(nb::object memory, size_t nblocks, size_t own, size_t max_routes, std::string_view path) {
+    if (metrics_view.obj) throw std::runtime_error("metrics are already set");
+    if (own >= nblocks) throw nb::value_error("the metrics block is out of range");
+    if (route_info.size() + 1 > max_routes) throw nb::value_error("max_routes is smaller than the routes");
+    if (PyObject_GetBuffer(memory.ptr(), &metrics_view, PyBUF_WRITABLE) != 0) throw nb::python_error();
+    size_t need = nblocks * Telemetry::block_words(max_routes) * sizeof(uint64_t);
+    if (static_cast<size_t>(metrics_view.len) < need ||
+        reinterpret_cast<uintptr_t>(metrics_view.buf) % alignof(uint64_t) != 0) {
+      PyBuffer_Release(&metrics_view);
+      metrics_view = {};
+      throw nb::value_error("the metrics memory is too small or not aligned");
+    }
+    uint32_t id = add_route("GET", path, nb::none(), false, 0);
+    route_info[id].metrics = true;
+    telemetry.base = static_cast<uint64_t*>(metrics_view.buf);
+    telemetry.nblocks = nblocks;
+    telemetry.own = own;
+    telemetry.max_routes = max_routes;
+    for (auto& rt : route_info) {
+      std::string label = "route=\"";
+      for (char c : rt.path) {
+        if (c == '"' || c == '\\') label.push_back('\\');
+        label.push_back(c);
+      }
+      label += "\",method=\"" + rt.method + "\"";
+      telemetry.route_labels.push_back(std::move(label));
+    }
+    telemetry_on = true;
+  }
 
   EventLoop& ev() {
     if (!loop) loop = std::make_unique<EventLoop>();
@@ -390,7 +446,7 @@ class Engine final : public Dispatcher {
 
   // ---- serving ----------------------------------------------------------------------------
   int listen(const std::string& host, int port, int backlog, bool reuse_port) {
-    if (!server) server = std::make_unique<TcpServer>(ev(), config, routes, *this);
+    tcp_server();
     std::string error;
     int bound = server->listen(host, port, backlog, reuse_port, error);
     if (bound < 0) throw std::runtime_error(error);
@@ -399,7 +455,9 @@ class Engine final : public Dispatcher {
 
   /// A connection over memory to this engine's routes (the TestClient's): the same sessions and dispatch.
   std::unique_ptr<MemoryConnection> open_memory_connection(std::string peer_ip) {
-    if (!memory_env) memory_env = std::make_unique<SessionEnv>(SessionEnv{config, routes, *this, {}, 0, 0});
+    if (!memory_env)
+      memory_env = std::make_unique<SessionEnv>(
+          SessionEnv{config, routes, *this, {}, 0, 0, 0, telemetry_on ? &telemetry : nullptr});
     return std::make_unique<MemoryConnection>(*memory_env, std::move(peer_ip));
   }
 
@@ -483,6 +541,13 @@ class Engine final : public Dispatcher {
       ctx.cors_origin = static_cast<int16_t>(origin ? cors->match(*origin) : CorsPolicy::kNoOrigin);
     }
     if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
+    if (rt.metrics) {
+      ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+      w.start(200);
+      w.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      w.finish(telemetry.render(), live(session, seq, ctx));
+      return session.response_done(seq);
+    }
     nb::object request = make_request(req);
     if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
     if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;
@@ -986,6 +1051,15 @@ void bind_engine(nb::module_& m) {
            nb::arg("same_site").none(), "Signed cookie sessions (request.session) for every route.")
       .def("set_proxy_headers", &Engine::set_proxy_headers, nb::arg("trusted"),
            "Believe X-Forwarded-For/-Proto and Forwarded from these proxies (addresses, networks, or *).")
+      .def("set_access_log", &Engine::set_access_log, nb::arg("on"), nb::arg("fd") = 1,
+           "Writes an access-log line per answer to `fd`, in batches (flush_access_log, or every 64 KiB).")
+      .def("flush_access_log", [](Engine& e) { e.telemetry.flush(); })
+      .def("set_metrics", &Engine::set_metrics, nb::arg("memory"), nb::arg("nblocks"), nb::arg("own"),
+           nb::arg("max_routes"), nb::arg("path"),
+           "Counts into block `own` of the (shared) `memory` and serves every block's sum at GET `path`.")
+      .def_static("metrics_block_bytes",
+                  [](size_t max_routes) { return Telemetry::block_words(max_routes) * sizeof(uint64_t); },
+                  nb::arg("max_routes"), "Bytes of one worker's metrics block.")
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")
@@ -1031,9 +1105,8 @@ void bind_engine(nb::module_& m) {
       .def(
           "listen_fd",
           [](Engine& e, int fd, int backlog) {
-            if (!e.server) e.server = std::make_unique<TcpServer>(e.ev(), e.config, e.routes, e);
             std::string error;
-            if (e.server->listen_fd(fd, backlog, error) != 0) throw std::runtime_error(error);
+            if (e.tcp_server().listen_fd(fd, backlog, error) != 0) throw std::runtime_error(error);
           },
           nb::arg("fd"), nb::arg("backlog") = 1024,
           "Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).")

@@ -1,6 +1,7 @@
 // HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure.
 #include "core/http1_session.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "core/proxy.h"
@@ -10,7 +11,13 @@ namespace tiercel {
 namespace {
 constexpr size_t kInitialBuffer = 8 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr uint64_t kDrainFirstRequestMs = 1000;  // while draining, how long a new connection has to send
+constexpr uint64_t kDrainFirstRequestMs = 1000;
+
+uint64_t monotonic_us() noexcept {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}  // while draining, how long a new connection has to send
 }  // namespace
 
 Http1Session::Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
@@ -176,6 +183,18 @@ void Http1Session::dispatch_current(std::string_view body) {
   }
   uint64_t seq = next_seq_++;
   ++env_.requests;
+  std::string_view client_ip = peer_ip_, scheme = "http";
+  if (const TrustedProxies* proxies = env_.config.trusted_proxies.get(); proxies && proxies->trusts(peer_ip_)) {
+    ForwardedClient f = resolve_forwarded(head_.headers, *proxies);
+    if (!f.ip.empty()) client_ip = f.ip;
+    if (!f.scheme.empty()) scheme = f.scheme;
+  }
+  if (env_.observer) {
+    std::string line;
+    line.reserve(head_.method.size() + head_.target.size() + 10);
+    line.append(head_.method).append(" ").append(head_.target).append(head_.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+    records_.push_back(LogRecord{seq, std::move(line), std::string(client_ip), RequestRecord::kNoRoute, monotonic_us()});
+  }
   if (draining_) head_.keep_alive = false;  // shutting down: this answer is the connection's last
   if (!head_.keep_alive) {
     close_after_ = true;
@@ -195,6 +214,7 @@ void Http1Session::dispatch_current(std::string_view body) {
   }
   ctx.head_request = *method == Method::kHead;
   RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
+  if (env_.observer && m.kind == RouteMatch::Kind::kFound) records_.back().route = m.route_id;
   if (m.kind != RouteMatch::Kind::kFound) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
     if (m.kind == RouteMatch::Kind::kNotFound) {
@@ -213,18 +233,18 @@ void Http1Session::dispatch_current(std::string_view body) {
     response_done(seq);
     return;
   }
-  std::string_view client_ip = peer_ip_, scheme = "http";
-  if (const TrustedProxies* proxies = env_.config.trusted_proxies.get(); proxies && proxies->trusts(peer_ip_)) {
-    ForwardedClient f = resolve_forwarded(head_.headers, *proxies);
-    if (!f.ip.empty()) client_ip = f.ip;
-    if (!f.scheme.empty()) scheme = f.scheme;
-  }
   RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme};
   env_.dispatcher.dispatch(*this, seq, req);
 }
 
 std::string& Http1Session::response_buffer(uint64_t seq) {
-  if (slots_.empty() && seq == next_write_) return out_;
+  if (slots_.empty() && seq == next_write_) {
+    if (out_seq_ != seq) {  // where this answer starts in out_ (for the observer)
+      out_seq_ = seq;
+      out_start_ = out_.size();
+    }
+    return out_;
+  }
   for (auto& s : slots_) {
     if (s.seq == seq) return s.bytes;
   }
@@ -243,6 +263,39 @@ void Http1Session::defer(uint64_t seq, void* token) {
 }
 
 void Http1Session::response_done(uint64_t seq, bool close) {
+  if (env_.observer) observe(seq, 0);
+  finish_response(seq, close);
+}
+
+void Http1Session::observe(uint64_t seq, size_t body_bytes) {
+  std::string_view bytes;
+  if (slots_.empty() && seq == next_write_) {
+    if (out_seq_ == seq && out_start_ <= out_.size()) bytes = std::string_view(out_).substr(out_start_);
+  } else {
+    for (auto& s : slots_) {
+      if (s.seq == seq) bytes = s.bytes;
+    }
+  }
+  RequestRecord r;
+  r.bytes = bytes.size() + body_bytes;
+  if (bytes.size() >= 12) r.status = (bytes[9] - '0') * 100 + (bytes[10] - '0') * 10 + (bytes[11] - '0');
+  r.client_ip = peer_ip_;
+  r.request_line = "-";
+  for (auto it = records_.begin(); it != records_.end(); ++it) {
+    if (it->seq != seq) continue;
+    r.client_ip = it->client_ip;
+    r.request_line = it->request_line;
+    r.route_id = it->route;
+    uint64_t now = monotonic_us();
+    r.duration_us = now > it->start_us ? now - it->start_us : 0;
+    env_.observer->on_response(r);
+    records_.erase(it);
+    return;
+  }
+  env_.observer->on_response(r);  // refused before it was read (400, 408, 413, 431...)
+}
+
+void Http1Session::finish_response(uint64_t seq, bool close) {
   if (close && (!close_after_ || seq < close_seq_)) {
     close_after_ = true;
     close_seq_ = seq;
@@ -276,6 +329,7 @@ void Http1Session::response_done(uint64_t seq, bool close) {
 void Http1Session::response_done(uint64_t seq, std::string_view body) {
   // Below this size a copy is cheaper than a second iovec.
   constexpr size_t kDirectBody = 16 * 1024;
+  if (env_.observer) observe(seq, body.size());
   if (body.size() >= kDirectBody && slots_.empty() && seq == next_write_ && !close_after_ && !closing_ &&
       !transport_closed_) {
     // out_ holds every earlier answer of this connection and this head: they go first, then the body.
@@ -283,7 +337,7 @@ void Http1Session::response_done(uint64_t seq, std::string_view body) {
   } else {
     response_buffer(seq).append(body);
   }
-  response_done(seq);
+  finish_response(seq, false);
 }
 
 void Http1Session::flush_ready() {

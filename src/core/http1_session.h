@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/observer.h"
 #include "core/http1_parser.h"
 #include "core/response_writer.h"
 #include "core/router.h"
@@ -76,8 +77,9 @@ struct SessionEnv {
   Dispatcher& dispatcher;
   DateCache date;
   uint64_t now_ms = 0;      ///< loop time, refreshed by the owner before each batch
-  uint64_t requests = 0;    ///< requests received (each one answered, whatever its outcome)
   std::time_t now_s = 0;    ///< wall-clock seconds for the Date header
+  uint64_t requests = 0;    ///< requests received (each one answered, whatever its outcome)
+  RequestObserver* observer = nullptr;  ///< sees every answer (access log, metrics); null: nothing is recorded
   std::string_view date_line() { return date.line(now_s); }
 };
 
@@ -134,6 +136,16 @@ class Http1Session {
     bool close;
   };
 
+  struct LogRecord {  // a request's part of its RequestRecord, kept until it is answered (observer only)
+    uint64_t seq;
+    std::string request_line;
+    std::string client_ip;
+    uint32_t route;
+    uint64_t start_us;
+  };
+
+  void observe(uint64_t seq, size_t body_bytes);
+  void finish_response(uint64_t seq, bool close);
   void process();
   bool handle_head();                       // returns false to stop the loop
   void dispatch_current(std::string_view body);
@@ -165,6 +177,9 @@ class Http1Session {
 
   std::string out_;          // responses accumulated for the next send
   std::deque<Slot> slots_;   // responses waiting behind an unanswered earlier one
+  std::deque<LogRecord> records_;  // requests not answered yet, while an observer is set
+  uint64_t out_seq_ = UINT64_MAX;  // the answer response_buffer() last returned out_ for, and where it starts
+  size_t out_start_ = 0;
   uint64_t next_seq_ = 0;    // seq of the next request parsed
   uint64_t next_write_ = 0;  // seq whose response goes out next
   bool close_after_ = false; // close once responses up to close_seq_ are written

@@ -281,7 +281,7 @@ class TcpConnection final : public SessionTransport {
 // TcpServer
 
 TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTable& routes, Dispatcher& dispatcher)
-    : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0} {
+    : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0, 0, nullptr} {
   uv_timer_init(loop_.raw(), &sweep_);
   sweep_.data = this;
   refresh_clock();
@@ -404,12 +404,13 @@ void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
   }
   self->refresh_clock();
   self->connections_.insert(conn);
+  if (self->env_.observer) self->env_.observer->on_connection(1);
   conn->start(ip);
   self->ensure_sweep();
 }
 
 void TcpServer::on_connection_closed(TcpConnection* c) {
-  connections_.erase(c);
+  if (connections_.erase(c) && env_.observer) env_.observer->on_connection(-1);
   if (connections_.empty() && sweep_running_) {
     uv_timer_stop(&sweep_);
     sweep_running_ = false;

@@ -300,7 +300,7 @@ class MemoryConnection {
  public:
   MemoryConnection(const ServerConfig& config, const RouteTable& routes, ScriptedDispatcher& dispatcher,
                    uint64_t now_ms = 1000)
-      : dispatcher_(dispatcher), env_{config, routes, dispatcher, {}, now_ms, 1'700'000'000} {
+      : dispatcher_(dispatcher), env_{config, routes, dispatcher, {}, now_ms, 1'700'000'000, 0, nullptr} {
     session_ = new Http1Session(env_, transport_, "203.0.113.7");
   }
   MemoryConnection(const MemoryConnection&) = delete;
