@@ -92,7 +92,7 @@ def test_no_framework_python_per_request(loop_kind: str, serve: Any) -> None:
         return response
 
     recorder = CallRecorder()
-    server = RunningServer(app, loop_kind)
+    server = RunningServer(app, loop_kind, metrics="/metrics", proxy_headers=True)  # counted in C++ too
     server.profile = recorder
     server.start()
     try:
