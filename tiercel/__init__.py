@@ -7,7 +7,20 @@
 import orjson as _orjson
 
 from tiercel import _core, status_codes
-from tiercel._core import Headers, QueryParams, Request, Response, Url, html, jsonify, redirect, serve_html
+from tiercel._core import (
+    Headers,
+    QueryParams,
+    Request,
+    Response,
+    SSEMessage,
+    SSEResponse,
+    StreamingResponse,
+    Url,
+    html,
+    jsonify,
+    redirect,
+    serve_html,
+)
 from tiercel.app import SubRouter, Tiercel
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
 from tiercel.cors import ALLOW_CORS
@@ -24,6 +37,9 @@ __all__ = [
     "QueryParams",
     "Request",
     "Response",
+    "SSEMessage",
+    "SSEResponse",
+    "StreamingResponse",
     "SubRouter",
     "TestClient",
     "TokenGetter",

@@ -246,6 +246,74 @@ def serve_html(path: str) -> Response:
 def jsonify(obj: object) -> str:
     """`obj` as a JSON string (orjson)."""
 
+class StreamingResponse:
+    """
+    A body sent as a sync or async iterator of str/bytes produces it: StreamingResponse(gen(), media_type='text/csv').
+    """
+
+    def __init__(self, content: object, status_code: int = 200, headers: object | None = None, media_type: str = 'text/plain; charset=utf-8') -> None: ...
+
+    @property
+    def status_code(self) -> int: ...
+
+    @status_code.setter
+    def status_code(self, arg: int, /) -> None: ...
+
+    @property
+    def headers(self) -> object: ...
+
+    @headers.setter
+    def headers(self, arg: object, /) -> None: ...
+
+    @property
+    def content(self) -> object: ...
+
+    @property
+    def media_type(self) -> str: ...
+
+    @media_type.setter
+    def media_type(self, arg: str, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+def SSEResponse(generator: object, status_code: int = 200, headers: object | None = None, ping_interval: float = 15.0) -> StreamingResponse:
+    """
+    Server-sent events from a (sync or async) generator of SSEMessage, str or dict/list (JSON data): text/event-stream, Cache-Control: no-cache, each event sent when yielded, a `: ping` comment after `ping_interval` idle seconds.
+    """
+
+class SSEMessage:
+    """
+    One server-sent event: SSEMessage(data, event=None, id=None, retry=None).
+    """
+
+    def __init__(self, data: object | None = None, event: object | None = None, id: object | None = None, retry: object | None = None) -> None: ...
+
+    @property
+    def data(self) -> object: ...
+
+    @data.setter
+    def data(self, arg: object, /) -> None: ...
+
+    @property
+    def event(self) -> object: ...
+
+    @event.setter
+    def event(self, arg: object, /) -> None: ...
+
+    @property
+    def id(self) -> object: ...
+
+    @id.setter
+    def id(self, arg: object, /) -> None: ...
+
+    @property
+    def retry(self) -> object: ...
+
+    @retry.setter
+    def retry(self, arg: object, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
 class MemoryConnection:
     """A connection over memory to an engine (the TestClient's)."""
 

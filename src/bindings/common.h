@@ -73,6 +73,23 @@ class Response {
 
 /// Turns a handler result into Rendered. On failure returns false with a message that says what to return.
 bool render_result(nb::handle result, Rendered& out, std::string& error);
+/// Python `StreamingResponse(content, status_code, headers, media_type)`: a body produced by a (sync or async)
+/// iterator, sent as it comes. `sse`: server-sent events (items are SSEMessage, str, or dict/list as JSON data).
+class StreamingResponse {
+ public:
+  int status_code = 200;
+  nb::object headers;  // a Headers instance
+  nb::object content;  // an iterable or an async iterable
+  std::string media_type = "text/plain; charset=utf-8";
+  bool sse = false;
+  double ping_interval = 0;  // SSE: a comment line after this many idle seconds (0: none)
+};
+
+/// The header lines of `headers` (a Headers, dict, or pairs) as a handler's response may carry them.
+bool response_header_lines(nb::handle headers, std::string& lines, bool& has_content_type, std::string& error);
+/// The bytes one streamed item becomes (before chunk framing); false with `error` for an item of the wrong type.
+bool stream_item_bytes(nb::handle item, bool sse, std::string& out, std::string& error);
+
 /// A handler result as a new Response object (a copy when it is one), for after-request hooks to change.
 /// Null with `error` set when the result has no valid shape.
 nb::object as_response(nb::handle result, std::string& error);
@@ -89,6 +106,7 @@ void bind_request(nb::module_& m);
 void bind_response(nb::module_& m);
 void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
+void bind_streaming(nb::module_& m);
 void bind_debug(nb::module_& m);
 
 }  // namespace tiercel::py

@@ -68,9 +68,15 @@ void log_message(const std::string& msg) {
 
 class Engine;
 
+/// What a session holds as the token of a deferred answer: a Pending request or a Stream.
+struct Token {
+  enum class Kind : uint8_t { kPending, kStream };
+  Kind kind = Kind::kPending;
+};
+
 /// A request on its way through its route's stages (before hooks, handler, after hooks), kept while one
 /// of them is suspended: where the answer goes when that stage's Task finishes.
-struct Pending {
+struct Pending : Token {
   Pending(Engine* e, Http1Session* s, uint64_t q, const ResponseContext& c, uint32_t r)
       : engine(e), session(s), seq(q), ctx(c), route_id(r) {}
   Engine* engine;
@@ -89,6 +95,34 @@ struct Pending {
 /// Native done-callback of a suspended stage's Task.
 struct TaskDone {
   Pending* pending;
+};
+
+/// A StreamingResponse being sent: its iterator is pulled only while the connection can take more.
+struct Stream : Token {
+  Stream() { kind = Kind::kStream; }
+  Engine* engine = nullptr;
+  Http1Session* session = nullptr;
+  uint64_t seq = 0;
+  uint32_t route_id = 0;
+  nb::object iter;         // the iterator, or the async iterator
+  bool is_async = false;
+  bool sse = false;
+  ResponseWriter::Framing framing = ResponseWriter::Framing::kChunked;
+  nb::object task;         // the pending __anext__() of an async iterator
+  nb::object timer;        // the pending ping callback's handle
+  nb::object resume;       // the pending resume callback's handle
+  double ping_interval = 0;
+  bool wrote = false;      // since the last ping check
+  bool cancelled = false;  // the client left
+  bool resume_scheduled = false;
+};
+
+/// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
+/// (kResume), its keep-alive ping timer (kPing).
+struct StreamEvent {
+  enum What : uint8_t { kTaskDone, kResume, kPing };
+  Stream* stream;
+  What what;
 };
 
 /// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early. Holds a
@@ -158,6 +192,8 @@ class Engine final : public Dispatcher {
   Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
   std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
+  std::unordered_set<Stream*> streams;
+  nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
@@ -466,6 +502,8 @@ class Engine final : public Dispatcher {
     aio_loop = std::move(asyncio_loop);
     call_at = aio_loop.attr("call_at");
     call_soon = aio_loop.attr("call_soon");
+    ensure_future = nb::module_::import_("asyncio").attr("ensure_future");
+    background = nb::steal(PySet_New(nullptr));
     poll_cb = std::move(self_poll);
     reader_fd = ev().backend_fd();
     aio_loop.attr("add_reader")(reader_fd, poll_cb);
@@ -528,6 +566,23 @@ class Engine final : public Dispatcher {
       }
     }
     pending.clear();
+    for (Stream* st : streams) {
+      st->engine = nullptr;
+      st->cancelled = true;
+      for (nb::object* h : {&st->task, &st->timer}) {
+        if (*h) {
+          PyObject* r = PyObject_CallMethodNoArgs(h->ptr(), globals().s_cancel.ptr());
+          Py_XDECREF(r);
+          PyErr_Clear();
+        }
+      }
+      if (!st->task && !st->resume_scheduled) {  // no callback will come for it: drop it now
+        Http1Session* s = st->session;
+        delete st;
+        s->release();
+      }
+    }
+    streams.clear();
     detach();
     server.reset();
   }
@@ -897,10 +952,256 @@ class Engine final : public Dispatcher {
   }
 
   void cancel(void* token) noexcept override {
+    if (static_cast<Token*>(token)->kind == Token::Kind::kStream) return cancel_stream(static_cast<Stream*>(token));
     auto* p = static_cast<Pending*>(token);
     PyObject* r = PyObject_CallMethodNoArgs(p->task.ptr(), globals().s_cancel.ptr());
     Py_XDECREF(r);
     PyErr_Clear();
+  }
+
+  void on_writable(void* token) noexcept override {
+    if (static_cast<Token*>(token)->kind != Token::Kind::kStream) return;
+    auto* st = static_cast<Stream*>(token);
+    if (!st->task && !st->cancelled) pump(st);
+  }
+
+  // ---- streamed answers ---------------------------------------------------------------------------
+  /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
+  void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+                    const Route& rt, nb::handle request) {
+    const ResponseContext ctx = live(session, seq, request_ctx);
+    auto& sr = nb::cast<StreamingResponse&>(result);
+    bool is_async = nb::hasattr(sr.content, "__aiter__");
+    PyObject* it = is_async ? PyObject_CallMethod(sr.content.ptr(), "__aiter__", nullptr) : PyObject_GetIter(sr.content.ptr());
+    if (!it) {
+      log_current_exception("Cannot iterate the StreamingResponse", rt.method, rt.path);
+      return write_error(session, seq, ctx, rt);
+    }
+    nb::object iter = nb::steal(it);
+    std::string lines, error;
+    bool has_ct = false;
+    if (sr.status_code < 100 || sr.status_code > 999 || !response_header_lines(sr.headers, lines, has_ct, error)) {
+      log_message("Bad StreamingResponse for " + rt.method + " " + rt.path + ": " +
+                  (error.empty() ? "status_code out of range 100-999" : error));
+      return write_error(session, seq, ctx, rt);
+    }
+    std::string head;
+    ResponseWriter w(head, session.env().date_line(), config.server_header);
+    w.start(sr.status_code);
+    if (!has_ct) w.header("Content-Type", sr.media_type);
+    head.append(lines);
+    if (sr.sse) head.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    if (!rt.global_lines.empty()) append_global_lines(head, lines, rt.global_lines);
+    if (cors) cors->append_response_lines(head, ctx.cors_origin);
+    if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
+    auto* st = new Stream();
+    st->engine = this;
+    st->session = &session;
+    st->seq = seq;
+    st->route_id = static_cast<uint32_t>(&rt - route_info.data());
+    st->iter = std::move(iter);
+    st->is_async = is_async;
+    st->sse = sr.sse;
+    st->ping_interval = sr.ping_interval;
+    st->framing = w.finish_head_streaming(ctx);
+    streams.insert(st);
+    session.retain();
+    session.stream_begin(seq, head, st);
+    if (st->framing == ResponseWriter::Framing::kNone) {  // HEAD, 204, 304: the head alone
+      close_iterator(st);
+      return finish_stream(st);
+    }
+    if (st->ping_interval > 0) schedule(st, StreamEvent::kPing, st->ping_interval);
+    pump(st);
+  }
+
+  /// Pulls items while the connection takes them; yields the loop after a batch so one stream cannot hog it.
+  void pump(Stream* st) {
+    for (int budget = 64; !st->task && !st->cancelled; --budget) {
+      if (!st->session->stream_writable(st->seq)) return;  // on_writable() comes back here
+      if (budget == 0) return schedule(st, StreamEvent::kResume, 0);
+      if (!st->is_async) {
+        PyObject* item = PyIter_Next(st->iter.ptr());
+        if (!item) {
+          if (PyErr_Occurred()) return fail_stream(st, "The StreamingResponse's iterator raised");
+          return finish_stream(st);
+        }
+        if (!write_item(st, nb::steal(item))) return;
+        continue;
+      }
+      PyObject* aw = PyObject_CallMethod(st->iter.ptr(), "__anext__", nullptr);
+      if (!aw) return fail_stream(st, "The StreamingResponse's async iterator raised");
+      nb::object awaitable = nb::steal(aw);
+      nb::object task;
+      try {
+        task = ensure_future(awaitable, nb::arg("loop") = aio_loop);
+      } catch (nb::python_error& e) {
+        e.restore();
+        return fail_stream(st, "Cannot await the StreamingResponse's async iterator");
+      }
+      if (!task_done(task)) {
+        st->task = task;
+        nb::object cb = nb::cast(StreamEvent{st, StreamEvent::kTaskDone});
+        PyObject* r = PyObject_CallMethodOneArg(task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
+        if (!r) return fail_stream(st, "Cannot watch the StreamingResponse's async iterator");
+        Py_DECREF(r);
+        return;
+      }
+      if (!take_anext(st, task)) return;
+    }
+  }
+
+  /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
+  bool take_anext(Stream* st, nb::handle task) {
+    PyObject* r = task_result(task);
+    if (!r) {
+      if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) {
+        PyErr_Clear();
+        finish_stream(st);
+      } else {
+        fail_stream(st, "The StreamingResponse's async iterator raised");
+      }
+      return false;
+    }
+    return write_item(st, nb::steal(r));
+  }
+
+  bool write_item(Stream* st, nb::handle item) {
+    std::string data, error;
+    if (!stream_item_bytes(item, st->sse, data, error)) {
+      const Route& rt = route_info[st->route_id];
+      log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + error);
+      fail_stream(st, "");
+      return false;
+    }
+    if (data.empty()) return true;  // an empty chunk would end a chunked body
+    send_stream_bytes(st, data);
+    st->wrote = true;
+    return true;
+  }
+
+  void send_stream_bytes(Stream* st, std::string_view data) {
+    if (st->framing == ResponseWriter::Framing::kChunked) {
+      char size[24];
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+      std::string frame;
+      frame.reserve(static_cast<size_t>(n) + data.size() + 2);
+      frame.append(size, static_cast<size_t>(n)).append(data).append("\r\n");
+      st->session->stream_write(st->seq, frame);
+    } else {
+      st->session->stream_write(st->seq, data);
+    }
+  }
+
+  void finish_stream(Stream* st) {
+    if (st->framing == ResponseWriter::Framing::kChunked) st->session->stream_write(st->seq, "0\r\n\r\n");
+    st->session->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
+    drop_stream(st);
+  }
+
+  /// The iterator failed mid-body: the status is long sent, so the connection closes without the final chunk
+  /// (the client sees an incomplete body, not a complete wrong one).
+  void fail_stream(Stream* st, const std::string& what) {
+    const Route& rt = route_info[st->route_id];
+    if (PyErr_Occurred()) log_current_exception(what, rt.method, rt.path);
+    st->session->stream_end(st->seq, true);
+    drop_stream(st);
+  }
+
+  void cancel_stream(Stream* st) noexcept {
+    st->cancelled = true;
+    if (st->task) {  // its done-callback drops the stream
+      PyObject* r = PyObject_CallMethodNoArgs(st->task.ptr(), globals().s_cancel.ptr());
+      Py_XDECREF(r);
+      PyErr_Clear();
+    } else {  // not from inside the session's close: later
+      try {
+        schedule(st, StreamEvent::kResume, 0);
+      } catch (...) {
+        PyErr_Clear();
+      }
+    }
+  }
+
+  /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
+  void close_iterator(Stream* st) {
+    try {
+      if (st->is_async) {
+        if (nb::hasattr(st->iter, "aclose")) {
+          nb::object t = ensure_future(st->iter.attr("aclose")(), nb::arg("loop") = aio_loop);
+          background.attr("add")(t);  // asyncio keeps only weak references to tasks
+          t.attr("add_done_callback")(background.attr("discard"));
+        }
+      } else if (nb::hasattr(st->iter, "close")) {
+        st->iter.attr("close")();
+      }
+    } catch (nb::python_error& e) {
+      const Route& rt = route_info[st->route_id];
+      e.restore();
+      log_current_exception("Closing the StreamingResponse's iterator failed", rt.method, rt.path);
+    }
+  }
+
+  void drop_stream(Stream* st) {
+    for (nb::object* h : {&st->timer, &st->resume}) {  // no callback may come for a stream that is gone
+      if (*h) {
+        PyObject* r = PyObject_CallMethodNoArgs(h->ptr(), globals().s_cancel.ptr());
+        Py_XDECREF(r);
+        PyErr_Clear();
+      }
+    }
+    streams.erase(st);
+    Http1Session* s = st->session;
+    delete st;
+    s->release();
+  }
+
+  /// Runs `what` for `st` after `delay` seconds (0: on the loop's next turn).
+  void schedule(Stream* st, StreamEvent::What what, double delay) {
+    if (what == StreamEvent::kResume) {
+      if (st->resume_scheduled) return;
+      st->resume_scheduled = true;
+      st->resume = call_soon(nb::cast(StreamEvent{st, what}));
+      return;
+    }
+    st->timer = aio_loop.attr("call_later")(delay, nb::cast(StreamEvent{st, what}));
+  }
+
+  void on_stream_event(Stream* st, StreamEvent::What what) {
+    switch (what) {
+      case StreamEvent::kTaskDone: {
+        nb::object task = std::move(st->task);
+        if (st->cancelled) {
+          PyObject* r = task_result(task);  // consumed, so asyncio does not warn it was never retrieved
+          Py_XDECREF(r);
+          PyErr_Clear();
+          drop_stream(st);
+          break;
+        }
+        if (take_anext(st, task)) pump(st);
+        break;
+      }
+      case StreamEvent::kResume:
+        st->resume_scheduled = false;
+        st->resume.reset();
+        if (st->cancelled) {
+          if (!st->task) {
+            close_iterator(st);
+            drop_stream(st);
+          }
+        } else if (!st->task) {
+          pump(st);
+        }
+        break;
+      case StreamEvent::kPing:
+        st->timer.reset();
+        if (st->cancelled) break;
+        if (!st->wrote && st->session->stream_writable(st->seq)) send_stream_bytes(st, ": ping\n\n");
+        st->wrote = false;
+        schedule(st, StreamEvent::kPing, st->ping_interval);
+        break;
+    }
+    if (loop && loop->dirty()) poll();
   }
 
   /// `ctx` for the answer to `seq` now: a connection that is draining makes it say `Connection: close`.
@@ -911,6 +1212,7 @@ class Engine final : public Dispatcher {
 
   void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request) {
+    if (nb::isinstance<StreamingResponse>(result)) return start_stream(session, seq, request_ctx, result, rt, request);
     const ResponseContext ctx = live(session, seq, request_ctx);
     Rendered r;
     std::string error;
@@ -976,6 +1278,23 @@ void bind_engine(nb::module_& m) {
         }
         p->engine->on_task_done(p);
       });
+
+  nb::class_<StreamEvent>(m, "_StreamEvent")
+      .def(
+          "__call__",
+          [](StreamEvent& ev, nb::handle) {
+            Stream* st = ev.stream;
+            if (!st->engine) {  // the engine is gone: only the reference on the session is left to drop
+              if (ev.what == StreamEvent::kTaskDone || (ev.what == StreamEvent::kResume && !st->task)) {
+                Http1Session* s = st->session;
+                delete st;
+                s->release();
+              }
+              return;
+            }
+            st->engine->on_stream_event(st, ev.what);
+          },
+          nb::arg("arg").none() = nb::none());
 
   nb::class_<MemoryConnection>(m, "MemoryConnection", "A connection over memory to an engine (the TestClient's).")
       .def(

@@ -43,6 +43,7 @@ NB_MODULE(_core, m) {
   bind_request(m);
   bind_response(m);
   bind_helpers(m);
+  bind_streaming(m);
   bind_engine(m);
   bind_debug(m);
 }

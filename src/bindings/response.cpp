@@ -211,7 +211,19 @@ bool render_result(nb::handle result, Rendered& out, std::string& error) {
   return render_parts(body, status, headers, out, error);
 }
 
+bool response_header_lines(nb::handle headers, std::string& lines, bool& has_content_type, std::string& error) {
+  if (headers.is_none()) return true;
+  Headers tmp;
+  const Headers* h = nullptr;
+  if (!headers_from(headers, tmp, h, error)) return false;
+  Rendered r;
+  if (!append_headers(*h, r, has_content_type, error)) return false;
+  lines.append(r.header_lines);
+  return true;
+}
+
 nb::object as_response(nb::handle result, std::string& error) {
+  if (nb::isinstance<StreamingResponse>(result)) return nb::borrow(result);  // hooks change it in place
   nb::handle body, headers;
   int status = 200;
   if (!result_parts(result, body, status, headers, error)) return {};

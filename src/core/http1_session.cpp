@@ -11,13 +11,13 @@ namespace tiercel {
 namespace {
 constexpr size_t kInitialBuffer = 8 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr uint64_t kDrainFirstRequestMs = 1000;
+constexpr uint64_t kDrainFirstRequestMs = 1000;  // while draining, how long a new connection has to send
 
 uint64_t monotonic_us() noexcept {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
-}  // while draining, how long a new connection has to send
+}
 }  // namespace
 
 Http1Session::Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
@@ -279,6 +279,10 @@ void Http1Session::observe(uint64_t seq, size_t body_bytes) {
   RequestRecord r;
   r.bytes = bytes.size() + body_bytes;
   if (bytes.size() >= 12) r.status = (bytes[9] - '0') * 100 + (bytes[10] - '0') * 10 + (bytes[11] - '0');
+  if (const Slot* s = find_slot(seq); s && s->status) {  // a stream: most of it is already sent
+    r.status = s->status;
+    r.bytes = s->streamed;
+  }
   r.client_ip = peer_ip_;
   r.request_line = "-";
   for (auto it = records_.begin(); it != records_.end(); ++it) {
@@ -342,11 +346,80 @@ void Http1Session::response_done(uint64_t seq, std::string_view body) {
 
 void Http1Session::flush_ready() {
   // Nothing goes out behind an answer that closes the connection.
-  while (!slots_.empty() && slots_.front().ready && !(close_after_ && next_write_ > close_seq_)) {
-    out_.append(slots_.front().bytes);
+  while (!slots_.empty() && !(close_after_ && next_write_ > close_seq_)) {
+    Slot& front = slots_.front();
+    if (front.streaming) {
+      // The current answer is a stream: what it has produced goes out now, the rest when it comes.
+      out_.append(front.bytes);
+      front.bytes.clear();
+      break;
+    }
+    if (!front.ready) break;
+    out_.append(front.bytes);
     slots_.pop_front();
     ++next_write_;
   }
+}
+
+Http1Session::Slot* Http1Session::find_slot(uint64_t seq) noexcept {
+  for (auto& s : slots_) {
+    if (s.seq == seq) return &s;
+  }
+  return nullptr;
+}
+
+void Http1Session::stream_begin(uint64_t seq, std::string_view head, void* token) {
+  Slot* s = find_slot(seq);
+  if (!s) {
+    // A stream always has a slot (even as the current answer): later answers queue behind it in order.
+    slots_.push_back(Slot{seq, {}, nullptr, false, false});
+    s = &slots_.back();
+  }
+  s->streaming = true;
+  s->token = token;
+  s->bytes.append(head);
+  s->streamed = head.size();
+  if (head.size() >= 12) s->status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
+  flush_ready();
+  if (!in_process_ && !closing_) send_output();
+}
+
+void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
+  Slot* s = find_slot(seq);
+  if (!s || !s->streaming || transport_closed_) return;
+  s->bytes.append(bytes);
+  s->streamed += bytes.size();
+  if (&slots_.front() == s) {
+    flush_ready();
+    if (!in_process_ && !closing_) send_output();
+  }
+}
+
+bool Http1Session::stream_writable(uint64_t seq) {
+  Slot* s = find_slot(seq);
+  if (!s || !s->streaming || closing_ || transport_closed_) return false;
+  bool ok = &slots_.front() == s && out_.size() + transport_.unsent_bytes() <= env_.config.write_high_watermark;
+  if (!ok) s->wants_writable = true;
+  return ok;
+}
+
+void Http1Session::stream_end(uint64_t seq, bool close) {
+  Slot* s = find_slot(seq);
+  if (!s) return;
+  s->streaming = false;
+  s->wants_writable = false;
+  response_done(seq, close);
+}
+
+void Http1Session::notify_writable() {
+  if (notifying_ || slots_.empty() || closing_ || transport_closed_) return;
+  Slot& front = slots_.front();
+  if (!front.streaming || !front.wants_writable || !front.token) return;
+  if (out_.size() + transport_.unsent_bytes() > env_.config.write_high_watermark) return;
+  front.wants_writable = false;
+  notifying_ = true;
+  env_.dispatcher.on_writable(front.token);  // may write, or end the stream, right away
+  notifying_ = false;
 }
 
 void Http1Session::respond_error(int status, std::string_view message) {
@@ -380,7 +453,10 @@ void Http1Session::send_output() {
       }
       return;
     }
-    if (!write_blocked_ || closing_) return;
+    if (!write_blocked_ || closing_) {
+      notify_writable();
+      return;
+    }
     // process() held requests back while the output was large, and the transport took it all: go on.
     write_blocked_ = false;
     process();

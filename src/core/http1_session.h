@@ -48,6 +48,8 @@ class Dispatcher {
   virtual void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) = 0;
   /// The session closed before deferred request `token` was answered: stop that work.
   virtual void cancel(void* token) noexcept = 0;
+  /// The streamed answer of `token` (see Http1Session::stream_begin) may write again.
+  virtual void on_writable(void* token) noexcept { (void)token; }
 };
 
 /// The transport behind a session.
@@ -118,6 +120,19 @@ class Http1Session {
   void response_done(uint64_t seq, std::string_view body);
   /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
   void defer(uint64_t seq, void* token);
+
+  // --- streamed answers (dispatcher side) ---
+  /// Starts the answer to `seq` as a stream: `head` (status line, headers, blank line) now, the body through
+  /// stream_write() as it is produced, ended by stream_end(). `token` is handed to Dispatcher::on_writable when the
+  /// stream may write again after stream_writable() said no, and to Dispatcher::cancel if the connection dies.
+  void stream_begin(uint64_t seq, std::string_view head, void* token);
+  /// Appends body bytes (already framed) to the stream of `seq`; they go out as soon as it is the current answer.
+  void stream_write(uint64_t seq, std::string_view bytes);
+  /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
+  /// under the high watermark. When not, Dispatcher::on_writable(token) is called once it is.
+  bool stream_writable(uint64_t seq);
+  /// The stream of `seq` is complete; `close` closes the connection after it.
+  void stream_end(uint64_t seq, bool close = false);
   /// Deferred answers keep the session alive through these.
   void retain() noexcept { ++refs_; }
   void release() noexcept;
@@ -134,6 +149,10 @@ class Http1Session {
     void* token;
     bool ready;
     bool close;
+    bool streaming = false;       // bytes go out as they come while this is the current answer
+    bool wants_writable = false;  // stream_writable() said no: call on_writable when it may
+    int status = 0;               // a stream's status and bytes so far (for the observer)
+    uint64_t streamed = 0;
   };
 
   struct LogRecord {  // a request's part of its RequestRecord, kept until it is answered (observer only)
@@ -145,6 +164,8 @@ class Http1Session {
   };
 
   void observe(uint64_t seq, size_t body_bytes);
+  Slot* find_slot(uint64_t seq) noexcept;
+  void notify_writable();
   void finish_response(uint64_t seq, bool close);
   void process();
   bool handle_head();                       // returns false to stop the loop
@@ -192,6 +213,7 @@ class Http1Session {
   bool transport_closed_ = false;
   bool closing_ = false;
   bool draining_ = false;
+  bool notifying_ = false;
   bool in_process_ = false;
   uint64_t deadline_ms_ = 0;
   uint32_t refs_ = 1;

@@ -106,6 +106,17 @@ void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
   if (finish_head(body.size(), ctx)) out_.append(body);
 }
 
+ResponseWriter::Framing ResponseWriter::finish_head_streaming(const ResponseContext& ctx) {
+  bool no_body = status_ < 200 || status_ == 204 || status_ == 304;
+  Framing framing = no_body || ctx.head_request ? Framing::kNone : ctx.http10 ? Framing::kUntilClose : Framing::kChunked;
+  if (!no_body && !ctx.http10) out_.append("Transfer-Encoding: chunked\r\n");
+  out_.append(date_line_);
+  if (!server_header_.empty()) header("Server", server_header_);
+  if (!ctx.keep_alive || (ctx.http10 && !no_body)) out_.append("Connection: close\r\n");
+  out_.append("\r\n");
+  return framing;
+}
+
 bool ResponseWriter::finish_head(size_t body_size, const ResponseContext& ctx) {
   bool no_length = status_ < 200 || status_ == 204;
   bool no_body = no_length || status_ == 304;

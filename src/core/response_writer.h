@@ -49,6 +49,11 @@ class ResponseWriter {
   void finish(std::string_view body, const ResponseContext& ctx);
   /// finish() without appending the body: true when `body_size` bytes of body must follow the head.
   [[nodiscard]] bool finish_head(size_t body_size, const ResponseContext& ctx);
+  /// The head of a body of unknown length: `Transfer-Encoding: chunked` on HTTP/1.1, or (HTTP/1.0) no framing and
+  /// `Connection: close`, the body ending with the connection. Returns the framing: kChunked, kUntilClose, or
+  /// kNone when no body follows (HEAD, 1xx, 204, 304).
+  enum class Framing { kNone, kChunked, kUntilClose };
+  Framing finish_head_streaming(const ResponseContext& ctx);
   /// A whole text/plain response: status line, `extra_lines` (pre-serialised, each ending in CRLF), body.
   void text(int status, std::string_view body, const ResponseContext& ctx, std::string_view extra_lines = {});
 

@@ -1,0 +1,299 @@
+"""Streaming responses and server-sent events: chunked framing, pull-based backpressure, disconnects, errors,
+HTTP/1.0, HEAD, pipelining, hooks; SSE framing, timing and keep-alive pings."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from tiercel import SSEMessage, SSEResponse, StreamingResponse, TestClient, Tiercel
+
+
+def read_until_close(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def make_app(events: dict) -> Tiercel:
+    app = Tiercel(__file__)
+
+    @app.get("/sync")
+    def sync_stream():
+        def gen():
+            for i in range(5):
+                yield f"line {i}\n"
+            yield b"bytes too\n"
+
+        return StreamingResponse(gen(), media_type="text/csv")
+
+    @app.get("/async")
+    async def async_stream():
+        async def gen():
+            for i in range(3):
+                await asyncio.sleep(0.2)
+                yield f"tick {i}\n"
+
+        return StreamingResponse(gen(), headers={"X-Stream": "yes"})
+
+    @app.get("/forever")
+    def forever():
+        def gen():
+            try:
+                while True:
+                    events["produced"] = events.get("produced", 0) + 1
+                    yield b"x" * 65536
+            finally:
+                events["sync_closed"] = True
+
+        return StreamingResponse(gen(), media_type="application/octet-stream")
+
+    @app.get("/forever-async")
+    async def forever_async():
+        async def gen():
+            try:
+                while True:
+                    await asyncio.sleep(0.01)
+                    yield "data\n"
+            finally:
+                events["async_closed"] = True
+
+        return StreamingResponse(gen())
+
+    @app.get("/fails")
+    def fails():
+        def gen():
+            yield "first\n"
+            raise RuntimeError("the stream broke")
+
+        return StreamingResponse(gen())
+
+    @app.get("/bad-item")
+    def bad_item():
+        return StreamingResponse(iter(["ok\n", 42]))
+
+    @app.get("/plain")
+    def plain():
+        return "plain"
+
+    @app.get("/sse")
+    async def sse(headers):
+        last = headers.get("last-event-id")
+
+        async def gen():
+            yield SSEMessage("hello\nworld", event="greeting", id=1, retry=2500)
+            await asyncio.sleep(0.3)
+            yield {"n": 2}
+            yield SSEMessage(data=f"last={last}")
+
+        return SSEResponse(gen(), ping_interval=0)
+
+    @app.get("/sse-quiet")
+    async def sse_quiet():
+        async def gen():
+            await asyncio.sleep(1.0)
+            yield "late"
+
+        return SSEResponse(gen(), ping_interval=0.2)
+
+    return app
+
+
+@pytest.fixture
+def app_events():
+    return {}
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_sync_and_async_generators_are_chunked(serve, loop_kind, app_events):
+    s = serve(make_app(app_events), loop_kind)
+    with httpx.Client(base_url=s.url) as c:
+        r = c.get("/sync")
+        assert r.headers["transfer-encoding"] == "chunked" and "content-length" not in r.headers
+        assert r.headers["content-type"] == "text/csv"
+        assert r.text == "".join(f"line {i}\n" for i in range(5)) + "bytes too\n"
+        # Each item reaches the client when it is yielded, not at the end.
+        arrivals = []
+        started = time.monotonic()
+        with c.stream("GET", "/async") as r:
+            assert r.headers["x-stream"] == "yes"
+            for chunk in r.iter_text():
+                arrivals.append((round(time.monotonic() - started, 1), chunk))
+        assert [chunk for _, chunk in arrivals] == ["tick 0\n", "tick 1\n", "tick 2\n"]
+        assert arrivals[0][0] < 0.45 and arrivals[2][0] >= 0.55
+        # The connection is reused after a stream (keep-alive).
+        assert c.get("/plain").text == "plain"
+
+
+def test_http10_client_gets_a_close_delimited_body(serve, app_events):
+    s = serve(make_app(app_events))
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(b"GET /sync HTTP/1.0\r\n\r\n")
+        raw = read_until_close(sock)
+    head, body = raw.split(b"\r\n\r\n", 1)
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    assert body.startswith(b"line 0\nline 1\n") and body.endswith(b"bytes too\n")
+
+
+def test_head_sends_no_body(serve, app_events):
+    s = serve(make_app(app_events))
+    r = httpx.head(s.url + "/forever")
+    assert r.status_code == 200 and r.content == b""
+    time.sleep(0.1)
+    assert "produced" not in app_events  # the generator never ran
+
+
+def test_pipelined_answers_stay_in_order(serve, app_events):
+    s = serve(make_app(app_events))
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(
+            b"GET /async HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        raw = read_until_close(sock)
+    assert raw.index(b"tick 2") < raw.index(b"\r\n\r\nplain")
+    assert raw.endswith(b"plain")
+
+
+def test_backpressure_pulls_only_what_the_client_takes(serve, app_events):
+    s = serve(make_app(app_events))
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.recv(1000)
+    time.sleep(0.5)
+    produced = app_events["produced"]
+    time.sleep(0.5)
+    # The client reads nothing: the generator is paused (watermark 1 MiB plus the kernel's socket buffers).
+    assert app_events["produced"] == produced
+    assert produced * 65536 < 16 * 1024 * 1024
+    # Reading resumes it.
+    for _ in range(200):
+        sock.recv(65536)
+    time.sleep(0.2)
+    assert app_events["produced"] > produced
+    sock.close()
+    for _ in range(50):
+        if app_events.get("sync_closed"):
+            break
+        time.sleep(0.05)
+    assert app_events.get("sync_closed"), "closing the connection must close the generator"
+
+
+def test_disconnect_stops_an_async_generator(serve, app_events):
+    s = serve(make_app(app_events))
+    with httpx.Client(base_url=s.url) as c, c.stream("GET", "/forever-async") as r:
+        next(r.iter_bytes())
+    for _ in range(50):
+        if app_events.get("async_closed"):
+            break
+        time.sleep(0.05)
+    assert app_events.get("async_closed")
+    assert httpx.get(s.url + "/plain").text == "plain"
+
+
+def test_errors_mid_stream_cut_the_body(serve, app_events, caplog):
+    s = serve(make_app(app_events))
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(s.url + "/fails")
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(s.url + "/bad-item")
+    assert "the stream broke" in caplog.text
+    assert "a streamed item must be str or bytes, not 'int'" in caplog.text
+    assert httpx.get(s.url + "/plain").text == "plain"  # the server goes on
+
+
+def test_bad_streaming_responses_are_refused_at_once():
+    with pytest.raises(TypeError, match="iterable"):
+        StreamingResponse(42)
+    with pytest.raises(TypeError, match="for a str or bytes body use Response"):
+        StreamingResponse("text")
+    with pytest.raises(ValueError, match="ping_interval"):
+        SSEResponse(iter([]), ping_interval=-1)
+
+
+def test_hooks_see_a_streaming_response():
+    app = Tiercel(__file__)
+
+    @app.get("/s")
+    def s():
+        return StreamingResponse(iter(["a", "b"]))
+
+    @app.after_request("/s")
+    def after(response):
+        response.headers.set("x-after", "1")
+        return response
+
+    with TestClient(app) as client:
+        r = client.get("/s")
+        assert (r.text, r.headers["x-after"], r.headers["transfer-encoding"]) == ("ab", "1", "chunked")
+
+
+# ---- server-sent events ----------------------------------------------------------------------------------------
+def test_sse_framing_and_timing(serve, app_events):
+    s = serve(make_app(app_events))
+    started = time.monotonic()
+    received = []
+    with httpx.Client(base_url=s.url) as c, c.stream("GET", "/sse", headers={"Last-Event-ID": "41"}) as r:
+        assert r.headers["content-type"] == "text/event-stream"
+        assert r.headers["cache-control"] == "no-cache"
+        buffer = ""
+        for text in r.iter_text():
+            buffer += text
+            while "\n\n" in buffer:
+                event, buffer = buffer.split("\n\n", 1)
+                received.append((time.monotonic() - started, event))
+    events = [e for _, e in received]
+    assert events == [
+        "event: greeting\nid: 1\nretry: 2500\ndata: hello\ndata: world",
+        'data: {"n":2}',
+        "data: last=41",
+    ]
+    assert received[0][0] < 0.25 and received[1][0] >= 0.3  # the first event did not wait for the second
+
+
+def test_sse_pings_keep_an_idle_stream_alive(serve, app_events):
+    s = serve(make_app(app_events))
+    with httpx.Client(base_url=s.url) as c, c.stream("GET", "/sse-quiet") as r:
+        body = "".join(r.iter_text())
+    assert body.count(": ping\n\n") >= 3
+    assert body.endswith("data: late\n\n")
+
+
+def test_sse_rejects_field_injection():
+    app = Tiercel(__file__)
+
+    @app.get("/evil")
+    def evil():
+        return SSEResponse(iter([SSEMessage("x", event="a\ndata: forged")]), ping_interval=0)
+
+    with TestClient(app) as client, pytest.raises(ConnectionError):
+        client.get("/evil")  # the stream is cut (logged), no forged event is sent
+
+
+def test_streaming_through_the_test_client():
+    with TestClient(make_app({})) as client:
+        assert client.get("/sync").text.startswith("line 0\n")
+        assert client.get("/async").text == "tick 0\ntick 1\ntick 2\n"
+
+
+def test_many_streams_at_once(serve, app_events):
+    s = serve(make_app(app_events))
+    results = []
+
+    def one():
+        results.append(httpx.get(s.url + "/async", timeout=10).text)
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["tick 0\ntick 1\ntick 2\n"] * 20
