@@ -19,6 +19,7 @@ from tiercel._core import (
     html,
     jsonify,
     redirect,
+    serve_file,
     serve_html,
 )
 from tiercel.app import SubRouter, Tiercel
@@ -49,6 +50,7 @@ __all__ = [
     "html",
     "jsonify",
     "redirect",
+    "serve_file",
     "serve_html",
     "status_codes",
 ]

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator, Sequence
 import concurrent.futures
 import datetime
+import os
 from typing import Any
 
 
@@ -314,6 +315,22 @@ class SSEMessage:
 
     def __repr__(self) -> str: ...
 
+class FileResponse:
+    """A file answered by C++: serve_file(path, file_name=None)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def file_name(self) -> str: ...
+
+    def __repr__(self) -> str: ...
+
+def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse:
+    """
+    The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; `file_name` makes it a download (Content-Disposition: attachment).
+    """
+
 class MemoryConnection:
     """A connection over memory to an engine (the TestClient's)."""
 
@@ -380,6 +397,11 @@ class Engine:
     @staticmethod
     def metrics_block_bytes(max_routes: int) -> int:
         """Bytes of one worker's metrics block."""
+
+    def add_static_route(self, prefix: str, root: str, index: str, listing: bool) -> None:
+        """
+        GET prefix and prefix/*path answered natively from the files under root.
+        """
 
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """

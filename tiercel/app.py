@@ -264,7 +264,23 @@ class Tiercel(Router):
         self.state = State()
         self.authentication_handler: AuthenticationHandler | None = None
         self.cors: CorsSettings | None = None
+        self.static_directories: list[tuple[str, str, str, bool]] = []
         self.sessions: SessionSettings | None = None
+
+    def serve_directory(
+        self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False
+    ) -> None:
+        """Serves the files under `directory_path` at `route` (GET and HEAD), from C++: Content-Type by extension,
+        ETag / Last-Modified with 304s, Range requests, precompressed .br/.gz siblings for clients that accept them.
+        Paths that would leave the directory (.., encoded or not, symlinks pointing outside) are answered 404.
+        `index_file` is served for a directory; without one, `show_files_listing` lists it."""
+        path = normalize_path(route)
+        directory = os.path.abspath(directory_path)
+        if not os.path.isdir(directory):
+            raise ValueError(f"serve_directory: {directory_path!r} is not a directory")
+        if index_file is not None and ("/" in index_file or index_file in ("", ".", "..")):
+            raise ValueError(f"index_file is a file name such as 'index.html', got {index_file!r}")
+        self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
 
     def configure_sessions(
         self,

@@ -52,8 +52,9 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
 
 
 def metrics_max_routes(app: Tiercel) -> int:
-    """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, the metrics one."""
-    return 2 * len(app.compiled_routes()) + 2
+    """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, two per served
+    directory, the metrics one."""
+    return 2 * len(app.compiled_routes()) + 2 * len(app.static_directories) + 2
 
 
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
@@ -144,6 +145,8 @@ async def build_engine(
             args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
             result = await _call(route.handler, *args)
             engine.set_const_response(route_id, result)
+    for prefix, directory, index, listing in app.static_directories:
+        engine.add_static_route(prefix, directory, index, listing)
     if cors is not None:
         methods: dict[str, set[str]] = {}
         for compiled in compiled_routes:

@@ -3,8 +3,13 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/unique_ptr.h>
 
+#include <climits>
 #include <ctime>
 #include <memory>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,7 +21,9 @@
 #include "bindings/telemetry.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
+#include "core/percent.h"
 #include "core/proxy.h"
+#include "core/static_files.h"
 #include "core/tcp_server.h"
 
 namespace tiercel::py {
@@ -115,6 +122,17 @@ struct Stream : Token {
   bool wrote = false;      // since the last ping check
   bool cancelled = false;  // the client left
   bool resume_scheduled = false;
+  // A file body (serve_directory, serve_file): pieces read from `fd`, Content-Length framed.
+  int fd = -1;
+  std::vector<FilePiece> pieces;
+  size_t piece = 0;
+  uint64_t piece_done = 0;
+};
+
+/// serve_file(path, file_name=None): a file answered from C++ (Range, validators) without reading it whole.
+struct FileResponse {
+  std::string path;
+  std::string file_name;
 };
 
 /// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
@@ -174,6 +192,9 @@ class Engine final : public Dispatcher {
     std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
     bool preflight = false;             // answers CORS preflights natively (no handler)
     bool metrics = false;               // serves the Prometheus metrics natively (no handler)
+    bool is_static = false;             // serves files under static_root natively (no handler)
+    std::string static_root, static_index;
+    bool static_listing = false;
     std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
     bool auth = false;                  // before[0] is the authentication handler's authenticate()
     nb::object unauthorized;            // what auth answers when authenticate() returns None
@@ -596,6 +617,7 @@ class Engine final : public Dispatcher {
       ctx.cors_origin = static_cast<int16_t>(origin ? cors->match(*origin) : CorsPolicy::kNoOrigin);
     }
     if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
+    if (rt.is_static) return serve_static(session, seq, req, ctx, rt);
     if (rt.metrics) {
       ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
       w.start(200);
@@ -965,6 +987,127 @@ class Engine final : public Dispatcher {
     if (!st->task && !st->cancelled) pump(st);
   }
 
+  // ---- files ---------------------------------------------------------------------------------------------
+  /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory).
+  void add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing) {
+    char buf[PATH_MAX];
+    if (!realpath(root.c_str(), buf)) throw nb::value_error(("no such directory: '" + root + "'").c_str());
+    std::string base(prefix);
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    for (std::string pattern : {base, (base == "/" ? std::string() : base) + "/*path"}) {
+      uint32_t id = add_route("GET", pattern, nb::none(), false, 0);
+      Route& rt = route_info[id];
+      rt.is_static = true;
+      rt.static_root = buf;
+      rt.static_index = index;
+      rt.static_listing = listing;
+    }
+  }
+
+  void serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+                    const Route& rt) {
+    std::string rel;
+    for (auto& p : req.params) {
+      if (p.name == "path") rel = percent_decode(p.value, false);
+    }
+    std::string path;
+    if (!resolve_under(rt.static_root, rel, path)) {
+      FileAnswer refused;
+      refused.status = 404;
+      refused.text = "Not Found\n";
+      return send_file_answer(session, seq, ctx, rt, refused);
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      std::string index;
+      if (!rt.static_index.empty() && resolve_under(rt.static_root, rel + "/" + rt.static_index, index)) {
+        FileAnswer a = answer_file(index, req.head.headers, true, {});
+        return send_file_answer(session, seq, ctx, rt, a);
+      }
+      FileAnswer a;
+      if (rt.static_listing) {
+        a.header_lines = "Content-Type: text/html; charset=utf-8\r\n";
+        a.text = directory_listing(path, percent_decode(req.head.path, false));
+      } else {
+        a.status = 404;
+        a.text = "Not Found\n";
+      }
+      return send_file_answer(session, seq, ctx, rt, a);
+    }
+    FileAnswer a = answer_file(path, req.head.headers, true, {});
+    send_file_answer(session, seq, ctx, rt, a);
+  }
+
+  void send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+                        FileAnswer& a) {
+    const ResponseContext ctx = live(session, seq, request_ctx);
+    std::string head;
+    ResponseWriter w(head, session.env().date_line(), config.server_header);
+    w.start(a.status);
+    w.raw_headers(a.header_lines);
+    if (!rt.global_lines.empty()) append_global_lines(head, a.header_lines, rt.global_lines);
+    if (cors) cors->append_response_lines(head, ctx.cors_origin);
+    if (a.fd < 0) {
+      if (a.header_lines.find("Content-Type:") == std::string::npos && !a.text.empty())
+        head.append("Content-Type: text/plain; charset=utf-8\r\n");
+      w.finish(a.text, ctx);
+      session.response_buffer(seq).append(head);
+      return session.response_done(seq);
+    }
+    if (!w.finish_head(a.content_length, ctx) || a.content_length == 0) {  // HEAD, or an empty file
+      ::close(a.fd);
+      session.response_buffer(seq).append(head);
+      return session.response_done(seq);
+    }
+    auto* st = new Stream();
+    st->engine = this;
+    st->session = &session;
+    st->seq = seq;
+    st->route_id = static_cast<uint32_t>(&rt - route_info.data());
+    st->fd = a.fd;
+    st->pieces = std::move(a.pieces);
+    st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
+    streams.insert(st);
+    session.retain();
+    session.stream_begin(seq, head, st);
+    pump(st);
+  }
+
+  /// The next chunk of a file stream; false when it failed (the stream is over).
+  bool pump_file(Stream* st) {
+    constexpr uint64_t kChunk = 64 * 1024;
+    while (st->piece < st->pieces.size()) {
+      FilePiece& p = st->pieces[st->piece];
+      if (!p.literal.empty()) {
+        st->session->stream_write(st->seq, p.literal);
+        ++st->piece;
+        return true;
+      }
+      if (st->piece_done >= p.length) {
+        ++st->piece;
+        st->piece_done = 0;
+        continue;
+      }
+      uint64_t want = std::min(kChunk, p.length - st->piece_done);
+      std::string buf(static_cast<size_t>(want), '\0');
+      ssize_t n = ::pread(st->fd, buf.data(), static_cast<size_t>(want), static_cast<off_t>(p.offset + st->piece_done));
+      if (n <= 0) {  // the file shrank or failed under us: the promised length cannot be met
+        const Route& rt = route_info[st->route_id];
+        log_message("Reading a file for " + rt.method + " " + rt.path + " failed: the connection is closed");
+        st->session->stream_end(st->seq, true);
+        drop_stream(st);
+        return false;
+      }
+      buf.resize(static_cast<size_t>(n));
+      st->piece_done += static_cast<uint64_t>(n);
+      st->session->stream_write(st->seq, buf);
+      return true;
+    }
+    st->session->stream_end(st->seq, false);
+    drop_stream(st);
+    return false;
+  }
+
   // ---- streamed answers ---------------------------------------------------------------------------
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
   void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
@@ -1020,6 +1163,10 @@ class Engine final : public Dispatcher {
     for (int budget = 64; !st->task && !st->cancelled; --budget) {
       if (!st->session->stream_writable(st->seq)) return;  // on_writable() comes back here
       if (budget == 0) return schedule(st, StreamEvent::kResume, 0);
+      if (st->fd >= 0) {
+        if (!pump_file(st)) return;
+        continue;
+      }
       if (!st->is_async) {
         PyObject* item = PyIter_Next(st->iter.ptr());
         if (!item) {
@@ -1143,6 +1290,7 @@ class Engine final : public Dispatcher {
   }
 
   void drop_stream(Stream* st) {
+    if (st->fd >= 0) ::close(st->fd);
     for (nb::object* h : {&st->timer, &st->resume}) {  // no callback may come for a stream that is gone
       if (*h) {
         PyObject* r = PyObject_CallMethodNoArgs(h->ptr(), globals().s_cancel.ptr());
@@ -1186,7 +1334,7 @@ class Engine final : public Dispatcher {
         st->resume.reset();
         if (st->cancelled) {
           if (!st->task) {
-            close_iterator(st);
+            if (st->fd < 0) close_iterator(st);
             drop_stream(st);
           }
         } else if (!st->task) {
@@ -1213,6 +1361,14 @@ class Engine final : public Dispatcher {
   void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request) {
     if (nb::isinstance<StreamingResponse>(result)) return start_stream(session, seq, request_ctx, result, rt, request);
+    if (nb::isinstance<FileResponse>(result)) {
+      auto& f = nb::cast<const FileResponse&>(result);
+      static const std::vector<http1::Header> kNoHeaders;
+      const Request* r = request ? nb::inst_ptr<Request>(request) : nullptr;
+      FileAnswer a = answer_file(f.path, r && r->headers ? *r->headers : kNoHeaders, false, f.file_name);
+      if (a.status == 404 && a.fd < 0) log_message("serve_file: no such file '" + f.path + "' for " + rt.method + " " + rt.path);
+      return send_file_answer(session, seq, request_ctx, rt, a);
+    }
     const ResponseContext ctx = live(session, seq, request_ctx);
     Rendered r;
     std::string error;
@@ -1278,6 +1434,24 @@ void bind_engine(nb::module_& m) {
         }
         p->engine->on_task_done(p);
       });
+
+  nb::class_<FileResponse>(m, "FileResponse", "A file answered by C++: serve_file(path, file_name=None).")
+      .def_ro("path", &FileResponse::path)
+      .def_ro("file_name", &FileResponse::file_name)
+      .def("__repr__", [](const FileResponse& f) { return "<FileResponse " + f.path + ">"; });
+  m.def(
+      "serve_file",
+      [](nb::object path, nb::object file_name) {
+        nb::object fs = nb::module_::import_("os").attr("fspath")(path);
+        FileResponse f;
+        f.path = nb::cast<std::string>(fs);
+        if (!file_name.is_none()) f.file_name = nb::cast<std::string>(file_name);
+        return f;
+      },
+      nb::arg("path"), nb::arg("file_name").none() = nb::none(),
+      nb::sig("def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse"),
+      "The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; "
+      "`file_name` makes it a download (Content-Disposition: attachment).");
 
   nb::class_<StreamEvent>(m, "_StreamEvent")
       .def(
@@ -1379,6 +1553,8 @@ void bind_engine(nb::module_& m) {
       .def_static("metrics_block_bytes",
                   [](size_t max_routes) { return Telemetry::block_words(max_routes) * sizeof(uint64_t); },
                   nb::arg("max_routes"), "Bytes of one worker's metrics block.")
+      .def("add_static_route", &Engine::add_static_route, nb::arg("prefix"), nb::arg("root"), nb::arg("index"),
+           nb::arg("listing"), "GET prefix and prefix/*path answered natively from the files under root.")
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")
