@@ -1,0 +1,176 @@
+// GoogleTest suite for streamed answers (Http1Session::stream_*) and src/core/static_files.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/http1_session.h"
+#include "core/static_files.h"
+#include "memory_transport.h"
+
+namespace tiercel {
+namespace {
+
+/// Answers GET /stream by starting a stream the test drives; anything else with a plain "ok".
+class StreamingDispatcher final : public Dispatcher {
+ public:
+  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+    if (req.head.path == "/stream") {
+      session_ = &session;
+      seq_ = seq;
+      session.retain();
+      session.stream_begin(seq, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", this);
+      return;
+    }
+    std::string& out = session.response_buffer(seq);
+    out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    session.response_done(seq);
+  }
+  void cancel(void*) noexcept override { ++cancels; }
+  void on_writable(void*) noexcept override { ++writable_calls; }
+  void end() {
+    session_->stream_write(seq_, "0\r\n\r\n");
+    session_->stream_end(seq_);
+    session_->release();
+  }
+  Http1Session* session_ = nullptr;
+  uint64_t seq_ = 0;
+  int cancels = 0;
+  int writable_calls = 0;
+};
+
+struct Harness {
+  Harness() : env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr} {
+    std::string error;
+    routes.router.add(Method::kGet, "/stream", 0, error);
+    routes.router.add(Method::kGet, "/plain", 1, error);
+    routes.const_head.resize(2);
+    routes.const_body.resize(2);
+    config.write_high_watermark = 1024;
+    session = new Http1Session(env, transport, "127.0.0.1");
+  }
+  ~Harness() {
+    session->on_transport_closed();
+    session->release();
+  }
+  void feed(std::string_view bytes) {
+    auto [p, n] = session->read_space(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), p);
+    session->on_read(bytes.size());
+  }
+  ServerConfig config;
+  RouteTable routes;
+  StreamingDispatcher dispatcher;
+  SessionEnv env;
+  testing::MemoryTransport transport;
+  Http1Session* session;
+};
+
+TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
+  Harness h;
+  h.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(h.transport.sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  h.session->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  h.dispatcher.end();  // the pipelined answer follows only now
+  EXPECT_EQ(h.transport.take_sent(), "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+}
+
+TEST(Streams, BackpressureAsksThenCallsBack) {
+  Harness h;
+  h.transport.set_slow(true);
+  h.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  uint64_t seq = h.dispatcher.seq_;
+  EXPECT_TRUE(h.session->stream_writable(seq));
+  h.session->stream_write(seq, std::string(4096, 'x'));  // over the 1 KiB watermark, unread
+  EXPECT_FALSE(h.session->stream_writable(seq));
+  EXPECT_EQ(h.dispatcher.writable_calls, 0);
+  h.transport.drain();
+  h.session->on_drained();
+  EXPECT_EQ(h.dispatcher.writable_calls, 1);
+  EXPECT_TRUE(h.session->stream_writable(seq));
+  h.dispatcher.end();
+}
+
+TEST(Streams, ClosingCancelsTheStream) {
+  auto h = std::make_unique<Harness>();
+  h->feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  h->session->on_transport_closed();
+  EXPECT_EQ(h->dispatcher.cancels, 1);
+  EXPECT_FALSE(h->session->stream_writable(h->dispatcher.seq_));
+  h->session->release();  // the stream's reference; the harness drops its own
+}
+
+class Files : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tiercel-files-XXXXXX";
+    root_ = mkdtemp(tmpl);
+    std::ofstream(root_ + "/a.txt") << "0123456789";
+    mkdir((root_ + "/sub").c_str(), 0700);
+    symlink("/etc/passwd", (root_ + "/out").c_str());
+  }
+  void TearDown() override {
+    unlink((root_ + "/a.txt").c_str());
+    unlink((root_ + "/out").c_str());
+    rmdir((root_ + "/sub").c_str());
+    rmdir(root_.c_str());
+  }
+  std::string root_;
+};
+
+TEST_F(Files, ResolveUnderRefusesEscapes) {
+  std::string out;
+  EXPECT_TRUE(resolve_under(root_, "a.txt", out));
+  EXPECT_EQ(out, root_ + "/a.txt");
+  EXPECT_TRUE(resolve_under(root_, "sub/./../a.txt", out) == false);  // ".." is refused outright
+  EXPECT_FALSE(resolve_under(root_, "../etc/passwd", out));
+  EXPECT_FALSE(resolve_under(root_, "out", out));  // a symlink leaving the root
+  EXPECT_FALSE(resolve_under(root_, std::string_view("a\0b", 3), out));
+  EXPECT_FALSE(resolve_under(root_, "sub\\..\\a.txt", out));
+  EXPECT_TRUE(resolve_under(root_, "//a.txt", out));  // empty segments are dropped, still inside
+  EXPECT_EQ(out, root_ + "/a.txt");
+}
+
+TEST_F(Files, RangesAndValidators) {
+  FileAnswer a = answer_file(root_ + "/a.txt", {{"Range", "bytes=2-4"}}, false, {});
+  EXPECT_EQ(a.status, 206);
+  ASSERT_EQ(a.pieces.size(), 1u);
+  EXPECT_EQ(a.pieces[0].offset, 2u);
+  EXPECT_EQ(a.pieces[0].length, 3u);
+  EXPECT_NE(a.header_lines.find("Content-Range: bytes 2-4/10\r\n"), std::string::npos);
+  close(a.fd);
+  a = answer_file(root_ + "/a.txt", {{"Range", "bytes=20-"}}, false, {});
+  EXPECT_EQ(a.status, 416);
+  EXPECT_EQ(a.fd, -1);
+  a = answer_file(root_ + "/a.txt", {{"Range", "bytes=0-0,2-2"}}, false, {});
+  EXPECT_EQ(a.status, 206);
+  EXPECT_EQ(a.pieces.size(), 7u);  // (boundary, bytes, CRLF) x 2, closing boundary
+  uint64_t total = 0;
+  for (auto& p : a.pieces) total += p.literal.empty() ? p.length : p.literal.size();
+  EXPECT_EQ(total, a.content_length);
+  close(a.fd);
+  a = answer_file(root_ + "/a.txt", {}, false, {});
+  size_t at = a.header_lines.find("ETag: ");
+  ASSERT_NE(at, std::string::npos);
+  std::string etag = a.header_lines.substr(at + 6, a.header_lines.find("\r\n", at) - at - 6);
+  close(a.fd);
+  a = answer_file(root_ + "/a.txt", {{"If-None-Match", etag}}, false, {});
+  EXPECT_EQ(a.status, 304);
+  EXPECT_EQ(answer_file(root_ + "/missing", {}, false, {}).status, 404);
+  EXPECT_EQ(answer_file(root_ + "/sub", {}, false, {}).status, 404);
+}
+
+TEST(FilesTypes, ByExtension) {
+  EXPECT_EQ(content_type_for("a/b.CSS"), "text/css; charset=utf-8");
+  EXPECT_EQ(content_type_for("x.woff2"), "font/woff2");
+  EXPECT_EQ(content_type_for("dir.d/noext"), "application/octet-stream");
+  EXPECT_EQ(content_type_for("archive.tar"), "application/x-tar");
+}
+
+}  // namespace
+}  // namespace tiercel
