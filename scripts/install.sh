@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/apt.sh
-apt_install build-essential pkg-config libuv1-dev libssl-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql nginx-light
+apt_install build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql nginx-light
 
 find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
   local v=$1 p

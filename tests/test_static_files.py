@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 
+import brotli
 import httpx
 import pytest
 
@@ -39,7 +40,7 @@ def site(tmp_path):
     (root / "data.bin").write_bytes(data)
     (root / "app.js").write_text("console.log('plain')")
     (root / "app.js.gz").write_bytes(gzip.compress(b"console.log('gzip')"))
-    (root / "app.js.br").write_bytes(b"pretend-brotli")
+    (root / "app.js.br").write_bytes(brotli.compress(b"console.log('br')"))
     (root / "empty.txt").write_bytes(b"")
     (tmp_path / "outside.txt").write_text("secret")
     os.symlink(tmp_path / "outside.txt", root / "link-out.txt")
@@ -174,8 +175,8 @@ def test_precompressed_siblings(serve, site):
         assert (r.headers["content-encoding"], r.text) == ("gzip", "console.log('gzip')")
         assert r.headers["vary"] == "Accept-Encoding"
         assert r.headers["content-type"] == "text/javascript; charset=utf-8"
-        raw = c.get("/static/app.js", headers={"Accept-Encoding": "br, gzip"})
-        assert raw.headers["content-encoding"] == "br"
+        r = c.get("/static/app.js", headers={"Accept-Encoding": "br, gzip"})
+        assert (r.headers["content-encoding"], r.text) == ("br", "console.log('br')")
         r = c.get("/static/app.js", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in r.headers and r.text == "console.log('plain')"
         r = c.get("/static/app.js", headers={"Accept-Encoding": "br;q=0, gzip;q=0"})

@@ -403,6 +403,17 @@ class Engine:
         GET prefix and prefix/*path answered natively from the files under root.
         """
 
+    def set_compression(self, min_size: int, types: Sequence[str], codings: Sequence[str], level: int) -> None:
+        """
+        Compresses responses (before any route is added): size, content types, codings, level.
+        """
+
+    @staticmethod
+    def available_codings() -> list[str]:
+        """
+        The codings this build can compress with, best first ('br', 'zstd', 'gzip').
+        """
+
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """
         CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.

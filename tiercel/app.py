@@ -35,6 +35,15 @@ from tiercel.server import Server
 
 logger = logging.getLogger("tiercel")
 Decorator = Callable[[Handler], Handler]
+COMPRESSIBLE_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/manifest+json",
+    "image/svg+xml",
+)
 
 
 class Router:
@@ -266,6 +275,30 @@ class Tiercel(Router):
         self.cors: CorsSettings | None = None
         self.static_directories: list[tuple[str, str, str, bool]] = []
         self.sessions: SessionSettings | None = None
+        self.compression: tuple[int, list[str], list[str], int] | None = None
+
+    def configure_compression(
+        self,
+        minimum_size: int = 500,
+        content_types: Iterable[str] | None = None,
+        codings: Iterable[str] | None = None,
+        level: int = 0,
+    ) -> None:
+        """Compresses responses of at least `minimum_size` bytes whose Content-Type is in `content_types` ("text/"
+        for a whole family, or exact types), with the best coding the client accepts among `codings` (default:
+        what this build has, best first: br, zstd, gzip). Never applied to a body that has a Content-Encoding,
+        to streams, to file ranges or to server-sent events; sent only when it is smaller. Off until called."""
+        available = _core.Engine.available_codings()
+        chosen = list(codings) if codings is not None else available
+        for c in chosen:
+            if c not in available:
+                raise ValueError(f"this build cannot compress with {c!r}; it has {', '.join(available)}")
+        types = list(content_types) if content_types is not None else list(COMPRESSIBLE_TYPES)
+        if not isinstance(minimum_size, int) or isinstance(minimum_size, bool) or minimum_size < 0:
+            raise ValueError(f"minimum_size is a number of bytes, got {minimum_size!r}")
+        if not isinstance(level, int) or not 0 <= level <= 22:
+            raise ValueError(f"level is 0 (each coding's default) or a coding level, got {level!r}")
+        self.compression = (minimum_size, types, chosen, level)
 
     def serve_directory(
         self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False

@@ -98,6 +98,8 @@ async def build_engine(
         )
     if app.sessions is not None:
         engine.set_sessions(*astuple(app.sessions))
+    if app.compression is not None:
+        engine.set_compression(*app.compression)
     compiled_routes = app.compiled_routes()
     executor: ThreadPoolExecutor | None = None
     excluded = app.excluded_response_header_paths

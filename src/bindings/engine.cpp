@@ -19,6 +19,7 @@
 #include "bindings/request.h"
 #include "bindings/sessions.h"
 #include "bindings/telemetry.h"
+#include "core/compression.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
 #include "core/percent.h"
@@ -208,6 +209,13 @@ class Engine final : public Dispatcher {
   std::unique_ptr<TcpServer> server;
   std::unique_ptr<SessionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
+  struct Compression {
+    size_t min_size = 500;
+    std::vector<std::string> types;  // "text/" (a prefix) or "application/json" (exact)
+    std::vector<Coding> codings;     // in the server's order of preference
+    int level = 0;
+  };
+  std::unique_ptr<Compression> compression;
   Telemetry telemetry;
   bool telemetry_on = false;
   Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
@@ -392,6 +400,68 @@ class Engine final : public Dispatcher {
     cors = std::move(c);
   }
 
+  /// Response compression for every route (off until this is called).
+  void set_compression(size_t min_size, std::vector<std::string> types, const std::vector<std::string>& codings,
+                       int level) {
+    if (!route_info.empty()) throw std::runtime_error("set_compression comes before the routes");
+    auto c = std::make_unique<Compression>();
+    c->min_size = min_size;
+    c->types = std::move(types);
+    c->level = level;
+    for (auto& name : codings) {
+      bool found = false;
+      for (Coding k : available_codings()) {
+        if (coding_name(k) == name) {
+          c->codings.push_back(k);
+          found = true;
+        }
+      }
+      if (!found) throw nb::value_error(("this build cannot compress with '" + name + "'").c_str());
+    }
+    compression = std::move(c);
+  }
+
+  /// The value of header `name` among pre-serialised `lines`, or empty.
+  static std::string_view line_value(std::string_view lines, std::string_view name) {
+    while (!lines.empty()) {
+      size_t end = lines.find("\r\n");
+      std::string_view line = lines.substr(0, end);
+      lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+      size_t colon = line.find(':');
+      if (colon == name.size() && ascii_iequal(line.substr(0, colon), name)) {
+        std::string_view v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        return v;
+      }
+    }
+    return {};
+  }
+
+  /// Compresses `r`'s body into `out` when the app compresses, the type and size qualify and the client accepts a
+  /// coding; returns the extra header lines (Content-Encoding, Vary) to send.
+  std::string maybe_compress(const Rendered& r, nb::handle request, std::string& out) {
+    const Compression& c = *compression;
+    if (r.body.size() < c.min_size || r.status < 200 || r.status == 204 || r.status == 304) return {};
+    if (!line_value(r.header_lines, "content-encoding").empty()) return {};  // already encoded
+    std::string_view type = line_value(r.header_lines, "content-type");
+    type = type.substr(0, type.find(';'));
+    bool allowed = false;
+    for (auto& t : c.types) {
+      allowed = allowed || (!t.empty() && t.back() == '/' ? type.substr(0, t.size()) == t : ascii_iequal(type, t));
+    }
+    if (!allowed) return {};
+    std::string lines = "Vary: Accept-Encoding\r\n";  // the answer depends on it, compressed or not
+    const Request* req = request ? nb::inst_ptr<Request>(request) : nullptr;
+    const std::string_view* accept = req && req->headers ? find_header(*req->headers, "accept-encoding") : nullptr;
+    if (!accept) return lines;
+    Coding coding = negotiate(*accept, c.codings);
+    if (coding == Coding::kIdentity || !tiercel::compress(r.body, coding, c.level, out) || out.size() >= r.body.size()) {
+      out.clear();
+      return lines;
+    }
+    return lines + "Content-Encoding: " + std::string(coding_name(coding)) + "\r\n";
+  }
+
   /// Signed cookie sessions (request.session) for every route.
   void set_sessions(nb::bytes key, std::string cookie_name, long long max_age, std::string path, nb::object domain,
                     bool secure, bool http_only, nb::object same_site) {
@@ -482,7 +552,7 @@ class Engine final : public Dispatcher {
 
   void set_const_response(uint32_t route_id, nb::handle result) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
-    if (route_info[route_id].hooked() || cors) {
+    if (route_info[route_id].hooked() || cors || compression) {
       // Hooks run per request and CORS headers depend on the request's Origin, so the bytes cannot be fixed:
       // the result is reused instead of calling the handler.
       std::string error;
@@ -1377,14 +1447,22 @@ class Engine final : public Dispatcher {
       write_error(session, seq, ctx, rt);
       return;
     }
+    std::string compressed;
+    std::string_view body = r.body;
+    std::string encoding_lines;
+    if (compression) {
+      encoding_lines = maybe_compress(r, request, compressed);
+      if (!compressed.empty()) body = compressed;
+    }
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
     w.start(r.status);
     w.raw_headers(r.header_lines);
+    w.raw_headers(encoding_lines);
     if (!rt.global_lines.empty()) append_global_lines(session.response_buffer(seq), r.header_lines, rt.global_lines);
     if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin);
     if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), session.response_buffer(seq));
-    if (w.finish_head(r.body.size(), ctx))
-      session.response_done(seq, r.body);  // r.body_owner keeps the bytes alive through the call
+    if (w.finish_head(body.size(), ctx))
+      session.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
     else
       session.response_done(seq);
   }
@@ -1555,6 +1633,16 @@ void bind_engine(nb::module_& m) {
                   nb::arg("max_routes"), "Bytes of one worker's metrics block.")
       .def("add_static_route", &Engine::add_static_route, nb::arg("prefix"), nb::arg("root"), nb::arg("index"),
            nb::arg("listing"), "GET prefix and prefix/*path answered natively from the files under root.")
+      .def("set_compression", &Engine::set_compression, nb::arg("min_size"), nb::arg("types"), nb::arg("codings"),
+           nb::arg("level"), "Compresses responses (before any route is added): size, content types, codings, level.")
+      .def_static(
+          "available_codings",
+          []() {
+            std::vector<std::string> out;
+            for (Coding c : available_codings()) out.emplace_back(coding_name(c));
+            return out;
+          },
+          "The codings this build can compress with, best first ('br', 'zstd', 'gzip').")
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")
