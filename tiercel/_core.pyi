@@ -176,6 +176,16 @@ class Request:
         """The client's IP address."""
 
     @property
+    def form_data(self) -> dict[str, str]:
+        """
+        The fields of an application/x-www-form-urlencoded or multipart/form-data body (the first value of a repeated one); {} for other bodies. A malformed multipart body is a 400.
+        """
+
+    @property
+    def files(self) -> dict[str, UploadFile]:
+        """The files of a multipart/form-data body by field name."""
+
+    @property
     def session(self) -> dict[str, Any]:
         """
         The session (a dict) kept in a signed cookie: changes are saved with the response. Needs app.configure_sessions(secret_key).
@@ -312,6 +322,43 @@ class SSEMessage:
 
     @retry.setter
     def retry(self, arg: object, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+def set_form_spill_size(size: int) -> None:
+    """
+    Uploaded files larger than `size` bytes are kept in a temporary file instead of memory.
+    """
+
+class UploadFile:
+    """A file uploaded in a multipart/form-data body."""
+
+    @property
+    def filename(self) -> str:
+        """The file name the client sent (not a safe path: never join it)."""
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def field(self) -> str:
+        """The form field it came in."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def content(self) -> bytes:
+        """The file's bytes."""
+
+    def read(self) -> bytes:
+        """The file's bytes."""
+
+    @property
+    def path(self) -> str | None:
+        """
+        The temporary file holding a large upload (removed with this object), or None when it is in memory.
+        """
 
     def __repr__(self) -> str: ...
 

@@ -130,6 +130,7 @@ class Settings:
     max_header_bytes: int = 64 * 1024
     max_header_count: int = 100
     max_body: int = 16 * 1024 * 1024
+    form_spill_size: int = 1 << 20
     max_connections: int = 10_000
     max_pipelined: int = 64
     write_high_watermark: int = 1 << 20
@@ -173,6 +174,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_header_bytes", _int(256), "largest request head in bytes (431 above)", "BYTES", "limits"),
     Option("max_header_count", _int(1), "most header fields in a request (431 above)", "N", "limits"),
     Option("max_body", _int(1), "largest request body in bytes (413 above, before it is read)", "BYTES", "limits"),
+    Option(
+        "form_spill_size", _int(0), "uploaded files above this many bytes go to a temporary file", "BYTES", "limits"
+    ),
     Option("max_connections", _int(1), "connections beyond this are closed at once", "N", "limits"),
     Option("max_pipelined", _int(1), "answers pending per connection before reading pauses", "N", "limits"),
     Option("write_high_watermark", _int(1024), "unsent bytes per connection before reading pauses", "BYTES", "limits"),

@@ -4,7 +4,7 @@ The result is a plan of plain tuples the engine keeps; per request, C++ fills th
 (no framework Python runs). A handler is given parameters
 
 * by name: `request`, `query_params`, `headers`, `path_params`, `body`, `raw_body`, `method`, `url`,
-  `ip_addr`, `cookies`, `identity`, `session`, `global_dependencies`, `router_dependencies`;
+  `ip_addr`, `cookies`, `identity`, `session`, `form_data`, `files`, `global_dependencies`, `router_dependencies`;
 * by annotation: `Request`, `QueryParams`, `Headers`, `Url`;
 * by the name of an injected dependency (`app.inject(db=pool)` then `def h(db)`);
 * by the name of a path parameter (`/users/:user_id` then `def h(user_id: int)`);
@@ -36,7 +36,7 @@ from tiercel.exceptions import HTTPException
 
 # Where an argument comes from (the engine's ArgSource).
 REQUEST, QUERY_PARAMS, HEADERS, PATH_PARAMS, BODY, METHOD, URL, IP_ADDR, COOKIES, VALUE = range(10)
-PATH, QUERY, QUERY_LIST, IDENTITY, RAW_BODY, SESSION = range(10, 16)
+PATH, QUERY, QUERY_LIST, IDENTITY, RAW_BODY, SESSION, FORM_DATA, FILES = range(10, 18)
 # How a path or query value (a str) becomes the argument (the engine's Conversion).
 AS_STR, AS_INT, AS_FLOAT, AS_BOOL, BY_CALL, BY_LOOKUP = range(6)
 
@@ -53,6 +53,8 @@ BY_NAME = {
     "cookies": COOKIES,
     "identity": IDENTITY,
     "session": SESSION,
+    "form_data": FORM_DATA,
+    "files": FILES,
 }
 BY_ANNOTATION: dict[Any, int] = {
     _core.Request: REQUEST,

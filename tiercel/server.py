@@ -85,6 +85,7 @@ async def build_engine(
     engine.set_error_handling(
         list(app.exception_handlers), HTTPException, traceback.format_exception, s.dev, ParameterError
     )
+    _core.set_form_spill_size(s.form_spill_size)
     if s.proxy_headers:
         engine.set_proxy_headers(s.forwarded_allow_ips)
     if app.request_headers:

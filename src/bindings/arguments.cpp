@@ -138,6 +138,14 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, nb::handle
     case ArgSource::kCookies: return r.get_cookies();
     case ArgSource::kValue: return a.extra;
     case ArgSource::kIdentity: return r.py_identity ? r.py_identity : nb::none();
+    case ArgSource::kFormData:
+    case ArgSource::kFiles:
+      try {
+        return a.source == ArgSource::kFormData ? r.get_form_data() : r.get_files();
+      } catch (nb::python_error& e) {
+        e.restore();
+        return {};
+      }
     case ArgSource::kSession:
       try {
         return r.get_session();
@@ -185,7 +193,7 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args) {
   for (nb::handle item : args) {
     auto [source, name, conv, extra, dflt, has_default, keyword] =
         nb::cast<std::tuple<int, std::string, int, nb::object, nb::object, bool, bool>>(item);
-    if (source < 0 || source > static_cast<int>(ArgSource::kSession)) throw nb::value_error("unknown argument source");
+    if (source < 0 || source > static_cast<int>(ArgSource::kFiles)) throw nb::value_error("unknown argument source");
     if (conv < 0 || conv > static_cast<int>(Conversion::kLookup)) throw nb::value_error("unknown conversion");
     auto c = static_cast<Conversion>(conv);
     if ((c == Conversion::kCall || c == Conversion::kLookup) &&

@@ -25,6 +25,8 @@ struct Globals {
   nb::object kw_loop;           // ("loop",) or ("loop", "eager_start") kwnames for Task(...)
   nb::object kw_loop_context;   // the same with "context" appended
   nb::object s_done, s_result, s_cancel, s_add_done_callback;  // interned method names
+  nb::object http_exception;     // tiercel.HTTPException (set by the engine): malformed forms raise a 400 with it
+  size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file
 };
 Globals& globals();
 
@@ -107,6 +109,7 @@ void bind_response(nb::module_& m);
 void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_streaming(nb::module_& m);
+void bind_forms(nb::module_& m);
 void bind_debug(nb::module_& m);
 
 }  // namespace tiercel::py

@@ -545,6 +545,7 @@ class Engine final : public Dispatcher {
     }
     error_handlers = std::move(handlers);  // keeps the types (the map's keys) alive
     http_exception = std::move(http_exception_type);
+    globals().http_exception = http_exception;
     format_exception = std::move(format_exception_fn);
     param_error = std::move(param_error_type);
     dev = dev_mode;

@@ -44,6 +44,7 @@ NB_MODULE(_core, m) {
   bind_response(m);
   bind_helpers(m);
   bind_streaming(m);
+  bind_forms(m);
   bind_engine(m);
   bind_debug(m);
 }

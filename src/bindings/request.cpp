@@ -289,6 +289,11 @@ void bind_request(nb::module_& m) {
       .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
                    "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
       .def_prop_ro("ip_addr", &Request::get_ip_addr, nb::sig("def ip_addr(self) -> str"), "The client's IP address.")
+      .def_prop_ro("form_data", &Request::get_form_data, nb::sig("def form_data(self) -> dict[str, str]"),
+                   "The fields of an application/x-www-form-urlencoded or multipart/form-data body (the first "
+                   "value of a repeated one); {} for other bodies. A malformed multipart body is a 400.")
+      .def_prop_ro("files", &Request::get_files, nb::sig("def files(self) -> dict[str, UploadFile]"),
+                   "The files of a multipart/form-data body by field name.")
       .def_prop_ro("session", &Request::get_session, nb::sig("def session(self) -> dict[str, typing.Any]"),
                    "The session (a dict) kept in a signed cookie: changes are saved with the response. Needs "
                    "app.configure_sessions(secret_key).")

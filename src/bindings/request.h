@@ -24,7 +24,7 @@ class Request {
   // Built on first access and cached.
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
   // Set by the engine (authentication, sessions) or by hooks; None until then.
-  nb::object py_identity, py_session;
+  nb::object py_identity, py_session, py_form, py_files;
   /// The app's session settings (null without sessions), the JSON of the session as loaded, whether a session
   /// cookie came with the request.
   std::shared_ptr<const SessionSettings> sessions;
@@ -42,6 +42,8 @@ class Request {
   nb::object get_cookies();
   nb::object get_ip_addr();
   nb::object get_session();
+  nb::object get_form_data();  ///< dict of the urlencoded or multipart fields (a 400 HTTPException if malformed)
+  nb::object get_files();      ///< dict of the multipart files: field name -> UploadFile
   /// The decoded query values named `name`, in order.
   std::vector<std::string_view> query_values(std::string_view name);
 
