@@ -19,7 +19,7 @@ ctest --test-dir build/native --output-on-failure -j "$JOBS" >build/native/ctest
   || { tail -n 80 build/native/ctest.log; exit 1; }
 grep -E "tests passed|tests failed|Skipped" build/native/ctest.log
 
-echo "== fuzzing the parser, the connection pipeline and the multipart parser, ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
+echo "== fuzzing the parsers (HTTP/1.1, multipart, WebSocket frames) and the connection pipeline, ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/fuzz -j "$JOBS"
@@ -35,6 +35,7 @@ fuzz() {  # fuzz NAME SEEDS [libFuzzer flags...]
 fuzz fuzz_http1_parser tests/fuzz/seeds -dict=tests/fuzz/http1.dict
 fuzz fuzz_http1_session tests/fuzz/session_seeds
 fuzz fuzz_multipart tests/fuzz/multipart_seeds
+fuzz fuzz_websocket tests/fuzz/websocket_seeds
 
 echo "== the module builds on Python 3.10 and 3.13 (when present)"
 for v in 3.10 3.13; do

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "core/proxy.h"
 
@@ -41,6 +42,12 @@ std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
 
 void Http1Session::on_read(size_t n) {
   len_ += n;
+  if (upgraded_) {
+    std::string_view data(buf_.data() + len_ - n, n);
+    len_ = pos_ = 0;
+    if (!closing_ && !transport_closed_) upgraded_->on_bytes(data);
+    return;
+  }
   if (closing_ || transport_closed_ || close_after_) {
     // Draining after an error or `Connection: close` (even while an earlier answer is still pending):
     // nothing more will be parsed, so input is discarded rather than buffered without bound.
@@ -464,6 +471,15 @@ void Http1Session::send_output() {
 }
 
 void Http1Session::on_drained() {
+  if (upgraded_) {
+    if (closing_ || transport_closed_) return;
+    if (paused_write_) {
+      paused_write_ = false;
+      transport_.resume_reading();
+    }
+    upgraded_->on_drained();
+    return;
+  }
   if (!paused_write_) return;
   paused_write_ = false;
   if (closing_ || transport_closed_) return;
@@ -492,7 +508,7 @@ void Http1Session::compact() {
 }
 
 void Http1Session::update_deadline() {
-  if (closing_) return;
+  if (closing_ || upgraded_) return;
   if (!slots_.empty()) {
     deadline_ms_ = 0;  // the application is working; its time is not the client's fault
   } else if (paused_write_ || write_blocked_) {
@@ -528,9 +544,39 @@ void Http1Session::on_timeout() {
   }
 }
 
+void Http1Session::upgrade(uint64_t seq, std::string_view response, UpgradedProtocol* protocol) {
+  response_buffer(seq).append(response);
+  finish_response(seq, false);
+  upgraded_ = protocol;
+  deadline_ms_ = 0;
+  head_deadline_ms_ = 0;
+  std::string leftover(buf_.data() + pos_, len_ - pos_);
+  len_ = pos_ = 0;
+  state_ = State::kHead;
+  if (!in_process_) send_output();
+  if (!leftover.empty()) protocol->on_bytes(leftover);
+}
+
+void Http1Session::send_raw(std::string_view bytes) {
+  if (closing_ || transport_closed_) return;
+  out_.append(bytes);
+  if (!in_process_) send_output();
+}
+
+bool Http1Session::output_full() const noexcept {
+  return out_.size() + (transport_closed_ ? 0 : transport_.unsent_bytes()) > env_.config.write_high_watermark;
+}
+
+void Http1Session::close_upgraded() {
+  if (closing_ || transport_closed_) return;
+  if (!out_.empty()) transport_.send(out_);
+  begin_close();
+}
+
 void Http1Session::drain() {
   if (draining_ || transport_closed_ || closing_) return;
   draining_ = true;
+  if (upgraded_) return upgraded_->on_shutdown();
   bool mid_request = state_ != State::kHead || len_ > pos_;
   if (mid_request) return;  // dispatch_current() makes the request being received the last one
   if (next_seq_ == 0) {
@@ -566,6 +612,10 @@ void Http1Session::on_transport_closed() {
   if (transport_closed_) return;
   transport_closed_ = true;
   closing_ = true;
+  if (upgraded_) {
+    UpgradedProtocol* p = std::exchange(upgraded_, nullptr);
+    p->on_closed();
+  }
   for (auto& s : slots_) {
     if (s.token && !s.ready) {
       void* t = s.token;

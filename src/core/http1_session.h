@@ -52,6 +52,19 @@ class Dispatcher {
   virtual void on_writable(void* token) noexcept { (void)token; }
 };
 
+/// The protocol a connection switched to (WebSocket): it gets every byte after the switch.
+class UpgradedProtocol {
+ public:
+  virtual ~UpgradedProtocol() = default;
+  virtual void on_bytes(std::string_view data) = 0;
+  /// The connection is gone (closed by either side, or failed).
+  virtual void on_closed() noexcept = 0;
+  /// Output that was over the watermark has been written.
+  virtual void on_drained() noexcept {}
+  /// The server is shutting down (graceful): say goodbye (WebSocket close 1001).
+  virtual void on_shutdown() noexcept {}
+};
+
 /// The transport behind a session.
 class SessionTransport {
  public:
@@ -120,6 +133,19 @@ class Http1Session {
   void response_done(uint64_t seq, std::string_view body);
   /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
   void defer(uint64_t seq, void* token);
+
+  // --- protocol switch (dispatcher side) ---
+  /// Whether `seq` could switch protocols now: it is the current answer, with nothing pending before it.
+  bool can_upgrade(uint64_t seq) const noexcept { return slots_.empty() && seq == next_write_ && !closing_; }
+  /// Answers `seq` with `response` (a 101) and hands the connection to `protocol`, which from now on gets every
+  /// byte (bytes already received after the request first). HTTP timeouts stop applying.
+  void upgrade(uint64_t seq, std::string_view response, UpgradedProtocol* protocol);
+  /// An upgraded connection's output.
+  void send_raw(std::string_view bytes);
+  /// Whether an upgraded connection's unsent output is over the high watermark (on_drained follows).
+  bool output_full() const noexcept;
+  /// Closes an upgraded connection once its output is written.
+  void close_upgraded();
 
   // --- streamed answers (dispatcher side) ---
   /// Starts the answer to `seq` as a stream: `head` (status line, headers, blank line) now, the body through
@@ -213,6 +239,7 @@ class Http1Session {
   bool transport_closed_ = false;
   bool closing_ = false;
   bool draining_ = false;
+  UpgradedProtocol* upgraded_ = nullptr;
   bool notifying_ = false;
   bool in_process_ = false;
   uint64_t deadline_ms_ = 0;

@@ -105,6 +105,59 @@ TEST(Streams, ClosingCancelsTheStream) {
   h->session->release();  // the stream's reference; the harness drops its own
 }
 
+/// Upgrades GET /stream requests (reusing the harness's route) and records what the protocol receives.
+struct Switched : UpgradedProtocol {
+  std::string received;
+  int closed = 0, drained = 0, shutdowns = 0;
+  void on_bytes(std::string_view data) override { received.append(data); }
+  void on_closed() noexcept override { ++closed; }
+  void on_drained() noexcept override { ++drained; }
+  void on_shutdown() noexcept override { ++shutdowns; }
+};
+
+class UpgradingDispatcher final : public Dispatcher {
+ public:
+  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest&) override {
+    ASSERT_TRUE(session.can_upgrade(seq));
+    session.upgrade(seq, "HTTP/1.1 101 Switching Protocols\r\n\r\n", &protocol);
+  }
+  void cancel(void*) noexcept override {}
+  Switched protocol;
+};
+
+TEST(Upgrade, LaterBytesGoToTheProtocol) {
+  ServerConfig config;
+  RouteTable routes;
+  std::string error;
+  routes.router.add(Method::kGet, "/stream", 0, error);
+  routes.const_head.resize(1);
+  routes.const_body.resize(1);
+  UpgradingDispatcher d;
+  SessionEnv env{config, routes, d, {}, 1000, 1'700'000'000, 0, nullptr};
+  testing::MemoryTransport transport;
+  auto* session = new Http1Session(env, transport, "127.0.0.1");
+  std::string_view input = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nframe-bytes";
+  auto [p, n] = session->read_space(input.size());
+  std::copy(input.begin(), input.end(), p);
+  session->on_read(input.size());
+  EXPECT_EQ(transport.take_sent(), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+  EXPECT_EQ(d.protocol.received, "frame-bytes");  // what came right after the request
+  EXPECT_EQ(session->deadline(), 0u);             // no HTTP timeouts any more
+  auto [p2, n2] = session->read_space(4);
+  std::copy_n("more", 4, p2);
+  session->on_read(4);
+  EXPECT_EQ(d.protocol.received, "frame-bytesmore");
+  session->send_raw("reply");
+  EXPECT_EQ(transport.take_sent(), "reply");
+  session->drain();
+  EXPECT_EQ(d.protocol.shutdowns, 1);
+  session->close_upgraded();
+  EXPECT_TRUE(transport.close_requested());
+  session->on_transport_closed();
+  EXPECT_EQ(d.protocol.closed, 1);
+  session->release();
+}
+
 class Files : public ::testing::Test {
  protected:
   void SetUp() override {
