@@ -296,7 +296,10 @@ def test_single_process_graceful_shutdown(run_script):
         time.sleep(0.3)
         p.proc.send_signal(signal.SIGTERM)
         t.join(10)
-        assert p.proc.wait(10) == 0
+        try:
+            assert p.proc.wait(10) == 0
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the server did not stop:\n" + "".join(p.output)) from None
     assert results[0].status_code == 200 and results[0].headers["connection"] == "close"
 
 

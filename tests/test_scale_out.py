@@ -91,6 +91,9 @@ def test_two_instances_behind_nginx(run_script, nginx):
     # Start it again, then kill the other one outright: nginx routes around it.
     a2 = run_script(*tiercel(*flags), env={"TIERCEL_PORT": str(port_a)}, cwd=APP_DIR)
     wait_for(lambda: _ok(f"{a2.url}/pid"), 10, "the restarted instance")
+    # nginx keeps a failed upstream out for fail_timeout (5 s): wait until it sends traffic to the new one again.
+    a2_workers = {str(p) for p in _children(a2.proc.pid)}
+    wait_for(lambda: httpx.get(url + "/pid").text in a2_workers, 15, "nginx to use the restarted instance")
     with Load(url, threads=6) as load:
         wait_for(lambda: load.ok > 50, 10, "load")
         _kill_tree(b.proc.pid)

@@ -16,6 +16,7 @@ from tiercel._core import (
     SSEResponse,
     StreamingResponse,
     Url,
+    WebSocket,
     html,
     jsonify,
     redirect,
@@ -25,7 +26,7 @@ from tiercel._core import (
 from tiercel.app import SubRouter, Tiercel
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
 from tiercel.cors import ALLOW_CORS
-from tiercel.exceptions import HTTPException
+from tiercel.exceptions import HTTPException, WebSocketDisconnect
 from tiercel.testing import TestClient, TestResponse
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "TestResponse",
     "Tiercel",
     "Url",
+    "WebSocket",
+    "WebSocketDisconnect",
     "html",
     "jsonify",
     "redirect",

@@ -1,6 +1,6 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 import concurrent.futures
 import datetime
 import os
@@ -362,6 +362,65 @@ class UploadFile:
 
     def __repr__(self) -> str: ...
 
+class WebSocket:
+    """A WebSocket connection, as its handler sees it."""
+
+    def receive_text(self) -> Awaitable[str]:
+        """
+        The next message as str (WebSocketDisconnect once the connection is closed).
+        """
+
+    def receive_bytes(self) -> Awaitable[bytes]:
+        """The next message as bytes."""
+
+    def receive(self) -> Awaitable[str | bytes]:
+        """The next message: str for a text message, bytes for a binary one."""
+
+    def send_text(self, data: str) -> Awaitable[None]:
+        """
+        Sends a text message; awaiting it waits while the client is slow to read (backpressure).
+        """
+
+    def receive_json(self) -> Awaitable[Any]:
+        """The next message parsed as JSON (ValueError when it is not JSON)."""
+
+    def send_json(self, data: Any) -> Awaitable[None]:
+        """Sends `data` as a JSON text message."""
+
+    def send_bytes(self, data: bytes) -> Awaitable[None]:
+        """Sends a binary message."""
+
+    def close(self, code: int = 1000, reason: str = '') -> Awaitable[None]:
+        """Starts the closing handshake with `code` and `reason`."""
+
+    def broadcast(self, data: object) -> int:
+        """
+        Sends `data` to every open connection of this route in this process; returns how many.
+        """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def request(self) -> Request: ...
+
+    @property
+    def path_params(self) -> dict[str, str]: ...
+
+    @property
+    def query_params(self) -> QueryParams: ...
+
+    @property
+    def headers(self) -> Headers: ...
+
+    @property
+    def close_code(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
 class FileResponse:
     """A file answered by C++: serve_file(path, file_name=None)."""
 
@@ -460,6 +519,13 @@ class Engine:
         """
         The codings this build can compress with, best first ('br', 'zstd', 'gzip').
         """
+
+    def set_websocket(self, disconnect: object, max_message: int) -> None: ...
+
+    def add_websocket_route(self, path: str, handler: object, on_connect: object | None, on_close: object | None) -> int: ...
+
+    @property
+    def websocket_count(self) -> int: ...
 
     def set_cors(self, origins: Sequence[str], headers: Sequence[str], any_header: bool, credentials: bool, max_age: int, expose: Sequence[str]) -> None:
         """

@@ -274,6 +274,7 @@ class Tiercel(Router):
         self.authentication_handler: AuthenticationHandler | None = None
         self.cors: CorsSettings | None = None
         self.static_directories: list[tuple[str, str, str, bool]] = []
+        self.websocket_routes: list[tuple[str, Callable[..., Any], Any, Any]] = []
         self.sessions: SessionSettings | None = None
         self.compression: tuple[int, list[str], list[str], int] | None = None
 
@@ -299,6 +300,33 @@ class Tiercel(Router):
         if not isinstance(level, int) or not 0 <= level <= 22:
             raise ValueError(f"level is 0 (each coding's default) or a coding level, got {level!r}")
         self.compression = (minimum_size, types, chosen, level)
+
+    def websocket(
+        self,
+        endpoint: str,
+        on_connect: Callable[..., Any] | None = None,
+        on_close: Callable[..., Any] | None = None,
+    ) -> Decorator:
+        """`@app.websocket("/ws/:room")` over `async def handler(websocket)`: the upgrade (checked in C++: a bad
+        one is a 400 that never reaches the handler) is answered 101, then the handler runs with a WebSocket
+        (receive_text/bytes/json, send_text/bytes/json, close, broadcast, id, path_params, query_params).
+        `on_connect(websocket)` runs first (sync or async; raising refuses with close 1008), `on_close(websocket)`
+        when the connection is over. When the handler returns, the connection is closed with 1000."""
+        path = normalize_path(endpoint)
+        for hook, name in ((on_connect, "on_connect"), (on_close, "on_close")):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be callable, got {hook!r}")
+
+        def register(handler: Handler) -> Handler:
+            if not is_async_callable(handler):
+                raise TypeError(
+                    f"a WebSocket handler is async: `async def {getattr(handler, '__name__', 'h')}(websocket)`"
+                )
+            self._checker.add_route("GET", path, None, True, 1)
+            self.websocket_routes.append((path, handler, on_connect, on_close))
+            return handler
+
+        return register
 
     def serve_directory(
         self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False

@@ -131,6 +131,7 @@ class Settings:
     max_header_count: int = 100
     max_body: int = 16 * 1024 * 1024
     form_spill_size: int = 1 << 20
+    ws_max_message: int = 1 << 20
     max_connections: int = 10_000
     max_pipelined: int = 64
     write_high_watermark: int = 1 << 20
@@ -177,6 +178,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "form_spill_size", _int(0), "uploaded files above this many bytes go to a temporary file", "BYTES", "limits"
     ),
+    Option("ws_max_message", _int(1), "largest WebSocket message in bytes (close 1009 above)", "BYTES", "limits"),
     Option("max_connections", _int(1), "connections beyond this are closed at once", "N", "limits"),
     Option("max_pipelined", _int(1), "answers pending per connection before reading pauses", "N", "limits"),
     Option("write_high_watermark", _int(1024), "unsent bytes per connection before reading pauses", "BYTES", "limits"),

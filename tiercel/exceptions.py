@@ -31,4 +31,17 @@ class HTTPException(Exception):
         return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
 
 
-__all__ = ["HTTPException"]
+class WebSocketDisconnect(Exception):
+    """Raised by a WebSocket's receive_*/send_* once the connection is closed: `code` is the close code (1000
+    normal, 1001 going away, 1006 when the connection dropped without a close frame), `reason` the peer's text."""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"WebSocketDisconnect(code={self.code!r}, reason={self.reason!r})"
+
+
+__all__ = ["HTTPException", "WebSocketDisconnect"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
 from tiercel.config import Settings
-from tiercel.exceptions import HTTPException
+from tiercel.exceptions import HTTPException, WebSocketDisconnect
 from tiercel.params import SESSION, ParameterError, handler_plan, path_param_names
 from tiercel.routing import HTTP_METHODS, is_async_callable
 
@@ -54,7 +54,7 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
 def metrics_max_routes(app: Tiercel) -> int:
     """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, two per served
     directory, the metrics one."""
-    return 2 * len(app.compiled_routes()) + 2 * len(app.static_directories) + 2
+    return 2 * len(app.compiled_routes()) + 2 * len(app.static_directories) + len(app.websocket_routes) + 2
 
 
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
@@ -148,6 +148,9 @@ async def build_engine(
             args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
             result = await _call(route.handler, *args)
             engine.set_const_response(route_id, result)
+    engine.set_websocket(WebSocketDisconnect, s.ws_max_message)
+    for path, handler, on_connect, on_close in app.websocket_routes:
+        engine.add_websocket_route(path, handler, on_connect, on_close)
     for prefix, directory, index, listing in app.static_directories:
         engine.add_static_route(prefix, directory, index, listing)
     if cors is not None:

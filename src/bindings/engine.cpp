@@ -19,6 +19,7 @@
 #include "bindings/request.h"
 #include "bindings/sessions.h"
 #include "bindings/telemetry.h"
+#include "bindings/websocket.h"
 #include "core/compression.h"
 #include "core/cors.h"
 #include "core/memory_connection.h"
@@ -193,6 +194,7 @@ class Engine final : public Dispatcher {
     std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
     bool preflight = false;             // answers CORS preflights natively (no handler)
     bool metrics = false;               // serves the Prometheus metrics natively (no handler)
+    std::shared_ptr<WsRoute> ws;         // a websocket route: upgrades, then runs ws->handler
     bool is_static = false;             // serves files under static_root natively (no handler)
     std::string static_root, static_index;
     bool static_listing = false;
@@ -209,6 +211,7 @@ class Engine final : public Dispatcher {
   std::unique_ptr<TcpServer> server;
   std::unique_ptr<SessionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
+  std::shared_ptr<WsHost> ws_host = std::make_shared<WsHost>();
   struct Compression {
     size_t min_size = 500;
     std::vector<std::string> types;  // "text/" (a prefix) or "application/json" (exact)
@@ -487,6 +490,23 @@ class Engine final : public Dispatcher {
     return id;
   }
 
+  /// WebSocket settings: the exception for a closed connection, the largest message accepted (1009 above).
+  void set_websocket(nb::object disconnect, uint64_t max_message) {
+    ws_host->disconnect = std::move(disconnect);
+    ws_host->max_message = max_message;
+  }
+
+  /// A websocket route: GET `path` upgrades and runs `handler(websocket)` (async) with optional hooks.
+  uint32_t add_websocket_route(std::string_view path, nb::object handler, nb::object on_connect, nb::object on_close) {
+    uint32_t id = add_route("GET", path, nb::none(), false, 0);
+    auto r = std::make_shared<WsRoute>();
+    r->handler = std::move(handler);
+    if (!on_connect.is_none()) r->on_connect = std::move(on_connect);
+    if (!on_close.is_none()) r->on_close = std::move(on_close);
+    route_info[id].ws = std::move(r);
+    return id;
+  }
+
   /// auth_required: `authenticate(request)` runs before the route's hooks; None answers `unauthorized`, anything
   /// else becomes request.identity. Call after set_hooks.
   void set_authentication(uint32_t route_id, nb::object authenticate, bool is_async, nb::object unauthorized) {
@@ -595,6 +615,11 @@ class Engine final : public Dispatcher {
     call_at = aio_loop.attr("call_at");
     call_soon = aio_loop.attr("call_soon");
     ensure_future = nb::module_::import_("asyncio").attr("ensure_future");
+    ws_host->loop = aio_loop;
+    ws_host->logger = globals().logger;
+    ws_host->after_callback = [this]() {
+      if (loop && loop->dirty()) poll();
+    };
     background = nb::steal(PySet_New(nullptr));
     poll_cb = std::move(self_poll);
     reader_fd = ev().backend_fd();
@@ -675,6 +700,8 @@ class Engine final : public Dispatcher {
       }
     }
     streams.clear();
+    ws_host->after_callback = nullptr;
+    ws_host->conns.clear();
     detach();
     server.reset();
   }
@@ -689,6 +716,12 @@ class Engine final : public Dispatcher {
     }
     if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
     if (rt.is_static) return serve_static(session, seq, req, ctx, rt);
+    if (rt.ws) {
+      if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
+      nb::object request = make_request(req);
+      nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
+      return start_websocket(ws_host, rt.ws, session, seq, req, ctx, std::move(request), config.server_header);
+    }
     if (rt.metrics) {
       ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
       w.start(200);
@@ -1644,6 +1677,10 @@ void bind_engine(nb::module_& m) {
             return out;
           },
           "The codings this build can compress with, best first ('br', 'zstd', 'gzip').")
+      .def("set_websocket", &Engine::set_websocket, nb::arg("disconnect"), nb::arg("max_message"))
+      .def("add_websocket_route", &Engine::add_websocket_route, nb::arg("path"), nb::arg("handler"),
+           nb::arg("on_connect").none(), nb::arg("on_close").none())
+      .def_prop_ro("websocket_count", [](Engine& e) { return e.ws_host->conns.size(); })
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")

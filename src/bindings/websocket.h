@@ -1,0 +1,107 @@
+// WebSocket connections for Python handlers: the upgraded connection (frames parsed in C++), and the native
+// `WebSocket` object a handler awaits on (receive_*/send_*/close/broadcast).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "bindings/common.h"
+#include "core/http1_session.h"
+#include "core/websocket.h"
+
+namespace tiercel::py {
+
+struct WsRoute;
+class WsConn;
+
+/// What the engine shares with its WebSocket connections: the asyncio loop, the exception raised on disconnect,
+/// and the registry that owns every connection until both its transport and its handler are done.
+struct WsHost : std::enable_shared_from_this<WsHost> {
+  nb::object loop;         // asyncio loop (create_future, create_task, call_later, call_soon)
+  nb::object disconnect;   // tiercel.WebSocketDisconnect
+  nb::object logger;
+  uint64_t max_message = 1 << 20;
+  double close_timeout = 2.0;  // after our close frame, how long the client has to answer it
+  std::function<void()> after_callback;  // runs the native loop if a callback wrote outside a native run
+  std::unordered_map<WsConn*, std::shared_ptr<WsConn>> conns;
+  uint64_t next_id = 0;
+  /// Drops `c` from the registry once its transport and its handler are both done (later, on the loop's next
+  /// turn, when `later`: never from inside the session that is closing).
+  void maybe_release(WsConn* c, bool later);
+};
+
+/// One upgraded connection.
+class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public std::enable_shared_from_this<WsConn> {
+ public:
+  WsConn(std::shared_ptr<WsHost> host, Http1Session& session, std::shared_ptr<WsRoute> route, nb::object request,
+         std::string id);
+  ~WsConn() override;
+
+  // UpgradedProtocol
+  void on_bytes(std::string_view data) override;
+  void on_closed() noexcept override;
+  void on_drained() noexcept override;
+  void on_shutdown() noexcept override;
+  // ws::FrameHandler
+  void on_message(ws::Opcode opcode, std::string_view data) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_close(uint16_t code, std::string_view reason) override;
+
+  // Python side
+  nb::object receive(int want);  // 0 any, 1 text, 2 bytes
+  nb::object send(ws::Opcode opcode, std::string_view data);
+  nb::object close(uint16_t code, std::string_view reason);
+  bool closed() const noexcept { return state_ == State::kClosed; }
+
+  std::shared_ptr<WsHost> host;
+  std::shared_ptr<WsRoute> route;
+  nb::object request;
+  std::string id;
+  uint16_t close_code = ws::kNoStatus;
+  std::string close_reason;
+  bool transport_gone = false;
+  bool handler_done = false;
+  /// The handler finished (or failed): close the connection if it is still open.
+  void handler_finished(nb::handle task);
+  /// Runs the on_connect hook (sync or async), then the handler as a Task.
+  void start(nb::handle on_connect_result);
+
+ private:
+  enum class State { kOpen, kClosing, kClosed };
+  void fail(uint16_t code, const std::string& reason);
+  void finish(uint16_t code, std::string_view reason);  // the connection is over: wake every waiter
+  void deliver();
+  nb::object disconnected() const;
+  nb::object done_future(nb::handle exc = nb::handle());
+
+  Http1Session* session_;
+  ws::Parser parser_;
+  State state_ = State::kOpen;
+  std::deque<std::pair<ws::Opcode, std::string>> inbox_;
+  std::deque<std::pair<nb::object, int>> receivers_;  // futures waiting for a message, and what they want
+  std::vector<nb::object> drain_waiters_;              // send() futures waiting for the output to drain
+  nb::object close_timer_;
+};
+
+/// A websocket route: the handler, its hooks, and the open connections (for broadcast).
+struct WsRoute {
+  nb::object handler, on_connect, on_close;
+  std::set<WsConn*> connections;
+};
+
+/// Python's WebSocket: a handle on a WsConn.
+struct WebSocketHandle {
+  std::shared_ptr<WsConn> conn;
+};
+
+/// Answers a WebSocket upgrade request on a websocket route: 101 and the handler, or 400 saying what is wrong.
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,
+                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
+                     std::string_view server_header);
+
+}  // namespace tiercel::py

@@ -1,0 +1,291 @@
+"""WebSockets (RFC 6455) driven by a real client library (`websockets`) and raw sockets for what a conforming
+client cannot send: echo, fragmentation, large and binary messages, ping/pong, close codes, invalid frames
+(bad opcode, unmasked, invalid UTF-8, oversized control frame, too big), bad upgrades, hooks, broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import struct
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tiercel import Tiercel, WebSocketDisconnect
+
+
+def make_app(events: list) -> Tiercel:
+    app = Tiercel(__file__)
+
+    @app.websocket("/echo")
+    async def echo(websocket):
+        while True:
+            message = await websocket.receive()
+            if isinstance(message, str):
+                await websocket.send_text(message)
+            else:
+                await websocket.send_bytes(message)
+
+    @app.websocket("/json/:room")
+    async def json_room(websocket):
+        data = await websocket.receive_json()
+        await websocket.send_json({"room": websocket.path_params["room"], "got": data,
+                                   "q": websocket.query_params.get("q")})  # fmt: skip
+        await websocket.close(4000, "done here")
+
+    def connected(websocket):
+        events.append(("connect", websocket.id))
+
+    async def closed(websocket):
+        events.append(("close", websocket.close_code))
+
+    @app.websocket("/chat", on_connect=connected, on_close=closed)
+    async def chat(websocket):
+        try:
+            while True:
+                text = await websocket.receive_text()
+                websocket.broadcast(f"{websocket.id}: {text}")
+        except WebSocketDisconnect as e:
+            events.append(("disconnect", e.code))
+            raise
+
+    @app.websocket("/refuse", on_connect=lambda ws: 1 / 0)
+    async def refuse(websocket):
+        events.append("handler ran")
+
+    @app.websocket("/crash")
+    async def crash(websocket):
+        raise RuntimeError("boom")
+
+    @app.websocket("/quick")
+    async def quick(websocket):
+        await websocket.send_text("bye")
+
+    return app
+
+
+@pytest.fixture
+def events() -> list:
+    return []
+
+
+def ws_url(server, path: str) -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_echo_text_binary_large_and_fragmented(serve, events, loop_kind):
+    s = serve(make_app(events), loop_kind)
+
+    async def scenario():
+        async with connect(ws_url(s, "/echo"), max_size=None) as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            await ws.send(b"\x00\x01\x02")
+            assert await ws.recv() == b"\x00\x01\x02"
+            big = os.urandom(900_000)
+            await ws.send(big)
+            assert await ws.recv() == big
+            await ws.send(["frag", "mented ", "caf\u00e9"])  # a message in three frames
+            assert await ws.recv() == "fragmented caf\u00e9"
+            pong = await ws.ping(b"are you there")
+            await asyncio.wait_for(pong, 2)  # answered automatically
+
+    run(scenario())
+
+
+def test_json_params_and_close_code(serve, events):
+    s = serve(make_app(events))
+
+    async def scenario():
+        async with connect(ws_url(s, "/json/lobby?q=1")) as ws:
+            await ws.send('{"a": [1, 2]}')
+            assert await ws.recv() == '{"room":"lobby","got":{"a":[1,2]},"q":"1"}'
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "done here")
+
+    run(scenario())
+
+
+def test_hooks_broadcast_and_disconnect(serve, events):
+    s = serve(make_app(events))
+
+    async def scenario():
+        async with connect(ws_url(s, "/chat")) as a, connect(ws_url(s, "/chat")) as b:
+            await a.send("hi all")
+            got_a, got_b = await a.recv(), await b.recv()
+            assert got_a == got_b and got_a.endswith(": hi all")
+        await asyncio.sleep(0.3)
+
+    run(scenario())
+    kinds = [e[0] for e in events]
+    assert kinds.count("connect") == 2 and kinds.count("close") == 2 and kinds.count("disconnect") == 2
+    assert ("close", 1000) in events
+
+
+def test_refused_and_crashing_handlers(serve, events):
+    s = serve(make_app(events))
+
+    async def scenario():
+        async with connect(ws_url(s, "/refuse")) as ws:
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd.code == 1008
+        async with connect(ws_url(s, "/crash")) as ws:
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd.code == 1011
+        async with connect(ws_url(s, "/quick")) as ws:
+            assert await ws.recv() == "bye"
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd.code == 1000  # the handler returned
+
+    run(scenario())
+    assert "handler ran" not in events
+    assert httpx.get(f"http://127.0.0.1:{s.port}/echo").status_code == 400  # a plain GET is not an upgrade
+
+
+# ---- raw frames: what a conforming client never sends ------------------------------------------------------
+def handshake(port: int, path: str = "/echo", extra: str = "") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        ).encode()  # fmt: skip
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return sock
+
+
+def frame(first: int, payload: bytes, mask: bool = True, length: int | None = None) -> bytes:
+    n = len(payload) if length is None else length
+    head = bytes([first])
+    m = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([m | n])
+    elif n < 65536:
+        head += bytes([m | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([m | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def close_code_after(sock: socket.socket, data: bytes) -> int:
+    sock.sendall(data)
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    # Skip any data frames; find the close frame.
+    i = 0
+    while i + 2 <= len(buf):
+        op, n = buf[i] & 0x0F, buf[i + 1] & 0x7F
+        i += 2
+        if n == 126:
+            n = struct.unpack("!H", buf[i : i + 2])[0]
+            i += 2
+        elif n == 127:
+            n = struct.unpack("!Q", buf[i : i + 8])[0]
+            i += 8
+        if op == 0x8:
+            return struct.unpack("!H", buf[i : i + 2])[0] if n >= 2 else 1005
+        i += n
+    return -1
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (frame(0x83, b"x"), 1002),  # reserved opcode
+        (frame(0x81, b"hi", mask=False), 1002),  # unmasked client frame
+        (frame(0xC1, b"hi"), 1002),  # RSV1 without an extension
+        (frame(0x81, b"\xc3\x28"), 1007),  # invalid UTF-8
+        (frame(0x89, b"p" * 126), 1002),  # oversized control frame
+        (frame(0x09, b"p"), 1002),  # fragmented control frame
+        (frame(0x80, b"x"), 1002),  # continuation with nothing to continue
+        (frame(0x01, b"a") + frame(0x81, b"b"), 1002),  # a new message inside a fragmented one
+        (frame(0x88, b"\x03\xe7"), 1002),  # close code 999
+        (frame(0x82, b"", length=2 << 20), 1009),  # too big (announced): refused before it is read
+    ],
+)
+def test_invalid_frames_get_the_right_close_code(serve, events, data, code):
+    s = serve(make_app(events))
+    sock = handshake(s.port)
+    try:
+        assert close_code_after(sock, data) == code
+    finally:
+        sock.close()
+
+
+def test_client_close_is_echoed(serve, events):
+    s = serve(make_app(events))
+    sock = handshake(s.port)
+    try:
+        assert close_code_after(sock, frame(0x88, b"\x03\xe9bye")) == 1001
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    "headers, message",
+    [
+        ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", b"Sec-WebSocket-Key"),
+        (
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n",
+            b"Sec-WebSocket-Key",
+        ),  # fmt: skip
+        (
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 8\r\n",
+            b"Version must be 13",
+        ),  # fmt: skip
+        (
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+            b"Upgrade: websocket",
+        ),  # fmt: skip
+    ],
+)
+def test_malformed_upgrades_are_a_400(serve, events, headers, message):
+    s = serve(make_app(events))
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(f"GET /echo HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ") and message in answer, answer
+
+
+def test_graceful_shutdown_closes_with_1001(events):
+    from conftest import RunningServer
+
+    server = RunningServer(make_app(events)).start()
+
+    async def scenario():
+        async with connect(f"ws://127.0.0.1:{server.port}/echo") as ws:
+            await ws.send("x")
+            await ws.recv()
+            server.loop.call_soon_threadsafe(server.server.stop)
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            return info.value.rcvd.code
+
+    assert run(scenario()) == 1001
+    server.stop()
