@@ -175,7 +175,12 @@ def nginx_command(port: int, workdir: Path) -> list[str]:
     that also says `daemon off;`) and return the command that runs nginx in the foreground with everything
     (pid, temp files) in ``workdir`` and its log on stderr."""
     conf = workdir / "nginx.conf"
-    conf.write_text(string.Template(NGINX_TEMPLATE.read_text()).substitute(host=HOST, port=port, workdir=workdir))
+    from benchmarks.apps.bench_common import static_dir
+
+    text = string.Template(NGINX_TEMPLATE.read_text()).substitute(
+        host=HOST, port=port, workdir=workdir, static_dir=static_dir()
+    )
+    conf.write_text(text)
     return [nginx_binary(), "-p", f"{workdir}/", "-c", str(conf), "-e", "stderr"]
 
 

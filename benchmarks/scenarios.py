@@ -102,6 +102,26 @@ def _big(reply: Reply, _: WorldLookup | None) -> str | None:
     return f"body of {len(reply.body)} bytes starting {reply.body[:20]!r}, expected 65536 bytes of b'x'"
 
 
+FILE_BYTES = bytes(i % 251 for i in range(1 << 20))  # benchmarks/apps/bench_common.py's FILE_BYTES
+SSE_EVENTS = 10_000
+
+
+def _file(reply: Reply, _: WorldLookup | None) -> str | None:
+    if reply.body == FILE_BYTES:
+        return None
+    return f"body of {len(reply.body)} bytes, expected the 1 MiB file"
+
+
+def _sse(reply: Reply, _: WorldLookup | None) -> str | None:
+    if not reply.headers.get("content-type", "").startswith("text/event-stream"):
+        return f"content-type {reply.headers.get('content-type')!r}, expected text/event-stream"
+    data = [line for line in reply.body.split(b"\n") if line.startswith(b"data:")]
+    expected = [f"data: {i}".encode() for i in range(SSE_EVENTS)]
+    if data != expected:
+        return f"{len(data)} events, expected {SSE_EVENTS} numbered 0..{SSE_EVENTS - 1}"
+    return None
+
+
 def _world_row(row: Any) -> str | None:
     if not isinstance(row, dict) or set(row) != {"id", "randomNumber"}:
         return f"row {row!r} is not {{'id': N, 'randomNumber': M}}"
@@ -202,6 +222,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("async", "/async", "`async def` handler awaiting `asyncio.sleep(0)`", _hello),
         Scenario("big", "/64k", "65,536-byte body", _big),
         Scenario("const", "/const", "`const=True` route (nginx: `return 200`)", _hello),
+        Scenario("file", "/static/1m.bin", "a 1 MiB static file", _file),
+        Scenario("sse", "/sse", f"{SSE_EVENTS:,} server-sent events in one response", _sse),
         Scenario("db", "/db", "one random World row", _db, db=True),
         Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),
         Scenario("fortunes", "/fortunes", "Fortune rows + 1, sorted, Jinja2 HTML template", _fortunes, db=True),

@@ -78,32 +78,32 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "granian-asgi",
             _granian("asgi", "benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const"),
+            _without("middleware", "const", "file", "sse"),
             "Granian ASGI, raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(
             "uvicorn-raw",
             _uvicorn("benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const"),
+            _without("middleware", "const", "file", "sse"),
             "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(
             "fastapi",
             _uvicorn("benchmarks.apps.fastapi_bench:app"),
-            _without("const"),
+            _without("const", "file", "sse"),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
         ),
         ServerSpec(
             "socketify",
             _script("socketify_bench.py"),
-            _without("const"),
+            _without("const", "file", "sse"),
             "socketify (uWebSockets), `apps/socketify_bench.py`",
         ),
         ServerSpec(
             "nginx",
             nginx_command,
-            ("plaintext", "const"),
-            "nginx, `apps/nginx.conf.template`, one process (no master), `return 200`",
+            ("plaintext", "const", "file"),
+            "nginx, `apps/nginx.conf.template`, one process (no master), `return 200`; the file from disk",
         ),
     )
 }

@@ -23,6 +23,23 @@ APPS_DIR = Path(__file__).resolve().parent
 HELLO = "Hello, World!"
 HELLO_BYTES = HELLO.encode()
 BIG_BODY = b"x" * 65536  # the `big` scenario's body, built once at import
+# The `file` scenario: a 1 MiB file, written (once) by static_dir(); SSE_EVENTS events for the `sse` scenario.
+FILE_NAME = "1m.bin"
+FILE_BYTES = bytes(i % 251 for i in range(1 << 20))
+SSE_EVENTS = 10_000
+
+
+def static_dir() -> str:
+    """The directory holding FILE_NAME (env BENCH_STATIC_DIR, else build/bench-static), created when missing."""
+    directory = Path(os.environ.get("BENCH_STATIC_DIR") or APPS_DIR.parent.parent / "build" / "bench-static")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / FILE_NAME
+    if not path.exists() or path.stat().st_size != len(FILE_BYTES):
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(FILE_BYTES)
+        tmp.replace(path)
+    return str(directory)
+
 
 MIN_QUERIES, MAX_QUERIES = 1, 500
 WORLD_ROWS = 10000

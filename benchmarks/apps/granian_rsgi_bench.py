@@ -12,6 +12,7 @@ Run (repository root as the working directory):
 """
 
 import asyncio
+import os
 from urllib.parse import parse_qsl
 
 import orjson
@@ -25,6 +26,8 @@ PLAIN = [("content-type", "text/plain; charset=utf-8")]
 JSON = [("content-type", "application/json")]
 HTML = [("content-type", "text/html; charset=utf-8")]
 USERS_PREFIX = "/users/"
+STATIC_PATH = "/static/" + common.FILE_NAME
+STATIC_FILE = os.path.join(common.static_dir(), common.FILE_NAME)
 
 
 def query_params(scope):
@@ -44,6 +47,8 @@ class App:
             "/queries": self.queries,
             "/fortunes": self.fortunes,
             "/updates": self.updates,
+            "/sse": self.sse,
+            STATIC_PATH: self.file,
         }
         self.post_routes = {"/echo": self.echo}
 
@@ -75,6 +80,14 @@ class App:
                 await handler(scope, proto)
                 return
         proto.response_str(404, PLAIN, "Not Found")
+
+    async def file(self, scope, proto):
+        proto.response_file(200, [("content-type", "application/octet-stream")], STATIC_FILE)
+
+    async def sse(self, scope, proto):
+        transport = proto.response_stream(200, [("content-type", "text/event-stream"), ("cache-control", "no-cache")])
+        for i in range(common.SSE_EVENTS):
+            await transport.send_str(f"data: {i}\n\n")
 
     async def plaintext(self, scope, proto):
         proto.response_bytes(200, PLAIN, common.HELLO_BYTES)

@@ -1,6 +1,7 @@
 """Robyn benchmark app, written the way Robyn's docs write it. 1 process, 1 worker (Robyn's defaults).
 
-Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates.
+Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
+file (serve_directory), sse (SSEResponse over a generator).
 
 Handlers return str/dict/list/bytes and Robyn builds the response (dicts and lists serialized by its executor with
 orjson); the fortunes page is an explicit Response for its `text/html; charset=utf-8` content type. The middleware
@@ -16,6 +17,7 @@ import asyncio
 import os
 
 from robyn import Request, Response, Robyn
+from robyn.responses import SSEMessage, SSEResponse
 
 try:
     from . import bench_common as common
@@ -24,6 +26,13 @@ except ImportError:  # run as a script: benchmarks/apps is sys.path[0]
 
 app = Robyn(__file__)
 db = {"pool": None}
+app.serve_directory("/static", common.static_dir())
+
+
+@app.get("/sse")
+def sse(request):
+    return SSEResponse(SSEMessage(str(i)) for i in range(common.SSE_EVENTS))
+
 
 HTML_HEADERS = {"Content-Type": "text/html; charset=utf-8"}
 

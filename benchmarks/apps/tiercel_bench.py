@@ -1,6 +1,7 @@
 """Tiercel benchmark app: every scenario of benchmarks/README.md, written as Tiercel's docs write handlers.
 
-Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates.
+Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
+file (serve_directory), sse (SSEResponse over a generator).
 The asyncpg pool is opened by a startup handler (when BENCH_DB_DSN is set) and kept in `app.state`.
 
 Run (repository root as the working directory):
@@ -12,10 +13,16 @@ import os
 
 import bench_common as common
 
-from tiercel import Response, Tiercel
+from tiercel import Response, SSEMessage, SSEResponse, Tiercel
 
 app = Tiercel(__file__)
 app.state.pool = None
+app.serve_directory("/static", common.static_dir())
+
+
+@app.get("/sse")
+def sse(request):
+    return SSEResponse((SSEMessage(str(i)) for i in range(common.SSE_EVENTS)), ping_interval=0)
 
 
 @app.startup_handler
