@@ -1263,44 +1263,77 @@ class Engine final : public Dispatcher {
   }
 
   /// Pulls items while the connection takes them; yields the loop after a batch so one stream cannot hog it.
+  /// Pulls items while the connection takes them, then sends what they made in one write.
   void pump(Stream* st) {
+    Http1Session* session = st->session;
+    const uint64_t seq = st->seq;
+    session->retain();  // `st` may be dropped inside: the session stays until the batch is sent
+    while (pump_batch(st)) {
+      // Stopped because the output reached the watermark: send it; if the socket took it, go on at once (the
+      // session's own call-back may be the one running us, so it would not come again).
+      session->flush_output();
+      if (!session->stream_writable(seq)) break;  // now on_writable() comes back, once the client has read
+    }
+    session->flush_output();
+    session->release();
+  }
+
+  /// One batch of pump(): yields the loop after 64 items so one stream cannot hog it. The bytes stay in the
+  /// connection's output until the batch ends. True when it stopped only because the output is full.
+  bool pump_batch(Stream* st) {
     for (int budget = 64; !st->task && !st->cancelled; --budget) {
-      if (!st->session->stream_writable(st->seq)) return;  // on_writable() comes back here
-      if (budget == 0) return schedule(st, StreamEvent::kResume, 0);
+      if (!st->session->stream_writable(st->seq)) return true;
+      if (budget == 0) {
+        schedule(st, StreamEvent::kResume, 0);
+        return false;
+      }
       if (st->fd >= 0) {
-        if (!pump_file(st)) return;
+        if (!pump_file(st)) return false;
         continue;
       }
       if (!st->is_async) {
         PyObject* item = PyIter_Next(st->iter.ptr());
         if (!item) {
-          if (PyErr_Occurred()) return fail_stream(st, "The StreamingResponse's iterator raised");
-          return finish_stream(st);
+          if (PyErr_Occurred()) {
+            fail_stream(st, "The StreamingResponse's iterator raised");
+          } else {
+            finish_stream(st);
+          }
+          return false;
         }
-        if (!write_item(st, nb::steal(item))) return;
+        if (!write_item(st, nb::steal(item))) return false;
         continue;
       }
       PyObject* aw = PyObject_CallMethod(st->iter.ptr(), "__anext__", nullptr);
-      if (!aw) return fail_stream(st, "The StreamingResponse's async iterator raised");
+      if (!aw) {
+        fail_stream(st, "The StreamingResponse's async iterator raised");
+        return false;
+      }
       nb::object awaitable = nb::steal(aw);
       nb::object task;
       try {
         task = ensure_future(awaitable, nb::arg("loop") = aio_loop);
       } catch (nb::python_error& e) {
         e.restore();
-        return fail_stream(st, "Cannot await the StreamingResponse's async iterator");
+        fail_stream(st, "Cannot await the StreamingResponse's async iterator");
+        return false;
       }
       if (!task_done(task)) {
         st->task = task;
         nb::object cb = nb::cast(StreamEvent{st, StreamEvent::kTaskDone});
         PyObject* r = PyObject_CallMethodOneArg(task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
-        if (!r) return fail_stream(st, "Cannot watch the StreamingResponse's async iterator");
+        if (!r) {
+          fail_stream(st, "Cannot watch the StreamingResponse's async iterator");
+          return false;
+        }
         Py_DECREF(r);
-        return;
+        return false;
       }
-      if (!take_anext(st, task)) return;
+      if (!take_anext(st, task)) return false;
     }
+    return false;
   }
+
 
   /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
   bool take_anext(Stream* st, nb::handle task) {
@@ -1448,7 +1481,10 @@ class Engine final : public Dispatcher {
       case StreamEvent::kPing:
         st->timer.reset();
         if (st->cancelled) break;
-        if (!st->wrote && st->session->stream_writable(st->seq)) send_stream_bytes(st, ": ping\n\n");
+        if (!st->wrote && st->session->stream_writable(st->seq)) {
+          send_stream_bytes(st, ": ping\n\n");
+          st->session->flush_output();
+        }
         st->wrote = false;
         schedule(st, StreamEvent::kPing, st->ping_interval);
         break;

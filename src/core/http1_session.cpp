@@ -394,12 +394,17 @@ void Http1Session::stream_begin(uint64_t seq, std::string_view head, void* token
 void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
   Slot* s = find_slot(seq);
   if (!s || !s->streaming || transport_closed_) return;
-  s->bytes.append(bytes);
   s->streamed += bytes.size();
-  if (&slots_.front() == s) {
-    flush_ready();
-    if (!in_process_ && !closing_) send_output();
+  if (&slots_.front() == s && s->bytes.empty()) {
+    out_.append(bytes);  // the current answer: straight into the output (flush_output() sends it)
+  } else {
+    s->bytes.append(bytes);
+    if (&slots_.front() == s) flush_ready();
   }
+}
+
+void Http1Session::flush_output() {
+  if (!in_process_ && !closing_ && !transport_closed_) send_output();
 }
 
 bool Http1Session::stream_writable(uint64_t seq) {

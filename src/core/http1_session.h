@@ -152,8 +152,11 @@ class Http1Session {
   /// stream_write() as it is produced, ended by stream_end(). `token` is handed to Dispatcher::on_writable when the
   /// stream may write again after stream_writable() said no, and to Dispatcher::cancel if the connection dies.
   void stream_begin(uint64_t seq, std::string_view head, void* token);
-  /// Appends body bytes (already framed) to the stream of `seq`; they go out as soon as it is the current answer.
+  /// Appends body bytes (already framed) to the stream of `seq`; they go out with the next flush_output() (or any
+  /// later send) once it is the current answer, so a batch of small writes costs one system call.
   void stream_write(uint64_t seq, std::string_view bytes);
+  /// Sends what is waiting in the output now.
+  void flush_output();
   /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
   /// under the high watermark. When not, Dispatcher::on_writable(token) is called once it is.
   bool stream_writable(uint64_t seq);

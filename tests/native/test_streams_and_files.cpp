@@ -75,6 +75,8 @@ TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
   h.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(h.transport.sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   h.session->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
+  EXPECT_EQ(h.transport.sent().size(), 47u);  // held until the batch is flushed
+  h.session->flush_output();
   EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
   h.dispatcher.end();  // the pipelined answer follows only now
   EXPECT_EQ(h.transport.take_sent(), "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -87,6 +89,7 @@ TEST(Streams, BackpressureAsksThenCallsBack) {
   uint64_t seq = h.dispatcher.seq_;
   EXPECT_TRUE(h.session->stream_writable(seq));
   h.session->stream_write(seq, std::string(4096, 'x'));  // over the 1 KiB watermark, unread
+  h.session->flush_output();
   EXPECT_FALSE(h.session->stream_writable(seq));
   EXPECT_EQ(h.dispatcher.writable_calls, 0);
   h.transport.drain();
