@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/text.h"  // ascii_iequal, trim_ows, http_date
+
 namespace nb = nanobind;
 
 namespace tiercel::py {
@@ -95,8 +97,6 @@ bool stream_item_bytes(nb::handle item, bool sse, std::string& out, std::string&
 /// A handler result as a new Response object (a copy when it is one), for after-request hooks to change.
 /// Null with `error` set when the result has no valid shape.
 nb::object as_response(nb::handle result, std::string& error);
-
-bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
 
 /// "key=value; Path=...; ..." for a Set-Cookie header (RFC 6265), every attribute checked; ValueError/TypeError
 /// saying what is wrong.

@@ -5,16 +5,6 @@
 
 namespace tiercel::py {
 
-bool ascii_iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x != y && (x | 0x20) != (y | 0x20)) return false;
-    if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;
-  }
-  return true;
-}
-
 long Headers::find(std::string_view name) const noexcept {
   for (size_t i = 0; i < items.size(); ++i) {
     if (ascii_iequal(items[i].first, name)) return static_cast<long>(i);

@@ -10,12 +10,6 @@ namespace {
 
 nb::str to_str(std::string_view s) { return nb::str(s.data(), s.size()); }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 /// Adds the pairs of one Cookie header to `d`; pairs without '=' or a name are skipped, a quoted value unquoted.
 void add_cookies(nb::dict& d, std::string_view header) {
   while (!header.empty()) {

@@ -260,20 +260,6 @@ void check_attribute(const char* what, std::string_view v) {
   }
 }
 
-/// "Wed, 21 Oct 2015 07:28:00 GMT" for a Unix time.
-std::string http_date(double unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
 }  // namespace
 
 /// The Set-Cookie value for Response.set_cookie; ValueError/TypeError saying what to change.
@@ -306,13 +292,13 @@ std::string set_cookie_value(const std::string& key, const std::string& value, n
       check_attribute("expires", e);
       out += "; Expires=" + e;
     } else if (PyLong_Check(expires.ptr()) || PyFloat_Check(expires.ptr())) {
-      out += "; Expires=" + http_date(nb::cast<double>(expires));
+      out += "; Expires=" + http_date(static_cast<std::time_t>(nb::cast<double>(expires)));
     } else if (nb::hasattr(expires, "timestamp")) {
       // A naive datetime is taken as UTC (as http.cookies and Starlette do).
       nb::object dt = nb::borrow(expires);
       if (nb::getattr(expires, "tzinfo").is_none())
         dt = expires.attr("replace")(nb::arg("tzinfo") = nb::module_::import_("datetime").attr("timezone").attr("utc"));
-      out += "; Expires=" + http_date(nb::cast<double>(dt.attr("timestamp")()));
+      out += "; Expires=" + http_date(static_cast<std::time_t>(nb::cast<double>(dt.attr("timestamp")())));
     } else {
       throw nb::type_error("expires is a datetime, a Unix time (int or float) or an HTTP date str");
     }

@@ -307,10 +307,8 @@ void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<
     if (!v) return false;
     for (std::string_view rest = *v; !rest.empty();) {
       size_t comma = rest.find(',');
-      std::string_view t = rest.substr(0, comma);
+      std::string_view t = trim_ows(rest.substr(0, comma));
       rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-      while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-      while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
       if (ascii_iequal(t, token)) return true;
     }
     return false;

@@ -12,30 +12,17 @@
 
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace tiercel {
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 /// The q-value of an Accept-Encoding item's parameters ("q=0.5"), 1 when absent, -1 when malformed.
 double q_value(std::string_view params) noexcept {
-  params = trim(params);
+  params = trim_ows(params);
   if (params.empty()) return 1.0;
   if (params.size() < 3 || (params[0] != 'q' && params[0] != 'Q') || params[1] != '=') return -1;
   std::string text(params.substr(2));
@@ -92,13 +79,13 @@ Coding negotiate(std::string_view accept, const std::vector<Coding>& allowed) no
     std::string_view rest = accept;
     while (!rest.empty()) {
       size_t comma = rest.find(',');
-      std::string_view item = trim(rest.substr(0, comma));
+      std::string_view item = trim_ows(rest.substr(0, comma));
       rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
       size_t semi = item.find(';');
-      std::string_view name = trim(item.substr(0, semi));
+      std::string_view name = trim_ows(item.substr(0, semi));
       double v = q_value(semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1));
       if (name == "*") star = v;
-      if (iequal(name, coding_name(c)) || (c == Coding::kGzip && iequal(name, "x-gzip"))) q = v;
+      if (ascii_iequal(name, coding_name(c)) || (c == Coding::kGzip && ascii_iequal(name, "x-gzip"))) q = v;
     }
     if (q < 0) q = star;  // not named: "*" decides
     if (q > best_q) {

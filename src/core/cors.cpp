@@ -1,33 +1,20 @@
 // CORS: response headers and preflight answers.
 #include "core/cors.h"
 
+#include "core/text.h"
+
 namespace tiercel {
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 /// Calls f(item) for each non-empty item of a comma-separated list; stops when f returns false.
 template <class F>
 bool each_item(std::string_view list, F&& f) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_ows(list.substr(0, comma));
     list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
     if (!item.empty() && !f(item)) return false;
   }
@@ -50,7 +37,7 @@ constexpr std::string_view kSafelisted[] = {"accept", "accept-language", "conten
 
 const std::string_view* find_header(const std::vector<http1::Header>& headers, std::string_view name) noexcept {
   for (auto& h : headers) {
-    if (iequal(h.name, name)) return &h.value;
+    if (ascii_iequal(h.name, name)) return &h.value;
   }
   return nullptr;
 }
@@ -94,9 +81,9 @@ int CorsPolicy::preflight(const http1::RequestHead& head, std::string_view allow
   if (requested && !any_header) {
     bool headers_ok = each_item(*requested, [&](std::string_view name) {
       for (auto safe : kSafelisted)
-        if (iequal(name, safe)) return true;
+        if (ascii_iequal(name, safe)) return true;
       for (auto& allowed : allow_headers)
-        if (iequal(name, allowed)) return true;
+        if (ascii_iequal(name, allowed)) return true;
       return false;
     });
     if (!headers_ok) {

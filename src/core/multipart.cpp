@@ -2,27 +2,13 @@
 #include "core/multipart.h"
 
 #include "core/response_writer.h"
+#include "core/text.h"
 
 namespace tiercel {
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 /// RFC 2046 bchars: the characters a boundary may hold (1 to 70 of them, not ending in a space).
 bool boundary_char(char c) noexcept {
@@ -33,7 +19,7 @@ bool boundary_char(char c) noexcept {
 /// A parameter value: a token, or a quoted-string with \-escapes. `rest` advances past it.
 bool param_value(std::string_view& rest, std::string& out) {
   out.clear();
-  rest = trim(rest);
+  rest = trim_ows(rest);
   if (!rest.empty() && rest.front() == '"') {
     for (size_t i = 1; i < rest.size(); ++i) {
       char c = rest[i];
@@ -49,7 +35,7 @@ bool param_value(std::string_view& rest, std::string& out) {
     return false;  // unterminated
   }
   size_t end = rest.find(';');
-  out = std::string(trim(rest.substr(0, end)));
+  out = std::string(trim_ows(rest.substr(0, end)));
   rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
   return true;
 }
@@ -60,16 +46,16 @@ bool each_param(std::string_view value, F&& f) {
   size_t semi = value.find(';');
   if (semi == std::string_view::npos) return true;
   std::string_view rest = value.substr(semi + 1);
-  while (!trim(rest).empty()) {
-    rest = trim(rest);
+  while (!trim_ows(rest).empty()) {
+    rest = trim_ows(rest);
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos) return false;
-    std::string_view name = trim(rest.substr(0, eq));
+    std::string_view name = trim_ows(rest.substr(0, eq));
     rest.remove_prefix(eq + 1);
     std::string v;
     if (!param_value(rest, v)) return false;
     f(name, v);
-    rest = trim(rest);
+    rest = trim_ows(rest);
     if (!rest.empty()) {
       if (rest.front() != ';') return false;
       rest.remove_prefix(1);
@@ -81,11 +67,11 @@ bool each_param(std::string_view value, F&& f) {
 }  // namespace
 
 bool multipart_boundary(std::string_view content_type, std::string& boundary) {
-  std::string_view type = trim(content_type.substr(0, content_type.find(';')));
-  if (!iequal(type, "multipart/form-data")) return false;
+  std::string_view type = trim_ows(content_type.substr(0, content_type.find(';')));
+  if (!ascii_iequal(type, "multipart/form-data")) return false;
   boundary.clear();
   bool ok = each_param(content_type, [&](std::string_view name, const std::string& v) {
-    if (iequal(name, "boundary")) boundary = v;
+    if (ascii_iequal(name, "boundary")) boundary = v;
   });
   if (!ok || boundary.empty() || boundary.size() > 70 || boundary.back() == ' ') return false;
   for (char c : boundary) {
@@ -149,27 +135,27 @@ bool parse_multipart(std::string_view body, std::string_view boundary, const Mul
       head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 2);
       size_t colon = line.find(':');
       std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
-      std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim(line.substr(colon + 1));
+      std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim_ows(line.substr(colon + 1));
       // Header injection: a bare CR or LF, NUL, obs-fold or a name that is not a token is refused.
       if (name.empty() || !is_header_name(name) || !is_header_value(value) ||
           line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
         error = "a multipart part has a malformed header line";
         return false;
       }
-      if (iequal(name, "content-disposition")) {
+      if (ascii_iequal(name, "content-disposition")) {
         if (disposition) {
           error = "a multipart part has two Content-Disposition headers";
           return false;
         }
         disposition = true;
-        std::string_view kind = trim(value.substr(0, value.find(';')));
-        if (!iequal(kind, "form-data")) {
+        std::string_view kind = trim_ows(value.substr(0, value.find(';')));
+        if (!ascii_iequal(kind, "form-data")) {
           error = "a multipart part's Content-Disposition is not form-data";
           return false;
         }
         bool ok = each_param(value, [&](std::string_view pname, const std::string& v) {
-          if (iequal(pname, "name")) part.name = v;
-          if (iequal(pname, "filename")) {
+          if (ascii_iequal(pname, "name")) part.name = v;
+          if (ascii_iequal(pname, "filename")) {
             part.filename = v;
             part.has_filename = true;
           }
@@ -178,7 +164,7 @@ bool parse_multipart(std::string_view body, std::string_view boundary, const Mul
           error = "a multipart part's Content-Disposition is malformed";
           return false;
         }
-      } else if (iequal(name, "content-type")) {
+      } else if (ascii_iequal(name, "content-type")) {
         part.content_type = std::string(value);
       }
     }

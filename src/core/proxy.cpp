@@ -6,26 +6,13 @@
 
 #include <cstring>
 
+#include "core/text.h"
+
 namespace tiercel {
 
 namespace {
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 /// Parses a textual address into (family, 16 bytes); IPv4-mapped IPv6 becomes IPv4.
 bool parse_ip(std::string_view text, int& family, unsigned char out[16]) noexcept {
@@ -54,7 +41,7 @@ bool parse_ip(std::string_view text, int& family, unsigned char out[16]) noexcep
 
 /// A Forwarded `for=` / X-Forwarded-For item as a bare address: quotes, [brackets] and a :port removed.
 std::string_view bare_address(std::string_view v) noexcept {
-  v = trim(v);
+  v = trim_ows(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   if (!v.empty() && v.front() == '[') {
     size_t close = v.find(']');
@@ -66,10 +53,10 @@ std::string_view bare_address(std::string_view v) noexcept {
 }
 
 std::string_view scheme_of(std::string_view v) noexcept {
-  v = trim(v);
+  v = trim_ows(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (iequal(v, "https")) return "https";
-  if (iequal(v, "http")) return "http";
+  if (ascii_iequal(v, "https")) return "https";
+  if (ascii_iequal(v, "http")) return "http";
   return {};
 }
 
@@ -82,7 +69,7 @@ template <class F>
 void each_item(std::string_view list, char sep, F&& f) {
   while (true) {
     size_t at = list.find(sep);
-    f(trim(list.substr(0, at)));
+    f(trim_ows(list.substr(0, at)));
     if (at == std::string_view::npos) break;
     list.remove_prefix(at + 1);
   }
@@ -152,16 +139,16 @@ ForwardedClient resolve_forwarded(const std::vector<http1::Header>& headers, con
   std::vector<Hop> hops;
   bool have_forwarded = false;
   for (auto& h : headers) {
-    if (!iequal(h.name, "forwarded")) continue;
+    if (!ascii_iequal(h.name, "forwarded")) continue;
     have_forwarded = true;
     each_item(h.value, ',', [&](std::string_view element) {
       Hop hop;
       each_item(element, ';', [&](std::string_view pair) {
         size_t eq = pair.find('=');
         if (eq == std::string_view::npos) return;
-        std::string_view key = trim(pair.substr(0, eq)), value = pair.substr(eq + 1);
-        if (iequal(key, "for")) hop.ip = bare_address(value);
-        if (iequal(key, "proto")) hop.scheme = scheme_of(value);
+        std::string_view key = trim_ows(pair.substr(0, eq)), value = pair.substr(eq + 1);
+        if (ascii_iequal(key, "for")) hop.ip = bare_address(value);
+        if (ascii_iequal(key, "proto")) hop.scheme = scheme_of(value);
       });
       hops.push_back(hop);
     });
@@ -169,9 +156,9 @@ ForwardedClient resolve_forwarded(const std::vector<http1::Header>& headers, con
   std::vector<std::string_view> protos;
   if (!have_forwarded) {
     for (auto& h : headers) {
-      if (iequal(h.name, "x-forwarded-for")) {
+      if (ascii_iequal(h.name, "x-forwarded-for")) {
         each_item(h.value, ',', [&](std::string_view item) { hops.push_back(Hop{bare_address(item), {}}); });
-      } else if (iequal(h.name, "x-forwarded-proto")) {
+      } else if (ascii_iequal(h.name, "x-forwarded-proto")) {
         each_item(h.value, ',', [&](std::string_view item) { protos.push_back(scheme_of(item)); });
       }
     }

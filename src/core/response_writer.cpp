@@ -1,6 +1,8 @@
 // Response serialisation: status lines, headers, Date cache and the error-response table.
 #include "core/response_writer.h"
 
+#include "core/text.h"
+
 #include <charconv>
 #include <cstdio>
 
@@ -62,14 +64,12 @@ std::string_view reason_phrase(int status) noexcept {
 
 std::string_view DateCache::line(std::time_t now) noexcept {
   if (now != cached_second_) {
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    int n = std::snprintf(buf_, sizeof buf_, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", kDays[tm.tm_wday],
-                          tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    len_ = n > 0 ? static_cast<size_t>(n) : 0;
+    static constexpr std::string_view kName = "Date: ";
+    kName.copy(buf_, kName.size());
+    size_t n = kName.size() + format_http_date(now, buf_ + kName.size(), sizeof buf_ - kName.size() - 2);
+    buf_[n++] = '\r';
+    buf_[n++] = '\n';
+    len_ = n;
     cached_second_ = now;
   }
   return {buf_, len_};

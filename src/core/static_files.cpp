@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "core/cors.h"
+#include "core/text.h"
 
 namespace tiercel {
 
@@ -21,43 +22,9 @@ namespace {
 
 constexpr size_t kMaxRanges = 16;  // more ranges than this and the whole file is sent (RFC 9110 §14.2 allows it)
 
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
-std::string http_date(std::time_t t) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
 
-/// An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when it is not one.
-std::time_t parse_http_date(std::string_view s) {
-  std::string text(trim(s));
-  std::tm tm{};
-  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end != '\0') return -1;
-  return timegm(&tm);
-}
 
 bool parse_u64(std::string_view s, uint64_t& v) {
   if (s.empty() || s.size() > 19) return false;
@@ -76,13 +43,13 @@ struct Range {
 /// Parses `bytes=...` for a file of `size`. Returns 0 when the header is to be ignored (malformed, not bytes,
 /// too many ranges), 1 with satisfiable `out`, 2 when no range is satisfiable (416).
 int parse_ranges(std::string_view value, uint64_t size, std::vector<Range>& out) {
-  value = trim(value);
-  if (value.size() < 6 || !iequal(value.substr(0, 6), "bytes=")) return 0;
+  value = trim_ows(value);
+  if (value.size() < 6 || !ascii_iequal(value.substr(0, 6), "bytes=")) return 0;
   value.remove_prefix(6);
   size_t count = 0;
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view spec = trim(value.substr(0, comma));
+    std::string_view spec = trim_ows(value.substr(0, comma));
     value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
     if (spec.empty()) continue;
     if (++count > kMaxRanges) return 0;
@@ -113,10 +80,10 @@ int parse_ranges(std::string_view value, uint64_t size, std::vector<Range>& out)
 
 /// Whether `etag` is among the entity-tags of an If-None-Match value (weak comparison), or it is "*".
 bool etag_matches(std::string_view list, std::string_view etag) {
-  if (trim(list) == "*") return true;
+  if (trim_ows(list) == "*") return true;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view t = trim(list.substr(0, comma));
+    std::string_view t = trim_ows(list.substr(0, comma));
     list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
     if (t.size() > 2 && t.substr(0, 2) == "W/") t.remove_prefix(2);
     if (t == etag) return true;
@@ -128,13 +95,13 @@ bool etag_matches(std::string_view list, std::string_view etag) {
 bool accepts(std::string_view accept, std::string_view coding) {
   while (!accept.empty()) {
     size_t comma = accept.find(',');
-    std::string_view item = trim(accept.substr(0, comma));
+    std::string_view item = trim_ows(accept.substr(0, comma));
     accept.remove_prefix(comma == std::string_view::npos ? accept.size() : comma + 1);
     size_t semi = item.find(';');
-    std::string_view name = trim(item.substr(0, semi));
-    if (!iequal(name, coding)) continue;
+    std::string_view name = trim_ows(item.substr(0, semi));
+    if (!ascii_iequal(name, coding)) continue;
     if (semi == std::string_view::npos) return true;
-    std::string_view q = trim(item.substr(semi + 1));
+    std::string_view q = trim_ows(item.substr(semi + 1));
     return !(q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000");
   }
   return false;
@@ -220,7 +187,7 @@ std::string_view content_type_for(std::string_view name) noexcept {
   }
   std::string_view ext = name.substr(dot);
   for (auto& [e, t] : kTypes) {
-    if (iequal(ext, e)) return t;
+    if (ascii_iequal(ext, e)) return t;
   }
   return "application/octet-stream";
 }
@@ -278,7 +245,7 @@ FileAnswer answer_file(const std::string& path, const std::vector<http1::Header>
     if (const std::string_view* if_range = find_header(headers, "if-range")) {
       // The range applies only to the representation the client has (RFC 9110 §13.1.5): the same entity-tag, or
       // exactly the same modification date.
-      std::string_view v = trim(*if_range);
+      std::string_view v = trim_ows(*if_range);
       use_range = !v.empty() && (v.front() == '"' ? v == etag : parse_http_date(v) == st.st_mtim.tv_sec);
     }
     if (use_range) range_kind = parse_ranges(*range_header, size, ranges);

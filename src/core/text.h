@@ -1,0 +1,25 @@
+// Small text helpers the core and the bindings share: ASCII case-insensitive comparison, trimming optional
+// whitespace, and HTTP dates (RFC 9110 §5.6.7 IMF-fixdate).
+#pragma once
+
+#include <cstddef>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace tiercel {
+
+/// Whether `a` and `b` are equal ignoring ASCII letter case ("Content-Type" == "content-type").
+bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
+
+/// `s` without leading and trailing spaces and tabs (HTTP's OWS).
+std::string_view trim_ows(std::string_view s) noexcept;
+
+/// Writes "Sun, 06 Nov 1994 08:49:37 GMT" for `t` into `out` (at least 30 bytes); returns its length.
+size_t format_http_date(std::time_t t, char* out, size_t size) noexcept;
+/// format_http_date() as a string.
+std::string http_date(std::time_t t);
+/// Parses an IMF-fixdate; -1 when `s` is not one.
+std::time_t parse_http_date(std::string_view s);
+
+}  // namespace tiercel
