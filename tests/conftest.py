@@ -26,6 +26,14 @@ from tiercel.server import Server
 LOOP_KINDS = ["asyncio", "uvloop"]
 
 
+class EarlyTimersLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose timers fire a few milliseconds early, as uvloop's may (it counts whole
+    milliseconds from a cached clock): the engine must not take such a timer for one still to come."""
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        return super().call_at(when - 0.003, callback, *args, context=context)
+
+
 class RunningServer:
     """An app served in a background thread; `.url`, `.port`, `.stop()`."""
 
@@ -40,7 +48,7 @@ class RunningServer:
         self.profile: Callable[..., Any] | None = None
 
     def _run(self) -> None:
-        loop = _loop_factory(self.loop_kind)()
+        loop = EarlyTimersLoop() if self.loop_kind == "early-timers" else _loop_factory(self.loop_kind)()
         self.loop = loop
         asyncio.set_event_loop(loop)
         if self.profile is not None:

@@ -250,6 +250,18 @@ def test_idle_keepalive_connection_closed_after_keepalive_timeout(serve, loop_ki
     assert 0.9 <= _elapsed_since(t0) < 3
 
 
+def test_native_timers_served_when_asyncio_fires_them_early(serve, rec, connect):
+    """The native loop's deadlines reach asyncio as one timer; one that fires a little early (uvloop rounds
+    to milliseconds) must still be replaced, or no timeout ever fires again (a drain once hung on this)."""
+    s = serve(make_app(rec), "early-timers", keepalive_timeout=2, header_timeout=10)
+    c = connect(s.port)
+    c.send(get("/hello"))
+    assert c.read_response().status == 200
+    t0 = time.monotonic()
+    c.expect_eof(timeout=5)  # the sweep fires every second: twice before this deadline
+    assert 1.9 <= _elapsed_since(t0) < 4
+
+
 def test_client_that_stops_reading_is_closed_after_write_timeout(serve, loop_kind, rec, connect):
     """A client that asks for a large answer and never reads cannot hold its connection and buffers."""
     s = serve(make_app(rec), loop_kind, write_timeout=1, keepalive_timeout=1)

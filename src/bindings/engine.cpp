@@ -227,7 +227,7 @@ class Engine final : public Dispatcher {
   std::unordered_set<Stream*> streams;
   nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
 
-  nb::object aio_loop, call_at, call_soon, poll_cb, timer_handle;
+  nb::object aio_loop, call_at, call_soon, poll_cb, timer_cb, timer_handle;
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
   // the exception for a refused path or query parameter.
   nb::object error_handlers, http_exception, format_exception, param_error;
@@ -609,7 +609,7 @@ class Engine final : public Dispatcher {
     return std::make_unique<MemoryConnection>(*memory_env, std::move(peer_ip));
   }
 
-  void attach(nb::object asyncio_loop, nb::object self_poll) {
+  void attach(nb::object asyncio_loop, nb::object self_poll, nb::object self_on_timer) {
     if (attached) throw std::runtime_error("the engine is already attached to an event loop");
     aio_loop = std::move(asyncio_loop);
     call_at = aio_loop.attr("call_at");
@@ -622,6 +622,7 @@ class Engine final : public Dispatcher {
     };
     background = nb::steal(PySet_New(nullptr));
     poll_cb = std::move(self_poll);
+    timer_cb = std::move(self_on_timer);
     reader_fd = ev().backend_fd();
     aio_loop.attr("add_reader")(reader_fd, poll_cb);
     attached = true;
@@ -641,6 +642,7 @@ class Engine final : public Dispatcher {
     timer_handle.reset();
     // poll_cb is a bound method of this engine: drop it (and the loop) so nothing keeps a cycle alive.
     poll_cb.reset();
+    timer_cb.reset();
     call_at.reset();
     call_soon.reset();
     aio_loop.reset();
@@ -650,6 +652,14 @@ class Engine final : public Dispatcher {
     soon_pending = false;
     int t = ev().run_nowait();
     if (attached) schedule(t);
+  }
+
+  /// The asyncio timer fired. It is forgotten before polling: asyncio may fire it a little before
+  /// `timer_deadline` by our clock (uvloop counts whole milliseconds), and a fired handle kept as "pending"
+  /// would never be replaced, leaving the native timers (timeouts, lingering closes) unserved.
+  void on_timer() {
+    timer_handle.reset();
+    poll();
   }
 
   /// Mirrors the native loop's next deadline into asyncio, touching asyncio only when it changes.
@@ -666,7 +676,7 @@ class Engine final : public Dispatcher {
     double when = now + timeout_ms / 1000.0;
     if (!timer_handle || now >= timer_deadline || when < timer_deadline - 0.001) {
       if (timer_handle) timer_handle.attr("cancel")();
-      timer_handle = call_at(when, poll_cb);
+      timer_handle = call_at(when, timer_cb);
       timer_deadline = when;
     }
   }
@@ -1745,13 +1755,14 @@ void bind_engine(nb::module_& m) {
       .def(
           "attach",
           [](nb::handle self, nb::object loop) {
-            nb::cast<Engine&>(self).attach(std::move(loop), self.attr("poll"));
+            nb::cast<Engine&>(self).attach(std::move(loop), self.attr("poll"), self.attr("_on_timer"));
           },
           nb::arg("loop"), "Registers the native loop with an asyncio loop (add_reader on its backend fd).")
       .def("open_memory_connection", &Engine::open_memory_connection, nb::arg("peer_ip") = "testclient",
            nb::keep_alive<0, 1>(), "A connection over memory to this engine (the TestClient's transport).")
       .def("detach", &Engine::detach)
       .def("poll", &Engine::poll, "Runs the native loop without blocking (the add_reader callback).")
+      .def("_on_timer", &Engine::on_timer, "The asyncio timer that mirrors the native loop's next deadline fired.")
       .def("fileno", [](Engine& e) { return e.ev().backend_fd(); })
       .def("stop_listening",
            [](Engine& e) {
