@@ -202,6 +202,23 @@ class Request:
 
     def __repr__(self) -> str: ...
 
+    def stream(self) -> BodyStream:
+        """
+        The body as an async iterator of bytes: `async for chunk in request.stream()`. On a route declared with stream_body=True the pieces come as they arrive (the client is read only as fast as they are taken); elsewhere the body, already read, comes as one piece.
+        """
+
+    def form(self) -> Awaitable[dict[str, str]]:
+        """
+        `await request.form()`: form_data, with request.files filled too. On a route declared with stream_body=True the body is parsed as it arrives and files larger than form_spill_size go straight to temporary files, so an upload of any size takes little memory.
+        """
+
+class BodyStream:
+    """A request body as an async iterator of bytes (request.stream())."""
+
+    def __aiter__(self) -> object: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
 class Response:
     """An HTTP response: Response(200, {'X-A': '1'}, 'body')."""
 
@@ -467,6 +484,11 @@ class Engine:
     def set_arguments(self, route_id: int, args: list[tuple[int, str, int, object, object, bool, bool]]) -> None:
         """
         The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
+        """
+
+    def set_stream_body(self, route_id: int, limit: int) -> None:
+        """
+        The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).
         """
 
     def set_blocking(self, route_id: int, executor: object, wrap_future: object) -> None:

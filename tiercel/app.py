@@ -67,70 +67,132 @@ class Router:
         const: bool = False,
         auth_required: bool = False,
         blocking: bool = False,
+        stream_body: bool = False,
     ) -> Handler:
         """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler.
         `blocking=True`: a sync handler that may block (file or database I/O without asyncio) runs in a thread
-        pool (`blocking_threads` threads), so it cannot stall the event loop."""
+        pool (`blocking_threads` threads), so it cannot stall the event loop.
+        `stream_body=True`: an async handler gets the body as it arrives, `async for chunk in request.stream()` or
+        `await request.form()`, up to `max_stream_body` bytes instead of `max_body`, never held whole in memory."""
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
-        route = Route(method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking)
+        route = Route(
+            method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking,
+            stream_body=stream_body,
+        )  # fmt: skip
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
         self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
         self.routes.append(route)
         return handler
 
-    def _decorator(self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool) -> Decorator:
+    def _decorator(
+        self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool, stream_body: bool
+    ) -> Decorator:
         def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const, auth_required, blocking)
+            return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body)
 
         return register
 
     def get(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("GET", endpoint, const, auth_required, blocking)
+        return self._decorator("GET", endpoint, const, auth_required, blocking, stream_body)
 
     def post(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("POST", endpoint, const, auth_required, blocking)
+        return self._decorator("POST", endpoint, const, auth_required, blocking, stream_body)
 
     def put(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("PUT", endpoint, const, auth_required, blocking)
+        return self._decorator("PUT", endpoint, const, auth_required, blocking, stream_body)
 
     def delete(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("DELETE", endpoint, const, auth_required, blocking)
+        return self._decorator("DELETE", endpoint, const, auth_required, blocking, stream_body)
 
     def patch(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("PATCH", endpoint, const, auth_required, blocking)
+        return self._decorator("PATCH", endpoint, const, auth_required, blocking, stream_body)
 
     def head(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("HEAD", endpoint, const, auth_required, blocking)
+        return self._decorator("HEAD", endpoint, const, auth_required, blocking, stream_body)
 
     def options(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking)
+        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking, stream_body)
 
     def connect(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("CONNECT", endpoint, const, auth_required, blocking)
+        return self._decorator("CONNECT", endpoint, const, auth_required, blocking, stream_body)
 
     def trace(
-        self, endpoint: str, const: bool = False, auth_required: bool = False, blocking: bool = False, **_: Any
+        self,
+        endpoint: str,
+        const: bool = False,
+        auth_required: bool = False,
+        blocking: bool = False,
+        stream_body: bool = False,
+        **_: Any,
     ) -> Decorator:
-        return self._decorator("TRACE", endpoint, const, auth_required, blocking)
+        return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body)
 
     # ---- middleware, dependencies, sub-routers ---------------------------------------------------
     def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:

@@ -130,6 +130,7 @@ class Settings:
     max_header_bytes: int = 64 * 1024
     max_header_count: int = 100
     max_body: int = 16 * 1024 * 1024
+    max_stream_body: int = 1024 * 1024 * 1024
     form_spill_size: int = 1 << 20
     ws_max_message: int = 1 << 20
     max_connections: int = 10_000
@@ -175,6 +176,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_header_bytes", _int(256), "largest request head in bytes (431 above)", "BYTES", "limits"),
     Option("max_header_count", _int(1), "most header fields in a request (431 above)", "N", "limits"),
     Option("max_body", _int(1), "largest request body in bytes (413 above, before it is read)", "BYTES", "limits"),
+    Option(
+        "max_stream_body",
+        _int(1),
+        "largest body of a stream_body=True route, read as it arrives (413 above)",
+        "BYTES",
+        "limits",
+    ),  # fmt: skip
     Option(
         "form_spill_size", _int(0), "uploaded files above this many bytes go to a temporary file", "BYTES", "limits"
     ),

@@ -73,6 +73,7 @@ class Route:
     const: bool = False
     auth_required: bool = False
     blocking: bool = False
+    stream_body: bool = False
     is_async: bool = field(init=False)
     nargs: int = field(init=False)
 
@@ -87,6 +88,12 @@ class Route:
             )
         if self.blocking and self.const:
             raise TypeError(f"{self.method} {self.path}: a const route runs once at start-up; it cannot be blocking")
+        if self.stream_body and (self.const or not self.is_async):
+            raise TypeError(
+                f"{self.method} {self.path}: stream_body=True needs an async handler, which reads the body with "
+                f"`async for chunk in request.stream()` or `await request.form()`; "
+                f"{getattr(self.handler, '__qualname__', self.handler)} is {'const' if self.const else 'sync'}"
+            )
         # The fast path passes the request to a handler that takes one positional parameter; other signatures
         # get their arguments from the plan tiercel.params makes at start-up.
         try:

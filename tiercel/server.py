@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tiercel import _core
 from tiercel.config import Settings
 from tiercel.exceptions import HTTPException, WebSocketDisconnect
-from tiercel.params import SESSION, ParameterError, handler_plan, path_param_names
+from tiercel.params import BODY, FILES, FORM_DATA, RAW_BODY, SESSION, ParameterError, handler_plan, path_param_names
 from tiercel.routing import HTTP_METHODS, is_async_callable
 
 if TYPE_CHECKING:
@@ -121,7 +121,15 @@ async def build_engine(
                     f"const route {route.method} {path}: its handler runs once, at start-up, so it can take the "
                     "request only, not parameters filled per request"
                 )
+            if route.stream_body and any(arg[0] in (BODY, RAW_BODY, FORM_DATA, FILES) for arg in plan):
+                raise TypeError(
+                    f"{route.method} {path}: a stream_body route cannot take body, raw_body, form_data or files "
+                    "parameters (they need the whole body first): read it with `async for chunk in "
+                    "request.stream()` or `await request.form()`"
+                )
             engine.set_arguments(route_id, plan)
+        if route.stream_body:
+            engine.set_stream_body(route_id, settings.max_stream_body)
         if route.blocking:
             if executor is None:
                 executor = ThreadPoolExecutor(

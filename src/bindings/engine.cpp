@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "bindings/arguments.h"
+#include "bindings/body_stream.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
 #include "bindings/sessions.h"
@@ -331,6 +332,17 @@ class Engine final : public Dispatcher {
     blocking_submit = executor.attr("submit");
     blocking_executor = std::move(executor);
     wrap_future = std::move(wrap_future_fn);
+  }
+
+  void set_stream_body(uint32_t route_id, uint64_t limit) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    if (!route_info[route_id].handler.is_async) {
+      throw nb::value_error("stream_body=True needs an async handler: it reads the body with `async for`");
+    }
+    if (limit == 0) throw nb::value_error("the largest streamed body must be at least 1 byte");
+    if (routes.stream_body_limit.size() <= route_id) routes.stream_body_limit.resize(route_id + 1, 0);
+    routes.stream_body_limit[route_id] = limit;
+    routes.has_stream_body = true;
   }
 
   /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
@@ -740,6 +752,7 @@ class Engine final : public Dispatcher {
       return session.response_done(seq);
     }
     nb::object request = make_request(req);
+    if (req.body_streamed) attach_body_stream(request, session);
     if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
     if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;
     if (rt.hooked()) {
@@ -1690,6 +1703,8 @@ void bind_engine(nb::module_& m) {
                    "-> None"),
            "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
            "keyword) per parameter (tiercel/params.py).")
+      .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
+           "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
       .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),
            "The route's sync handler runs in `executor` (blocking=True).")
       .def_prop_ro(

@@ -16,6 +16,7 @@ NB_MODULE(_core, m) {
   m.doc() = "Tiercel's native engine (private; import from `tiercel`).";
   auto& g = globals();
   g.task_type = nb::module_::import_("asyncio").attr("Task");
+  g.get_running_loop = nb::module_::import_("asyncio").attr("get_running_loop");
   g.logger = nb::module_::import_("logging").attr("getLogger")("tiercel");
 #if PY_VERSION_HEX >= 0x030C0000
   g.kw_loop = nb::make_tuple("loop", "eager_start");

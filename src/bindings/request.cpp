@@ -1,6 +1,8 @@
 // Request: lazy, native, zero-copy until kept.
 #include "bindings/request.h"
 
+#include "bindings/body_stream.h"
+
 #include "bindings/sessions.h"
 #include "core/percent.h"
 
@@ -163,6 +165,7 @@ nb::object Request::get_path_params() {
 
 nb::object Request::get_body() {
   if (!py_body) {
+    check_whole_body(*this);
     PyObject* s = PyUnicode_DecodeUTF8(body.data(), static_cast<Py_ssize_t>(body.size()), nullptr);
     if (s) {
       py_body = nb::steal(s);
@@ -175,7 +178,10 @@ nb::object Request::get_body() {
 }
 
 nb::object Request::get_raw_body() {
-  if (!py_raw_body) py_raw_body = nb::bytes(body.data(), body.size());
+  if (!py_raw_body) {
+    check_whole_body(*this);
+    py_raw_body = nb::bytes(body.data(), body.size());
+  }
   return py_raw_body;
 }
 
@@ -254,7 +260,8 @@ void bind_request(nb::module_& m) {
   m.def("bearer_token", &bearer_token, nb::arg("request"), nb::sig("def bearer_token(request: Request) -> str | None"),
         "The token of the request's `Authorization: Bearer <token>` header, or None.");
 
-  nb::class_<Request>(m, "Request", "An HTTP request. Containers are built on first access.")
+  auto request_class = nb::class_<Request>(m, "Request", "An HTTP request. Containers are built on first access.");
+  request_class
       .def_prop_ro("method", &Request::get_method, nb::sig("def method(self) -> str"), "'GET', 'POST', ...")
       .def_prop_ro(
           "path",
@@ -276,6 +283,7 @@ void bind_request(nb::module_& m) {
       .def(
           "json",
           [](Request& r) {
+            check_whole_body(r);
             if (r.body.empty()) throw nb::value_error("request body is empty; send a JSON document");
             return globals().json_loads(nb::bytes(r.body.data(), r.body.size()));
           },
@@ -298,6 +306,7 @@ void bind_request(nb::module_& m) {
       .def("__repr__", [](Request& r) {
         return "<Request " + std::string(r.method) + " " + std::string(r.path) + ">";
       });
+  bind_body_stream(request_class, m);
 }
 
 }  // namespace tiercel::py

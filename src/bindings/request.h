@@ -25,6 +25,9 @@ class Request {
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
   // Set by the engine (authentication, sessions) or by hooks; None until then.
   nb::object py_identity, py_session, py_form, py_files;
+  /// request.stream()'s BodyStream; on a stream_body route (body_streamed) the only way to the body.
+  nb::object py_stream;
+  bool body_streamed = false;
   /// The app's session settings (null without sessions), the JSON of the session as loaded, whether a session
   /// cookie came with the request.
   std::shared_ptr<const SessionSettings> sessions;
@@ -59,6 +62,9 @@ class Request {
   };
   std::unique_ptr<Owned> owned_;
 };
+
+/// Raises (a RuntimeError saying to use request.stream()) when the body of `r` is streamed, not read whole.
+void check_whole_body(const Request& r);
 
 /// A Python Request viewing `req` (valid while `req` is).
 nb::object make_request(const RoutedRequest& req);

@@ -1,6 +1,7 @@
 // HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure.
 #include "core/http1_session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <utility>
@@ -48,9 +49,10 @@ void Http1Session::on_read(size_t n) {
     if (!closing_ && !transport_closed_) upgraded_->on_bytes(data);
     return;
   }
-  if (closing_ || transport_closed_ || close_after_) {
+  if (closing_ || transport_closed_ || (close_after_ && !streaming_body())) {
     // Draining after an error or `Connection: close` (even while an earlier answer is still pending):
-    // nothing more will be parsed, so input is discarded rather than buffered without bound.
+    // nothing more will be parsed, so input is discarded rather than buffered without bound. (The streamed
+    // body of a last request is still read: its handler is waiting for it.)
     len_ = pos_ = 0;
     head_start_ = 0;
     state_ = State::kClosing;
@@ -62,7 +64,12 @@ void Http1Session::on_read(size_t n) {
 
 void Http1Session::process() {
   in_process_ = true;
-  while (!closing_ && !close_after_) {
+  while (!closing_ && (!close_after_ || streaming_body())) {
+    if (streaming_body()) {
+      // Before the pipelining and output limits: the body goes to a request already in flight.
+      if (!deliver_body()) break;
+      continue;
+    }
     if (in_flight() >= env_.config.max_pipelined) {
       // Too many answers pending on this connection: leave the rest buffered until some complete.
       if (!paused_pipeline_) {
@@ -136,6 +143,23 @@ bool Http1Session::handle_head() {
   http1::ParseError err = http1::ParseError::kNone;
   auto st = http1::parse_head(std::string_view(buf_.data() + pos_, avail), env_.config.limits, head_, err);
   if (st == http1::ParseStatus::kIncomplete) return false;
+  uint64_t stream_limit = 0;
+  if (st == http1::ParseStatus::kError && err == http1::ParseError::kPayloadTooLarge && env_.routes.has_stream_body) {
+    // Over max_body, but it may be for a route that streams its body (and has a limit of its own).
+    http1::Limits unbounded = env_.config.limits;
+    unbounded.max_body = UINT64_MAX;
+    st = http1::parse_head(std::string_view(buf_.data() + pos_, avail), unbounded, head_, err);
+    if (st == http1::ParseStatus::kComplete) {
+      stream_limit = stream_route_limit();
+      if (stream_limit == 0) {
+        st = http1::ParseStatus::kError;
+        err = http1::ParseError::kPayloadTooLarge;
+      }
+    }
+  } else if (st == http1::ParseStatus::kComplete && head_.framing != http1::BodyFraming::kNone &&
+             env_.routes.has_stream_body) {
+    stream_limit = stream_route_limit();
+  }
   head_scanned_ = head_tried_ = 0;
   if (st == http1::ParseStatus::kError) {
     respond_error(http1::status_for(err), http1::describe(err));
@@ -145,6 +169,7 @@ bool Http1Session::handle_head() {
   pos_ += head_.head_size;
   head_moved_ = false;
   head_deadline_ms_ = 0;
+  if (stream_limit != 0) return start_body_stream(stream_limit);
   switch (head_.framing) {
     case http1::BodyFraming::kNone:
       dispatch_current({});
@@ -176,7 +201,130 @@ bool Http1Session::handle_head() {
   return true;
 }
 
-void Http1Session::dispatch_current(std::string_view body) {
+uint64_t Http1Session::stream_route_limit() {
+  auto method = parse_method(head_.method);
+  if (!method) return 0;
+  RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
+  return m.kind == RouteMatch::Kind::kFound ? env_.routes.stream_limit(m.route_id) : 0;
+}
+
+bool Http1Session::start_body_stream(uint64_t limit) {
+  if (head_.framing == http1::BodyFraming::kContentLength && head_.content_length > limit) {
+    respond_error(413, http1::describe(http1::ParseError::kPayloadTooLarge));
+    return false;
+  }
+  state_ = head_.framing == http1::BodyFraming::kContentLength ? State::kStreamLength : State::kStreamChunked;
+  body_left_ = head_.content_length;
+  body_limit_ = limit;
+  body_seq_ = next_seq_;
+  body_sink_ = nullptr;
+  body_paused_ = true;  // until the dispatcher sets a sink
+  chunked_.reset();
+  chunked_body_.clear();
+  bool body_missing = head_.framing == http1::BodyFraming::kChunked ? len_ == pos_ : len_ - pos_ < head_.content_length;
+  if (head_.expect_continue && body_missing && slots_.empty()) out_.append(kContinue);
+  dispatch_current({}, true);
+  // The Request copied whatever it keeps of the head: from here on the buffer holds only body bytes.
+  head_start_ = pos_;
+  head_moved_ = false;
+  return true;
+}
+
+bool Http1Session::deliver_body() {
+  if (!body_sink_ || body_paused_) {
+    transport_.pause_reading();  // resume_body() or set_body_sink() reads on
+    return false;
+  }
+  if (state_ == State::kStreamLength) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len_ - pos_, body_left_));
+    if (n > 0) {
+      std::string_view piece(buf_.data() + pos_, n);
+      pos_ += n;
+      head_start_ = pos_;
+      body_left_ -= n;
+      if (!body_sink_->on_body(piece)) body_paused_ = true;
+    }
+    if (body_left_ == 0) {
+      end_body_stream(0, {});
+      return true;
+    }
+  } else {
+    http1::Limits limits = env_.config.limits;
+    limits.max_body = body_limit_;
+    size_t consumed = 0;
+    http1::ParseError err = http1::ParseError::kNone;
+    auto st = chunked_.feed(std::string_view(buf_.data() + pos_, len_ - pos_), limits, chunked_body_, consumed, err);
+    if (st == http1::ParseStatus::kError) {
+      end_body_stream(http1::status_for(err), http1::describe(err));
+      return false;
+    }
+    pos_ += consumed;
+    head_start_ = pos_;
+    if (!chunked_body_.empty()) {
+      if (!body_sink_->on_body(chunked_body_)) body_paused_ = true;
+      chunked_body_.clear();
+    }
+    if (st == http1::ParseStatus::kComplete) {
+      end_body_stream(0, {});
+      return true;
+    }
+  }
+  if (body_paused_) transport_.pause_reading();
+  return false;
+}
+
+void Http1Session::end_body_stream(int status, std::string_view message) {
+  BodySink* sink = std::exchange(body_sink_, nullptr);
+  body_paused_ = false;
+  if (status == 0) {
+    state_ = State::kHead;
+    head_start_ = pos_;
+    if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
+    if (sink) sink->on_body_end();
+    return;
+  }
+  stop_body_stream();
+  if (sink) sink->on_body_error(status, message);
+}
+
+void Http1Session::stop_body_stream() {
+  // The rest of the body will not be read: nothing more is parsed, and the connection closes after the answer.
+  body_sink_ = nullptr;
+  body_paused_ = false;
+  state_ = State::kClosing;
+  len_ = pos_ = head_start_ = 0;
+  if (!close_after_ || body_seq_ < close_seq_) {
+    close_after_ = true;
+    close_seq_ = body_seq_;
+  }
+}
+
+void Http1Session::set_body_sink(BodySink* sink) {
+  if (!streaming_body() || body_sink_ || closing_ || transport_closed_) return;
+  body_sink_ = sink;
+  body_paused_ = false;
+  if (in_process_) return;  // dispatch: process() goes on to deliver what is buffered
+  if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
+  process();
+  send_output();
+}
+
+void Http1Session::resume_body() {
+  if (!streaming_body() || !body_sink_ || !body_paused_ || closing_ || transport_closed_) return;
+  body_paused_ = false;
+  if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
+  if (in_process_) return;
+  process();
+  send_output();
+}
+
+void Http1Session::drop_body_sink(BodySink* sink) noexcept {
+  if (!sink || body_sink_ != sink) return;
+  stop_body_stream();
+  if (!in_process_ && !closing_ && !transport_closed_) send_output();
+}
+
+void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   if (head_moved_) {
     // The buffer moved since the head was parsed; the head is still intact at head_start_, so re-parse it
     // to re-point the views (cheaper and safer than rebasing every view).
@@ -240,7 +388,7 @@ void Http1Session::dispatch_current(std::string_view body) {
     response_done(seq);
     return;
   }
-  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme};
+  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme, body_streamed};
   env_.dispatcher.dispatch(*this, seq, req);
 }
 
@@ -307,6 +455,12 @@ void Http1Session::observe(uint64_t seq, size_t body_bytes) {
 }
 
 void Http1Session::finish_response(uint64_t seq, bool close) {
+  if (streaming_body() && seq == body_seq_) {
+    // Answered before its body was read to the end: the rest is not read, and the connection closes.
+    BodySink* sink = body_sink_;
+    stop_body_stream();
+    if (sink) sink->on_body_error(0, "the request was answered before its body was read");
+  }
   if (close && (!close_after_ || seq < close_seq_)) {
     close_after_ = true;
     close_seq_ = seq;
@@ -328,7 +482,7 @@ void Http1Session::finish_response(uint64_t seq, bool close) {
     // (Once closing, the transport may already be gone: it is not touched again.)
     if (paused_pipeline_ && in_flight() < env_.config.max_pipelined) {
       paused_pipeline_ = false;
-      if (!paused_write_) transport_.resume_reading();
+      if (!paused_write_ && !body_paused_) transport_.resume_reading();
       process();
     } else {
       update_deadline();
@@ -488,7 +642,7 @@ void Http1Session::on_drained() {
   if (!paused_write_) return;
   paused_write_ = false;
   if (closing_ || transport_closed_) return;
-  if (!paused_pipeline_) transport_.resume_reading();
+  if (!paused_pipeline_ && !body_paused_) transport_.resume_reading();
   write_blocked_ = false;
   // Parses what was held back (and refreshes the deadline: the client is reading again).
   process();
@@ -514,7 +668,10 @@ void Http1Session::compact() {
 
 void Http1Session::update_deadline() {
   if (closing_ || upgraded_) return;
-  if (!slots_.empty()) {
+  if (streaming_body() && !body_paused_) {
+    // The handler waits for body bytes: each idle gap in them may last header_timeout.
+    deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
+  } else if (!slots_.empty()) {
     deadline_ms_ = 0;  // the application is working; its time is not the client's fault
   } else if (paused_write_ || write_blocked_) {
     // Waiting for the client to read our answers: like an idle connection, it has keepalive_timeout
@@ -537,6 +694,11 @@ void Http1Session::on_timeout() {
   if (transport_closed_) return;
   if (closing_) {
     transport_.close();
+    return;
+  }
+  if (streaming_body() && !body_paused_) {
+    end_body_stream(408, "Request body not received in time");
+    send_output();
     return;
   }
   bool mid_request = state_ != State::kHead || len_ > pos_;
@@ -583,7 +745,15 @@ void Http1Session::drain() {
   draining_ = true;
   if (upgraded_) return upgraded_->on_shutdown();
   bool mid_request = state_ != State::kHead || len_ > pos_;
-  if (mid_request) return;  // dispatch_current() makes the request being received the last one
+  if (mid_request) {
+    // dispatch_current() makes the request being received the last one; one dispatched already whose body is
+    // still coming is made the last here.
+    if (streaming_body() && (!close_after_ || body_seq_ < close_seq_)) {
+      close_after_ = true;
+      close_seq_ = body_seq_;
+    }
+    return;
+  }
   if (next_seq_ == 0) {
     // Just accepted, nothing received yet: the client connected to send a request, which may be on its way.
     // Closing now would fail it; it gets a short while to arrive, and its answer closes the connection.
@@ -617,6 +787,7 @@ void Http1Session::on_transport_closed() {
   if (transport_closed_) return;
   transport_closed_ = true;
   closing_ = true;
+  if (BodySink* sink = std::exchange(body_sink_, nullptr)) sink->on_body_error(0, "the client closed the connection");
   if (upgraded_) {
     UpgradedProtocol* p = std::exchange(upgraded_, nullptr);
     p->on_closed();

@@ -25,6 +25,13 @@ struct RouteTable {
   /// empty for routes whose handler is called per request.
   std::vector<std::string> const_head;
   std::vector<std::string> const_body;
+  /// Per route id: 0 when the route gets its body whole (bounded by limits.max_body); otherwise the route streams
+  /// its body (see BodySink) and this is the largest body it takes (413 above).
+  std::vector<uint64_t> stream_body_limit;
+  bool has_stream_body = false;  ///< any route streams its body
+  uint64_t stream_limit(uint32_t route_id) const noexcept {
+    return route_id < stream_body_limit.size() ? stream_body_limit[route_id] : 0;
+  }
 };
 
 /// What a dispatcher sees of one routed request. The views are valid only during dispatch().
@@ -37,6 +44,22 @@ struct RoutedRequest {
   ResponseContext ctx;
   std::string_view peer_ip;         ///< the client's address (from proxy headers when the peer is trusted)
   std::string_view scheme = "http";  ///< "https" when a trusted proxy says so
+  bool body_streamed = false;        ///< `body` is empty: the body follows through Http1Session::set_body_sink
+};
+
+/// Where a streamed request body goes (routes with a RouteTable::stream_body_limit): the request is dispatched when
+/// its head is in, and its body is handed on piece by piece as it arrives, never held whole.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  /// The next piece of the body (valid during the call only). False when the sink holds enough for now: the
+  /// session stops reading the connection until Http1Session::resume_body().
+  virtual bool on_body(std::string_view data) = 0;
+  /// The body is complete.
+  virtual void on_body_end() = 0;
+  /// The body cannot be read to its end: `status` says why (400 malformed chunked framing, 408 too slow, 413 too
+  /// large), or is 0 when the client went away.
+  virtual void on_body_error(int status, std::string_view message) = 0;
 };
 
 /// Calls the application for routed requests (implemented by the Python bindings).
@@ -134,6 +157,16 @@ class Http1Session {
   /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
   void defer(uint64_t seq, void* token);
 
+  // --- streamed request bodies (dispatcher side) ---
+  /// The body of the request being dispatched with `body_streamed` goes to `sink` from now on (the bytes already
+  /// received first). Until a sink is set the session reads no further than its buffer.
+  void set_body_sink(BodySink* sink);
+  /// `sink` is going away (its handler is done with the body): the rest of the body is not read, and the
+  /// connection closes after the request's answer.
+  void drop_body_sink(BodySink* sink) noexcept;
+  /// The sink took what it held (after on_body returned false): read on.
+  void resume_body();
+
   // --- protocol switch (dispatcher side) ---
   /// Whether `seq` could switch protocols now: it is the current answer, with nothing pending before it.
   bool can_upgrade(uint64_t seq) const noexcept { return slots_.empty() && seq == next_write_ && !closing_; }
@@ -167,11 +200,13 @@ class Http1Session {
   void release() noexcept;
   bool closed() const noexcept { return transport_closed_; }
   /// The answer to `seq` is the connection's last: it must say `Connection: close`.
-  bool closes_after(uint64_t seq) const noexcept { return close_after_ && seq == close_seq_; }
+  bool closes_after(uint64_t seq) const noexcept {
+    return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
+  }
   SessionEnv& env() noexcept { return env_; }
 
  private:
-  enum class State : uint8_t { kHead, kBodyLength, kBodyChunked, kClosing };
+  enum class State : uint8_t { kHead, kBodyLength, kBodyChunked, kStreamLength, kStreamChunked, kClosing };
   struct Slot {
     uint64_t seq;
     std::string bytes;
@@ -198,7 +233,15 @@ class Http1Session {
   void finish_response(uint64_t seq, bool close);
   void process();
   bool handle_head();                       // returns false to stop the loop
-  void dispatch_current(std::string_view body);
+  void dispatch_current(std::string_view body, bool body_streamed = false);
+  uint64_t stream_route_limit();              // the parsed head's route's stream_body_limit (0: not streamed)
+  bool start_body_stream(uint64_t limit);     // handle_head() for a route that streams its body
+  bool deliver_body();                        // hands buffered body bytes to the sink; true once it is complete
+  void end_body_stream(int status, std::string_view message);  // 0: complete; else the error the sink gets
+  void stop_body_stream();                    // the rest of the body is not read; close after its answer
+  bool streaming_body() const noexcept {
+    return state_ == State::kStreamLength || state_ == State::kStreamChunked;
+  }
   void respond_error(int status, std::string_view message);
   void flush_ready();
   void send_output();
@@ -234,6 +277,12 @@ class Http1Session {
   uint64_t next_write_ = 0;  // seq whose response goes out next
   bool close_after_ = false; // close once responses up to close_seq_ are written
   uint64_t close_seq_ = 0;
+
+  BodySink* body_sink_ = nullptr;  // where the streamed body of request body_seq_ goes
+  uint64_t body_seq_ = 0;
+  uint64_t body_left_ = 0;   // bytes still to come (Content-Length framing)
+  uint64_t body_limit_ = 0;  // the route's largest body (chunked framing)
+  bool body_paused_ = false; // the sink is full, or not set yet: reading waits
 
   bool paused_pipeline_ = false;
   bool paused_write_ = false;

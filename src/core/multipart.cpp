@@ -1,14 +1,14 @@
 // multipart/form-data.
 #include "core/multipart.h"
 
+#include <algorithm>
+
 #include "core/response_writer.h"
 #include "core/text.h"
 
 namespace tiercel {
 
 namespace {
-
-
 
 /// RFC 2046 bchars: the characters a boundary may hold (1 to 70 of them, not ending in a space).
 bool boundary_char(char c) noexcept {
@@ -80,107 +80,212 @@ bool multipart_boundary(std::string_view content_type, std::string& boundary) {
   return true;
 }
 
+MultipartReader::MultipartReader(std::string_view boundary, const MultipartLimits& limits)
+    : delimiter_("\r\n--" + std::string(boundary)), limits_(limits) {}
+
+bool MultipartReader::fail(std::string message) {
+  state_ = State::kFailed;
+  error_ = std::move(message);
+  held_.clear();
+  return false;
+}
+
+bool MultipartReader::feed(std::string_view data, Handler& handler) {
+  if (state_ == State::kFailed) return false;
+  size_t used = 0;
+  if (held_.empty()) {
+    // The common case: parse straight from the caller's bytes and keep back only what is unfinished.
+    if (!run(data, used, handler)) return false;
+    held_.assign(data.substr(used));
+  } else {
+    held_.append(data);
+    if (!run(held_, used, handler)) return false;
+    held_.erase(0, used);
+  }
+  if (state_ == State::kDone) held_.clear();  // the epilogue is ignored
+  return true;
+}
+
+bool MultipartReader::finish() {
+  switch (state_) {
+    case State::kDone:
+      return true;
+    case State::kFailed:
+      return false;
+    case State::kPreamble:
+      return fail("the body has no multipart boundary '" + delimiter_.substr(4) + "'");
+    case State::kAfterDelimiter:
+      return fail("a multipart boundary line is malformed or the body is truncated");
+    case State::kHeaders:
+      return fail("a multipart part's headers are truncated");
+    case State::kData:
+      break;
+  }
+  return fail("a multipart part is truncated (no closing boundary)");
+}
+
+bool MultipartReader::run(std::string_view in, size_t& used, Handler& handler) {
+  const std::string_view dash_boundary = std::string_view(delimiter_).substr(2);  // "--" boundary
+  size_t pos = 0;
+  // Bytes at the end that could be the start of a delimiter: kept until the next piece says.
+  auto keep_back = [&](std::string_view rest) { return std::min(rest.size(), delimiter_.size() - 1); };
+  while (true) {
+    std::string_view rest = in.substr(pos);
+    switch (state_) {
+      case State::kPreamble: {
+        if (at_start_) {
+          // The first delimiter may open the body without the CRLF before it.
+          size_t n = std::min(rest.size(), dash_boundary.size());
+          if (rest.substr(0, n) == dash_boundary.substr(0, n)) {
+            if (n < dash_boundary.size()) {
+              used = pos;
+              return true;
+            }
+            at_start_ = false;
+            pos += dash_boundary.size();
+            state_ = State::kAfterDelimiter;
+            continue;
+          }
+          at_start_ = false;
+        }
+        size_t at = rest.find(delimiter_);
+        if (at == std::string_view::npos) {  // the preamble is ignored
+          used = in.size() - keep_back(rest);
+          return true;
+        }
+        pos += at + delimiter_.size();
+        state_ = State::kAfterDelimiter;
+        continue;
+      }
+      case State::kAfterDelimiter: {
+        // "--" closes the body; otherwise optional whitespace (transport padding), then CRLF.
+        if (rest.size() < 2) break;
+        if (rest.substr(0, 2) == "--") {
+          state_ = State::kDone;
+          used = in.size();
+          return true;
+        }
+        size_t ws = 0;
+        while (ws < rest.size() && (rest[ws] == ' ' || rest[ws] == '\t')) ++ws;
+        if (ws > 64) return fail("a multipart boundary line is malformed or the body is truncated");
+        if (rest.size() - ws < 2) break;
+        if (rest.substr(ws, 2) != "\r\n") return fail("a multipart boundary line is malformed or the body is truncated");
+        if (parts_ >= limits_.max_parts) {
+          return fail("too many multipart parts (more than " + std::to_string(limits_.max_parts) + ")");
+        }
+        pos += ws + 2;
+        state_ = State::kHeaders;
+        continue;
+      }
+      case State::kHeaders: {
+        if (rest.size() < 2) break;
+        std::string_view head;
+        size_t data_start = 2;  // no headers at all: refused below (no Content-Disposition)
+        if (rest.substr(0, 2) != "\r\n") {
+          size_t end = rest.find("\r\n\r\n");
+          if (end == std::string_view::npos) {
+            if (rest.size() > limits_.max_part_header_bytes + 3) return fail("a multipart part's headers are too large");
+            break;
+          }
+          head = rest.substr(0, end);
+          data_start = end + 4;
+        }
+        if (head.size() > limits_.max_part_header_bytes) return fail("a multipart part's headers are too large");
+        MultipartPart part;
+        if (!parse_part_head(head, part)) return false;
+        ++parts_;
+        handler.on_part(part);
+        pos += data_start;
+        state_ = State::kData;
+        continue;
+      }
+      case State::kData: {
+        size_t at = rest.find(delimiter_);
+        std::string_view data = at == std::string_view::npos ? rest.substr(0, rest.size() - keep_back(rest))
+                                                             : rest.substr(0, at);
+        std::string message;
+        if (!data.empty() && !handler.on_data(data, message)) return fail(std::move(message));
+        if (at == std::string_view::npos) {
+          used = pos + data.size();
+          return true;
+        }
+        handler.on_part_end();
+        pos += at + delimiter_.size();
+        state_ = State::kAfterDelimiter;
+        continue;
+      }
+      case State::kDone:
+        used = in.size();
+        return true;
+      case State::kFailed:
+        return false;
+    }
+    used = pos;  // the rest of `in` is an unfinished line: wait for more
+    return true;
+  }
+}
+
+bool MultipartReader::parse_part_head(std::string_view head, MultipartPart& part) {
+  bool disposition = false;
+  while (!head.empty()) {
+    size_t eol = head.find("\r\n");
+    std::string_view line = head.substr(0, eol);
+    head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 2);
+    size_t colon = line.find(':');
+    std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
+    std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim_ows(line.substr(colon + 1));
+    // Header injection: a bare CR or LF, NUL, obs-fold or a name that is not a token is refused.
+    if (name.empty() || !is_header_name(name) || !is_header_value(value) ||
+        line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
+      return fail("a multipart part has a malformed header line");
+    }
+    if (ascii_iequal(name, "content-disposition")) {
+      if (disposition) return fail("a multipart part has two Content-Disposition headers");
+      disposition = true;
+      std::string_view kind = trim_ows(value.substr(0, value.find(';')));
+      if (!ascii_iequal(kind, "form-data")) return fail("a multipart part's Content-Disposition is not form-data");
+      bool ok = each_param(value, [&](std::string_view pname, const std::string& v) {
+        if (ascii_iequal(pname, "name")) part.name = v;
+        if (ascii_iequal(pname, "filename")) {
+          part.filename = v;
+          part.has_filename = true;
+        }
+      });
+      if (!ok) return fail("a multipart part's Content-Disposition is malformed");
+    } else if (ascii_iequal(name, "content-type")) {
+      part.content_type = std::string(value);
+    }
+  }
+  if (!disposition) return fail("a multipart part has no Content-Disposition");
+  return true;
+}
+
 bool parse_multipart(std::string_view body, std::string_view boundary, const MultipartLimits& limits,
                      std::vector<MultipartPart>& parts, std::string& error) {
-  const std::string delimiter = "--" + std::string(boundary);
-  // The first delimiter: at the start, or after a preamble ending in CRLF.
-  size_t pos;
-  if (body.substr(0, delimiter.size()) == delimiter) {
-    pos = delimiter.size();
-  } else {
-    size_t at = body.find("\r\n" + delimiter);
-    if (at == std::string_view::npos) {
-      error = "the body has no multipart boundary '" + std::string(boundary) + "'";
-      return false;
-    }
-    pos = at + 2 + delimiter.size();
-  }
-  const std::string next = "\r\n" + delimiter;
-  while (true) {
-    // After a delimiter: "--" (the end) or optional whitespace then CRLF.
-    if (body.substr(pos, 2) == "--") return true;
-    while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) ++pos;
-    if (body.substr(pos, 2) != "\r\n") {
-      error = "a multipart boundary line is malformed or the body is truncated";
-      return false;
-    }
-    pos += 2;
-    if (parts.size() >= limits.max_parts) {
-      error = "too many multipart parts (more than " + std::to_string(limits.max_parts) + ")";
-      return false;
-    }
-    size_t head_end = body.find("\r\n\r\n", pos);
-    size_t empty_head = body.substr(pos, 2) == "\r\n" ? pos : std::string_view::npos;
-    MultipartPart part;
-    std::string_view head;
-    size_t data_start;
-    if (empty_head == pos) {
-      data_start = pos + 2;
-    } else {
-      if (head_end == std::string_view::npos) {
-        error = "a multipart part's headers are truncated";
+  // Fed in one piece, the reader hands each part's data as views into `body`, in order: they join into one.
+  struct Collect : MultipartReader::Handler {
+    explicit Collect(std::vector<MultipartPart>& p) : parts(p) {}
+    std::vector<MultipartPart>& parts;
+    void on_part(const MultipartPart& part) override { parts.push_back(part); }
+    bool on_data(std::string_view data, std::string& message) override {
+      std::string_view& v = parts.back().data;
+      if (v.empty()) {
+        v = data;
+      } else if (v.data() + v.size() == data.data()) {
+        v = std::string_view(v.data(), v.size() + data.size());
+      } else {
+        message = "a multipart part's data is not contiguous";  // cannot happen for one piece
         return false;
       }
-      head = body.substr(pos, head_end - pos);
-      data_start = head_end + 4;
+      return true;
     }
-    if (head.size() > limits.max_part_header_bytes) {
-      error = "a multipart part's headers are too large";
-      return false;
-    }
-    bool disposition = false;
-    while (!head.empty()) {
-      size_t eol = head.find("\r\n");
-      std::string_view line = head.substr(0, eol);
-      head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 2);
-      size_t colon = line.find(':');
-      std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
-      std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim_ows(line.substr(colon + 1));
-      // Header injection: a bare CR or LF, NUL, obs-fold or a name that is not a token is refused.
-      if (name.empty() || !is_header_name(name) || !is_header_value(value) ||
-          line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
-        error = "a multipart part has a malformed header line";
-        return false;
-      }
-      if (ascii_iequal(name, "content-disposition")) {
-        if (disposition) {
-          error = "a multipart part has two Content-Disposition headers";
-          return false;
-        }
-        disposition = true;
-        std::string_view kind = trim_ows(value.substr(0, value.find(';')));
-        if (!ascii_iequal(kind, "form-data")) {
-          error = "a multipart part's Content-Disposition is not form-data";
-          return false;
-        }
-        bool ok = each_param(value, [&](std::string_view pname, const std::string& v) {
-          if (ascii_iequal(pname, "name")) part.name = v;
-          if (ascii_iequal(pname, "filename")) {
-            part.filename = v;
-            part.has_filename = true;
-          }
-        });
-        if (!ok) {
-          error = "a multipart part's Content-Disposition is malformed";
-          return false;
-        }
-      } else if (ascii_iequal(name, "content-type")) {
-        part.content_type = std::string(value);
-      }
-    }
-    if (!disposition) {
-      error = "a multipart part has no Content-Disposition";
-      return false;
-    }
-    size_t data_end = body.find(next, data_start);
-    if (data_end == std::string_view::npos) {
-      error = "a multipart part is truncated (no closing boundary)";
-      return false;
-    }
-    part.data = body.substr(data_start, data_end - data_start);
-    parts.push_back(std::move(part));
-    pos = data_end + next.size();
-  }
+    void on_part_end() override {}
+  };
+  MultipartReader reader(boundary, limits);
+  Collect collect(parts);
+  if (reader.feed(body, collect) && reader.finish()) return true;
+  error = reader.error();
+  return false;
 }
 
 }  // namespace tiercel
