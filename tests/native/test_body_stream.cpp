@@ -1,0 +1,174 @@
+// GoogleTest suite for streamed request bodies (RouteTable::stream_body_limit, BodySink): delivery as bytes
+// arrive, backpressure, limits, errors, early answers and pipelining, under the sanitizers.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/http1_session.h"
+#include "memory_transport.h"
+
+namespace tiercel {
+namespace {
+
+/// Defers POST /up and sinks its body; answers anything else with "ok" at once.
+class SinkDispatcher final : public Dispatcher, public BodySink {
+ public:
+  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+    if (!req.body_streamed) {
+      std::string& out = session.response_buffer(seq);
+      out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      session.response_done(seq);
+      return;
+    }
+    session_ = &session;
+    seq_ = seq;
+    session.defer(seq, this);
+    if (answer_at_once) return answer("early");
+    session.set_body_sink(this);
+  }
+  void cancel(void*) noexcept override { ++cancels; }
+  bool on_body(std::string_view data) override {
+    body.append(data);
+    ++pieces;
+    return body.size() < hold_above;
+  }
+  void on_body_end() override { ended = true; }
+  void on_body_error(int s, std::string_view m) override {
+    status = s;
+    message = m;
+  }
+  void answer(std::string_view text) {
+    std::string& out = session_->response_buffer(seq_);
+    out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(text.size()) + "\r\n";
+    if (session_->closes_after(seq_)) out += "Connection: close\r\n";
+    out += "\r\n";
+    out += text;
+    session_->response_done(seq_);
+  }
+  Http1Session* session_ = nullptr;
+  uint64_t seq_ = 0;
+  std::string body, message;
+  size_t hold_above = SIZE_MAX;
+  int pieces = 0, cancels = 0, status = -1;
+  bool ended = false, answer_at_once = false;
+};
+
+struct Harness {
+  Harness() : env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr} {
+    std::string error;
+    routes.router.add(Method::kPost, "/up", 0, error);
+    routes.router.add(Method::kGet, "/plain", 1, error);
+    routes.const_head.resize(2);
+    routes.const_body.resize(2);
+    routes.stream_body_limit = {1000, 0};
+    routes.has_stream_body = true;
+    config.limits.max_body = 100;
+    session = new Http1Session(env, transport, "127.0.0.1");
+  }
+  ~Harness() {
+    session->on_transport_closed();
+    session->release();
+  }
+  void feed(std::string_view bytes) {
+    auto [p, n] = session->read_space(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), p);
+    session->on_read(bytes.size());
+  }
+  ServerConfig config;
+  RouteTable routes;
+  SinkDispatcher dispatcher;
+  SessionEnv env;
+  testing::MemoryTransport transport;
+  Http1Session* session;
+};
+
+TEST(BodyStream, PiecesArriveAsTheyComeAndPipeliningGoesOn) {
+  Harness h;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + std::string(120, 'a'));  // over max_body: allowed here
+  EXPECT_EQ(h.dispatcher.body, std::string(120, 'a'));
+  EXPECT_FALSE(h.dispatcher.ended);
+  h.feed(std::string(180, 'b') + "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(h.dispatcher.ended);
+  EXPECT_EQ(h.dispatcher.body.size(), 300u);
+  EXPECT_EQ(h.transport.sent(), "");  // the plain answer waits behind the streamed request's
+  h.dispatcher.answer("done");
+  EXPECT_EQ(h.transport.take_sent(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndoneHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_FALSE(h.transport.close_requested());
+}
+
+TEST(BodyStream, ChunkedPiecesAndTheLimit) {
+  Harness h;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  EXPECT_EQ(h.dispatcher.body, "hello");
+  h.feed("3e8\r\n" + std::string(1000, 'x') + "\r\n0\r\n\r\n");  // 1005 bytes in all: over the route's 1000
+  EXPECT_EQ(h.dispatcher.status, 413);
+  EXPECT_FALSE(h.dispatcher.ended);
+  h.dispatcher.answer("too big");
+  EXPECT_NE(h.transport.sent().find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(h.transport.close_requested());
+}
+
+TEST(BodyStream, ContentLengthOverTheRouteLimitIsRefusedBeforeDispatch) {
+  Harness h;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+  EXPECT_EQ(h.dispatcher.seq_, 0u);
+  EXPECT_EQ(h.dispatcher.session_, nullptr);
+  EXPECT_EQ(h.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
+  Harness g;  // a route that reads its body whole keeps max_body
+  g.feed("GET /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n");
+  EXPECT_EQ(g.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
+}
+
+TEST(BodyStream, BackpressureStopsReadingUntilResumed) {
+  Harness h;
+  h.dispatcher.hold_above = 10;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + std::string(15, 'a'));
+  EXPECT_FALSE(h.transport.reading());
+  h.feed(std::string(10, 'b'));  // already in flight when reading stopped: kept, not delivered
+  EXPECT_EQ(h.dispatcher.body.size(), 15u);
+  h.dispatcher.hold_above = SIZE_MAX;
+  h.session->resume_body();
+  EXPECT_TRUE(h.transport.reading());
+  EXPECT_EQ(h.dispatcher.body.size(), 25u);
+  h.feed(std::string(15, 'c'));
+  EXPECT_TRUE(h.dispatcher.ended);
+}
+
+TEST(BodyStream, AnswerBeforeTheBodyClosesAfterIt) {
+  Harness h;
+  h.dispatcher.answer_at_once = true;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nabc");
+  EXPECT_NE(h.transport.sent().find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(h.transport.close_requested());
+  h.feed("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");  // the rest of the body is never parsed as requests
+  EXPECT_EQ(h.transport.sent().find("ok"), std::string::npos);
+}
+
+TEST(BodyStream, SlowBodyTimesOutAndEofReachesTheSink) {
+  Harness h;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  ASSERT_NE(h.session->deadline(), 0u);
+  h.env.now_ms = h.session->deadline();
+  h.session->on_timeout();
+  EXPECT_EQ(h.dispatcher.status, 408);
+  Harness g;
+  g.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  g.session->on_eof();
+  g.session->on_transport_closed();
+  EXPECT_EQ(g.dispatcher.status, 0);
+  EXPECT_EQ(g.dispatcher.cancels, 1);
+}
+
+TEST(BodyStream, DroppedSinkStopsReading) {
+  Harness h;
+  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  h.session->drop_body_sink(&h.dispatcher);
+  h.feed("more body");
+  EXPECT_EQ(h.dispatcher.body, "abc");
+  h.dispatcher.answer("bye");
+  EXPECT_TRUE(h.transport.close_requested());
+}
+
+}  // namespace
+}  // namespace tiercel
