@@ -9,6 +9,7 @@ import base64
 import os
 import socket
 import struct
+import time
 
 import httpx
 import pytest
@@ -289,3 +290,82 @@ def test_graceful_shutdown_closes_with_1001(events):
 
     assert run(scenario()) == 1001
     server.stop()
+
+
+# ---- keepalive: server pings and the idle timeout --------------------------------------------------------------
+def read_frames(sock: socket.socket, until_close: bool = True, timeout: float = 5) -> list[tuple[int, bytes, float]]:
+    """(opcode, payload, seconds since the call) of the server's frames, until it closes (or `timeout`)."""
+    t0 = time.monotonic()
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return out
+        if not chunk:
+            return out
+        buf += chunk
+        while len(buf) >= 2:
+            n, i = buf[1] & 0x7F, 2
+            if n == 126:
+                n, i = struct.unpack("!H", buf[2:4])[0], 4
+            if len(buf) < i + n:
+                break
+            out.append((buf[0] & 0x0F, buf[i : i + n], time.monotonic() - t0))
+            buf = buf[i + n :]
+            if out[-1][0] == 0x8 or (not until_close and out[-1][0] == 0x9):
+                return out
+
+
+def test_server_pings_and_closes_1011_without_a_pong(serve, events):
+    s = serve(make_app(events), ws_ping_interval=0.5, ws_ping_timeout=0.5)
+    sock = handshake(s.port)
+    try:
+        frames = read_frames(sock, timeout=5)
+    finally:
+        sock.close()
+    ops = [op for op, _, _ in frames]
+    assert ops == [0x9, 0x8], frames  # a ping, then (no pong) the close
+    ping_at, close_at = frames[0][2], frames[1][2]
+    assert 0.4 <= ping_at < 2 and 0.4 <= close_at - ping_at < 2
+    code, reason = struct.unpack("!H", frames[1][1][:2])[0], frames[1][1][2:]
+    assert (code, reason) == (1011, b"keepalive ping timeout")
+
+
+def test_answered_pings_keep_the_connection_and_idle_timeout_closes_1001(serve, events):
+    s = serve(make_app(events), ws_ping_interval=0.3, ws_ping_timeout=0.3, ws_idle_timeout=2)
+    sock = handshake(s.port)
+    try:
+        t0 = time.monotonic()
+        pings = 0
+        while True:
+            frames = read_frames(sock, until_close=False, timeout=5)
+            assert frames, "no frame from the server"
+            op, payload, _ = frames[-1]
+            if op == 0x8:
+                break
+            assert op == 0x9
+            pings += 1
+            sock.sendall(frame(0x8A, payload))  # the pong keeps the connection alive, but is not a message
+        elapsed = time.monotonic() - t0
+        assert struct.unpack("!H", payload[:2])[0] == 1001 and payload[2:] == b"idle timeout"
+        assert pings >= 3 and 1.8 <= elapsed < 4
+    finally:
+        sock.close()
+
+
+def test_messages_reset_the_idle_timeout(serve, events):
+    s = serve(make_app(events), ws_ping_interval=0, ws_idle_timeout=0.6)
+
+    async def main():
+        async with connect(ws_url(s, "/echo")) as ws:
+            for i in range(6):  # 1.2 s of traffic, each gap under the timeout
+                await ws.send(f"m{i}")
+                assert await ws.recv() == f"m{i}"
+                await asyncio.sleep(0.2)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 3)
+            assert closed.value.rcvd.code == 1001
+
+    run(main())

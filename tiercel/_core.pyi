@@ -542,7 +542,10 @@ class Engine:
         The codings this build can compress with, best first ('br', 'zstd', 'gzip').
         """
 
-    def set_websocket(self, disconnect: object, max_message: int) -> None: ...
+    def set_websocket(self, disconnect: object, max_message: int, ping_interval: float = 20.0, ping_timeout: float = 20.0, idle_timeout: float = 0.0) -> None:
+        """
+        WebSocket settings: largest message (1009 above), server pings (every ping_interval seconds without a frame from the client; no pong within ping_timeout closes 1011), idle timeout (1001); 0 turns one off.
+        """
 
     def add_websocket_route(self, path: str, handler: object, on_connect: object | None, on_close: object | None) -> int: ...
 

@@ -133,6 +133,9 @@ class Settings:
     max_stream_body: int = 1024 * 1024 * 1024
     form_spill_size: int = 1 << 20
     ws_max_message: int = 1 << 20
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_idle_timeout: float = 0.0
     max_connections: int = 10_000
     max_pipelined: int = 64
     write_high_watermark: int = 1 << 20
@@ -187,6 +190,14 @@ OPTIONS: tuple[Option, ...] = (
         "form_spill_size", _int(0), "uploaded files above this many bytes go to a temporary file", "BYTES", "limits"
     ),
     Option("ws_max_message", _int(1), "largest WebSocket message in bytes (close 1009 above)", "BYTES", "limits"),
+    Option(
+        "ws_ping_interval",
+        _seconds(True),
+        "ping a WebSocket client silent this many seconds (0: never)",
+        "S",
+    ),  # fmt: skip
+    Option("ws_ping_timeout", _seconds(), "close a WebSocket (1011) whose ping is unanswered this long", "S"),
+    Option("ws_idle_timeout", _seconds(True), "close a WebSocket (1001) with no message this long (0: never)", "S"),
     Option("max_connections", _int(1), "connections beyond this are closed at once", "N", "limits"),
     Option("max_pipelined", _int(1), "answers pending per connection before reading pauses", "N", "limits"),
     Option("write_high_watermark", _int(1024), "unsent bytes per connection before reading pauses", "BYTES", "limits"),

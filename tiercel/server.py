@@ -156,7 +156,9 @@ async def build_engine(
             args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
             result = await _call(route.handler, *args)
             engine.set_const_response(route_id, result)
-    engine.set_websocket(WebSocketDisconnect, s.ws_max_message)
+    engine.set_websocket(
+        WebSocketDisconnect, s.ws_max_message, s.ws_ping_interval, s.ws_ping_timeout, s.ws_idle_timeout
+    )
     for path, handler, on_connect, on_close in app.websocket_routes:
         engine.add_websocket_route(path, handler, on_connect, on_close)
     for prefix, directory, index, listing in app.static_directories:

@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 #include <nanobind/stl/pair.h>
 
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +33,13 @@ struct Globals {
   size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file
 };
 Globals& globals();
+
+/// CLOCK_MONOTONIC in seconds (the clock asyncio's loops use).
+inline double monotonic_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 /// Case-insensitive multi-map of header fields, in insertion order.
 /// Headers({"X-A": "1"}).get("x-a") -> "1"

@@ -33,12 +33,6 @@ namespace tiercel::py {
 
 namespace {
 
-double monotonic_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 /// The current Python exception, normalised, with its traceback attached; cleared.
 nb::object fetch_exception() {
   PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
@@ -503,9 +497,13 @@ class Engine final : public Dispatcher {
   }
 
   /// WebSocket settings: the exception for a closed connection, the largest message accepted (1009 above).
-  void set_websocket(nb::object disconnect, uint64_t max_message) {
+  void set_websocket(nb::object disconnect, uint64_t max_message, double ping_interval, double ping_timeout,
+                     double idle_timeout) {
     ws_host->disconnect = std::move(disconnect);
     ws_host->max_message = max_message;
+    ws_host->ping_interval = ping_interval;
+    ws_host->ping_timeout = ping_timeout;
+    ws_host->idle_timeout = idle_timeout;
   }
 
   /// A websocket route: GET `path` upgrades and runs `handler(websocket)` (async) with optional hooks.
@@ -1738,7 +1736,10 @@ void bind_engine(nb::module_& m) {
             return out;
           },
           "The codings this build can compress with, best first ('br', 'zstd', 'gzip').")
-      .def("set_websocket", &Engine::set_websocket, nb::arg("disconnect"), nb::arg("max_message"))
+      .def("set_websocket", &Engine::set_websocket, nb::arg("disconnect"), nb::arg("max_message"),
+           nb::arg("ping_interval") = 20.0, nb::arg("ping_timeout") = 20.0, nb::arg("idle_timeout") = 0.0,
+           "WebSocket settings: largest message (1009 above), server pings (every ping_interval seconds without a "
+           "frame from the client; no pong within ping_timeout closes 1011), idle timeout (1001); 0 turns one off.")
       .def("add_websocket_route", &Engine::add_websocket_route, nb::arg("path"), nb::arg("handler"),
            nb::arg("on_connect").none(), nb::arg("on_close").none())
       .def_prop_ro("websocket_count", [](Engine& e) { return e.ws_host->conns.size(); })

@@ -38,6 +38,7 @@ WsConn::WsConn(std::shared_ptr<WsHost> h, Http1Session& session, std::shared_ptr
       parser_(host->max_message) {
   session_->retain();
   route->connections.insert(this);
+  last_frame_ = last_message_ = monotonic_seconds();
 }
 
 WsConn::~WsConn() {
@@ -70,7 +71,46 @@ nb::object WsConn::done_future(nb::handle exc) {
   return f;
 }
 
+void WsConn::arm_keepalive(double delay) {
+  std::weak_ptr<WsConn> weak = shared_from_this();
+  keepalive_timer_ = host->loop.attr("call_later")(delay, nb::cpp_function([weak]() {
+    if (auto c = weak.lock()) c->keepalive_tick();
+  }));
+}
+
+void WsConn::keepalive_tick() {
+  keepalive_timer_.reset();
+  if (state_ != State::kOpen) return;
+  double now = monotonic_seconds();
+  double next = 1e18;
+  if (host->idle_timeout > 0) {
+    if (now - last_message_ >= host->idle_timeout) {
+      close(ws::kGoingAway, "idle timeout");
+      if (host->after_callback) host->after_callback();
+      return;
+    }
+    next = last_message_ + host->idle_timeout;
+  }
+  if (host->ping_interval > 0) {
+    if (ping_sent_ > 0 && now - ping_sent_ >= host->ping_timeout) {
+      fail(ws::kInternalError, "keepalive ping timeout");
+      if (host->after_callback) host->after_callback();
+      return;
+    }
+    if (ping_sent_ == 0 && now - last_frame_ >= host->ping_interval) {
+      std::string frame;
+      ws::append_frame(frame, ws::kPing, "tiercel");
+      session_->send_raw(frame);
+      ping_sent_ = now;
+      if (host->after_callback) host->after_callback();
+    }
+    next = std::min(next, ping_sent_ > 0 ? ping_sent_ + host->ping_timeout : last_frame_ + host->ping_interval);
+  }
+  if (next < 1e18) arm_keepalive(std::max(next - now, 0.01));
+}
+
 void WsConn::on_bytes(std::string_view data) {
+  last_frame_ = monotonic_seconds();
   std::string reason;
   uint16_t failure = parser_.feed(data, *this, reason);
   if (failure) fail(failure, reason);
@@ -79,6 +119,7 @@ void WsConn::on_bytes(std::string_view data) {
 
 void WsConn::on_message(ws::Opcode opcode, std::string_view data) {
   if (state_ != State::kOpen) return;
+  last_message_ = last_frame_;
   if (inbox_.size() >= kMaxUnread) return fail(ws::kPolicy, "too many unread messages");
   inbox_.emplace_back(opcode, std::string(data));
   deliver();
@@ -108,7 +149,7 @@ void WsConn::on_ping(std::string_view payload) {
   session_->send_raw(frame);
 }
 
-void WsConn::on_pong(std::string_view) {}
+void WsConn::on_pong(std::string_view) { ping_sent_ = 0; }
 
 void WsConn::on_close(uint16_t code, std::string_view reason) {
   if (state_ == State::kOpen) {  // the client closes: echo its code (RFC 6455 §5.5.1)
@@ -187,6 +228,11 @@ void WsConn::start(nb::handle on_connect_result) {
     task.attr("add_done_callback")(nb::cpp_function([weak](nb::handle t) {
       if (auto c = weak.lock()) c->handler_finished(t);
     }));
+    double first = 0;
+    for (double t : {host->ping_interval, host->idle_timeout}) {
+      if (t > 0 && (first == 0 || t < first)) first = t;
+    }
+    if (first > 0) arm_keepalive(first);
   } catch (nb::python_error& e) {
     host->logger.attr("error")("WebSocket handler could not start for %s", nb::str(id.c_str()),
                                nb::arg("exc_info") = e.value());
@@ -222,9 +268,11 @@ void WsConn::finish(uint16_t code, std::string_view reason) {
     close_code = code;
     close_reason = std::string(reason);
   }
-  if (close_timer_) {
-    close_timer_.attr("cancel")();
-    close_timer_.reset();
+  for (nb::object* timer : {&close_timer_, &keepalive_timer_}) {
+    if (*timer) {
+      timer->attr("cancel")();
+      timer->reset();
+    }
   }
   route->connections.erase(this);
   nb::object exc = disconnected();
@@ -269,6 +317,7 @@ nb::object WsConn::send(ws::Opcode opcode, std::string_view data) {
   std::string frame;
   ws::append_frame(frame, opcode, data);
   session_->send_raw(frame);
+  if (host->idle_timeout > 0) last_message_ = monotonic_seconds();
   if (!session_->output_full()) return done_future();
   nb::object fut = host->loop.attr("create_future")();
   drain_waiters_.push_back(fut);  // backpressure: the sender waits until the client has read it

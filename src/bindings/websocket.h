@@ -26,6 +26,9 @@ struct WsHost : std::enable_shared_from_this<WsHost> {
   nb::object logger;
   uint64_t max_message = 1 << 20;
   double close_timeout = 2.0;  // after our close frame, how long the client has to answer it
+  double ping_interval = 20.0; // a ping after this many seconds without a frame from the client (0: never)
+  double ping_timeout = 20.0;  // no pong this long after a ping: the connection is dead (close 1011)
+  double idle_timeout = 0.0;   // no message either way this long: close 1001 (0: never)
   std::function<void()> after_callback;  // runs the native loop if a callback wrote outside a native run
   std::unordered_map<WsConn*, std::shared_ptr<WsConn>> conns;
   uint64_t next_id = 0;
@@ -78,6 +81,10 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   void deliver();
   nb::object disconnected() const;
   nb::object done_future(nb::handle exc = nb::handle());
+  /// Server pings and the idle timeout: one timer per connection, rescheduled from timestamps (so frames cost
+  /// no timer work).
+  void arm_keepalive(double delay);
+  void keepalive_tick();
 
   Http1Session* session_;
   ws::Parser parser_;
@@ -86,6 +93,10 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   std::deque<std::pair<nb::object, int>> receivers_;  // futures waiting for a message, and what they want
   std::vector<nb::object> drain_waiters_;              // send() futures waiting for the output to drain
   nb::object close_timer_;
+  nb::object keepalive_timer_;
+  double last_frame_ = 0;    // monotonic seconds of the client's last frame
+  double last_message_ = 0;  // of the last message either way
+  double ping_sent_ = 0;     // of the ping not answered yet (0: none)
 };
 
 /// A websocket route: the handler, its hooks, and the open connections (for broadcast).
