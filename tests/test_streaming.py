@@ -104,6 +104,22 @@ def make_app(events: dict) -> Tiercel:
 
         return SSEResponse(gen(), ping_interval=0.2)
 
+    @app.get("/blocking-gen", blocking=True)
+    def blocking_gen():
+        def gen():
+            try:
+                for i in range(3):
+                    time.sleep(0.3)  # blocks: with blocking=True it runs in the pool, not on the loop
+                    events.setdefault("pool_threads", set()).add(threading.current_thread().name)
+                    yield f"item {i}\n"
+                while events.get("forever"):
+                    time.sleep(0.05)
+                    yield "more\n"
+            finally:
+                events["blocking_closed"] = True
+
+        return StreamingResponse(gen())
+
     return app
 
 
@@ -197,6 +213,33 @@ def test_disconnect_stops_an_async_generator(serve, app_events):
         time.sleep(0.05)
     assert app_events.get("async_closed")
     assert httpx.get(s.url + "/plain").text == "plain"
+
+
+def test_blocking_route_pulls_its_sync_generator_in_the_pool(serve, app_events):
+    s = serve(make_app(app_events))
+    result: list[httpx.Response] = []
+    t = threading.Thread(target=lambda: result.append(httpx.get(s.url + "/blocking-gen", timeout=10)))
+    t.start()
+    time.sleep(0.1)
+    with httpx.Client(base_url=s.url) as c:  # the loop answers while the generator sleeps in the pool
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert c.get("/plain").text == "plain"
+        assert time.monotonic() - t0 < 0.25
+    t.join(10)
+    assert result[0].text == "item 0\nitem 1\nitem 2\n"
+    assert all(name.startswith("tiercel-blocking") for name in app_events["pool_threads"])
+    assert app_events["blocking_closed"]
+    # A client that leaves stops it: GeneratorExit reaches the generator once the pool is done with it.
+    app_events.clear()
+    app_events["forever"] = True
+    with httpx.Client(base_url=s.url) as c, c.stream("GET", "/blocking-gen") as r:
+        next(r.iter_bytes())
+    for _ in range(100):
+        if app_events.get("blocking_closed"):
+            break
+        time.sleep(0.05)
+    assert app_events.get("blocking_closed"), "closing the connection must close the generator"
 
 
 def test_errors_mid_stream_cut_the_body(serve, app_events, caplog):

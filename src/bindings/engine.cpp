@@ -110,6 +110,7 @@ struct Stream : Token {
   uint32_t route_id = 0;
   nb::object iter;         // the iterator, or the async iterator
   bool is_async = false;
+  bool in_pool = false;    // a sync iterator of a blocking route: each next() runs in the thread pool
   bool sse = false;
   ResponseWriter::Framing framing = ResponseWriter::Framing::kChunked;
   nb::object task;         // the pending __anext__() of an async iterator
@@ -228,6 +229,8 @@ class Engine final : public Dispatcher {
   nb::object error_handlers, http_exception, format_exception, param_error;
   // Blocking handlers: the thread pool, its submit, and asyncio.wrap_future.
   nb::object blocking_executor, blocking_submit, wrap_future;
+  nb::object builtin_next = nb::module_::import_("builtins").attr("next");
+  nb::object pool_end = nb::module_::import_("builtins").attr("object")();  // next()'s default: the iterator ended
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
   bool dev = false;
@@ -1269,6 +1272,7 @@ class Engine final : public Dispatcher {
     st->route_id = static_cast<uint32_t>(&rt - route_info.data());
     st->iter = std::move(iter);
     st->is_async = is_async;
+    st->in_pool = !is_async && rt.handler.blocking;  // its generator may block too: not on the loop
     st->sse = sr.sse;
     st->ping_interval = sr.ping_interval;
     st->framing = w.finish_head_streaming(ctx);
@@ -1312,6 +1316,7 @@ class Engine final : public Dispatcher {
         if (!pump_file(st)) return false;
         continue;
       }
+      if (st->in_pool) return pull_in_pool(st);
       if (!st->is_async) {
         PyObject* item = PyIter_Next(st->iter.ptr());
         if (!item) {
@@ -1356,9 +1361,30 @@ class Engine final : public Dispatcher {
   }
 
 
+  /// Asks the thread pool for the next item of a blocking route's sync iterator; its future is handled like an
+  /// async iterator's __anext__ task. Returns false (the batch stops: the item comes back through the future).
+  bool pull_in_pool(Stream* st) {
+    nb::object future;
+    try {
+      future = wrap_future(blocking_submit(builtin_next, st->iter, pool_end), nb::arg("loop") = aio_loop);
+      future.attr("add_done_callback")(nb::cast(StreamEvent{st, StreamEvent::kTaskDone}));
+    } catch (nb::python_error& e) {
+      e.restore();
+      fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
+      return false;
+    }
+    st->task = std::move(future);
+    return false;
+  }
+
   /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
   bool take_anext(Stream* st, nb::handle task) {
     PyObject* r = task_result(task);
+    if (r == pool_end.ptr()) {
+      Py_DECREF(r);
+      finish_stream(st);
+      return false;
+    }
     if (!r) {
       if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) {
         PyErr_Clear();
@@ -1431,7 +1457,10 @@ class Engine final : public Dispatcher {
   /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
   void close_iterator(Stream* st) {
     try {
-      if (st->is_async) {
+      if (st->in_pool) {
+        // The pool may be inside next() right now (close() would fail): the last reference to the generator
+        // closes it, wherever that is dropped.
+      } else if (st->is_async) {
         if (nb::hasattr(st->iter, "aclose")) {
           nb::object t = ensure_future(st->iter.attr("aclose")(), nb::arg("loop") = aio_loop);
           background.attr("add")(t);  // asyncio keeps only weak references to tasks
