@@ -143,3 +143,42 @@ def test_prefix_alone_as_first_argument():
     assert SubRouter(__file__, "/v2").prefix == "/v2"
     assert SubRouter(__file__).prefix == ""
     assert SubRouter(prefix="/x").prefix == "/x"
+
+
+def test_websockets_and_directories_under_a_prefix(serve, tmp_path):
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    (tmp_path / "hello.txt").write_text("hello from disk")
+    app = Tiercel(__file__)
+    api = SubRouter("/api")
+    v1 = SubRouter("/v1")
+
+    @v1.websocket("/ws/:room")
+    async def room(websocket):
+        msg = await websocket.receive_text()
+        await websocket.send_text(f"{websocket.path_params['room']}:{msg}")
+
+    v1.serve_directory("/files", str(tmp_path))
+    api.include_router(v1)
+    app.include_router(api)
+    s = serve(app)
+    assert httpx.get(s.url + "/api/v1/files/hello.txt").text == "hello from disk"
+    assert httpx.get(s.url + "/files/hello.txt").status_code == 404
+
+    async def talk():
+        async with connect(f"ws://127.0.0.1:{s.port}/api/v1/ws/blue") as ws:
+            await ws.send("hi")
+            return await ws.recv()
+
+    assert asyncio.run(talk()) == "blue:hi"
+    # A router's WebSocket path that clashes with a route of the app is refused when it is included.
+    clash_app = Tiercel(__file__)
+
+    @clash_app.get("/api/v1/ws/:room")
+    def http_room(request):
+        return "http"
+
+    with pytest.raises(ValueError):
+        clash_app.include_router(api)

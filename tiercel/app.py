@@ -55,6 +55,8 @@ class Router:
         self.hooks: list[Hook] = []
         self.dependencies: dict[str, Any] = {}  # `router_dependencies`
         self.routers: list[SubRouter] = []
+        self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
+        self.websocket_routes: list[tuple[str, Callable[..., Any], Any, Any]] = []  # (path, handler, hooks)
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.Engine()
 
@@ -194,6 +196,51 @@ class Router:
     ) -> Decorator:
         return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body)
 
+    # ---- WebSockets and static files ------------------------------------------------------------
+    def websocket(
+        self,
+        endpoint: str,
+        on_connect: Callable[..., Any] | None = None,
+        on_close: Callable[..., Any] | None = None,
+    ) -> Decorator:
+        """`@app.websocket("/ws/:room")` over `async def handler(websocket)`: the upgrade (checked in C++: a bad
+        one is a 400 that never reaches the handler) is answered 101, then the handler runs with a WebSocket
+        (receive_text/bytes/json, send_text/bytes/json, close, broadcast, id, path_params, query_params).
+        `on_connect(websocket)` runs first (sync or async; raising refuses with close 1008), `on_close(websocket)`
+        when the connection is over. When the handler returns, the connection is closed with 1000. On a SubRouter
+        the path is relative to its prefix."""
+        path = normalize_path(endpoint)
+        for hook, name in ((on_connect, "on_connect"), (on_close, "on_close")):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be callable, got {hook!r}")
+
+        def register(handler: Handler) -> Handler:
+            if not is_async_callable(handler):
+                raise TypeError(
+                    f"a WebSocket handler is async: `async def {getattr(handler, '__name__', 'h')}(websocket)`"
+                )
+            self._checker.add_route("GET", path, None, True, 1)
+            self.websocket_routes.append((path, handler, on_connect, on_close))
+            return handler
+
+        return register
+
+    def serve_directory(
+        self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False
+    ) -> None:
+        """Serves the files under `directory_path` at `route` (GET and HEAD), from C++: Content-Type by extension,
+        ETag / Last-Modified with 304s, Range requests, precompressed .br/.gz siblings for clients that accept them.
+        Paths that would leave the directory (.., encoded or not, symlinks pointing outside) are answered 404.
+        `index_file` is served for a directory; without one, `show_files_listing` lists it. On a SubRouter the
+        route is relative to its prefix."""
+        path = normalize_path(route)
+        directory = os.path.abspath(directory_path)
+        if not os.path.isdir(directory):
+            raise ValueError(f"serve_directory: {directory_path!r} is not a directory")
+        if index_file is not None and ("/" in index_file or index_file in ("", ".", "..")):
+            raise ValueError(f"index_file is a file name such as 'index.html', got {index_file!r}")
+        self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
+
     # ---- middleware, dependencies, sub-routers ---------------------------------------------------
     def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
         """`@app.before_request()` (every route) or `@app.before_request("/path")` (that route, every method).
@@ -237,6 +284,8 @@ class Router:
         try:
             for r in _compile(self, "", [], {}):
                 check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
+            for ws_path, *_ in _mounted(self, "", "websocket_routes"):
+                check.add_route("GET", ws_path, None, True, 1)
         except ValueError:
             self.routers.pop()
             raise
@@ -302,6 +351,16 @@ def _compile(router: Router, outer: str, chain: list[tuple[str, Router]], deps: 
     return out
 
 
+def _mounted(router: Router, outer: str, attr: str) -> list[tuple[Any, ...]]:
+    """The entries of `router.<attr>` (websocket_routes, static_directories) and of the routers it includes, each
+    with its path made full."""
+    prefix = outer + router.prefix
+    out = [(normalize_path(prefix + entry[0]) if prefix else entry[0], *entry[1:]) for entry in getattr(router, attr)]
+    for child in router.routers:
+        out.extend(_mounted(child, prefix, attr))
+    return out
+
+
 @dataclass
 class SessionSettings:
     """configure_sessions' settings, in the order the engine's set_sessions takes them."""
@@ -335,8 +394,6 @@ class Tiercel(Router):
         self.state = State()
         self.authentication_handler: AuthenticationHandler | None = None
         self.cors: CorsSettings | None = None
-        self.static_directories: list[tuple[str, str, str, bool]] = []
-        self.websocket_routes: list[tuple[str, Callable[..., Any], Any, Any]] = []
         self.sessions: SessionSettings | None = None
         self.compression: tuple[int, list[str], list[str], int] | None = None
 
@@ -362,48 +419,6 @@ class Tiercel(Router):
         if not isinstance(level, int) or not 0 <= level <= 22:
             raise ValueError(f"level is 0 (each coding's default) or a coding level, got {level!r}")
         self.compression = (minimum_size, types, chosen, level)
-
-    def websocket(
-        self,
-        endpoint: str,
-        on_connect: Callable[..., Any] | None = None,
-        on_close: Callable[..., Any] | None = None,
-    ) -> Decorator:
-        """`@app.websocket("/ws/:room")` over `async def handler(websocket)`: the upgrade (checked in C++: a bad
-        one is a 400 that never reaches the handler) is answered 101, then the handler runs with a WebSocket
-        (receive_text/bytes/json, send_text/bytes/json, close, broadcast, id, path_params, query_params).
-        `on_connect(websocket)` runs first (sync or async; raising refuses with close 1008), `on_close(websocket)`
-        when the connection is over. When the handler returns, the connection is closed with 1000."""
-        path = normalize_path(endpoint)
-        for hook, name in ((on_connect, "on_connect"), (on_close, "on_close")):
-            if hook is not None and not callable(hook):
-                raise TypeError(f"{name} must be callable, got {hook!r}")
-
-        def register(handler: Handler) -> Handler:
-            if not is_async_callable(handler):
-                raise TypeError(
-                    f"a WebSocket handler is async: `async def {getattr(handler, '__name__', 'h')}(websocket)`"
-                )
-            self._checker.add_route("GET", path, None, True, 1)
-            self.websocket_routes.append((path, handler, on_connect, on_close))
-            return handler
-
-        return register
-
-    def serve_directory(
-        self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False
-    ) -> None:
-        """Serves the files under `directory_path` at `route` (GET and HEAD), from C++: Content-Type by extension,
-        ETag / Last-Modified with 304s, Range requests, precompressed .br/.gz siblings for clients that accept them.
-        Paths that would leave the directory (.., encoded or not, symlinks pointing outside) are answered 404.
-        `index_file` is served for a directory; without one, `show_files_listing` lists it."""
-        path = normalize_path(route)
-        directory = os.path.abspath(directory_path)
-        if not os.path.isdir(directory):
-            raise ValueError(f"serve_directory: {directory_path!r} is not a directory")
-        if index_file is not None and ("/" in index_file or index_file in ("", ".", "..")):
-            raise ValueError(f"index_file is a file name such as 'index.html', got {index_file!r}")
-        self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
 
     def configure_sessions(
         self,
@@ -467,6 +482,14 @@ class Tiercel(Router):
     def compiled_routes(self) -> list[CompiledRoute]:
         """Every route of the app and its routers as the engine gets it (full paths, hooks in running order)."""
         return _compile(self, "", [], {})
+
+    def mounted_websockets(self) -> list[tuple[str, Callable[..., Any], Any, Any]]:
+        """(full path, handler, on_connect, on_close) of every WebSocket route of the app and its routers."""
+        return _mounted(self, "", "websocket_routes")
+
+    def mounted_directories(self) -> list[tuple[str, str, str, bool]]:
+        """(full route, directory, index file, listing) of every serve_directory of the app and its routers."""
+        return _mounted(self, "", "static_directories")
 
     def exception(self, exc_type: Any = Exception) -> Any:
         """`@app.exception(ValueError)` handles that exception type (and its subclasses) from handlers and hooks;

@@ -54,7 +54,7 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
 def metrics_max_routes(app: Tiercel) -> int:
     """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, two per served
     directory, the metrics one."""
-    return 2 * len(app.compiled_routes()) + 2 * len(app.static_directories) + len(app.websocket_routes) + 2
+    return 2 * len(app.compiled_routes()) + 2 * len(app.mounted_directories()) + len(app.mounted_websockets()) + 2
 
 
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
@@ -159,9 +159,9 @@ async def build_engine(
     engine.set_websocket(
         WebSocketDisconnect, s.ws_max_message, s.ws_ping_interval, s.ws_ping_timeout, s.ws_idle_timeout
     )
-    for path, handler, on_connect, on_close in app.websocket_routes:
+    for path, handler, on_connect, on_close in app.mounted_websockets():
         engine.add_websocket_route(path, handler, on_connect, on_close)
-    for prefix, directory, index, listing in app.static_directories:
+    for prefix, directory, index, listing in app.mounted_directories():
         engine.add_static_route(prefix, directory, index, listing)
     if cors is not None:
         methods: dict[str, set[str]] = {}
