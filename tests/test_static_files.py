@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 
 import brotli
 import httpx
@@ -209,3 +210,38 @@ def test_large_file_integrity(serve, tmp_path):
         for chunk in r.iter_bytes():
             digest.update(chunk)
     assert digest.digest() == hashlib.sha256(blob).digest()
+
+
+def test_slow_reader_ranges_and_pipelining_over_sendfile(serve, tmp_path):
+    """File bodies go out with sendfile while the socket takes them and through the write queue when it is full:
+    a reader that takes its time, multipart ranges and a pipelined request behind a file all get the exact bytes."""
+    root = tmp_path / "big"
+    root.mkdir()
+    blob = os.urandom(24 << 20)
+    (root / "big.bin").write_bytes(blob)
+    app = Tiercel(__file__)
+    app.serve_directory("/files", str(root))
+
+    @app.get("/after")
+    def after():
+        return "after"
+
+    s = serve(app)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=20) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        c.sendall(b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"after"):
+            chunk = c.recv(256 * 1024)
+            assert chunk, "the connection closed early"
+            data += chunk
+            if len(data) < 4 << 20:
+                time.sleep(0.002)  # slow at first: the socket fills and the rest goes through the queue
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert b"Content-Length: %d" % len(blob) in head
+    assert hashlib.sha256(rest[: len(blob)]).digest() == hashlib.sha256(blob).digest()
+    assert rest[len(blob) :].startswith(b"HTTP/1.1 200 OK") and rest.endswith(b"after")
+    r = httpx.get(s.url + "/files/big.bin", headers={"Range": "bytes=0-9,10000000-10000009,-5"})
+    assert r.status_code == 206
+    for part in (blob[:10], blob[10_000_000:10_000_010], blob[-5:]):
+        assert part in r.content

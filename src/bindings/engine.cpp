@@ -123,6 +123,7 @@ struct Stream : Token {
   // A file body (serve_directory, serve_file): pieces read from `fd`, Content-Length framed.
   int fd = -1;
   std::vector<FilePiece> pieces;
+  bool sendfile = true;  // until the transport says it cannot
   size_t piece = 0;
   uint64_t piece_done = 0;
 };
@@ -1215,6 +1216,17 @@ class Engine final : public Dispatcher {
         ++st->piece;
         st->piece_done = 0;
         continue;
+      }
+      if (st->sendfile) {
+        // Straight from the page cache to the socket while it takes them; when it is full, one piece goes
+        // through the write queue below, whose draining brings the stream back here.
+        ssize_t sent = st->session->stream_send_file(st->seq, st->fd, p.offset + st->piece_done,
+                                                     static_cast<size_t>(p.length - st->piece_done));
+        if (sent > 0) {
+          st->piece_done += static_cast<uint64_t>(sent);
+          return true;
+        }
+        if (sent < 0) st->sendfile = false;
       }
       uint64_t want = std::min(kChunk, p.length - st->piece_done);
       std::string buf(static_cast<size_t>(want), '\0');

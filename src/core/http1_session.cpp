@@ -557,6 +557,17 @@ void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
   }
 }
 
+ssize_t Http1Session::stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) {
+  Slot* s = find_slot(seq);
+  if (!s || !s->streaming || closing_ || transport_closed_) return -1;
+  if (&slots_.front() != s || !s->bytes.empty()) return 0;
+  if (!out_.empty()) transport_.send(out_);  // what comes before the file bytes goes first
+  if (transport_closed_ || transport_.unsent_bytes() != 0) return 0;
+  ssize_t n = transport_.send_file(fd, offset, count);
+  if (n > 0) s->streamed += static_cast<uint64_t>(n);
+  return n;
+}
+
 void Http1Session::flush_output() {
   if (!in_process_ && !closing_ && !transport_closed_) send_output();
 }

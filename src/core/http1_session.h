@@ -2,6 +2,8 @@
 // independent of the transport (a TCP socket, or memory for the TestClient and fuzzers).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -106,6 +108,15 @@ class SessionTransport {
   virtual void resume_reading() = 0;
   /// Bytes handed to send() and not yet written.
   virtual size_t unsent_bytes() const = 0;
+  /// Sends up to `count` bytes of the file `fd` from `offset` from the kernel's page cache (sendfile), when the
+  /// socket takes them now and nothing is queued before them. Returns the bytes sent, 0 when it cannot now, or -1
+  /// when this transport does not send files (the caller reads the file and send()s it instead).
+  virtual ssize_t send_file(int fd, uint64_t offset, size_t count) {
+    (void)fd;
+    (void)offset;
+    (void)count;
+    return -1;
+  }
 };
 
 /// Shared per-loop state the sessions read: settings, routes, clock, Date line.
@@ -190,6 +201,9 @@ class Http1Session {
   void stream_write(uint64_t seq, std::string_view bytes);
   /// Sends what is waiting in the output now.
   void flush_output();
+  /// Sends file bytes as the next part of the stream of `seq` (see SessionTransport::send_file): the bytes sent,
+  /// 0 when not now (the stream is not the current answer, or output is queued), -1 when the transport cannot.
+  ssize_t stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count);
   /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
   /// under the high watermark. When not, Dispatcher::on_writable(token) is called once it is.
   bool stream_writable(uint64_t seq);

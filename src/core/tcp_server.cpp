@@ -1,12 +1,15 @@
 // libuv TCP transport for Http1Session: accept, read into the session's buffer, write with
-// uv_try_write first, lingering close, and a timeout sweep that runs only while connections exist.
+// uv_try_write first, sendfile for file bodies, lingering close, and a timeout sweep that runs only while
+// connections exist.
 #include "core/tcp_server.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 
@@ -161,6 +164,21 @@ class TcpConnection final : public SessionTransport {
   }
 
   size_t unsent_bytes() const override { return writing_.size() + pending_.size(); }
+
+  ssize_t send_file(int fd, uint64_t offset, size_t count) override {
+    if (hard_closing_ || close_requested_ || write_in_flight_ || !pending_.empty()) return 0;
+    uv_os_fd_t sock;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&handle_), &sock) != 0) return -1;
+    off_t off = static_cast<off_t>(offset);
+    ssize_t n = ::sendfile(sock, fd, &off, count);
+    if (n > 0) return n;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0 && errno != EINVAL && errno != ENOSYS) {
+      hard_close();  // the peer is gone (EPIPE, ECONNRESET)
+      return 0;
+    }
+    return -1;  // end of file (it shrank) or a file sendfile cannot read: the caller reads it and finds out
+  }
 
   void hard_close() {
     if (hard_closing_) return;
