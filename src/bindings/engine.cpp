@@ -33,6 +33,14 @@ namespace tiercel::py {
 
 namespace {
 
+/// Calls `.cancel()` on a Task, Future or TimerHandle (when set), ignoring whatever it raises.
+void cancel_handle(const nb::object& h) noexcept {
+  if (!h) return;
+  PyObject* r = PyObject_CallMethodNoArgs(h.ptr(), globals().s_cancel.ptr());
+  Py_XDECREF(r);
+  PyErr_Clear();
+}
+
 /// The current Python exception, normalised, with its traceback attached; cleared.
 nb::object fetch_exception() {
   PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
@@ -698,25 +706,14 @@ class Engine final : public Dispatcher {
   void shutdown() {
     for (Pending* p : pending) {
       p->engine = nullptr;
-      if (p->task) {
-        try {
-          p->task.attr("cancel")();
-        } catch (...) {
-          PyErr_Clear();
-        }
-      }
+      cancel_handle(p->task);
     }
     pending.clear();
     for (Stream* st : streams) {
       st->engine = nullptr;
       st->cancelled = true;
-      for (nb::object* h : {&st->task, &st->timer}) {
-        if (*h) {
-          PyObject* r = PyObject_CallMethodNoArgs(h->ptr(), globals().s_cancel.ptr());
-          Py_XDECREF(r);
-          PyErr_Clear();
-        }
-      }
+      cancel_handle(st->task);
+      cancel_handle(st->timer);
       if (!st->task && !st->resume_scheduled) {  // no callback will come for it: drop it now
         Http1Session* s = st->session;
         delete st;
@@ -1104,10 +1101,7 @@ class Engine final : public Dispatcher {
 
   void cancel(void* token) noexcept override {
     if (static_cast<Token*>(token)->kind == Token::Kind::kStream) return cancel_stream(static_cast<Stream*>(token));
-    auto* p = static_cast<Pending*>(token);
-    PyObject* r = PyObject_CallMethodNoArgs(p->task.ptr(), globals().s_cancel.ptr());
-    Py_XDECREF(r);
-    PyErr_Clear();
+    cancel_handle(static_cast<Pending*>(token)->task);
   }
 
   void on_writable(void* token) noexcept override {
@@ -1454,9 +1448,7 @@ class Engine final : public Dispatcher {
   void cancel_stream(Stream* st) noexcept {
     st->cancelled = true;
     if (st->task) {  // its done-callback drops the stream
-      PyObject* r = PyObject_CallMethodNoArgs(st->task.ptr(), globals().s_cancel.ptr());
-      Py_XDECREF(r);
-      PyErr_Clear();
+      cancel_handle(st->task);
     } else {  // not from inside the session's close: later
       try {
         schedule(st, StreamEvent::kResume, 0);
@@ -1490,13 +1482,8 @@ class Engine final : public Dispatcher {
 
   void drop_stream(Stream* st) {
     if (st->fd >= 0) ::close(st->fd);
-    for (nb::object* h : {&st->timer, &st->resume}) {  // no callback may come for a stream that is gone
-      if (*h) {
-        PyObject* r = PyObject_CallMethodNoArgs(h->ptr(), globals().s_cancel.ptr());
-        Py_XDECREF(r);
-        PyErr_Clear();
-      }
-    }
+    cancel_handle(st->timer);  // no callback may come for a stream that is gone
+    cancel_handle(st->resume);
     streams.erase(st);
     Http1Session* s = st->session;
     delete st;

@@ -353,14 +353,7 @@ void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<
   const auto& h = req.head.headers;
   auto has_token = [&](std::string_view name, std::string_view token) {
     const std::string_view* v = find_header(h, name);
-    if (!v) return false;
-    for (std::string_view rest = *v; !rest.empty();) {
-      size_t comma = rest.find(',');
-      std::string_view t = trim_ows(rest.substr(0, comma));
-      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-      if (ascii_iequal(t, token)) return true;
-    }
-    return false;
+    return v && !each_list_item(*v, [&](std::string_view t) { return !ascii_iequal(t, token); });
   };
   const std::string_view* key = find_header(h, "sec-websocket-key");
   const std::string_view* version = find_header(h, "sec-websocket-version");

@@ -76,17 +76,14 @@ Coding negotiate(std::string_view accept, const std::vector<Coding>& allowed) no
   double star = -1;
   for (Coding c : allowed) {  // in the server's order of preference: a tie keeps the earlier
     double q = -1;
-    std::string_view rest = accept;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view item = trim_ows(rest.substr(0, comma));
-      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    each_list_item(accept, [&](std::string_view item) {
       size_t semi = item.find(';');
       std::string_view name = trim_ows(item.substr(0, semi));
       double v = q_value(semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1));
       if (name == "*") star = v;
       if (ascii_iequal(name, coding_name(c)) || (c == Coding::kGzip && ascii_iequal(name, "x-gzip"))) q = v;
-    }
+      return true;
+    });
     if (q < 0) q = star;  // not named: "*" decides
     if (q > best_q) {
       best_q = q;

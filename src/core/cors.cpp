@@ -7,20 +7,6 @@ namespace tiercel {
 
 namespace {
 
-
-
-/// Calls f(item) for each non-empty item of a comma-separated list; stops when f returns false.
-template <class F>
-bool each_item(std::string_view list, F&& f) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
-    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-    if (!item.empty() && !f(item)) return false;
-  }
-  return true;
-}
-
 void append_joined(std::string& out, std::string_view name, const std::vector<std::string>& items) {
   out.append(name).append(": ");
   for (size_t i = 0; i < items.size(); ++i) {
@@ -72,14 +58,14 @@ int CorsPolicy::preflight(const http1::RequestHead& head, std::string_view allow
     message = "Disallowed CORS origin";
     return 400;
   }
-  bool method_ok = method && !each_item(allow_methods, [&](std::string_view allowed) { return allowed != *method; });
+  bool method_ok = method && !each_list_item(allow_methods, [&](std::string_view allowed) { return allowed != *method; });
   if (!method_ok) {
     message = "Disallowed CORS method";
     return 400;
   }
   const std::string_view* requested = find_header(head.headers, "access-control-request-headers");
   if (requested && !any_header) {
-    bool headers_ok = each_item(*requested, [&](std::string_view name) {
+    bool headers_ok = each_list_item(*requested, [&](std::string_view name) {
       for (auto safe : kSafelisted)
         if (ascii_iequal(name, safe)) return true;
       for (auto& allowed : allow_headers)

@@ -65,6 +65,8 @@ struct Hop {
   std::string_view scheme;
 };
 
+/// Like each_list_item (core/text.h), but with any separator and empty items kept: an empty X-Forwarded-For hop
+/// is a hop, and must not let the next one pass for it.
 template <class F>
 void each_item(std::string_view list, char sep, F&& f) {
   while (true) {

@@ -47,64 +47,55 @@ int parse_ranges(std::string_view value, uint64_t size, std::vector<Range>& out)
   if (value.size() < 6 || !ascii_iequal(value.substr(0, 6), "bytes=")) return 0;
   value.remove_prefix(6);
   size_t count = 0;
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    std::string_view spec = trim_ows(value.substr(0, comma));
-    value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
-    if (spec.empty()) continue;
-    if (++count > kMaxRanges) return 0;
+  bool ok = each_list_item(value, [&](std::string_view spec) {
+    if (++count > kMaxRanges) return false;
     size_t dash = spec.find('-');
-    if (dash == std::string_view::npos) return 0;
+    if (dash == std::string_view::npos) return false;
     std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
     uint64_t first = 0, last = 0;
     if (a.empty()) {  // suffix: the last N bytes
       uint64_t n = 0;
-      if (!parse_u64(b, n)) return 0;
-      if (n == 0 || size == 0) continue;
+      if (!parse_u64(b, n)) return false;
+      if (n == 0 || size == 0) return true;
       first = n >= size ? 0 : size - n;
       last = size - 1;
     } else {
-      if (!parse_u64(a, first)) return 0;
+      if (!parse_u64(a, first)) return false;
       if (b.empty()) {
         last = size ? size - 1 : 0;
       } else if (!parse_u64(b, last) || last < first) {
-        return 0;
+        return false;
       }
-      if (first >= size) continue;  // unsatisfiable on its own
+      if (first >= size) return true;  // unsatisfiable on its own
       last = std::min(last, size - 1);
     }
     out.push_back({first, last});
-  }
+    return true;
+  });
+  if (!ok) return 0;
   return out.empty() ? 2 : 1;
 }
 
 /// Whether `etag` is among the entity-tags of an If-None-Match value (weak comparison), or it is "*".
 bool etag_matches(std::string_view list, std::string_view etag) {
   if (trim_ows(list) == "*") return true;
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view t = trim_ows(list.substr(0, comma));
-    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+  return !each_list_item(list, [&](std::string_view t) {
     if (t.size() > 2 && t.substr(0, 2) == "W/") t.remove_prefix(2);
-    if (t == etag) return true;
-  }
-  return false;
+    return t != etag;  // false (stop) at a match
+  });
 }
 
 /// The q-value Accept-Encoding gives `coding` (0 when absent or refused).
 bool accepts(std::string_view accept, std::string_view coding) {
-  while (!accept.empty()) {
-    size_t comma = accept.find(',');
-    std::string_view item = trim_ows(accept.substr(0, comma));
-    accept.remove_prefix(comma == std::string_view::npos ? accept.size() : comma + 1);
+  bool accepted = false;
+  each_list_item(accept, [&](std::string_view item) {
     size_t semi = item.find(';');
-    std::string_view name = trim_ows(item.substr(0, semi));
-    if (!ascii_iequal(name, coding)) continue;
-    if (semi == std::string_view::npos) return true;
-    std::string_view q = trim_ows(item.substr(semi + 1));
-    return !(q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000");
-  }
-  return false;
+    if (!ascii_iequal(trim_ows(item.substr(0, semi)), coding)) return true;
+    std::string_view q = semi == std::string_view::npos ? std::string_view{} : trim_ows(item.substr(semi + 1));
+    accepted = !(q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000");
+    return false;  // the first mention decides
+  });
+  return accepted;
 }
 
 void html_escape(std::string& out, std::string_view s) {
