@@ -2,9 +2,10 @@
 
 Run from the repository root:
 
-    python -m benchmarks run                      # every server and scenario (about 25 min)
+    python -m benchmarks run                      # every server and scenario (about 30 min)
     python -m benchmarks run --quick              # a reduced set in under 3 min, for iterating
     python -m benchmarks run --servers tiercel,robyn --scenarios plaintext,json --runs 5 --duration 10
+    python -m benchmarks run --quick --scenarios ws       # the WebSocket echo only (tiercel, robyn, granian-rsgi)
     python -m benchmarks report benchmarks/results/latest.json   # Markdown + PNG again from a results JSON
 
 See benchmarks/README.md for the method and what the numbers mean.
@@ -30,6 +31,7 @@ from benchmarks.measure import BENCH_DIR, LOAD_CPU, SERVER_CPU
 from benchmarks.runner import Settings, run
 from benchmarks.scenarios import SCENARIOS
 from benchmarks.servers import SERVERS
+from benchmarks.wsload import WINDOW
 
 RESULTS_DIR = BENCH_DIR / "results"
 QUICK_SERVERS = ("tiercel", "robyn", "granian-rsgi", "nginx")
@@ -60,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run_cmd.add_argument("--warmup", type=int, help=f"warm-up seconds ({FULL_TIMES[0]}, quick {QUICK_TIMES[0]})")
     run_cmd.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     run_cmd.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    run_cmd.add_argument(
+        "--ws-window", type=int, default=WINDOW, help=f"ws: messages in flight per WebSocket connection ({WINDOW})"
+    )
     run_cmd.add_argument("--out", type=Path, default=RESULTS_DIR, help="output directory (benchmarks/results)")
 
     report_cmd = commands.add_parser("report", help="write Markdown + PNG again from a results JSON")
@@ -76,6 +81,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.scenarios = _names(args.scenarios or ",".join(default_scenarios), SCENARIOS, "scenarios", parser)
         if args.duration < 1 or args.warmup < 0 or args.runs < 1 or args.threads < 1 or args.connections < args.threads:
             parser.error("need --duration >= 1, --warmup >= 0, --runs >= 1, --threads >= 1, --connections >= --threads")
+        if args.ws_window < 1:
+            parser.error("need --ws-window >= 1")
     return args
 
 
@@ -96,6 +103,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         runs=args.runs,
         connections=args.connections,
         threads=args.threads,
+        ws_window=args.ws_window,
     )
     try:
         results = run(settings, "python -m benchmarks " + shlex.join(argv))

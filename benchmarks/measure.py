@@ -1,7 +1,8 @@
-"""One measured run: wrk pinned to the load CPU, the server's CPU time and peak RSS read from /proc.
+"""One measured run: wrk (or, for WebSockets, benchmarks/wsload.py) pinned to the load CPU, the server's CPU time
+and peak RSS read from /proc.
 
 The server's cost is counted over its whole process tree (workers it forked count too); nothing else is:
-wrk, PostgreSQL and this driver all run on the other CPU.
+the load generator, PostgreSQL and this driver all run on the other CPU.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ LOAD_CPU = 1  # wrk, PostgreSQL and this driver
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 RSS_SAMPLE_S = 0.1
-# wrk is given this much on top of its -d before it is considered hung.
+# wrk (or wsload) is given this much on top of its duration before it is considered hung.
 WRK_GRACE_S = 30.0
 # Per-request timeout inside wrk (its default, 2 s, is short for 20-query requests on a slow host).
 WRK_TIMEOUT_S = 10
@@ -124,65 +126,102 @@ def wrk_argv(load: Load, duration: int, connections: int, threads: int) -> list[
     ]  # fmt: skip
 
 
-def run_wrk(server_pid: int, load: Load, duration: int, connections: int, threads: int) -> Record:
-    """Load the server whose process tree is rooted at ``server_pid``; return one run's record."""
+def _load(
+    server_pid: int, tool: str, argv: list[str], duration: int
+) -> tuple[subprocess.CompletedProcess[str] | None, Record]:
+    """Run the load generator ``tool`` (``argv``) against the server rooted at ``server_pid``: (its process, or None
+    when it hung and was killed; a record with the server's CPU seconds and peak RSS over the run)."""
     pids, cpu_before = process_tree(server_pid)
     with PeakRss(pids) as rss:
         try:
             proc = subprocess.run(
-                wrk_argv(load, duration, connections, threads),
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=duration + WRK_GRACE_S,
+                argv, check=False, capture_output=True, text=True, timeout=duration + WRK_GRACE_S, cwd=BENCH_DIR.parent
             )
         except subprocess.TimeoutExpired:
             proc = None
     cpu_s = process_tree(server_pid)[1] - cpu_before
-
     record: Record = {"ok": False, "cpu_s": cpu_s, "peak_rss_kib": rss.peak_kib}
     if proc is None:
-        record["failure"] = f"wrk still running {WRK_GRACE_S:.0f} s after its duration; killed"
-        return record
-    report = next(
-        (line[len("WRK_JSON ") :] for line in proc.stdout.splitlines() if line.startswith("WRK_JSON ")),
-        None,
-    )
+        record["failure"] = f"{tool} still running {WRK_GRACE_S:.0f} s after its duration; killed"
+    return proc, record
+
+
+def _report(tool: str, proc: subprocess.CompletedProcess[str], marker: str, record: Record) -> dict[str, Any] | None:
+    """The JSON ``tool`` printed after ``marker``, or None (and ``record["failure"]``) when it did not."""
+    report = next((line[len(marker) :] for line in proc.stdout.splitlines() if line.startswith(marker)), None)
     if proc.returncode != 0 or report is None:
         output = (proc.stderr or proc.stdout).strip()[-300:]
-        record["failure"] = f"wrk exited {proc.returncode}: {output}"
-        return record
+        record["failure"] = f"{tool} exited {proc.returncode}: {output}"
+        return None
+    result: dict[str, Any] = json.loads(report)
+    return result
 
-    wrk_result = json.loads(report)
-    requests = wrk_result["requests"]
-    duration_s = wrk_result["duration_us"] / 1e6
-    errors = wrk_result["errors"]
+
+def _complete(record: Record, done: int, served: int, duration_s: float, latency: Any, errors: dict[str, int]) -> None:
+    """Fill in a run's figures: ``done`` requests (or messages) within ``duration_s``; the server's CPU is divided by
+    ``served``, everything it answered during the run (for WebSockets, also the echoes after the end)."""
+    cpu_s = record["cpu_s"]
     record.update(
-        requests=requests,
+        requests=done,
         duration_s=duration_s,
-        rps=requests / duration_s if duration_s else 0.0,
-        cpu_us_per_req=cpu_s / requests * 1e6 if requests else None,
+        rps=done / duration_s if duration_s else 0.0,
+        cpu_us_per_req=cpu_s / served * 1e6 if served else None,
         server_cpu_util=cpu_s / duration_s if duration_s else None,
-        latency_us=wrk_result["latency_us"],
+        latency_us=latency,
         errors=errors,
     )
-    # wrk's "status" error counts responses with status >= 400 (its "Non-2xx or 3xx responses").
     bad = {name: count for name, count in errors.items() if count}
-    if requests == 0:
+    if done == 0:
         record["failure"] = "no requests completed"
     elif bad:
         record["failure"] = "errors: " + ", ".join(f"{k}={v}" for k, v in bad.items())
     else:
         record["ok"] = True
+
+
+def run_wrk(server_pid: int, load: Load, duration: int, connections: int, threads: int) -> Record:
+    """Load the server whose process tree is rooted at ``server_pid``; return one run's record."""
+    proc, record = _load(server_pid, "wrk", wrk_argv(load, duration, connections, threads), duration)
+    result = _report("wrk", proc, "WRK_JSON ", record) if proc is not None else None
+    if result is None:
+        return record
+    # wrk's "status" error counts responses with status >= 400 (its "Non-2xx or 3xx responses").
+    requests = result["requests"]
+    _complete(record, requests, requests, result["duration_us"] / 1e6, result["latency_us"], result["errors"])
     return record
 
 
-def describe(record: Record) -> str:
+# ------------------------------------------------------------------ WebSocket load
+
+
+def wsload_argv(url: str, duration: int, connections: int, window: int) -> list[str]:
+    return [
+        "taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "benchmarks.wsload", url, f"--duration={duration}",
+        f"--connections={connections}", f"--window={window}", f"--timeout={WRK_TIMEOUT_S}",
+    ]  # fmt: skip
+
+
+def run_wsload(server_pid: int, url: str, duration: int, connections: int, window: int) -> Record:
+    """One WebSocket echo run (benchmarks/wsload.py, the interpreter running this driver) against ``url``."""
+    proc, record = _load(server_pid, "wsload", wsload_argv(url, duration, connections, window), duration)
+    result = _report("wsload", proc, "WSLOAD_JSON ", record) if proc is not None else None
+    if result is None:
+        return record
+    record["ws"] = {key: result[key] for key in ("late", "close_unanswered", "window", "payload_bytes")}
+    messages = result["messages"]
+    served = messages + result["late"]
+    _complete(record, messages, served, result["duration_us"] / 1e6, result["latency_us"], result["errors"])
+    if result["first_error"] and not record["ok"]:
+        record["failure"] += f" (first: {result['first_error']})"
+    return record
+
+
+def describe(record: Record, unit: str = "req") -> str:
     if not record["ok"]:
         return f"FAILED ({record['failure']})"
     lat = record["latency_us"]
     return (
-        f"{record['rps']:>9,.0f} req/s  {record['cpu_us_per_req']:7.2f} µs CPU/req  "
+        f"{record['rps']:>9,.0f} {unit}/s  {record['cpu_us_per_req']:7.2f} µs CPU/{unit}  "
         f"server CPU {record['server_cpu_util']:4.0%}  p50 {lat['p50'] / 1000:.2f} ms  "
         f"p99 {lat['p99'] / 1000:.2f} ms  RSS {record['peak_rss_kib'] / 1024:.1f} MiB"
     )

@@ -159,7 +159,13 @@ def markdown(results: dict[str, Any], image: str) -> str:
         f"-c{settings['connections']}), PostgreSQL and the driver on CPU {settings['load_cpu']}; "
         f"{settings['warmup_s']} s warm-up, then {settings['runs']} alternating runs × {settings['duration_s']} s "
         "per server and scenario; medians over the successful runs. CPU µs/req = the server process tree's "
-        "user+system CPU time ÷ requests served. Peak RSS = max of the tree's summed RSS, sampled every 0.1 s.",
+        "user+system CPU time ÷ requests served. Peak RSS = max of the tree's summed RSS, sampled every 0.1 s."
+        + (
+            f" WebSocket scenario: benchmarks/wsload.py instead of wrk, {settings['connections']} connections × "
+            f"{settings.get('ws_window', '?')} messages in flight, CPU per message echoed."
+            if any(info.get("websocket") for info in results["scenarios"].values())
+            else ""
+        ),
         f"* Versions: {packages}; {tools}",
         "",
         f"![Server CPU µs per request, per scenario]({image})",
@@ -186,9 +192,11 @@ def markdown(results: dict[str, Any], image: str) -> str:
 
     cpu = cpu_medians(results)
     labels = list(results["servers"])
+    websocket = [name for name, info in results["scenarios"].items() if info.get("websocket")]
     lines += [
         "## CPU µs per request (median; lower is better)",
         "",
+        *([f"Per WebSocket message for {', '.join(websocket)}.", ""] if websocket else []),
         "| scenario | " + " | ".join(labels) + " |",
         "|---|" + "--:|" * len(labels),
     ]
@@ -200,13 +208,24 @@ def markdown(results: dict[str, Any], image: str) -> str:
     for scenario, by_server in results["results"].items():
         info = results["scenarios"][scenario]
         tiercel = cpu.get(scenario, {}).get(TIERCEL)
+        unit, target = (
+            ("msg", f"WebSocket {info['path']}")
+            if info.get("websocket")
+            else ("req", f"{info['method']} {info['path']}")
+        )
+        summary = info["summary"]
+        if info.get("websocket"):
+            summary += (
+                f" ({settings['connections']} connections × {settings.get('ws_window', '?')} messages in flight, "
+                "benchmarks/wsload.py)"
+            )
         lines += [
-            f"## {scenario} — `{info['method']} {info['path']}`",
+            f"## {scenario} — `{target}`",
             "",
-            info["summary"],
+            summary,
             "",
-            "| server | req/s | CPU µs/req | (min–max) | server CPU | p50 ms | p99 ms | peak RSS MiB "
-            "| Tiercel CPU/req ÷ this | status |",
+            f"| server | {unit}/s | CPU µs/{unit} | (min–max) | server CPU | p50 ms | p99 ms | peak RSS MiB "
+            f"| Tiercel CPU/{unit} ÷ this | status |",
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
         ]
         for label, entry in by_server.items():
@@ -252,7 +271,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     low = min((v for by_server in cpu.values() for v in by_server.values()), default=1.0)
     high = max((v for by_server in cpu.values() for v in by_server.values()), default=10.0)
     ax.set_ylim(10 ** math.floor(math.log10(low / 2)), high * 3)
-    ax.set_ylabel("server CPU µs per request (log scale)")
+    per_message = any(info.get("websocket") for name, info in results["scenarios"].items() if name in scenarios)
+    ax.set_ylabel("server CPU µs per request" + (" (ws: per message)" if per_message else "") + ", log scale")
     date = results["environment"]["date"][:10]
     ax.set_title(f"Server CPU per request, median (lower is better) — {date}\n{machine(results['environment'])}")
     ax.grid(axis="y", which="both", alpha=0.3)

@@ -20,8 +20,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks import wsload
 from benchmarks.infra import HOST, Postgres, nginx_version, postgres_version
-from benchmarks.measure import LOAD_CPU, SERVER_CPU, WRK_TIMEOUT_S, Load, Record, describe, run_wrk, summarize
+from benchmarks.measure import (
+    LOAD_CPU,
+    SERVER_CPU,
+    WRK_TIMEOUT_S,
+    Load,
+    Record,
+    describe,
+    run_wrk,
+    run_wsload,
+    summarize,
+)
 from benchmarks.scenarios import SCENARIOS, Reply, Scenario, WorldLookup
 from benchmarks.servers import DB_POOL, SERVERS, Server, stop_all
 
@@ -39,8 +50,9 @@ class Settings:
     warmup_s: int
     duration_s: int
     runs: int
-    connections: int
+    connections: int  # wrk's connections, and the WebSocket connections of `ws`
     threads: int
+    ws_window: int  # `ws`: messages in flight on each WebSocket connection
 
 
 def log(message: str) -> None:
@@ -122,7 +134,10 @@ def fetch(server: Server, scenario: Scenario) -> Reply:
 
 
 def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None) -> str | None:
-    """Why one request of ``scenario`` got a wrong answer from ``server``, or None when it is right."""
+    """Why one request of ``scenario`` got a wrong answer from ``server``, or None when it is right.
+    The WebSocket scenario is checked by wsload: upgrade, a few echoes, the closing handshake."""
+    if scenario.websocket or scenario.check is None:
+        return wsload.check(HOST, server.port, scenario.path, VALIDATE_TIMEOUT_S)
     try:
         reply = fetch(server, scenario)
     except (OSError, http.client.HTTPException) as exc:
@@ -150,6 +165,7 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
         f"{n_pairs} (server, scenario) pairs: {settings.warmup_s} s warm-up + {settings.runs} x {settings.duration_s} s"
         f" each, about {load_min:.1f} min of load; wrk -t{settings.threads} -c{settings.connections} on CPU "
         f"{LOAD_CPU}, servers on CPU {SERVER_CPU}; load average {env['loadavg_at_start'][0]:.2f}"
+        + (f"; ws: wsload, {settings.ws_window} messages in flight per connection" if "ws" in pairs else "")
     )
     results: dict[str, dict[str, Record]] = {s.name: {label: {} for label in pairs[s.name]} for s in scenarios}
     servers: list[Server] = []
@@ -183,7 +199,8 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
             for s in servers
         },
         "scenarios": {
-            s.name: {"method": s.method, "path": s.path, "summary": s.summary, "db": s.db} for s in scenarios
+            s.name: {"method": s.method, "path": s.path, "summary": s.summary, "db": s.db, "websocket": s.websocket}
+            for s in scenarios
         },
         "results": results,
     }
@@ -215,30 +232,35 @@ def _measure_scenario(
 ) -> None:
     """A warm-up per server, then the alternating measured rounds, then the medians."""
     measured = [s for s in servers if s.label in entries and not entries[s.label]["validation"]]
+    unit = "msg" if scenario.websocket else "req"
     for server in measured:
         entry = entries[server.label]
         entry["runs"] = []
         if settings.warmup_s:
             entry["warmup"] = _measure(server, scenario, settings, settings.warmup_s)
-            log(f"{scenario.name:<10} {server.label:<14} warm-up {describe(entry['warmup'])}")
+            log(f"{scenario.name:<10} {server.label:<14} warm-up {describe(entry['warmup'], unit)}")
     for round_no in range(1, settings.runs + 1):
         for server in measured:
             record = _measure(server, scenario, settings, settings.duration_s)
             record["round"] = round_no
             entries[server.label]["runs"].append(record)
-            log(f"{scenario.name:<10} {server.label:<14} [{round_no}/{settings.runs}] {describe(record)}")
+            log(f"{scenario.name:<10} {server.label:<14} [{round_no}/{settings.runs}] {describe(record, unit)}")
     for server in measured:
         entries[server.label]["median"] = summarize(entries[server.label]["runs"])
 
 
 def _measure(server: Server, scenario: Scenario, settings: Settings, duration: int) -> Record:
-    """One wrk run against ``server``; a server that has died gets a failed record instead."""
+    """One wrk (or wsload) run against ``server``; a server that has died gets a failed record instead."""
     if not server.alive():
         return {"ok": False, "failure": f"server {server.failure}"}
-    record = run_wrk(
-        server.pid, Load(server.base_url + scenario.path, scenario.wrk_script), duration, settings.connections,
-        settings.threads,
-    )  # fmt: skip
+    if scenario.websocket:
+        url = f"ws://{HOST}:{server.port}{scenario.path}"
+        record = run_wsload(server.pid, url, duration, settings.connections, settings.ws_window)
+    else:
+        record = run_wrk(
+            server.pid, Load(server.base_url + scenario.path, scenario.wrk_script), duration, settings.connections,
+            settings.threads,
+        )  # fmt: skip
     if not server.alive():
         record.update(ok=False, failure=f"server {server.failure}")
     return record

@@ -1,7 +1,8 @@
 """The scenarios every app serves (see the contract in benchmarks/README.md) and how one reply is validated.
 
 Before anything is measured, each (server, scenario) pair gets one request and its reply is checked here;
-a pair that fails is reported as failed, never measured.
+a pair that fails is reported as failed, never measured. The WebSocket scenario (`ws`) is not HTTP: it is validated
+and loaded by benchmarks/wsload.py instead of a reply check and wrk.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import BENCH_DIR, WRK_REPORT
+from benchmarks.wsload import PAYLOAD as WS_PAYLOAD
 
 HELLO = b"Hello, World!"
 POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
@@ -46,12 +48,13 @@ class Scenario:
     name: str
     path: str
     summary: str
-    check: Check
+    check: Check | None  # None for the WebSocket scenario (wsload.check validates it)
     method: str = "GET"
     db: bool = False
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     wrk_script: Path = WRK_REPORT
+    websocket: bool = False  # an echo endpoint loaded by benchmarks/wsload.py (messages, not requests)
 
 
 # ------------------------------------------------------------------------ checks
@@ -224,6 +227,13 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("const", "/const", "`const=True` route (nginx: `return 200`)", _hello),
         Scenario("file", "/static/1m.bin", "a 1 MiB static file", _file),
         Scenario("sse", "/sse", f"{SSE_EVENTS:,} server-sent events in one response", _sse),
+        Scenario(
+            "ws",
+            "/ws/echo",
+            f"WebSocket echo of {len(WS_PAYLOAD)}-byte text messages, a window of them in flight on each connection",
+            None,
+            websocket=True,
+        ),
         Scenario("db", "/db", "one random World row", _db, db=True),
         Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),
         Scenario("fortunes", "/fortunes", "Fortune rows + 1, sorted, Jinja2 HTML template", _fortunes, db=True),

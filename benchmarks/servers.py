@@ -51,10 +51,11 @@ def _uvicorn(app: str) -> Command:
     ]  # fmt: skip
 
 
-def _granian(interface: str, app: str) -> Command:
+def _granian(interface: str, app: str, ws: bool) -> Command:
+    # Websockets are on by default in Granian; off (--no-ws) where the app has no WebSocket endpoint.
     return lambda port, workdir: [
         sys.executable, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
-        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", "--no-ws", app,
+        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", *([] if ws else ["--no-ws"]), app,
     ]  # fmt: skip
 
 
@@ -71,26 +72,26 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("robyn", _script("robyn_bench.py"), ALL, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
         ServerSpec(
             "granian-rsgi",
-            _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app"),
+            _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app", ws=True),
             _without("middleware", "const"),
             "Granian's own RSGI protocol, `apps/granian_rsgi_bench.py`, no framework",
         ),
         ServerSpec(
             "granian-asgi",
-            _granian("asgi", "benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const", "file", "sse"),
+            _granian("asgi", "benchmarks.apps.asgi_raw:app", ws=False),
+            _without("middleware", "const", "file", "sse", "ws"),
             "Granian ASGI, raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(
             "uvicorn-raw",
             _uvicorn("benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const", "file", "sse"),
+            _without("middleware", "const", "file", "sse", "ws"),
             "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(
             "fastapi",
             _uvicorn("benchmarks.apps.fastapi_bench:app"),
-            _without("const", "file", "sse"),
+            _without("const", "file", "sse", "ws"),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
         ),
         ServerSpec(

@@ -1,14 +1,16 @@
 """Granian RSGI benchmark app (Granian's own protocol, no framework).
 
-Scenarios: plaintext, json, path, query, post_json, async, big, db, queries, fortunes, updates.
+Scenarios: plaintext, json, path, query, post_json, async, big, db, queries, fortunes, updates, file
+(`response_file`), sse (`response_stream`), ws (a WebSocket echo on RSGI's websocket protocol: `accept()`, then
+`receive()` / `send_str()` on the transport).
 Not here: middleware (no framework, no hooks) and const (a Tiercel/Robyn route feature).
 JSON with orjson. The app is an object with RSGI's `__rsgi_init__(loop)` hook, which Granian calls in the worker
 before serving, with the worker's loop not yet running: the asyncpg pool is created there with
 `loop.run_until_complete` (when BENCH_DB_DSN is set) and closed in `__rsgi_del__(loop)`.
 
-Run (repository root as the working directory):
+Run (repository root as the working directory; websockets on, Granian's default):
     python -m granian --interface rsgi --host $BENCH_HOST --port $BENCH_PORT --workers 1 --loop uvloop
-        --log-level warning --no-ws benchmarks.apps.granian_rsgi_bench:app
+        --log-level warning benchmarks.apps.granian_rsgi_bench:app
 """
 
 import asyncio
@@ -16,6 +18,7 @@ import os
 from urllib.parse import parse_qsl
 
 import orjson
+from granian.rsgi import WebsocketMessageType
 
 try:
     from . import bench_common as common
@@ -28,6 +31,7 @@ HTML = [("content-type", "text/html; charset=utf-8")]
 USERS_PREFIX = "/users/"
 STATIC_PATH = "/static/" + common.FILE_NAME
 STATIC_FILE = os.path.join(common.static_dir(), common.FILE_NAME)
+WS_ECHO_PATH = "/ws/echo"
 
 
 def query_params(scope):
@@ -61,6 +65,9 @@ class App:
             loop.run_until_complete(self.pool.close())
 
     async def __rsgi__(self, scope, proto):
+        if scope.proto == "ws":
+            await self.ws(scope, proto)
+            return
         if scope.proto != "http":
             return
         path = scope.path
@@ -80,6 +87,21 @@ class App:
                 await handler(scope, proto)
                 return
         proto.response_str(404, PLAIN, "Not Found")
+
+    async def ws(self, scope, proto):
+        if scope.path != WS_ECHO_PATH:
+            proto.close(404)  # before accept(): the upgrade is refused with this HTTP status
+            return
+        transport = await proto.accept()
+        while True:
+            message = await transport.receive()
+            if message.kind == WebsocketMessageType.close:
+                break
+            if message.kind == WebsocketMessageType.string:
+                await transport.send_str(message.data)
+            else:
+                await transport.send_bytes(message.data)
+        proto.close(1000)
 
     async def file(self, scope, proto):
         proto.response_file(200, [("content-type", "application/octet-stream")], STATIC_FILE)

@@ -1,7 +1,8 @@
 """Robyn benchmark app, written the way Robyn's docs write it. 1 process, 1 worker (Robyn's defaults).
 
 Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
-file (serve_directory), sse (SSEResponse over a generator).
+file (serve_directory), sse (SSEResponse over a generator), ws (a WebSocket echo with `@app.websocket`, the
+channel-backed API of Robyn's docs).
 
 Handlers return str/dict/list/bytes and Robyn builds the response (dicts and lists serialized by its executor with
 orjson); the fortunes page is an explicit Response for its `text/html; charset=utf-8` content type. The middleware
@@ -16,7 +17,7 @@ Run (repository root as the working directory; env BENCH_HOST, BENCH_PORT, BENCH
 import asyncio
 import os
 
-from robyn import Request, Response, Robyn
+from robyn import Request, Response, Robyn, WebSocketDisconnect
 from robyn.responses import SSEMessage, SSEResponse
 
 try:
@@ -32,6 +33,15 @@ app.serve_directory("/static", common.static_dir())
 @app.get("/sse")
 def sse(request):
     return SSEResponse(SSEMessage(str(i)) for i in range(common.SSE_EVENTS))
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(websocket):
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        return
 
 
 HTML_HEADERS = {"Content-Type": "text/html; charset=utf-8"}

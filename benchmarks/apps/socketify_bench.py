@@ -1,7 +1,7 @@
 """socketify benchmark app (uWebSockets with a Python API), written the way socketify's docs write it.
 
-Scenarios: plaintext, json, path, query, post_json, middleware, async, big, db, queries, fortunes, updates.
-Not here: const (a Tiercel/Robyn route feature).
+Scenarios: plaintext, json, path, query, post_json, middleware, async, big, db, queries, fortunes, updates, ws.
+Not here: const (a Tiercel/Robyn route feature), file, sse.
 
 - Responses go through `res.send(...)`, which writes the status and Content-Type (`res.end` alone sends none);
   after an `await` the async handlers answer with `res.cork_send(...)`, as socketify's docs require for corking.
@@ -22,6 +22,9 @@ Not here: const (a Tiercel/Robyn route feature).
   way of handing request context down), and the "after" one writes the response header `x-after: 1` ahead of the
   handler's `send` (headers written before the response is sent go out with it): same wire result, but it runs
   before the handler, not after it.
+- WebSocket: `app.ws(path, behavior)` with a synchronous `message` handler that sends the message back with its
+  opcode (uWS's echo), no compression, messages up to 1 MiB (Tiercel's default `ws_max_message`; uWS's default,
+  16 KiB, would refuse the validation's 66 KB message).
 
 Run (repository root as the working directory; env BENCH_HOST, BENCH_PORT, BENCH_DB_DSN, BENCH_DB_POOL):
     python benchmarks/apps/socketify_bench.py
@@ -31,7 +34,7 @@ import asyncio
 import os
 
 import orjson
-from socketify import App, AppListenOptions, middleware
+from socketify import App, AppListenOptions, CompressOptions, middleware
 
 try:
     from . import bench_common as common
@@ -137,6 +140,11 @@ async def updates(res, req):
     res.cork_send(await common.update_worlds(db["pool"], count))
 
 
+def ws_echo(ws, message, opcode):
+    ws.send(message, opcode)
+
+
+app.ws("/ws/echo", {"compression": CompressOptions.DISABLED, "max_payload_length": 1 << 20, "message": ws_echo})
 app.get("/", plaintext)
 app.get("/json", json)
 app.get("/users/:id", user)

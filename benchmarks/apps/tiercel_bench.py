@@ -1,7 +1,7 @@
 """Tiercel benchmark app: every scenario of benchmarks/README.md, written as Tiercel's docs write handlers.
 
 Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
-file (serve_directory), sse (SSEResponse over a generator).
+file (serve_directory), sse (SSEResponse over a generator), ws (a WebSocket echo).
 The asyncpg pool is opened by a startup handler (when BENCH_DB_DSN is set) and kept in `app.state`.
 
 Run (repository root as the working directory):
@@ -13,7 +13,7 @@ import os
 
 import bench_common as common
 
-from tiercel import Response, SSEMessage, SSEResponse, Tiercel
+from tiercel import Response, SSEMessage, SSEResponse, Tiercel, WebSocketDisconnect
 
 app = Tiercel(__file__)
 app.state.pool = None
@@ -23,6 +23,15 @@ app.serve_directory("/static", common.static_dir())
 @app.get("/sse")
 def sse(request):
     return SSEResponse((SSEMessage(str(i)) for i in range(common.SSE_EVENTS)), ping_interval=0)
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(websocket):
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        return
 
 
 @app.startup_handler
