@@ -58,6 +58,33 @@ void WsHost::maybe_release(WsConn* c, bool later) {
   }));
 }
 
+void WsHost::flush_later(const std::shared_ptr<WsConn>& c) {
+  if (unflushed.empty()) {
+    std::weak_ptr<WsHost> weak = shared_from_this();
+    loop.attr("call_soon")(nb::cpp_function([weak]() {
+      if (auto h = weak.lock()) h->flush_all();
+    }));
+  }
+  unflushed.push_back(c);
+}
+
+void WsHost::flush_all() {
+  for (auto& weak : std::exchange(unflushed, {})) {
+    if (auto c = weak.lock()) c->flush();
+  }
+  if (after_callback) after_callback();
+}
+
+void WsConn::flush() {
+  if (!unflushed_) return;
+  unflushed_ = false;
+  if (transport_gone) return;
+  session_->flush_output();
+  // The socket may have taken everything at once, in which case no on_drained() will come for the senders
+  // waiting for room.
+  if (!drain_waiters_.empty() && !session_->output_full()) on_drained();
+}
+
 nb::object WsConn::disconnected() const {
   return host->disconnect(close_code, nb::str(close_reason.data(), close_reason.size()));
 }
@@ -316,7 +343,12 @@ nb::object WsConn::send(ws::Opcode opcode, std::string_view data) {
   }
   std::string frame;
   ws::append_frame(frame, opcode, data);
-  session_->send_raw(frame);
+  // Frames are written on the loop's next turn, together with the others the handler sends until then.
+  session_->send_raw(frame, true);
+  if (!unflushed_) {
+    unflushed_ = true;
+    host->flush_later(shared_from_this());
+  }
   if (host->idle_timeout > 0) last_message_ = monotonic_seconds();
   if (!session_->output_full()) return done_future();
   nb::object fut = host->loop.attr("create_future")();

@@ -32,6 +32,11 @@ struct WsHost : std::enable_shared_from_this<WsHost> {
   std::function<void()> after_callback;  // runs the native loop if a callback wrote outside a native run
   std::unordered_map<WsConn*, std::shared_ptr<WsConn>> conns;
   uint64_t next_id = 0;
+  /// Connections with frames waiting to be written: flushed together on the loop's next turn, so the frames a
+  /// handler sends in one go (an echo of a batch of messages) leave in one write.
+  std::vector<std::weak_ptr<WsConn>> unflushed;
+  void flush_later(const std::shared_ptr<WsConn>& c);
+  void flush_all();
   /// Drops `c` from the registry once its transport and its handler are both done (later, on the loop's next
   /// turn, when `later`: never from inside the session that is closing).
   void maybe_release(WsConn* c, bool later);
@@ -57,6 +62,8 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
 
   // Python side
   nb::object receive(int want);  // 0 any, 1 text, 2 bytes
+  /// Writes the frames send() kept back (WsHost::flush_later).
+  void flush();
   nb::object send(ws::Opcode opcode, std::string_view data);
   nb::object close(uint16_t code, std::string_view reason);
   bool closed() const noexcept { return state_ == State::kClosed; }
@@ -94,6 +101,7 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   std::vector<nb::object> drain_waiters_;              // send() futures waiting for the output to drain
   nb::object close_timer_;
   nb::object keepalive_timer_;
+  bool unflushed_ = false;  // frames are waiting in the session's output for flush()
   double last_frame_ = 0;    // monotonic seconds of the client's last frame
   double last_message_ = 0;  // of the last message either way
   double ping_sent_ = 0;     // of the ping not answered yet (0: none)

@@ -735,10 +735,10 @@ void Http1Session::upgrade(uint64_t seq, std::string_view response, UpgradedProt
   if (!leftover.empty()) protocol->on_bytes(leftover);
 }
 
-void Http1Session::send_raw(std::string_view bytes) {
+void Http1Session::send_raw(std::string_view bytes, bool later) {
   if (closing_ || transport_closed_) return;
   out_.append(bytes);
-  if (!in_process_) send_output();
+  if (!in_process_ && !later) send_output();
 }
 
 bool Http1Session::output_full() const noexcept {

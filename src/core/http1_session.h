@@ -184,8 +184,9 @@ class Http1Session {
   /// Answers `seq` with `response` (a 101) and hands the connection to `protocol`, which from now on gets every
   /// byte (bytes already received after the request first). HTTP timeouts stop applying.
   void upgrade(uint64_t seq, std::string_view response, UpgradedProtocol* protocol);
-  /// An upgraded connection's output.
-  void send_raw(std::string_view bytes);
+  /// An upgraded connection's output, sent now (or with `later`, kept for the next flush_output(), so that many
+  /// small frames cost one system call).
+  void send_raw(std::string_view bytes, bool later = false);
   /// Whether an upgraded connection's unsent output is over the high watermark (on_drained follows).
   bool output_full() const noexcept;
   /// Closes an upgraded connection once its output is written.
