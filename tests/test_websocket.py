@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
+import signal
 import socket
 import struct
 import time
@@ -369,3 +371,40 @@ def test_messages_reset_the_idle_timeout(serve, events):
             assert closed.value.rcvd.code == 1001
 
     run(main())
+
+
+def test_native_loop_never_runs_inside_itself(run_script, tmp_path):
+    """A frame handler once ran the native loop from inside the native loop's own callback; libuv then removed
+    every earlier-closed socket from epoll again at each close (quadratic, and undefined behaviour). strace sees
+    the symptom: epoll_ctl failing with EBADF."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (scripts/install.sh installs it)")
+    trace = tmp_path / "trace"
+    env = {"APP_DIR": os.path.dirname(__file__), "PID_FILE": str(tmp_path / "pid")}
+    p = run_script("-c", _STRACED.format(trace=str(trace)), env=env, cwd=str(tmp_path))
+
+    async def many():
+        conns = [await connect(f"ws://127.0.0.1:{p.port}/echo") for _ in range(24)]
+        for c in conns:
+            await c.send("x")
+            assert await c.recv() == "x"
+        await asyncio.gather(*(c.close() for c in conns))
+
+    run(many())
+    os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)
+    assert p.proc.wait(10) == 0
+    calls = trace.read_text()
+    assert "epoll_ctl" in calls and "EBADF" not in calls
+
+
+# Runs the test app under strace (as a child, so the fixture sees "Tiercel listening" from it); the app writes its
+# pid for the test to stop it.
+_STRACED = """
+import subprocess, sys
+code = (
+    "import os, sys; sys.path.insert(0, os.environ['APP_DIR']); "
+    "open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); "
+    "from test_websocket import make_app; make_app([]).start(host='127.0.0.1', port=int(os.environ['TIERCEL_PORT']))"
+)
+sys.exit(subprocess.call(["strace", "-f", "-e", "trace=epoll_ctl", "-o", {trace!r}, sys.executable, "-c", code]))
+"""

@@ -671,6 +671,9 @@ class Engine final : public Dispatcher {
   }
 
   void poll() {
+    // From inside a native callback (a WebSocket frame handler, a synchronous answer) the running native loop
+    // picks up whatever was started: it runs again while dirty.
+    if (loop && loop->running()) return;
     soon_pending = false;
     int t = ev().run_nowait();
     if (attached) schedule(t);

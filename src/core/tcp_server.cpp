@@ -26,6 +26,12 @@ EventLoop::~EventLoop() {
 }
 
 int EventLoop::run_nowait() {
+  if (running_) return -2;
+  struct Running {
+    bool& flag;
+    explicit Running(bool& f) : flag(f) { flag = true; }
+    ~Running() { flag = false; }
+  } running(running_);
   for (int i = 0; i < 8; ++i) {
     dirty_ = false;
     uv_run(&loop_, UV_RUN_NOWAIT);

@@ -28,7 +28,10 @@ class EventLoop {
   /// Runs ready callbacks without blocking, repeating while libuv has work it can do at once (new
   /// watchers are only armed inside a run, and deferred write/close callbacks need another pass).
   /// Returns the ms until the next timer (0: call again soon, -1: none).
+  /// Does nothing when called from inside a run (a callback of this loop): libuv's runs do not nest, and the
+  /// outer run goes on while the loop is dirty.
   int run_nowait();
+  bool running() const noexcept { return running_; }
   uint64_t now_ms() const noexcept { return uv_now(&loop_); }
   /// Closes every handle and runs the loop until they are gone.
   void close_all_handles();
@@ -39,6 +42,7 @@ class EventLoop {
  private:
   uv_loop_t loop_;
   bool dirty_ = false;
+  bool running_ = false;
 };
 
 /// Listens on one socket and owns its connections; timeouts are checked by a sweep timer that runs only
