@@ -270,8 +270,10 @@ class Run {
       check(s.ctx.head_request == (s.method == "HEAD"), "head_request flag");
       check(s.ctx.keep_alive == m.keep_alive, "keep_alive flag");
     }
+    // A HEAD request's answer has no body, also when it comes before the request's body is complete (the early
+    // 404/405 for `Expect: 100-continue`): the parsed head is enough.
     auto is_head = [&](size_t i, int status) {
-      return i < model.size() && model[i].complete && model[i].method == "HEAD" && !refusal_status(status);
+      return i < model.size() && !model[i].error && model[i].method == "HEAD" && !refusal_status(status);
     };
     std::vector<ParsedResponse> rs;
     std::string error;
