@@ -135,7 +135,7 @@ class Subprocess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.output.append(line)
-            m = re.search(r"Tiercel listening on http://[^:]+:(\d+)", line)
+            m = re.search(r"Tiercel listening on https?://[^:]+:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 break

@@ -176,6 +176,18 @@ class Request:
         """The client's IP address."""
 
     @property
+    def tls(self) -> dict[str, Any] | None:
+        """
+        The TLS connection the request came on (version, cipher, alpn, server_name, resumed), or None.
+        """
+
+    @property
+    def client_cert(self) -> dict[str, Any] | None:
+        """
+        The client's certificate (mTLS: ssl_cert_reqs with ssl_ca_certs), verified against ssl_ca_certs: subject and issuer (RFC 2253), serial (hex), not_before, not_after, dns_names, pem. None without one.
+        """
+
+    @property
     def form_data(self) -> dict[str, str]:
         """
         The fields of an application/x-www-form-urlencoded or multipart/form-data body (the first value of a repeated one); {} for other bodies. A malformed multipart body is a 400.
@@ -485,6 +497,21 @@ class Engine:
         """
         The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
         """
+
+    def set_tls(self, certificates: Sequence[tuple[str, str, str]], ca_file: str, verify_client: int, ciphers: str) -> None:
+        """
+        Serves TLS: certificates as (cert file, key file, password), the first the default and the others chosen by SNI; client certificates verified against ca_file (verify_client 1: if sent, 2: required). Called again, it reloads the certificates for new connections.
+        """
+
+    @property
+    def tls(self) -> bool: ...
+
+    @property
+    def tls_failures(self) -> int:
+        """TLS handshakes that failed since the start."""
+
+    @property
+    def last_tls_error(self) -> str: ...
 
     def set_stream_body(self, route_id: int, limit: int) -> None:
         """

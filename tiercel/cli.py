@@ -21,6 +21,7 @@ GROUPS = {
     "limits": "limits (bad input is refused with the status shown)",
     "proxy": "behind a proxy",
     "processes": "worker processes",
+    "tls": "TLS (HTTPS)",
 }
 
 

@@ -81,6 +81,15 @@ def _path(text: str) -> str | None:
     return text
 
 
+def _cert_reqs(text: str) -> str:
+    """none / optional / required, or Python ssl's CERT_NONE / CERT_OPTIONAL / CERT_REQUIRED numbers 0 / 1 / 2."""
+    t = text.strip().lower()
+    t = {"0": "none", "1": "optional", "2": "required"}.get(t, t)
+    if t not in ("none", "optional", "required"):
+        raise ValueError(f"must be none, optional or required (or 0, 1, 2), got {text!r}")
+    return t
+
+
 def _ips(text: str) -> str:
     """A comma-separated list of IP addresses and networks, or "*"."""
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -150,6 +159,12 @@ class Settings:
     max_rss: int = 0
     metrics: str | None = None
     loop: str = "auto"
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: str = "none"
+    ssl_ciphers: str | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def needs_supervisor(self) -> bool:
@@ -234,6 +249,38 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("metrics", _path, "serve Prometheus metrics on this path (for example /metrics)", "PATH", "run"),
     Option("loop", _choice(LOOPS), "event loop: uvloop when installed (auto), uvloop, or asyncio", "KIND", "run"),
+    Option(
+        "ssl_certfile",
+        _optional_text,
+        "serve HTTPS with this PEM certificate (chain included); several, comma-separated, are chosen by SNI",
+        "FILES",
+        "tls",
+    ),  # fmt: skip
+    Option(
+        "ssl_keyfile",
+        _optional_text,
+        "the private key of each certificate, comma-separated in the same order",
+        "FILES",
+        "tls",
+    ),  # fmt: skip
+    Option("ssl_keyfile_password", _optional_text, "password of encrypted private keys", "TEXT", "tls"),
+    Option(
+        "ssl_ca_certs", _optional_text, "CA certificates (PEM) that sign accepted client certificates", "FILE", "tls"
+    ),
+    Option(
+        "ssl_cert_reqs",
+        _cert_reqs,
+        "client certificates: none, optional (verified if sent) or required (mTLS)",
+        "WHEN",
+        "tls",
+    ),  # fmt: skip
+    Option(
+        "ssl_ciphers",
+        _optional_text,
+        "TLS 1.2 cipher suites (OpenSSL syntax; default: modern AEAD only)",
+        "LIST",
+        "tls",
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 # The names app.start() / app.server() accepted before this table, kept as aliases.

@@ -104,7 +104,7 @@ def socket_url(sock: socket.socket, settings: Settings) -> str:
     host, port = sock.getsockname()[:2]
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if settings.ssl_certfile else 'http'}://{host}:{port}"
 
 
 # ---- one process --------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def serve_in_process(app: Tiercel, settings: Settings, fd: int | None = None, an
 
     def ready(s: Server) -> None:
         if announce:  # tests and supervisors wait for this exact line
-            url = f"unix:{settings.uds}" if settings.uds else f"http://{s.host}:{s.port}"
+            url = f"unix:{settings.uds}" if settings.uds else f"{s.scheme}://{s.host}:{s.port}"
             print(READY_LINE.format(url=url), flush=True)
 
     try:
@@ -148,10 +148,12 @@ def _install_stop_signals(loop: asyncio.AbstractEventLoop, server: Server) -> No
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    if server.settings.ssl_certfile:  # SIGHUP reloads the certificates without dropping a connection
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
 
 
 def _remove_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
 
 

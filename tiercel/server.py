@@ -57,6 +57,27 @@ def metrics_max_routes(app: Tiercel) -> int:
     return 2 * len(app.compiled_routes()) + 2 * len(app.mounted_directories()) + len(app.mounted_websockets()) + 2
 
 
+def load_tls(engine: _core.Engine, s: Settings) -> None:
+    """Gives the engine the TLS settings (when ssl_certfile is set): at start-up, and again to reload them."""
+    if not s.ssl_certfile:
+        for name in ("ssl_keyfile", "ssl_ca_certs", "ssl_keyfile_password", "ssl_ciphers"):
+            if getattr(s, name):
+                raise ValueError(f"{name} is set but ssl_certfile is not: TLS needs a certificate")
+        if s.ssl_cert_reqs != "none":
+            raise ValueError("ssl_cert_reqs is set but ssl_certfile is not: TLS needs a certificate")
+        return
+    certs = [c.strip() for c in s.ssl_certfile.split(",")]
+    keys = [k.strip() for k in s.ssl_keyfile.split(",")] if s.ssl_keyfile else [""] * len(certs)
+    if len(keys) != len(certs):
+        raise ValueError(f"ssl_keyfile lists {len(keys)} key(s) for {len(certs)} certificate(s) in ssl_certfile")
+    if s.ssl_cert_reqs != "none" and not s.ssl_ca_certs:
+        raise ValueError(f"ssl_cert_reqs={s.ssl_cert_reqs} needs ssl_ca_certs (the CAs that sign client certificates)")
+    password = s.ssl_keyfile_password or ""
+    verify = {"none": 0, "optional": 1, "required": 2}[s.ssl_cert_reqs]
+    pairs = [(c, k, password) for c, k in zip(certs, keys, strict=True)]
+    engine.set_tls(pairs, s.ssl_ca_certs or "", verify, s.ssl_ciphers or "")
+
+
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
     """Zeroed memory for `blocks` metrics blocks (shared with children forked later)."""
     return mmap.mmap(-1, blocks * _core.Engine.metrics_block_bytes(metrics_max_routes(app)))
@@ -88,6 +109,7 @@ async def build_engine(
     _core.set_form_spill_size(s.form_spill_size)
     if s.proxy_headers:
         engine.set_proxy_headers(s.forwarded_allow_ips)
+    load_tls(engine, s)
     if app.request_headers:
         engine.set_request_headers(app.request_headers)
     if app.response_headers:
@@ -251,6 +273,23 @@ class Server:
                 engine.connection_count,
                 self.settings.timeout_graceful_shutdown,
             )
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.settings.ssl_certfile else "http"
+
+    def reload_tls(self) -> bool:
+        """Loads the certificates again (SIGHUP): new connections get them, open ones keep theirs. A certificate
+        that fails to load is logged and the old ones stay."""
+        if self.engine is None or not self.settings.ssl_certfile:
+            return False
+        try:
+            load_tls(self.engine, self.settings)
+        except ValueError as e:
+            logger.error("TLS certificates not reloaded, the current ones stay: %s", e)
+            return False
+        logger.info("TLS certificates reloaded")
+        return True
 
     def stop(self) -> None:
         """Asks serve() to finish (safe to call from a signal handler on the loop)."""

@@ -351,6 +351,24 @@ class Engine final : public Dispatcher {
     routes.has_stream_body = true;
   }
 
+  /// Serves TLS with these certificates ((cert file, key file, key password); the first is the default, the others
+  /// are chosen by SNI). Called again, it reloads: new connections get the new certificates.
+  void set_tls(const std::vector<std::tuple<std::string, std::string, std::string>>& certificates,
+               std::string ca_file, int verify_client, std::string ciphers) {
+    TlsSettings s;
+    for (const auto& [cert, key, password] : certificates) s.certificates.push_back({cert, key, password});
+    s.ca_file = std::move(ca_file);
+    s.verify_client = verify_client;
+    s.ciphers = std::move(ciphers);
+    std::shared_ptr<const TlsContext> context;
+    try {
+      context = TlsContext::create(s);
+    } catch (const std::runtime_error& e) {
+      throw nb::value_error(e.what());
+    }
+    tcp_server().set_tls(std::move(context));
+  }
+
   /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
   /// It runs in a copy of `context` (or of the current one): a Context cannot be entered by two threads at once.
   PyObject* submit_blocking(const Callee& h, nb::handle request, nb::handle context) {
@@ -1732,6 +1750,16 @@ void bind_engine(nb::module_& m) {
                    "-> None"),
            "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
            "keyword) per parameter (tiercel/params.py).")
+      .def("set_tls", &Engine::set_tls, nb::arg("certificates"), nb::arg("ca_file"), nb::arg("verify_client"),
+           nb::arg("ciphers"),
+           "Serves TLS: certificates as (cert file, key file, password), the first the default and the others "
+           "chosen by SNI; client certificates verified against ca_file (verify_client 1: if sent, 2: required). "
+           "Called again, it reloads the certificates for new connections.")
+      .def_prop_ro("tls", [](Engine& e) { return e.server && e.server->tls(); })
+      .def_prop_ro("tls_failures", [](Engine& e) { return e.server ? e.server->tls_failures() : 0; },
+                   "TLS handshakes that failed since the start.")
+      .def_prop_ro("last_tls_error",
+                   [](Engine& e) { return e.server ? e.server->last_tls_error() : std::string(); })
       .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
            "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
       .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),

@@ -84,6 +84,7 @@ nb::object make_request(const RoutedRequest& req) {
   r->scheme = req.scheme;
   r->headers = &req.head.headers;
   r->params = &req.params;
+  if (req.tls) r->tls = req.tls;
   nb::inst_mark_ready(obj);
   return obj;
 }
@@ -291,6 +292,38 @@ void bind_request(nb::module_& m) {
       .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
                    "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
       .def_prop_ro("ip_addr", &Request::get_ip_addr, nb::sig("def ip_addr(self) -> str"), "The client's IP address.")
+      .def_prop_ro(
+          "tls",
+          [](Request& r) -> nb::object {
+            if (!r.tls) return nb::none();
+            nb::dict d;
+            d["version"] = r.tls->version;
+            d["cipher"] = r.tls->cipher;
+            d["alpn"] = r.tls->alpn;
+            d["server_name"] = r.tls->server_name;
+            d["resumed"] = r.tls->resumed;
+            return d;
+          },
+          nb::sig("def tls(self) -> dict[str, typing.Any] | None"),
+          "The TLS connection the request came on (version, cipher, alpn, server_name, resumed), or None.")
+      .def_prop_ro(
+          "client_cert",
+          [](Request& r) -> nb::object {
+            if (!r.tls || r.tls->peer_cert_pem.empty()) return nb::none();
+            const TlsInfo& t = *r.tls;
+            nb::dict d;
+            d["subject"] = t.peer_subject;
+            d["issuer"] = t.peer_issuer;
+            d["serial"] = t.peer_serial;
+            d["not_before"] = t.peer_not_before;
+            d["not_after"] = t.peer_not_after;
+            d["dns_names"] = nb::cast(t.peer_dns_names);
+            d["pem"] = t.peer_cert_pem;
+            return d;
+          },
+          nb::sig("def client_cert(self) -> dict[str, typing.Any] | None"),
+          "The client's certificate (mTLS: ssl_cert_reqs with ssl_ca_certs), verified against ssl_ca_certs: "
+          "subject and issuer (RFC 2253), serial (hex), not_before, not_after, dns_names, pem. None without one.")
       .def_prop_ro("form_data", &Request::get_form_data, nb::sig("def form_data(self) -> dict[str, str]"),
                    "The fields of an application/x-www-form-urlencoded or multipart/form-data body (the first "
                    "value of a repeated one); {} for other bodies. A malformed multipart body is a 400.")

@@ -7,6 +7,7 @@
 
 #include "bindings/common.h"
 #include "core/http1_session.h"
+#include "core/tls.h"
 
 namespace tiercel::py {
 
@@ -28,6 +29,8 @@ class Request {
   /// request.stream()'s BodyStream; on a stream_body route (body_streamed) the only way to the body.
   nb::object py_stream;
   bool body_streamed = false;
+  /// The connection's TLS (null for plain TCP): request.tls and request.client_cert.
+  std::shared_ptr<const TlsInfo> tls;
   /// The app's session settings (null without sessions), the JSON of the session as loaded, whether a session
   /// cookie came with the request.
   std::shared_ptr<const SessionSettings> sessions;

@@ -338,7 +338,8 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   }
   uint64_t seq = next_seq_++;
   ++env_.requests;
-  std::string_view client_ip = peer_ip_, scheme = "http";
+  std::shared_ptr<const TlsInfo> tls = transport_.tls();
+  std::string_view client_ip = peer_ip_, scheme = tls ? "https" : "http";
   if (const TrustedProxies* proxies = env_.config.trusted_proxies.get(); proxies && proxies->trusts(peer_ip_)) {
     ForwardedClient f = resolve_forwarded(head_.headers, *proxies);
     if (!f.ip.empty()) client_ip = f.ip;
@@ -388,7 +389,7 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
     response_done(seq);
     return;
   }
-  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme, body_streamed};
+  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme, body_streamed, std::move(tls)};
   env_.dispatcher.dispatch(*this, seq, req);
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@
 namespace tiercel {
 
 class Http1Session;
+struct TlsInfo;  // core/tls.h
 
 /// Routes of a server and the responses of `const=True` routes, which C++ serves without Python.
 struct RouteTable {
@@ -47,6 +49,7 @@ struct RoutedRequest {
   std::string_view peer_ip;         ///< the client's address (from proxy headers when the peer is trusted)
   std::string_view scheme = "http";  ///< "https" when a trusted proxy says so
   bool body_streamed = false;        ///< `body` is empty: the body follows through Http1Session::set_body_sink
+  std::shared_ptr<const TlsInfo> tls;  ///< the connection's TLS (null for plain TCP)
 };
 
 /// Where a streamed request body goes (routes with a RouteTable::stream_body_limit): the request is dispatched when
@@ -111,6 +114,8 @@ class SessionTransport {
   /// Sends up to `count` bytes of the file `fd` from `offset` from the kernel's page cache (sendfile), when the
   /// socket takes them now and nothing is queued before them. Returns the bytes sent, 0 when it cannot now, or -1
   /// when this transport does not send files (the caller reads the file and send()s it instead).
+  /// What the TLS handshake settled, when the connection is TLS (null for plain TCP).
+  virtual std::shared_ptr<const TlsInfo> tls() const { return nullptr; }
   virtual ssize_t send_file(int fd, uint64_t offset, size_t count) {
     (void)fd;
     (void)offset;

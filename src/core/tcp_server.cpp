@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 namespace tiercel {
 
@@ -57,6 +58,11 @@ void EventLoop::close_all_handles() {
 
 namespace {
 constexpr uint64_t kLingerMs = 2000;  // how long a closing socket drains input so the peer reads our answer
+// Ciphertext is read here and handed to OpenSSL at once: one buffer serves every TLS connection of the loop.
+char tls_wire_buffer[64 * 1024];
+constexpr std::string_view kPlainHttpOnTlsPort =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n"
+    "Connection: close\r\n\r\nThis port speaks HTTPS: send the request with https://.\n";
 }
 
 class TcpConnection final : public SessionTransport {
@@ -74,12 +80,46 @@ class TcpConnection final : public SessionTransport {
   void start(std::string peer_ip) {
     session_ = new Http1Session(server_.env(), *this, std::move(peer_ip));
     uv_tcp_nodelay(&handle_, 1);
+    if (const auto& tls = server_.tls()) {
+      tls_ = std::make_unique<TlsConnection>(tls);
+      handshake_deadline_ = loop_.now_ms() + server_.env().config.header_timeout_ms;
+    }
     resume_reading();
+  }
+
+  std::shared_ptr<const TlsInfo> tls() const override {
+    return tls_ && tls_->handshake_done() ? tls_->info() : nullptr;
+  }
+
+  /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session.
+  void drain_tls() {
+    while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
+      auto [p, n] = session_->read_space();
+      long got = tls_->read_plain(p, n);
+      if (got > 0) {
+        server_.refresh_clock();
+        session_->on_read(static_cast<size_t>(got));
+        continue;
+      }
+      if (got < 0) {  // close_notify (the peer's EOF) or a bad record
+        flush_tls_output();
+        if (tls_->failed()) {
+          hard_close();
+        } else if (!close_requested_) {
+          peer_eof_ = true;
+          session_->on_eof();
+        }
+        return;
+      }
+      break;  // more ciphertext needed
+    }
+    flush_tls_output();
   }
 
   /// Deadline of this connection (the session's, or the linger deadline once shut down).
   uint64_t deadline() const noexcept {
     uint64_t d = shut_down_ ? linger_deadline_ : session_->deadline();
+    if (handshake_deadline_ && (d == 0 || handshake_deadline_ < d)) d = handshake_deadline_;
     if (write_in_flight_) {
       uint64_t w = write_progress_ms_ + server_.env().config.write_timeout_ms;
       if (d == 0 || w < d) d = w;
@@ -88,6 +128,10 @@ class TcpConnection final : public SessionTransport {
   }
 
   void on_deadline(uint64_t now) {
+    if (handshake_deadline_ && now >= handshake_deadline_) {
+      hard_close();  // no TLS handshake within header_timeout
+      return;
+    }
     if (write_in_flight_) {
       // Progress is measured on libuv's write queue: a client that reads slowly keeps its connection,
       // one that stopped reading loses it after write_timeout_ms.
@@ -111,6 +155,19 @@ class TcpConnection final : public SessionTransport {
   void send(std::string& out) override { send(out, {}); }
 
   void send(std::string& out, std::string_view tail) override {
+    if (!tls_) return send_wire(out, tail);
+    if (hard_closing_) {
+      out.clear();
+      return;
+    }
+    bool ok = tls_->write_plain(out) && tls_->write_plain(tail);
+    out.clear();
+    if (!ok) return hard_close();
+    send_wire(tls_->output(), {});
+  }
+
+  /// Bytes as they go on the wire: one write (a writev with a tail); only what the socket did not take is copied.
+  void send_wire(std::string& out, std::string_view tail) {
     if (hard_closing_) {
       out.clear();
       return;
@@ -151,6 +208,10 @@ class TcpConnection final : public SessionTransport {
       return;
     }
     close_requested_ = true;
+    if (tls_ && tls_->handshake_done() && !tls_->failed()) {
+      tls_->close_notify();
+      send_wire(tls_->output(), {});
+    }
     if (!write_in_flight_) shutdown();
   }
 
@@ -166,12 +227,16 @@ class TcpConnection final : public SessionTransport {
       uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
       reading_ = true;
       loop_.mark_dirty();
+      // Records already received will not make the socket readable again: they are handed on soon (not from
+      // here, inside the session).
+      if (tls_ && tls_->handshake_done() && tls_->has_buffered_input()) server_.drain_tls_later(this);
     }
   }
 
   size_t unsent_bytes() const override { return writing_.size() + pending_.size(); }
 
   ssize_t send_file(int fd, uint64_t offset, size_t count) override {
+    if (tls_) return -1;  // the bytes must be encrypted here
     if (hard_closing_ || close_requested_ || write_in_flight_ || !pending_.empty()) return 0;
     uv_os_fd_t sock;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&handle_), &sock) != 0) return -1;
@@ -223,7 +288,11 @@ class TcpConnection final : public SessionTransport {
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(h->data);
-    if (self->shut_down_) {
+    if (self->tls_ && !self->shut_down_) {
+      *buf = uv_buf_init(tls_wire_buffer, sizeof tls_wire_buffer);
+      return;
+    }
+    if (self->shut_down_ || self->refused_) {
       static char discard[16 * 1024];  // lingering input is thrown away
       *buf = uv_buf_init(discard, sizeof discard);
       return;
@@ -235,8 +304,9 @@ class TcpConnection final : public SessionTransport {
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     auto* self = static_cast<TcpConnection*>(s->data);
     if (nread > 0) {
-      if (self->shut_down_) return;
+      if (self->shut_down_ || self->refused_) return;
       self->server_.refresh_clock();
+      if (self->tls_) return self->on_wire(std::string_view(tls_wire_buffer, static_cast<size_t>(nread)));
       self->session_->on_read(static_cast<size_t>(nread));
     } else if (nread < 0) {
       if (nread == UV_EOF && !self->shut_down_) {
@@ -250,6 +320,42 @@ class TcpConnection final : public SessionTransport {
         self->hard_close();
       }
     }
+  }
+
+  /// TLS: ciphertext arrived.
+  void on_wire(std::string_view data) {
+    if (!tls_sniffed_) {
+      tls_sniffed_ = true;
+      if (!looks_like_tls(data)) {
+        // Plain HTTP to a TLS port: say so in plain HTTP, then close (what else comes is discarded).
+        tls_.reset();
+        refused_ = true;
+        handshake_deadline_ = 0;
+        std::string answer(kPlainHttpOnTlsPort);
+        send_wire(answer, {});
+        close();
+        return;
+      }
+    }
+    if (tls_->failed()) return;  // closing after a failed handshake: the rest is not read
+    tls_->put_wire(data);
+    if (!tls_->handshake_done()) {
+      bool done = tls_->handshake();
+      flush_tls_output();
+      if (!done) {
+        if (tls_->failed()) {
+          server_.on_tls_failure(tls_->error());
+          close();  // the alert goes out, then the connection closes
+        }
+        return;
+      }
+      handshake_deadline_ = 0;
+    }
+    drain_tls();
+  }
+
+  void flush_tls_output() {
+    if (tls_ && !tls_->output().empty()) send_wire(tls_->output(), {});
   }
 
   static void on_write(uv_write_t* req, int status) {
@@ -299,6 +405,10 @@ class TcpConnection final : public SessionTransport {
   bool shut_down_ = false;
   bool peer_eof_ = false;
   bool hard_closing_ = false;
+  std::unique_ptr<TlsConnection> tls_;  // null for plain TCP (and after plain HTTP came to a TLS port)
+  uint64_t handshake_deadline_ = 0;     // the TLS handshake must be done by then (0: done, or no TLS)
+  bool tls_sniffed_ = false;            // the first bytes were looked at
+  bool refused_ = false;                // plain HTTP came to the TLS port: answered, input discarded
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -308,6 +418,8 @@ TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTab
     : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0, 0, nullptr} {
   uv_timer_init(loop_.raw(), &sweep_);
   sweep_.data = this;
+  uv_timer_init(loop_.raw(), &tls_drain_);
+  tls_drain_.data = this;
   refresh_clock();
 }
 
@@ -315,6 +427,7 @@ TcpServer::~TcpServer() {
   for (auto* c : connections_) c->hard_close();
   stop_listening();
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tls_drain_), nullptr);
   // Run the loop so every close callback (which touches this server) happens before it is gone.
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
@@ -435,10 +548,32 @@ void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
 
 void TcpServer::on_connection_closed(TcpConnection* c) {
   if (connections_.erase(c) && env_.observer) env_.observer->on_connection(-1);
+  tls_drains_.erase(c);
   if (connections_.empty() && sweep_running_) {
     uv_timer_stop(&sweep_);
     sweep_running_ = false;
   }
+}
+
+void TcpServer::drain_tls_later(TcpConnection* c) {
+  tls_drains_.insert(c);
+  if (!tls_drain_running_) {
+    tls_drain_running_ = true;
+    uv_timer_start(&tls_drain_, on_tls_drain, 0, 0);
+    loop_.mark_dirty();
+  }
+}
+
+void TcpServer::on_tls_drain(uv_timer_t* t) {
+  auto* self = static_cast<TcpServer*>(t->data);
+  self->tls_drain_running_ = false;
+  self->refresh_clock();
+  for (TcpConnection* c : std::exchange(self->tls_drains_, {})) c->drain_tls();
+}
+
+void TcpServer::on_tls_failure(const std::string& error) {
+  ++tls_failures_;
+  last_tls_error_ = error;
 }
 
 void TcpServer::ensure_sweep() {

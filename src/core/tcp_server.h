@@ -5,10 +5,12 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
 #include "core/http1_session.h"
+#include "core/tls.h"
 
 namespace tiercel {
 
@@ -66,14 +68,25 @@ class TcpServer {
   void drain_connections();
   size_t connection_count() const noexcept { return connections_.size(); }
   SessionEnv& env() noexcept { return env_; }
+  /// Serve TLS (new connections; those open keep theirs), or plain TCP with null.
+  void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
+  const std::shared_ptr<const TlsContext>& tls() const noexcept { return tls_; }
+  /// TLS handshakes that failed (a client speaking another protocol, no common cipher, a refused client
+  /// certificate...), and the last reason.
+  uint64_t tls_failures() const noexcept { return tls_failures_; }
+  const std::string& last_tls_error() const noexcept { return last_tls_error_; }
 
   // Internal, for TcpConnection.
   void on_connection_closed(TcpConnection* c);
   void refresh_clock();
+  /// `c` has TLS input buffered that its session can take again: hand it on from the loop's next turn.
+  void drain_tls_later(TcpConnection* c);
+  void on_tls_failure(const std::string& error);
 
  private:
   static void on_new_connection(uv_stream_t* server, int status);
   static void on_sweep(uv_timer_t* t);
+  static void on_tls_drain(uv_timer_t* t);
   void ensure_sweep();
 
   EventLoop& loop_;
@@ -83,6 +96,12 @@ class TcpServer {
   uv_timer_t sweep_;
   bool sweep_running_ = false;
   std::unordered_set<TcpConnection*> connections_;
+  std::shared_ptr<const TlsContext> tls_;
+  uv_timer_t tls_drain_;
+  bool tls_drain_running_ = false;
+  std::unordered_set<TcpConnection*> tls_drains_;
+  uint64_t tls_failures_ = 0;
+  std::string last_tls_error_;
 };
 
 }  // namespace tiercel
