@@ -354,3 +354,13 @@ def test_many_concurrent_handshakes(serve, certs, ca):
     for t in threads:
         t.join(30)
     assert errors == []
+
+
+def test_metrics_count_tls_requests(serve, certs, ca):
+    """The TLS settings make the server early; requests must still reach the metrics (and the access log)."""
+    s = tls_serve(serve, certs, metrics="/metrics")
+    with httpx.Client(verify=client_context(ca), base_url=https(s)) as c:
+        for _ in range(3):
+            c.get("/info")
+        text = c.get("/metrics").text
+    assert 'tiercel_requests_total{route="/info",method="GET",status="2xx"} 3' in text

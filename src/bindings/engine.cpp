@@ -267,6 +267,12 @@ class Engine final : public Dispatcher {
     telemetry.access_log = on;
     telemetry.log_fd = fd;
     telemetry_on = telemetry_on || on;
+    observe();
+  }
+
+  /// The server's connections report to the telemetry once it is on (the server may be made before: TLS settings).
+  void observe() {
+    if (server && telemetry_on) server->env().observer = &telemetry;
   }
 
   /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers
@@ -299,6 +305,7 @@ class Engine final : public Dispatcher {
       telemetry.route_labels.push_back(std::move(label));
     }
     telemetry_on = true;
+    observe();
   }
 
   EventLoop& ev() {
