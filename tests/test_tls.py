@@ -96,9 +96,13 @@ def test_https_versions_and_alpn(serve, certs, ca):
     assert body["scheme"] == "https" and body["cert"] is None
     assert body["tls"]["version"] == "TLSv1.3" and body["tls"]["resumed"] is False
     assert body["tls"]["alpn"] == "http/1.1"  # httpx offers http/1.1 only without http2=True
-    # TLS 1.2, with the ALPN offer of a browser (h2 first): HTTP/1.1 is what this server agrees to
+    # TLS 1.2, with the ALPN offer of a browser (h2 first): h2 is agreed (tests/test_http2.py speaks it); with
+    # http2 off, HTTP/1.1
     ctx = client_context(ca, maximum_version=ssl.TLSVersion.TLSv1_2)
     ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", s.port)) as raw, ctx.wrap_socket(raw, server_hostname="localhost") as t:
+        assert t.selected_alpn_protocol() == "h2"
+    s = tls_serve(serve, certs, http2=False)
     with socket.create_connection(("127.0.0.1", s.port)) as raw, ctx.wrap_socket(raw, server_hostname="localhost") as t:
         assert t.version() == "TLSv1.2" and t.selected_alpn_protocol() == "http/1.1"
         assert "GCM" in t.cipher()[0] or "CHACHA20" in t.cipher()[0]  # AEAD suites only

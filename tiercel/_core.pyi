@@ -498,13 +498,18 @@ class Engine:
         The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
         """
 
-    def set_tls(self, certificates: Sequence[tuple[str, str, str]], ca_file: str, verify_client: int, ciphers: str) -> None:
+    def set_tls(self, certificates: Sequence[tuple[str, str, str]], ca_file: str, verify_client: int, ciphers: str, http2: bool = True) -> None:
         """
         Serves TLS: certificates as (cert file, key file, password), the first the default and the others chosen by SNI; client certificates verified against ca_file (verify_client 1: if sent, 2: required). Called again, it reloads the certificates for new connections.
         """
 
     @property
     def tls(self) -> bool: ...
+
+    def set_http2(self, on: bool) -> None:
+        """
+        Accept HTTP/2 (prior-knowledge h2c on cleartext; ALPN h2 is set with set_tls).
+        """
 
     @property
     def tls_failures(self) -> int:

@@ -21,7 +21,7 @@ GROUPS = {
     "limits": "limits (bad input is refused with the status shown)",
     "proxy": "behind a proxy",
     "processes": "worker processes",
-    "tls": "TLS (HTTPS)",
+    "tls": "TLS (HTTPS) and HTTP/2",
 }
 
 

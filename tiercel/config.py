@@ -159,6 +159,7 @@ class Settings:
     max_rss: int = 0
     metrics: str | None = None
     loop: str = "auto"
+    http2: bool = True
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_keyfile_password: str | None = None
@@ -249,6 +250,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("metrics", _path, "serve Prometheus metrics on this path (for example /metrics)", "PATH", "run"),
     Option("loop", _choice(LOOPS), "event loop: uvloop when installed (auto), uvloop, or asyncio", "KIND", "run"),
+    Option("http2", _bool, "speak HTTP/2: ALPN h2 over TLS, prior-knowledge h2c on cleartext", group="tls"),
     Option(
         "ssl_certfile",
         _optional_text,

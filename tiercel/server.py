@@ -75,7 +75,7 @@ def load_tls(engine: _core.Engine, s: Settings) -> None:
     password = s.ssl_keyfile_password or ""
     verify = {"none": 0, "optional": 1, "required": 2}[s.ssl_cert_reqs]
     pairs = [(c, k, password) for c, k in zip(certs, keys, strict=True)]
-    engine.set_tls(pairs, s.ssl_ca_certs or "", verify, s.ssl_ciphers or "")
+    engine.set_tls(pairs, s.ssl_ca_certs or "", verify, s.ssl_ciphers or "", s.http2)
 
 
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
@@ -109,6 +109,7 @@ async def build_engine(
     _core.set_form_spill_size(s.form_spill_size)
     if s.proxy_headers:
         engine.set_proxy_headers(s.forwarded_allow_ips)
+    engine.set_http2(s.http2)
     load_tls(engine, s)
     if app.request_headers:
         engine.set_request_headers(app.request_headers)

@@ -361,8 +361,9 @@ class Engine final : public Dispatcher {
   /// Serves TLS with these certificates ((cert file, key file, key password); the first is the default, the others
   /// are chosen by SNI). Called again, it reloads: new connections get the new certificates.
   void set_tls(const std::vector<std::tuple<std::string, std::string, std::string>>& certificates,
-               std::string ca_file, int verify_client, std::string ciphers) {
+               std::string ca_file, int verify_client, std::string ciphers, bool http2) {
     TlsSettings s;
+    s.alpn = http2 ? std::vector<std::string>{"h2", "http/1.1"} : std::vector<std::string>{"http/1.1"};
     for (const auto& [cert, key, password] : certificates) s.certificates.push_back({cert, key, password});
     s.ca_file = std::move(ca_file);
     s.verify_client = verify_client;
@@ -1758,11 +1759,14 @@ void bind_engine(nb::module_& m) {
            "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
            "keyword) per parameter (tiercel/params.py).")
       .def("set_tls", &Engine::set_tls, nb::arg("certificates"), nb::arg("ca_file"), nb::arg("verify_client"),
-           nb::arg("ciphers"),
+           nb::arg("ciphers"), nb::arg("http2") = true,
            "Serves TLS: certificates as (cert file, key file, password), the first the default and the others "
            "chosen by SNI; client certificates verified against ca_file (verify_client 1: if sent, 2: required). "
            "Called again, it reloads the certificates for new connections.")
       .def_prop_ro("tls", [](Engine& e) { return e.server && e.server->tls(); })
+      .def(
+          "set_http2", [](Engine& e, bool on) { e.tcp_server().set_http2(on); }, nb::arg("on"),
+          "Accept HTTP/2 (prior-knowledge h2c on cleartext; ALPN h2 is set with set_tls).")
       .def_prop_ro("tls_failures", [](Engine& e) { return e.server ? e.server->tls_failures() : 0; },
                    "TLS handshakes that failed since the start.")
       .def_prop_ro("last_tls_error",

@@ -3,12 +3,15 @@
 // connections exist.
 #include "core/tcp_server.h"
 
+#include "core/http2.h"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -78,6 +81,7 @@ class TcpConnection final : public SessionTransport {
   Http1Session* session() noexcept { return session_; }
 
   void start(std::string peer_ip) {
+    peer_ip_ = peer_ip;
     session_ = new Http1Session(server_.env(), *this, std::move(peer_ip));
     uv_tcp_nodelay(&handle_, 1);
     if (const auto& tls = server_.tls()) {
@@ -91,9 +95,54 @@ class TcpConnection final : public SessionTransport {
     return tls_ && tls_->handshake_done() ? tls_->info() : nullptr;
   }
 
+  /// Switches the connection to HTTP/2 (ALPN h2, or the h2c preface), with `first` the bytes already read.
+  void start_h2(std::string_view first) {
+    std::string bytes(first);  // they may live in the HTTP/1.1 session's buffer, which goes now
+    Http1Session* h1 = std::exchange(session_, nullptr);
+    h2_ = std::make_unique<Http2Connection>(server_.env(), *this, peer_ip_);
+    h1->on_transport_closed();
+    h1->release();
+    h2_->flush();  // our SETTINGS
+    if (!bytes.empty()) h2_->on_read(bytes);
+  }
+
+  /// Graceful shutdown of this connection (see Http1Session::drain, Http2Connection::drain).
+  void drain() {
+    if (h2_) return h2_->drain();
+    if (session_) session_->drain();
+  }
+
+  /// Closes the connection now if nothing is in progress (see TcpServer::close_idle_connections).
+  void close_idle() {
+    if (h2_) {
+      if (h2_->open_streams() == 0) h2_->drain();
+    } else if (session_ && session_->deadline() != 0) {
+      session_->on_timeout();
+    }
+  }
+
   /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session.
   void drain_tls() {
     while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
+      if (h2_) {
+        static char plain[64 * 1024];
+        long got = tls_->read_plain(plain, sizeof plain);
+        if (got > 0) {
+          server_.refresh_clock();
+          h2_->on_read(std::string_view(plain, static_cast<size_t>(got)));
+          continue;
+        }
+        if (got < 0) {
+          flush_tls_output();
+          if (tls_->failed()) {
+            hard_close();
+          } else if (!close_requested_) {
+            close();
+          }
+          return;
+        }
+        break;
+      }
       auto [p, n] = session_->read_space();
       long got = tls_->read_plain(p, n);
       if (got > 0) {
@@ -118,7 +167,7 @@ class TcpConnection final : public SessionTransport {
 
   /// Deadline of this connection (the session's, or the linger deadline once shut down).
   uint64_t deadline() const noexcept {
-    uint64_t d = shut_down_ ? linger_deadline_ : session_->deadline();
+    uint64_t d = shut_down_ ? linger_deadline_ : h2_ ? h2_->deadline() : session_->deadline();
     if (handshake_deadline_ && (d == 0 || handshake_deadline_ < d)) d = handshake_deadline_;
     if (write_in_flight_) {
       uint64_t w = write_progress_ms_ + server_.env().config.write_timeout_ms;
@@ -146,6 +195,11 @@ class TcpConnection final : public SessionTransport {
     }
     if (shut_down_) {
       if (now >= linger_deadline_) hard_close();
+      return;
+    }
+    if (h2_) {
+      uint64_t d = h2_->deadline();
+      if (d != 0 && d <= now) h2_->on_timeout();
       return;
     }
     uint64_t d = session_->deadline();
@@ -288,7 +342,7 @@ class TcpConnection final : public SessionTransport {
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(h->data);
-    if (self->tls_ && !self->shut_down_) {
+    if ((self->tls_ || self->h2_) && !self->shut_down_) {
       *buf = uv_buf_init(tls_wire_buffer, sizeof tls_wire_buffer);
       return;
     }
@@ -301,12 +355,14 @@ class TcpConnection final : public SessionTransport {
     *buf = uv_buf_init(p, static_cast<unsigned>(n));
   }
 
-  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(s->data);
     if (nread > 0) {
       if (self->shut_down_ || self->refused_) return;
       self->server_.refresh_clock();
       if (self->tls_) return self->on_wire(std::string_view(tls_wire_buffer, static_cast<size_t>(nread)));
+      if (self->h2_) return self->h2_->on_read(std::string_view(tls_wire_buffer, static_cast<size_t>(nread)));
+      if (!self->sniffed_ && self->sniff_first(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
       self->session_->on_read(static_cast<size_t>(nread));
     } else if (nread < 0) {
       if (nread == UV_EOF && !self->shut_down_) {
@@ -315,11 +371,47 @@ class TcpConnection final : public SessionTransport {
         // suspended handler of a departed client is cancelled at once rather than after kLingerMs.
         self->peer_eof_ = true;
         self->reading_ = false;
-        if (!self->close_requested_) self->session_->on_eof();
+        if (self->close_requested_) {
+        } else if (self->h2_) {
+          self->close();
+        } else {
+          self->session_->on_eof();
+        }
       } else {
         self->hard_close();
       }
     }
+  }
+
+  /// The first bytes of a cleartext connection: the HTTP/2 preface (prior knowledge, h2c) or HTTP/1.1. Returns true
+  /// when it took the bytes (HTTP/2, or too few to tell yet: "P" could be POST or PRI); false when they are the
+  /// session's to read as usual.
+  bool sniff_first(std::string_view fresh) {
+    if (!server_.http2()) {
+      sniffed_ = true;
+      return false;
+    }
+    std::string data = sniff_ + std::string(fresh);
+    if (looks_like_h2_preface(data)) {
+      if (data.size() < 3) {  // keep them: the next read lands in the same place of the session's buffer
+        sniff_ = std::move(data);
+        return true;
+      }
+      sniffed_ = true;
+      start_h2(data);
+      return true;
+    }
+    sniffed_ = true;
+    if (sniff_.empty()) return false;
+    sniff_.clear();
+    while (!data.empty() && session_) {  // HTTP/1.1 after all: the bytes held back go first
+      auto [p, n] = session_->read_space(data.size());
+      size_t k = std::min(n, data.size());
+      std::memcpy(p, data.data(), k);
+      data.erase(0, k);
+      session_->on_read(k);
+    }
+    return true;
   }
 
   /// TLS: ciphertext arrived.
@@ -350,6 +442,7 @@ class TcpConnection final : public SessionTransport {
         return;
       }
       handshake_deadline_ = 0;
+      if (tls_->info()->alpn == "h2") start_h2({});
     }
     drain_tls();
   }
@@ -377,13 +470,19 @@ class TcpConnection final : public SessionTransport {
       return;
     }
     self->server_.refresh_clock();  // on_drained() may parse and set deadlines
+    if (self->h2_) return self->h2_->on_drained();
     self->session_->on_drained();
   }
 
   static void on_close(uv_handle_t* h) {
     auto* self = static_cast<TcpConnection*>(h->data);
-    self->session_->on_transport_closed();
-    self->session_->release();
+    if (self->h2_) {
+      self->h2_->on_transport_closed();
+      self->h2_.reset();
+    } else {
+      self->session_->on_transport_closed();
+      self->session_->release();
+    }
     self->server_.on_connection_closed(self);
     delete self;
   }
@@ -409,6 +508,10 @@ class TcpConnection final : public SessionTransport {
   uint64_t handshake_deadline_ = 0;     // the TLS handshake must be done by then (0: done, or no TLS)
   bool tls_sniffed_ = false;            // the first bytes were looked at
   bool refused_ = false;                // plain HTTP came to the TLS port: answered, input discarded
+  bool sniffed_ = false;                // cleartext: the first bytes were looked at (h2c preface or not)
+  std::string sniff_;                   // first bytes too few to tell HTTP/2 from HTTP/1.1 yet
+  std::unique_ptr<Http2Connection> h2_; // the connection speaks HTTP/2 (session_ is then null)
+  std::string peer_ip_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -505,14 +608,14 @@ void TcpServer::stop_listening() {
 
 void TcpServer::close_idle_connections() {
   for (auto* c : connections_) {
-    if (c->session()->deadline() != 0) c->session()->on_timeout();
+    c->close_idle();
   }
 }
 
 void TcpServer::drain_connections() {
   refresh_clock();
   // drain() may close a connection, which only schedules its removal: iterating a copy is not needed.
-  for (auto* c : connections_) c->session()->drain();
+  for (auto* c : connections_) c->drain();
 }
 
 void TcpServer::on_new_connection(uv_stream_t* listener, int status) {

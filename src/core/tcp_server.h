@@ -71,6 +71,9 @@ class TcpServer {
   /// Serve TLS (new connections; those open keep theirs), or plain TCP with null.
   void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
   const std::shared_ptr<const TlsContext>& tls() const noexcept { return tls_; }
+  /// Accept HTTP/2: the h2c preface on cleartext connections (ALPN h2 is the TLS context's offer).
+  void set_http2(bool on) noexcept { http2_ = on; }
+  bool http2() const noexcept { return http2_; }
   /// TLS handshakes that failed (a client speaking another protocol, no common cipher, a refused client
   /// certificate...), and the last reason.
   uint64_t tls_failures() const noexcept { return tls_failures_; }
@@ -97,6 +100,7 @@ class TcpServer {
   bool sweep_running_ = false;
   std::unordered_set<TcpConnection*> connections_;
   std::shared_ptr<const TlsContext> tls_;
+  bool http2_ = true;
   uv_timer_t tls_drain_;
   bool tls_drain_running_ = false;
   std::unordered_set<TcpConnection*> tls_drains_;

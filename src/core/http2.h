@@ -1,0 +1,89 @@
+// HTTP/2 (RFC 9113) with nghttp2 for framing, HPACK and flow control, bridged onto the HTTP/1.1 pipeline: each
+// stream's request goes to an Http1Session of its own as HTTP/1.1 bytes, and the answer that session writes is
+// turned back into HEADERS and DATA frames. Routing, middleware, streaming, server-sent events, static files and
+// the limits therefore work unchanged over HTTP/2.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/http1_session.h"
+
+typedef struct nghttp2_session nghttp2_session;
+
+namespace tiercel {
+
+struct TlsInfo;
+class Http2Stream;
+
+/// The client preface of prior-knowledge HTTP/2 over cleartext (h2c).
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `first` (the first bytes of a cleartext connection) begins, or could begin, the HTTP/2 preface.
+inline bool looks_like_h2_preface(std::string_view first) noexcept {
+  size_t n = first.size() < kHttp2Preface.size() ? first.size() : kHttp2Preface.size();
+  return n > 0 && first.substr(0, n) == kHttp2Preface.substr(0, n);
+}
+
+/// One HTTP/2 connection, driven by its transport like an Http1Session: bytes in, frames out.
+class Http2Connection {
+ public:
+  Http2Connection(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
+  ~Http2Connection();
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
+
+  // --- transport side ---
+  void on_read(std::string_view data);
+  /// The peer finished sending, or the transport is gone: every stream's work is cancelled.
+  void on_transport_closed();
+  /// Output that was over the watermark has been written.
+  void on_drained();
+  uint64_t deadline() const noexcept;
+  void on_timeout();
+  /// Graceful shutdown: GOAWAY; the streams already open finish, then the connection closes.
+  void drain();
+  size_t open_streams() const noexcept { return streams_.size(); }
+
+  // --- for streams ---
+  SessionEnv& env() noexcept { return env_; }
+  SessionTransport& transport() noexcept { return transport_; }
+  const std::string& peer_ip() const noexcept { return peer_ip_; }
+  nghttp2_session* ng() noexcept { return ng_; }
+  /// Sends what nghttp2 has queued (later, when called from inside nghttp2's callbacks).
+  void flush();
+  /// `stream` took body bytes that a full output held back: tell its session once the batch is sent.
+  void mark_drained(Http2Stream* stream) { drained_.push_back(stream); }
+  /// Window to give back for request body bytes the stream's session has taken.
+  void consume(int32_t stream_id, size_t n) { consumed_.emplace_back(stream_id, n); }
+
+ private:
+  friend class Http2Callbacks;
+  Http2Stream* stream(int32_t id) noexcept;
+  void close_stream(int32_t id);
+  void after_callbacks();
+  void update_idle_deadline();
+
+  SessionEnv& env_;
+  SessionTransport& transport_;
+  std::string peer_ip_;
+  nghttp2_session* ng_ = nullptr;
+  std::map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  std::vector<Http2Stream*> drained_;
+  std::vector<std::pair<int32_t, size_t>> consumed_;
+  std::string out_;
+  uint64_t idle_deadline_ms_ = 0;
+  uint32_t empty_frames_ = 0;   // empty DATA frames received (a flood ends the connection)
+  uint32_t continuations_ = 0;  // CONTINUATION frames in a row
+  int callback_depth_ = 0;  // inside nghttp2 (mem_recv / mem_send): no re-entry, flush afterwards
+  bool want_flush_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace tiercel
