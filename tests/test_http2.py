@@ -408,3 +408,73 @@ def test_preface_in_single_bytes(serve):
         while len(frames(got)) < 1:
             got += sock.recv(65536)
     assert frames(got)[0][0] == 4  # the server's SETTINGS: it speaks HTTP/2
+
+
+def test_settings_flood_is_stopped(serve):
+    s = serve(make_app())
+    # one SETTINGS frame with more entries than the server takes (32)
+    many = b"".join((4).to_bytes(2, "big") + (65535).to_bytes(4, "big") for _ in range(100))
+    assert goaway_code(server_reply(s.port, frame(4, 0, 0, many))) == 11  # ENHANCE_YOUR_CALM
+    # thousands of SETTINGS frames whose ACKs are never read
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", s.port))
+        closed = False
+        try:
+            sock.sendall(PREFACE)
+            one = frame(4, 0, 0, (4).to_bytes(2, "big") + (65535).to_bytes(4, "big"))
+            for _ in range(200):
+                sock.sendall(one * 1000)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        sock.settimeout(10)
+        try:
+            while sock.recv(1 << 20):
+                pass
+            closed = True
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            pass
+    assert closed, "the server kept a flooding connection open"
+
+
+def test_slow_reader_holds_the_stream_not_memory(serve):
+    """A client that gives back no window: the server sends what the window allows and stops pulling the
+    generator; once the client reads, the rest comes, complete."""
+    produced = [0]
+    app = make_app()
+
+    @app.get("/huge")
+    def huge():
+        def gen():
+            for _ in range(800):  # 50 MiB in 64 KiB items
+                produced[0] += 1
+                yield b"z" * 65536
+
+        return StreamingResponse(gen())
+
+    s = serve(app)
+    with RawH2(s.port) as c:
+        sid = c.request("/huge")
+        evs = c.events(lambda evs: False, timeout=1.5)  # reads, but acknowledges nothing
+        received = sum(len(e.data) for e in evs if isinstance(e, h2.events.DataReceived))
+        assert received <= 70_000  # the default 64 KiB window
+        assert produced[0] * 65536 < 4 << 20, produced[0]  # the producer is held near the watermark
+        for e in evs:
+            if isinstance(e, h2.events.DataReceived):
+                c.conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+        c.flush()
+
+        def drain(evs):
+            for e in evs[drain.seen :]:
+                if isinstance(e, h2.events.DataReceived):
+                    c.conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+            drain.seen = len(evs)
+            c.flush()
+            return ended(sid)(evs)
+
+        drain.seen = 0
+        evs = c.events(drain, timeout=30)
+        received += sum(len(e.data) for e in evs if isinstance(e, h2.events.DataReceived))
+    assert received == 800 * 65536 and produced[0] == 800
