@@ -368,3 +368,10 @@ def test_metrics_count_tls_requests(serve, certs, ca):
             c.get("/info")
         text = c.get("/metrics").text
     assert 'tiercel_requests_total{route="/info",method="GET",status="2xx"} 3' in text
+
+
+def test_unset_tls_settings_may_be_given_as_none():
+    from tiercel.config import resolve
+
+    s = resolve({"ssl_certfile": None, "ssl_keyfile": None, "ssl_ca_certs": None})
+    assert s.ssl_certfile is None and s.ssl_keyfile is None

@@ -291,8 +291,8 @@ ALIASES = {"keepalive_timeout": "timeout_keep_alive", "graceful_timeout": "timeo
 
 def _check_type(option: Option, value: Any, source: str) -> Any:
     """A value given in code: checked by the same rules as text, so the messages are the same."""
-    if value is None and option.name in ("uds", "metrics"):
-        return None
+    if value is None and getattr(Settings(), option.name) is None:
+        return None  # an optional setting left unset (uds, metrics, the ssl_* files...)
     if isinstance(value, bool):
         text = "true" if value else "false"
         if option.parse not in (_bool,):

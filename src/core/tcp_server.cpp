@@ -148,6 +148,7 @@ class TcpConnection final : public SessionTransport {
       if (got > 0) {
         server_.refresh_clock();
         session_->on_read(static_cast<size_t>(got));
+        if (!tls_ || !tls_->has_buffered_input()) break;  // nothing more to decrypt: spare the call that says so
         continue;
       }
       if (got < 0) {  // close_notify (the peer's EOF) or a bad record

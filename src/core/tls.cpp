@@ -112,7 +112,9 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings& settings) {
     out->entries_.push_back(e);  // freed with `out` from here on, whatever fails below
     SSL_CTX* ctx = e.ctx;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // The client's cipher preference wins (Mozilla's intermediate profile): every suite offered is strong, and a
+    // device without AES instructions asks for ChaCha20 first.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections give their record buffers back
     const std::string& ciphers = settings.ciphers.empty() ? std::string(kDefaultCiphers) : settings.ciphers;
     if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
