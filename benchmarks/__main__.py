@@ -6,6 +6,7 @@ Run from the repository root:
     python -m benchmarks run --quick              # a reduced set in under 3 min, for iterating
     python -m benchmarks run --servers tiercel,robyn --scenarios plaintext,json --runs 5 --duration 10
     python -m benchmarks run --quick --scenarios ws       # the WebSocket echo only (tiercel, robyn, granian-rsgi)
+    python -m benchmarks run --quick --scenarios https,https_handshake --servers tiercel,granian-rsgi,nginx
     python -m benchmarks report benchmarks/results/latest.json   # Markdown + PNG again from a results JSON
 
 See benchmarks/README.md for the method and what the numbers mean.
@@ -60,8 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run_cmd.add_argument("--runs", type=int, default=RUNS, help=f"measured runs per server and scenario ({RUNS})")
     run_cmd.add_argument("--duration", type=int, help=f"seconds per run ({FULL_TIMES[1]}, quick {QUICK_TIMES[1]})")
     run_cmd.add_argument("--warmup", type=int, help=f"warm-up seconds ({FULL_TIMES[0]}, quick {QUICK_TIMES[0]})")
-    run_cmd.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    run_cmd.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    run_cmd.add_argument("--connections", type=int, default=64, help="wrk (and h2load) connections (64)")
+    run_cmd.add_argument("--threads", type=int, default=1, help="wrk (and h2load) threads (1)")
     run_cmd.add_argument(
         "--ws-window", type=int, default=WINDOW, help=f"ws: messages in flight per WebSocket connection ({WINDOW})"
     )
@@ -87,7 +88,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    for tool in ("wrk", "taskset"):
+    tools = ["wrk", "taskset"] + (["h2load"] if any(SCENARIOS[name].h2load for name in args.scenarios) else [])
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit(f"error: {tool} not found on PATH (run benchmarks/setup.sh)")
     if not {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0):

@@ -1,4 +1,4 @@
-"""What the servers need around them: free ports, a throwaway PostgreSQL cluster, nginx's config."""
+"""What the servers need around them: free ports, a throwaway PostgreSQL cluster, TLS certificates, nginx's config."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import socket
 import string
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.measure import BENCH_DIR, LOAD_CPU
@@ -21,6 +22,7 @@ HOST = "127.0.0.1"
 APPS_DIR = BENCH_DIR / "apps"
 SCHEMA = APPS_DIR / "schema.sql"
 NGINX_TEMPLATE = APPS_DIR / "nginx.conf.template"
+NGINX_TLS_TEMPLATE = APPS_DIR / "nginx-tls.conf.template"
 
 DB_NAME = "hello_world"
 DB_USER = "bench"
@@ -163,6 +165,44 @@ def postgres_version() -> str | None:
         return None
 
 
+# ------------------------------------------------------------------------------ TLS
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate for HOST (and localhost) from a CA made for the run, as PEM files every server can load."""
+
+    cert: Path  # the server's certificate, signed by the CA itself (no intermediate)
+    key: Path  # its private key, PKCS#8 (Granian reads no other format)
+    ca: Path  # the CA's certificate: what the driver's checks trust
+
+    def env(self) -> dict[str, str]:
+        """The contract's variables for the apps (benchmarks/README.md): BENCH_TLS_CERT, BENCH_TLS_KEY."""
+        return {"BENCH_TLS_CERT": str(self.cert), "BENCH_TLS_KEY": str(self.key)}
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A fresh CA and a certificate for HOST and localhost, written into ``directory`` (created), with an ECDSA P-256
+    key (trustme's default; the usual choice next to RSA 2048, and much cheaper to sign handshakes with). Made for
+    one run, never committed."""
+    import trustme
+    from cryptography.hazmat.primitives import serialization
+
+    directory.mkdir(parents=True)
+    ca = trustme.CA()
+    issued = ca.issue_cert(HOST, "localhost")
+    files = TlsFiles(cert=directory / "cert.pem", key=directory / "key.pem", ca=directory / "ca.pem")
+    issued.cert_chain_pems[0].write_to_path(str(files.cert))
+    ca.cert_pem.write_to_path(str(files.ca))
+    # trustme writes the "traditional" (SEC 1) key format; Granian (rustls) reads only PKCS#8, OpenSSL reads both.
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+    files.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    files.key.chmod(0o600)
+    return files
+
+
 # ---------------------------------------------------------------------------- nginx
 
 
@@ -170,16 +210,21 @@ def nginx_binary() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def nginx_command(port: int, workdir: Path) -> list[str]:
-    """Write nginx.conf for ``port`` into ``workdir`` (benchmarks/apps/nginx.conf.template, a string.Template
-    that also says `daemon off;`) and return the command that runs nginx in the foreground with everything
-    (pid, temp files) in ``workdir`` and its log on stderr."""
+def nginx_command(port: int, workdir: Path, tls: TlsFiles | None) -> list[str]:
+    """Write nginx.conf for ``port`` into ``workdir`` (benchmarks/apps/nginx.conf.template, or with ``tls``
+    nginx-tls.conf.template: string.Templates that also say `daemon off;`) and return the command that runs nginx
+    in the foreground with everything (pid, temp files) in ``workdir`` and its log on stderr."""
     conf = workdir / "nginx.conf"
     from benchmarks.apps.bench_common import static_dir
 
-    text = string.Template(NGINX_TEMPLATE.read_text()).substitute(
-        host=HOST, port=port, workdir=workdir, static_dir=static_dir()
-    )
+    if tls is None:
+        text = string.Template(NGINX_TEMPLATE.read_text()).substitute(
+            host=HOST, port=port, workdir=workdir, static_dir=static_dir()
+        )
+    else:
+        text = string.Template(NGINX_TLS_TEMPLATE.read_text()).substitute(
+            host=HOST, port=port, workdir=workdir, cert=tls.cert, key=tls.key
+        )
     conf.write_text(text)
     return [nginx_binary(), "-p", f"{workdir}/", "-c", str(conf), "-e", "stderr"]
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ class Load:
 
     url: str
     script: Path = WRK_REPORT
+    headers: dict[str, str] = field(default_factory=dict)  # h2load: sent with every request (wrk: in the script)
+    h1: bool = True  # h2load: HTTP/1.1 (`--h1`) rather than HTTP/2
 
 
 # --------------------------------------------------------------------------- /proc
@@ -188,6 +191,67 @@ def run_wrk(server_pid: int, load: Load, duration: int, connections: int, thread
     # wrk's "status" error counts responses with status >= 400 (its "Non-2xx or 3xx responses").
     requests = result["requests"]
     _complete(record, requests, requests, result["duration_us"] / 1e6, result["latency_us"], result["errors"])
+    return record
+
+
+# ------------------------------------------------------------------------- h2load
+
+# h2load's summary lines (nghttp2 1.52): the request counts, the status classes, the run's duration.
+H2LOAD_REQUESTS = re.compile(
+    r"requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, (?P<succeeded>\d+) succeeded, "
+    r"(?P<failed>\d+) failed, (?P<errored>\d+) errored, (?P<timeout>\d+) timeout"
+)
+H2LOAD_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+H2LOAD_FINISHED = re.compile(r"finished in ([\d.]+)(us|ms|s),")
+H2LOAD_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+# One TLS 1.3 suite for every server: without it each would pick its own (a server that prefers its own order takes
+# OpenSSL's first, AES-256; the others follow h2load's first, AES-128). AES-128-GCM is what browsers prefer.
+H2LOAD_TLS13_CIPHERS = "TLS_AES_128_GCM_SHA256"
+
+
+def h2load_argv(load: Load, duration: int, connections: int, threads: int, log_file: Path) -> list[str]:
+    h2load = shutil.which("h2load") or "h2load"
+    headers = [arg for name, value in load.headers.items() for arg in ("-H", f"{name}: {value}")]
+    return [
+        "taskset", "-c", str(LOAD_CPU), h2load, *(["--h1"] if load.h1 else []), f"-t{threads}", f"-c{connections}",
+        "-m1", f"-D{duration}", f"-N{WRK_TIMEOUT_S}", f"--tls13-ciphers={H2LOAD_TLS13_CIPHERS}",
+        f"--log-file={log_file}", *headers, load.url,
+    ]  # fmt: skip
+
+
+def latency_from_log(log_file: Path) -> dict[str, int]:
+    """p50/p90/p99/max of the request times (µs: the third of the tab-separated columns h2load writes per request).
+
+    A log of the lines "1\t200\t10", "2\t200\t30" -> {"p50": 30, "p90": 30, "p99": 30, "max": 30}.
+    """
+    with open(log_file, "rb") as f:
+        times = sorted(int(fields[2]) for fields in (line.split(b"\t") for line in f) if len(fields) >= 3)
+    if not times:
+        return {"p50": 0, "p90": 0, "p99": 0, "max": 0}
+    at = {q: times[min(len(times) - 1, int(q * len(times)))] for q in (0.5, 0.9, 0.99)}
+    return {"p50": at[0.5], "p90": at[0.9], "p99": at[0.99], "max": times[-1]}
+
+
+def run_h2load(server_pid: int, load: Load, duration: int, connections: int, threads: int, log_file: Path) -> Record:
+    """One h2load run (HTTP/1.1 with ``load.h1``, else HTTP/2) against the server rooted at ``server_pid``; its
+    per-request log goes to ``log_file`` (for the latency percentiles, which h2load's summary lacks)."""
+    proc, record = _load(server_pid, "h2load", h2load_argv(load, duration, connections, threads, log_file), duration)
+    if proc is None:
+        return record
+    requests, status, finished = (rx.search(proc.stdout) for rx in (H2LOAD_REQUESTS, H2LOAD_STATUS, H2LOAD_FINISHED))
+    if proc.returncode != 0 or not requests or not status or not finished:
+        record["failure"] = f"h2load exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
+        return record
+    counts = {name: int(value) for name, value in requests.groupdict().items()}
+    # h2load's `failed` = `errored` (no response: the connection failed or timed out, `timeout` included) + responses
+    # >= 400 (wrk's "status"). Requests still in flight at the end are `started` but not `done`: not errors.
+    errors = {
+        "errored": counts["errored"],
+        "timeout": counts["timeout"],
+        "status": int(status.group(3)) + int(status.group(4)),
+    }
+    duration_s = float(finished.group(1)) * H2LOAD_UNITS[finished.group(2)]
+    _complete(record, counts["succeeded"], counts["done"], duration_s, latency_from_log(log_file), errors)
     return record
 
 

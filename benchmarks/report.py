@@ -149,7 +149,7 @@ def markdown(results: dict[str, Any], image: str) -> str:
     env, settings = results["environment"], results["settings"]
     date = datetime.datetime.fromisoformat(env["date"]).strftime("%Y-%m-%d %H:%M UTC")
     packages = ", ".join(f"{name} {v}" for name, v in env["packages"].items() if v)
-    tools = ", ".join(v for v in (env.get("nginx"), env.get("postgres"), env.get("wrk")) if v)
+    tools = ", ".join(v for v in (env.get(k) for k in ("nginx", "postgres", "wrk", "h2load", "openssl")) if v)
     lines = [
         f"# Tiercel benchmarks — {date}",
         "",
@@ -164,6 +164,13 @@ def markdown(results: dict[str, Any], image: str) -> str:
             f" WebSocket scenario: benchmarks/wsload.py instead of wrk, {settings['connections']} connections × "
             f"{settings.get('ws_window', '?')} messages in flight, CPU per message echoed."
             if any(info.get("websocket") for info in results["scenarios"].values())
+            else ""
+        )
+        + (
+            " TLS scenarios: each server's TLS instance, with an ECDSA P-256 certificate made for the run; loaded "
+            f"by h2load --h1 (-c{settings['connections']} -m1, TLS 1.3 pinned to TLS_AES_128_GCM_SHA256) where the "
+            "scenario says so, else by wrk (whose OpenSSL settles on TLS 1.3 TLS_AES_256_GCM_SHA384 with every server)."
+            if any(info.get("tls") for info in results["scenarios"].values())
             else ""
         ),
         f"* Versions: {packages}; {tools}",
@@ -219,6 +226,10 @@ def markdown(results: dict[str, Any], image: str) -> str:
                 f" ({settings['connections']} connections × {settings.get('ws_window', '?')} messages in flight, "
                 "benchmarks/wsload.py)"
             )
+        if info.get("load", "wrk") != "wrk" and not info.get("websocket"):
+            summary += f"; loaded by {info['load']}"
+        if info.get("tls"):
+            summary += tls_note(by_server)
         lines += [
             f"## {scenario} — `{target}`",
             "",
@@ -243,6 +254,18 @@ def markdown(results: dict[str, Any], image: str) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def tls_note(by_server: dict[str, Record]) -> str:
+    """What each server's TLS handshake settled with the validation's client (Python's ssl): the version, and for
+    a scenario that reconnects, whether the server resumes sessions (then the handshakes measured are resumptions)."""
+    parts = []
+    for label, entry in by_server.items():
+        tls = entry.get("tls")
+        if tls:
+            resumes = {True: ", resumes sessions", False: ", no session resumption", None: ""}[tls.get("resumes")]
+            parts.append(f"{label} {tls.get('version')}{resumes}")
+    return f" (TLS: {'; '.join(parts)})" if parts else ""
 
 
 # -------------------------------------------------------------------------- chart

@@ -1,5 +1,6 @@
-"""The whole benchmark: PostgreSQL (if a database scenario is selected), every server up, every (server,
-scenario) pair validated, then per scenario a warm-up per server and alternating measured rounds.
+"""The whole benchmark: PostgreSQL (if a database scenario is selected), a certificate (if a TLS scenario is), every
+server up (twice for one serving plain and TLS scenarios), every (server, scenario) pair validated, then per scenario
+a warm-up per server and alternating measured rounds.
 
 Results are one JSON-able dict: environment, settings, each server's command, and per scenario and server the
 validation outcome, the warm-up, every measured run and the medians (see report.py for how it is shown).
@@ -12,6 +13,8 @@ import datetime
 import http.client
 import os
 import platform
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import wsload
-from benchmarks.infra import HOST, Postgres, nginx_version, postgres_version
+from benchmarks.infra import HOST, Postgres, make_tls_files, nginx_version, postgres_version
 from benchmarks.measure import (
     LOAD_CPU,
     SERVER_CPU,
@@ -29,6 +32,7 @@ from benchmarks.measure import (
     Load,
     Record,
     describe,
+    run_h2load,
     run_wrk,
     run_wsload,
     summarize,
@@ -38,7 +42,7 @@ from benchmarks.servers import DB_POOL, SERVERS, Server, stop_all
 
 PACKAGES = (
     "tiercel", "robyn", "granian", "socketify", "fastapi", "starlette", "uvicorn", "uvloop", "httptools",
-    "orjson", "asyncpg", "jinja2", "matplotlib",
+    "orjson", "asyncpg", "jinja2", "matplotlib", "trustme", "cryptography",
 )  # fmt: skip
 VALIDATE_TIMEOUT_S = 10.0
 
@@ -116,6 +120,8 @@ def environment() -> dict[str, Any]:
         "nginx": nginx_version(),
         "postgres": postgres_version(),
         "wrk": (_first_line(["wrk", "-v"]) or "").split(" Copyright")[0] or None,
+        "h2load": _first_line(["h2load", "--version"]),
+        "openssl": ssl.OPENSSL_VERSION,
         "loadavg_at_start": os.getloadavg(),
     }
 
@@ -123,28 +129,88 @@ def environment() -> dict[str, Any]:
 # ------------------------------------------------------------------------ validation
 
 
+def _request(conn: http.client.HTTPConnection, scenario: Scenario) -> Reply:
+    conn.request(scenario.method, scenario.path, body=scenario.body, headers=scenario.headers)
+    resp = conn.getresponse()
+    return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+
+
 def fetch(server: Server, scenario: Scenario) -> Reply:
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=VALIDATE_TIMEOUT_S)
+    """One request of ``scenario`` on a new connection (over TLS to a TLS instance)."""
+    conn = server.connection(VALIDATE_TIMEOUT_S)
     try:
-        conn.request(scenario.method, scenario.path, body=scenario.body, headers=scenario.headers)
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        return _request(conn, scenario)
     finally:
         conn.close()
 
 
-def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None) -> str | None:
-    """Why one request of ``scenario`` got a wrong answer from ``server``, or None when it is right.
-    The WebSocket scenario is checked by wsload: upgrade, a few echoes, the closing handshake."""
+def tls_session(conn: http.client.HTTPConnection) -> dict[str, Any] | None:
+    """What the TLS handshake of an open connection settled (None for plain HTTP): version, cipher, ALPN."""
+    sock = conn.sock
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cipher = sock.cipher()
+    return {"version": sock.version(), "cipher": cipher[0] if cipher else None, "alpn": sock.selected_alpn_protocol()}
+
+
+def tls_resumes(server: Server) -> bool | None:
+    """Whether the server resumes a TLS session (a ticket or a cached session offered on a second connection, as
+    wrk and h2load offer theirs when they reconnect), or None when that could not be found out."""
+    assert server.tls is not None
+    context = ssl.create_default_context(cafile=str(server.tls.ca))
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}:{server.port}\r\nConnection: close\r\n\r\n".encode()
+    session = None
+    try:
+        for _ in range(2):
+            with (
+                socket.create_connection((HOST, server.port), timeout=VALIDATE_TIMEOUT_S) as raw,
+                context.wrap_socket(raw, server_hostname=HOST, session=session) as sock,
+            ):
+                sock.sendall(request)
+                while sock.recv(65536):  # TLS 1.3 tickets come after the handshake: read up to the close
+                    pass
+                session = sock.session
+                resumed = sock.session_reused
+    except (OSError, ValueError):
+        return None
+    return resumed
+
+
+def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None, kept: Record | None = None) -> str | None:
+    """Why one request of ``scenario`` got a wrong answer from ``server``, or None when it is right. The WebSocket
+    scenario is checked by wsload: upgrade, a few echoes, the closing handshake. On a TLS instance, a keep-alive
+    scenario gets a second request on the same connection (the first must leave it open), and what the handshake
+    settled goes in ``kept["tls"]`` (version, cipher, ALPN; for a scenario that reconnects, whether the server
+    resumes sessions)."""
     if scenario.websocket or scenario.check is None:
         return wsload.check(HOST, server.port, scenario.path, VALIDATE_TIMEOUT_S)
+    conn = server.connection(VALIDATE_TIMEOUT_S)
+    kept = {} if kept is None else kept
     try:
-        reply = fetch(server, scenario)
+        conn.connect()
+        info = tls_session(conn)
+        replies = [_request(conn, scenario)]
+        closing = "close" in scenario.headers.get("Connection", "")
+        if info is not None:
+            kept["tls"] = {**info, "resumes": tls_resumes(server)} if closing else info
+        if server.tls and not closing:
+            if conn.sock is None:
+                return "the server closed the TLS connection after one keep-alive request"
+            first = conn.sock
+            replies.append(_request(conn, scenario))
+            if conn.sock is not first:
+                return "the second request on a keep-alive TLS connection needed a new connection"
     except (OSError, http.client.HTTPException) as exc:
         return f"request failed: {exc!r}"
-    if reply.status != 200:
-        return f"HTTP {reply.status}: {reply.body[:120]!r}"
-    return scenario.check(reply, lookup)
+    finally:
+        conn.close()
+    for reply in replies:
+        if reply.status != 200:
+            return f"HTTP {reply.status}: {reply.body[:120]!r}"
+        problem = scenario.check(reply, lookup)
+        if problem:
+            return problem
+    return None
 
 
 # ----------------------------------------------------------------------------- run
@@ -168,6 +234,9 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
         + (f"; ws: wsload, {settings.ws_window} messages in flight per connection" if "ws" in pairs else "")
     )
     results: dict[str, dict[str, Record]] = {s.name: {label: {} for label in pairs[s.name]} for s in scenarios}
+    # One instance per (label, TLS or not) that has a pair to serve: a server is started for TLS only when a TLS
+    # scenario it serves is selected, and not at all when it serves none of the selected scenarios.
+    needed = {(label, s.tls) for s in scenarios for label in pairs[s.name]}
     servers: list[Server] = []
 
     with tempfile.TemporaryDirectory(prefix="tiercel-bench-") as tmp, contextlib.ExitStack() as stack:
@@ -175,9 +244,16 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
         if any(s.db for s in scenarios):
             postgres = stack.enter_context(Postgres())
             log(f"PostgreSQL on {HOST}:{postgres.port} (CPU {LOAD_CPU})")
+        tls = make_tls_files(Path(tmp) / "tls") if any(s.tls for s in scenarios) else None
         stack.callback(stop_all, servers)
         for label, spec in specs.items():
-            servers.append(Server(label, spec, Path(tmp) / label.replace("#", "-"), postgres.dsn if postgres else None))
+            for use_tls in (False, True):
+                if (label, use_tls) in needed:
+                    workdir = Path(tmp) / (label.replace("#", "-") + ("-tls" if use_tls else ""))
+                    dsn = postgres.dsn if postgres else None
+                    servers.append(Server(label, spec, workdir, dsn, tls if use_tls else None))
+        for label in specs.keys() - {label for label, _ in needed}:
+            log(f"{label}: serves none of the selected scenarios; not started")
         _start(servers)
         for scenario in scenarios:
             _validate(scenario, servers, results[scenario.name], postgres.world_numbers if postgres else None)
@@ -194,16 +270,35 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
             "db_pool": DB_POOL,
             "wrk_timeout_s": WRK_TIMEOUT_S,
         },
-        "servers": {
-            s.label: {"name": s.spec.name, "summary": s.spec.summary, "command": s.argv, "failure": s.failure}
-            for s in servers
-        },
+        "servers": _server_records(servers),
         "scenarios": {
-            s.name: {"method": s.method, "path": s.path, "summary": s.summary, "db": s.db, "websocket": s.websocket}
+            s.name: {
+                "method": s.method,
+                "path": s.path,
+                "summary": s.summary,
+                "db": s.db,
+                "websocket": s.websocket,
+                "tls": s.tls,
+                "load": "wsload" if s.websocket else "h2load --h1" if s.h2load else "wrk",
+            }
             for s in scenarios
         },
         "results": results,
     }
+
+
+def _server_records(servers: list[Server]) -> dict[str, Record]:
+    """Per label: name, summary, command and failure (of the plain instance); ``tls``: those of the TLS one."""
+    records: dict[str, Record] = {}
+    for server in servers:
+        record = records.setdefault(
+            server.label, {"name": server.spec.name, "summary": server.spec.summary, "command": [], "failure": None}
+        )
+        if server.tls:
+            record["tls"] = {"command": server.argv, "failure": server.failure}
+        else:
+            record.update(command=server.argv, failure=server.failure)
+    return records
 
 
 def _start(servers: list[Server]) -> None:
@@ -212,50 +307,59 @@ def _start(servers: list[Server]) -> None:
         server.start()
     for server in servers:
         ready = server.wait_ready()
-        log(f"{server.label}: ready on {server.base_url}" if ready else f"{server.label}: FAILED {server.failure}")
+        log(f"{server.name}: ready on {server.base_url}" if ready else f"{server.name}: FAILED {server.failure}")
+
+
+def _serving(scenario: Scenario, servers: list[Server], entries: dict[str, Record]) -> list[Server]:
+    """The instances that serve ``scenario``: one per label with a pair, the TLS one for a TLS scenario."""
+    return [s for s in servers if s.label in entries and bool(s.tls) == scenario.tls]
 
 
 def _validate(
     scenario: Scenario, servers: list[Server], entries: dict[str, Record], lookup: WorldLookup | None
 ) -> None:
     """One checked request per server serving ``scenario``; the reason of a failure goes in its entry."""
-    for server in servers:
-        if server.label in entries:
-            failure = f"server {server.failure}" if server.failure else validate(server, scenario, lookup)
-            entries[server.label]["validation"] = failure
-            if failure:
-                log(f"{scenario.name:<10} {server.label:<14} FAILED validation: {failure}")
+    for server in _serving(scenario, servers, entries):
+        kept: Record = {}
+        failure = f"server {server.failure}" if server.failure else validate(server, scenario, lookup, kept)
+        entries[server.label].update(kept, validation=failure)
+        if failure:
+            log(f"{scenario.name:<15} {server.label:<14} FAILED validation: {failure}")
 
 
 def _measure_scenario(
     scenario: Scenario, servers: list[Server], entries: dict[str, Record], settings: Settings
 ) -> None:
     """A warm-up per server, then the alternating measured rounds, then the medians."""
-    measured = [s for s in servers if s.label in entries and not entries[s.label]["validation"]]
+    measured = [s for s in _serving(scenario, servers, entries) if not entries[s.label]["validation"]]
     unit = "msg" if scenario.websocket else "req"
     for server in measured:
         entry = entries[server.label]
         entry["runs"] = []
         if settings.warmup_s:
             entry["warmup"] = _measure(server, scenario, settings, settings.warmup_s)
-            log(f"{scenario.name:<10} {server.label:<14} warm-up {describe(entry['warmup'], unit)}")
+            log(f"{scenario.name:<15} {server.label:<14} warm-up {describe(entry['warmup'], unit)}")
     for round_no in range(1, settings.runs + 1):
         for server in measured:
             record = _measure(server, scenario, settings, settings.duration_s)
             record["round"] = round_no
             entries[server.label]["runs"].append(record)
-            log(f"{scenario.name:<10} {server.label:<14} [{round_no}/{settings.runs}] {describe(record, unit)}")
+            log(f"{scenario.name:<15} {server.label:<14} [{round_no}/{settings.runs}] {describe(record, unit)}")
     for server in measured:
         entries[server.label]["median"] = summarize(entries[server.label]["runs"])
 
 
 def _measure(server: Server, scenario: Scenario, settings: Settings, duration: int) -> Record:
-    """One wrk (or wsload) run against ``server``; a server that has died gets a failed record instead."""
+    """One wrk (or wsload, or h2load) run against ``server``; a server that has died gets a failed record instead."""
     if not server.alive():
         return {"ok": False, "failure": f"server {server.failure}"}
     if scenario.websocket:
         url = f"ws://{HOST}:{server.port}{scenario.path}"
         record = run_wsload(server.pid, url, duration, settings.connections, settings.ws_window)
+    elif scenario.h2load:
+        load = Load(server.base_url + scenario.path, headers=scenario.headers)
+        log_file = server.workdir / "h2load-requests.log"  # per-request times, for the percentiles; overwritten
+        record = run_h2load(server.pid, load, duration, settings.connections, settings.threads, log_file)
     else:
         record = run_wrk(
             server.pid, Load(server.base_url + scenario.path, scenario.wrk_script), duration, settings.connections,

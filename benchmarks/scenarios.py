@@ -2,7 +2,8 @@
 
 Before anything is measured, each (server, scenario) pair gets one request and its reply is checked here;
 a pair that fails is reported as failed, never measured. The WebSocket scenario (`ws`) is not HTTP: it is validated
-and loaded by benchmarks/wsload.py instead of a reply check and wrk.
+and loaded by benchmarks/wsload.py instead of a reply check and wrk. The TLS scenarios (`https`, `https_handshake`)
+are served by a second instance of each TLS-capable server, started with the run's certificate (servers.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from benchmarks.wsload import PAYLOAD as WS_PAYLOAD
 HELLO = b"Hello, World!"
 POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
 WRK_POST_JSON = BENCH_DIR / "wrk_post_json.lua"
+WRK_CLOSE = BENCH_DIR / "wrk_close.lua"
 QUERIES = 20
 ADDED_FORTUNE = "Additional fortune added at request time."
 FORTUNES_HEAD = (
@@ -55,6 +57,8 @@ class Scenario:
     headers: dict[str, str] = field(default_factory=dict)
     wrk_script: Path = WRK_REPORT
     websocket: bool = False  # an echo endpoint loaded by benchmarks/wsload.py (messages, not requests)
+    tls: bool = False  # over HTTPS, to the server's TLS instance
+    h2load: bool = False  # loaded by h2load (`--h1`: HTTP/1.1) instead of wrk, with `headers` on every request
 
 
 # ------------------------------------------------------------------------ checks
@@ -92,6 +96,14 @@ def _json_equal(expected: Any) -> Check:
         return f"JSON {reply.body[:120]!r} differs from the expected {expected!r}"[:300]
 
     return check
+
+
+def _closing(reply: Reply, _: WorldLookup | None) -> str | None:
+    # The load generator reconnects when the response says it closes; a silent close would be an error.
+    connection = reply.headers.get("connection", "")
+    if "close" not in connection.lower():
+        return f"Connection: {connection!r} in reply to Connection: close, expected close"
+    return _plaintext(reply, None)
 
 
 def _middleware(reply: Reply, _: WorldLookup | None) -> str | None:
@@ -233,6 +245,18 @@ SCENARIOS: dict[str, Scenario] = {
             f"WebSocket echo of {len(WS_PAYLOAD)}-byte text messages, a window of them in flight on each connection",
             None,
             websocket=True,
+        ),
+        Scenario(
+            "https", "/", "`plaintext` over TLS: HTTP/1.1 keep-alive on TLS 1.3", _plaintext, tls=True, h2load=True
+        ),
+        Scenario(
+            "https_handshake",
+            "/",
+            "`plaintext` over TLS with `Connection: close`: a new TCP connection and TLS 1.3 handshake per request",
+            _closing,
+            headers={"Connection": "close"},
+            wrk_script=WRK_CLOSE,  # wrk, not h2load: h2load 1.52's timed runs (-D) never end when it must reconnect
+            tls=True,
         ),
         Scenario("db", "/db", "one random World row", _db, db=True),
         Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),

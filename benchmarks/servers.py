@@ -2,7 +2,9 @@
 
 Every server is one process (plus whatever it forks) started as `taskset -c SERVER_CPU <command>` in its own
 session, with BENCH_HOST / BENCH_PORT (and BENCH_DB_DSN / BENCH_DB_POOL when a database scenario is selected)
-in its environment; see the contract in benchmarks/README.md.
+in its environment; see the contract in benchmarks/README.md. A server that serves TLS scenarios is started a
+second time for them, with the run's certificate: BENCH_TLS_CERT / BENCH_TLS_KEY in its environment, and
+whatever its command needs besides (Granian's --ssl-* options, nginx's TLS config).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import http.client
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.infra import APPS_DIR, HOST, free_port, nginx_command
+from benchmarks.infra import APPS_DIR, HOST, TlsFiles, free_port, nginx_command
 from benchmarks.measure import SERVER_CPU
 from benchmarks.scenarios import SCENARIOS
 
@@ -27,8 +30,8 @@ DB_POOL = 16
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-# (port, private work directory) -> argv
-Command = Callable[[int, Path], list[str]]
+# (port, private work directory, the certificate when it serves TLS) -> argv
+Command = Callable[[int, Path, TlsFiles | None], list[str]]
 
 
 @dataclass(frozen=True)
@@ -40,40 +43,48 @@ class ServerSpec:
 
 
 def _script(file: str) -> Command:
-    return lambda port, workdir: [sys.executable, str(APPS_DIR / file)]
+    # The app reads its certificate from the environment (BENCH_TLS_CERT / BENCH_TLS_KEY).
+    return lambda port, workdir, tls: [sys.executable, str(APPS_DIR / file)]
 
 
 def _uvicorn(app: str) -> Command:
-    # `python -m uvicorn` with one worker serves in the very process we start.
-    return lambda port, workdir: [
+    # `python -m uvicorn` with one worker serves in the very process we start; TLS with Python's ssl module.
+    return lambda port, workdir, tls: [
         sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
         "--http", "httptools", "--no-access-log", "--log-level", "warning", "--workers", "1",
+        *(["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)] if tls else []),
     ]  # fmt: skip
 
 
 def _granian(interface: str, app: str, ws: bool) -> Command:
     # Websockets are on by default in Granian; off (--no-ws) where the app has no WebSocket endpoint.
-    return lambda port, workdir: [
+    # TLS with rustls; `--http auto` (the default) offers HTTP/2 and HTTP/1.1 by ALPN.
+    return lambda port, workdir, tls: [
         sys.executable, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
-        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", *([] if ws else ["--no-ws"]), app,
+        "--workers", "1", "--loop", "uvloop", "--log-level", "warning", *([] if ws else ["--no-ws"]),
+        *(["--ssl-certificate", str(tls.cert), "--ssl-keyfile", str(tls.key)] if tls else []), app,
     ]  # fmt: skip
 
 
-def _without(*names: str) -> tuple[str, ...]:
-    return tuple(s for s in SCENARIOS if s not in names)
-
-
 ALL = tuple(SCENARIOS)
+PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls)
+TLS = tuple(name for name, s in SCENARIOS.items() if s.tls)  # for the servers that terminate TLS themselves
+
+
+def _without(*names: str) -> tuple[str, ...]:
+    """The plain-HTTP scenarios but ``names``."""
+    return tuple(s for s in PLAIN if s not in names)
+
 
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
         ServerSpec("tiercel", _script("tiercel_bench.py"), ALL, "Tiercel, `apps/tiercel_bench.py`"),
-        ServerSpec("robyn", _script("robyn_bench.py"), ALL, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
+        ServerSpec("robyn", _script("robyn_bench.py"), PLAIN, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
         ServerSpec(
             "granian-rsgi",
             _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app", ws=True),
-            _without("middleware", "const"),
+            (*_without("middleware", "const"), *TLS),
             "Granian's own RSGI protocol, `apps/granian_rsgi_bench.py`, no framework",
         ),
         ServerSpec(
@@ -85,7 +96,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "uvicorn-raw",
             _uvicorn("benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const", "file", "sse", "ws"),
+            (*_without("middleware", "const", "file", "sse", "ws"), *TLS),
             "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(
@@ -103,8 +114,9 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "nginx",
             nginx_command,
-            ("plaintext", "const", "file"),
-            "nginx, `apps/nginx.conf.template`, one process (no master), `return 200`; the file from disk",
+            ("plaintext", "const", "file", *TLS),
+            "nginx, `apps/nginx.conf.template` (TLS: `apps/nginx-tls.conf.template`), one process (no master), "
+            "`return 200`; the file from disk",
         ),
     )
 }
@@ -112,11 +124,15 @@ SERVERS: dict[str, ServerSpec] = {
 
 class Server:
     """One running server, pinned to SERVER_CPU, in its own session (so its process group is its own and
-    the driver's Ctrl-C does not reach it: the driver stops it)."""
+    the driver's Ctrl-C does not reach it: the driver stops it). With ``tls``, it serves HTTPS only, with that
+    certificate."""
 
-    def __init__(self, label: str, spec: ServerSpec, workdir: Path, db_dsn: str | None) -> None:
+    def __init__(
+        self, label: str, spec: ServerSpec, workdir: Path, db_dsn: str | None, tls: TlsFiles | None = None
+    ) -> None:
         self.label = label
         self.spec = spec
+        self.tls = tls
         self.port = free_port()
         self.workdir = workdir
         self.log_path = workdir / "server.log"
@@ -124,12 +140,27 @@ class Server:
         self.env = {**os.environ, "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
         if db_dsn:
             self.env.update(BENCH_DB_DSN=db_dsn, BENCH_DB_POOL=str(DB_POOL))
+        if tls:
+            self.env.update(tls.env())
         self.proc: subprocess.Popen[bytes] | None = None
         self.failure: str | None = None  # why it is not (or no longer) usable
 
     @property
+    def name(self) -> str:
+        """The label, and whether this is the TLS instance: 'tiercel', 'tiercel (TLS)'."""
+        return f"{self.label} (TLS)" if self.tls else self.label
+
+    @property
     def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
+
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        """A client connection to the server: over TLS (checking the certificate against the run's CA) when it
+        serves TLS."""
+        if self.tls is None:
+            return http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        return http.client.HTTPSConnection(HOST, self.port, timeout=timeout, context=context)
 
     @property
     def pid(self) -> int:
@@ -140,7 +171,7 @@ class Server:
         """Start the process (not waiting for it to serve); on failure, ``failure`` says why."""
         try:
             self.workdir.mkdir(parents=True)
-            self.argv = ["taskset", "-c", str(SERVER_CPU), *self.spec.command(self.port, self.workdir)]
+            self.argv = ["taskset", "-c", str(SERVER_CPU), *self.spec.command(self.port, self.workdir, self.tls)]
             with open(self.log_path, "wb") as log:
                 # taskset execs the server, so proc.pid is the server itself.
                 self.proc = subprocess.Popen(
@@ -172,12 +203,12 @@ class Server:
         return self.failure is None
 
     def wait_ready(self) -> bool:
-        """Poll a TCP connect + `GET /` until the server answers HTTP at all (validation checks the answers).
-        On failure, ``failure`` says why."""
+        """Poll a TCP connect (+ TLS handshake) + `GET /` until the server answers HTTP at all (validation checks
+        the answers). On failure, ``failure`` says why."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         last = "no attempt yet"
         while self.alive():
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=2.0)
+            conn = self.connection(timeout=2.0)
             try:
                 conn.request("GET", "/")
                 conn.getresponse().read()
@@ -206,7 +237,7 @@ def stop_all(servers: list[Server]) -> None:
         try:
             server.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"warning: {server.label} ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; killing it", file=sys.stderr)
+            print(f"warning: {server.name} ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; killing it", file=sys.stderr)
         # The server is its session's and process group's leader: its pid is the group id.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(server.proc.pid, signal.SIGKILL)

@@ -1,11 +1,13 @@
 """Tiercel benchmark app: every scenario of benchmarks/README.md, written as Tiercel's docs write handlers.
 
 Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
-file (serve_directory), sse (SSEResponse over a generator), ws (a WebSocket echo).
+file (serve_directory), sse (SSEResponse over a generator), ws (a WebSocket echo); https and https_handshake are
+plaintext over TLS, served when BENCH_TLS_CERT and BENCH_TLS_KEY name a PEM certificate and key.
 The asyncpg pool is opened by a startup handler (when BENCH_DB_DSN is set) and kept in `app.state`.
 
 Run (repository root as the working directory):
     BENCH_HOST=127.0.0.1 BENCH_PORT=8000 python benchmarks/apps/tiercel_bench.py
+    BENCH_TLS_CERT=cert.pem BENCH_TLS_KEY=key.pem BENCH_PORT=8443 python benchmarks/apps/tiercel_bench.py  # HTTPS
 """
 
 import asyncio
@@ -126,4 +128,6 @@ async def updates(request):
 
 
 if __name__ == "__main__":
-    app.start(host=os.environ.get("BENCH_HOST", "127.0.0.1"), port=int(os.environ.get("BENCH_PORT", "8080")))
+    cert, key = os.environ.get("BENCH_TLS_CERT"), os.environ.get("BENCH_TLS_KEY")
+    tls = {"ssl_certfile": cert, "ssl_keyfile": key} if cert and key else {}
+    app.start(host=os.environ.get("BENCH_HOST", "127.0.0.1"), port=int(os.environ.get("BENCH_PORT", "8080")), **tls)
