@@ -62,6 +62,16 @@ void Http1Session::on_read(size_t n) {
   send_output();
 }
 
+void Http1Session::feed(std::string_view bytes) {
+  while (!bytes.empty()) {
+    auto [p, n] = read_space(bytes.size());
+    size_t k = std::min(n, bytes.size());
+    std::memcpy(p, bytes.data(), k);
+    bytes.remove_prefix(k);
+    on_read(k);
+  }
+}
+
 void Http1Session::process() {
   in_process_ = true;
   while (!closing_ && (!close_after_ || streaming_body())) {

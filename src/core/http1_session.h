@@ -148,6 +148,8 @@ class Http1Session {
   std::pair<char*, size_t> read_space(size_t min_free = 16 * 1024);
   /// `n` bytes were written into read_space(): parse and answer what is complete, then send in one batch.
   void on_read(size_t n);
+  /// on_read() for bytes the caller holds elsewhere: copied into read_space() and read.
+  void feed(std::string_view bytes);
   /// The peer finished sending (or the transport failed): stop and cancel pending work.
   void on_eof();
   /// The transport is gone for good. Pending deferred work is cancelled.

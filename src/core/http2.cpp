@@ -31,14 +31,6 @@ bool connection_specific(std::string_view name) {
   return false;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 }  // namespace
 
 /// One stream: its request, as HTTP/1.1 bytes, goes to an Http1Session of its own, whose answer comes back through
@@ -181,13 +173,7 @@ class Http2Stream final : public SessionTransport {
 
  private:
   void feed(std::string_view bytes) {
-    while (!bytes.empty() && session_) {
-      auto [p, n] = session_->read_space(bytes.size());
-      size_t k = std::min(n, bytes.size());
-      std::memcpy(p, bytes.data(), k);
-      bytes.remove_prefix(k);
-      session_->on_read(k);
-    }
+    if (session_) session_->feed(bytes);
   }
 
   void take_response(std::string_view out) {
@@ -235,7 +221,7 @@ class Http2Stream final : public SessionTransport {
         for (char c : value) length_ = length_ * 10 + (c - '0');
       }
       if (connection_specific(name)) continue;
-      fields.emplace_back(lower(name), std::string(value));
+      fields.emplace_back(ascii_lower(name), std::string(value));
     }
     std::vector<nghttp2_nv> nv;
     nv.reserve(fields.size());

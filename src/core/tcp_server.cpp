@@ -405,13 +405,7 @@ class TcpConnection final : public SessionTransport {
     sniffed_ = true;
     if (sniff_.empty()) return false;
     sniff_.clear();
-    while (!data.empty() && session_) {  // HTTP/1.1 after all: the bytes held back go first
-      auto [p, n] = session_->read_space(data.size());
-      size_t k = std::min(n, data.size());
-      std::memcpy(p, data.data(), k);
-      data.erase(0, k);
-      session_->on_read(k);
-    }
+    session_->feed(data);  // HTTP/1.1 after all: the bytes held back go first
     return true;
   }
 

@@ -12,6 +12,9 @@ namespace tiercel {
 /// Whether `a` and `b` are equal ignoring ASCII letter case ("Content-Type" == "content-type").
 bool ascii_iequal(std::string_view a, std::string_view b) noexcept;
 
+/// `s` with ASCII letters lower-cased (HTTP/2 field names, DNS names).
+std::string ascii_lower(std::string_view s);
+
 /// `s` without leading and trailing spaces and tabs (HTTP's OWS).
 std::string_view trim_ows(std::string_view s) noexcept;
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/text.h"
+
 namespace tiercel {
 
 namespace {
@@ -34,14 +36,6 @@ std::string openssl_error(const std::string& what) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::string asn1_text(const ASN1_STRING* s) {
   return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<size_t>(ASN1_STRING_length(s)));
 }
@@ -53,14 +47,14 @@ std::vector<std::string> dns_names(X509* cert, bool cn_fallback) {
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
-      if (n->type == GEN_DNS) out.push_back(lower(asn1_text(n->d.dNSName)));
+      if (n->type == GEN_DNS) out.push_back(ascii_lower(asn1_text(n->d.dNSName)));
     }
     GENERAL_NAMES_free(sans);
   }
   if (out.empty() && cn_fallback) {
     X509_NAME* subject = X509_get_subject_name(cert);
     int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-    if (at >= 0) out.push_back(lower(asn1_text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)))));
+    if (at >= 0) out.push_back(ascii_lower(asn1_text(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)))));
   }
   return out;
 }
@@ -174,7 +168,7 @@ std::vector<std::vector<std::string>> TlsContext::names() const {
 }
 
 SSL_CTX* TlsContext::for_server_name(std::string_view name) const noexcept {
-  std::string host = lower(name);
+  std::string host = ascii_lower(name);
   for (const auto& e : entries_) {  // exact names first, then wildcards
     for (const auto& n : e.names) {
       if (n == host) return e.ctx;
