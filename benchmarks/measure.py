@@ -44,6 +44,7 @@ class Load:
     script: Path = WRK_REPORT
     headers: dict[str, str] = field(default_factory=dict)  # h2load: sent with every request (wrk: in the script)
     h1: bool = True  # h2load: HTTP/1.1 (`--h1`) rather than HTTP/2
+    streams: int = 1  # h2load -m: requests in flight per connection
 
 
 # --------------------------------------------------------------------------- /proc
@@ -214,7 +215,7 @@ def h2load_argv(load: Load, duration: int, connections: int, threads: int, log_f
     headers = [arg for name, value in load.headers.items() for arg in ("-H", f"{name}: {value}")]
     return [
         "taskset", "-c", str(LOAD_CPU), h2load, *(["--h1"] if load.h1 else []), f"-t{threads}", f"-c{connections}",
-        "-m1", f"-D{duration}", f"-N{WRK_TIMEOUT_S}", f"--tls13-ciphers={H2LOAD_TLS13_CIPHERS}",
+        f"-m{load.streams}", f"-D{duration}", f"-N{WRK_TIMEOUT_S}", f"--tls13-ciphers={H2LOAD_TLS13_CIPHERS}",
         f"--log-file={log_file}", *headers, load.url,
     ]  # fmt: skip
 

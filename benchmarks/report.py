@@ -168,7 +168,8 @@ def markdown(results: dict[str, Any], image: str) -> str:
         )
         + (
             " TLS scenarios: each server's TLS instance, with an ECDSA P-256 certificate made for the run; loaded "
-            f"by h2load --h1 (-c{settings['connections']} -m1, TLS 1.3 pinned to TLS_AES_128_GCM_SHA256) where the "
+            f"by h2load (-c{settings['connections']}, TLS 1.3 pinned to TLS_AES_128_GCM_SHA256; `--h1` for HTTP/1.1, "
+            "-m for the streams in flight on each connection, as the scenario's load column says) where the "
             "scenario says so, else by wrk (whose OpenSSL settles on TLS 1.3 TLS_AES_256_GCM_SHA384 with every server)."
             if any(info.get("tls") for info in results["scenarios"].values())
             else ""
@@ -257,14 +258,16 @@ def markdown(results: dict[str, Any], image: str) -> str:
 
 
 def tls_note(by_server: dict[str, Record]) -> str:
-    """What each server's TLS handshake settled with the validation's client (Python's ssl): the version, and for
+    """What each server's TLS handshake settled with the validation's client (Python's ssl): the version, the ALPN
+    protocol when the client offered any (the HTTP/2 scenarios), and for
     a scenario that reconnects, whether the server resumes sessions (then the handshakes measured are resumptions)."""
     parts = []
     for label, entry in by_server.items():
         tls = entry.get("tls")
         if tls:
             resumes = {True: ", resumes sessions", False: ", no session resumption", None: ""}[tls.get("resumes")]
-            parts.append(f"{label} {tls.get('version')}{resumes}")
+            alpn = f" {tls['alpn']}" if tls.get("alpn") else ""
+            parts.append(f"{label} {tls.get('version')}{alpn}{resumes}")
     return f" (TLS: {'; '.join(parts)})" if parts else ""
 
 

@@ -144,6 +144,50 @@ def fetch(server: Server, scenario: Scenario) -> Reply:
         conn.close()
 
 
+def load_tool(scenario: Scenario) -> str:
+    """The load generator of ``scenario`` as the report names it: 'wrk', 'wsload', 'h2load --h1', 'h2load -m16'."""
+    if scenario.websocket:
+        return "wsload"
+    if not scenario.h2load:
+        return "wrk"
+    flags = ([] if scenario.http2 else ["--h1"]) + ([f"-m{scenario.streams}"] if scenario.streams > 1 else [])
+    return " ".join(["h2load", *flags])
+
+
+def validate_http2(server: Server, scenario: Scenario, kept: Record) -> str | None:
+    """``validate`` for an HTTP/2 scenario: two requests on one HTTP/2 connection (httpx, ALPN h2), each reply checked,
+    and what the handshake settled in ``kept["tls"]``."""
+    import httpx  # the HTTP/2 scenarios' checks only (httpx[http2] is in benchmarks/requirements.txt)
+
+    assert server.tls is not None
+    try:
+        with httpx.Client(http1=False, http2=True, verify=ssl.create_default_context(cafile=str(server.tls.ca)),
+                          timeout=VALIDATE_TIMEOUT_S) as client:  # fmt: skip
+            responses = [
+                client.request(
+                    scenario.method, server.base_url + scenario.path, content=scenario.body, headers=scenario.headers
+                )  # fmt: skip
+                for _ in range(2)
+            ]
+            sock = responses[-1].extensions["network_stream"].get_extra_info("ssl_object")
+            cipher = sock.cipher() if sock else None
+            kept["tls"] = {"version": sock.version() if sock else None, "cipher": cipher[0] if cipher else None,
+                           "alpn": sock.selected_alpn_protocol() if sock else None}  # fmt: skip
+    except httpx.HTTPError as exc:
+        return f"request failed: {exc!r}"
+    for response in responses:
+        if response.http_version != "HTTP/2":
+            return f"the server answered over {response.http_version}, not HTTP/2"
+        reply = Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+        if reply.status != 200:
+            return f"HTTP {reply.status}: {reply.body[:120]!r}"
+        assert scenario.check is not None
+        problem = scenario.check(reply, None)
+        if problem:
+            return problem
+    return None
+
+
 def tls_session(conn: http.client.HTTPConnection) -> dict[str, Any] | None:
     """What the TLS handshake of an open connection settled (None for plain HTTP): version, cipher, ALPN."""
     sock = conn.sock
@@ -184,8 +228,10 @@ def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None, kep
     resumes sessions)."""
     if scenario.websocket or scenario.check is None:
         return wsload.check(HOST, server.port, scenario.path, VALIDATE_TIMEOUT_S)
-    conn = server.connection(VALIDATE_TIMEOUT_S)
     kept = {} if kept is None else kept
+    if scenario.http2:
+        return validate_http2(server, scenario, kept)
+    conn = server.connection(VALIDATE_TIMEOUT_S)
     try:
         conn.connect()
         info = tls_session(conn)
@@ -279,7 +325,7 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
                 "db": s.db,
                 "websocket": s.websocket,
                 "tls": s.tls,
-                "load": "wsload" if s.websocket else "h2load --h1" if s.h2load else "wrk",
+                "load": load_tool(s),
             }
             for s in scenarios
         },
@@ -357,7 +403,9 @@ def _measure(server: Server, scenario: Scenario, settings: Settings, duration: i
         url = f"ws://{HOST}:{server.port}{scenario.path}"
         record = run_wsload(server.pid, url, duration, settings.connections, settings.ws_window)
     elif scenario.h2load:
-        load = Load(server.base_url + scenario.path, headers=scenario.headers)
+        load = Load(
+            server.base_url + scenario.path, headers=scenario.headers, h1=not scenario.http2, streams=scenario.streams
+        )
         log_file = server.workdir / "h2load-requests.log"  # per-request times, for the percentiles; overwritten
         record = run_h2load(server.pid, load, duration, settings.connections, settings.threads, log_file)
     else:

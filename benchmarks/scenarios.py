@@ -2,8 +2,9 @@
 
 Before anything is measured, each (server, scenario) pair gets one request and its reply is checked here;
 a pair that fails is reported as failed, never measured. The WebSocket scenario (`ws`) is not HTTP: it is validated
-and loaded by benchmarks/wsload.py instead of a reply check and wrk. The TLS scenarios (`https`, `https_handshake`)
-are served by a second instance of each TLS-capable server, started with the run's certificate (servers.py).
+and loaded by benchmarks/wsload.py instead of a reply check and wrk. The TLS scenarios (`https`, `https_handshake`,
+and over HTTP/2 `h2`, `h2_streams`) are served by a second instance of each TLS-capable server, started with the
+run's certificate (servers.py); the HTTP/2 ones are validated over HTTP/2 (httpx) and loaded by h2load.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
 WRK_POST_JSON = BENCH_DIR / "wrk_post_json.lua"
 WRK_CLOSE = BENCH_DIR / "wrk_close.lua"
 QUERIES = 20
+# The h2_streams scenario's requests in flight per connection (h2load -m): 64 connections x 16 = 1,024 at once, all
+# under every server's stream limit (100 and more).
+H2_STREAMS = 16
 ADDED_FORTUNE = "Additional fortune added at request time."
 FORTUNES_HEAD = (
     b"<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>"
@@ -58,7 +62,9 @@ class Scenario:
     wrk_script: Path = WRK_REPORT
     websocket: bool = False  # an echo endpoint loaded by benchmarks/wsload.py (messages, not requests)
     tls: bool = False  # over HTTPS, to the server's TLS instance
-    h2load: bool = False  # loaded by h2load (`--h1`: HTTP/1.1) instead of wrk, with `headers` on every request
+    h2load: bool = False  # loaded by h2load instead of wrk, with `headers` on every request
+    http2: bool = False  # h2load speaks HTTP/2 (ALPN h2), not HTTP/1.1 (`--h1`)
+    streams: int = 1  # h2load -m: the requests in flight on each connection (HTTP/2: streams open at once)
 
 
 # ------------------------------------------------------------------------ checks
@@ -257,6 +263,25 @@ SCENARIOS: dict[str, Scenario] = {
             headers={"Connection": "close"},
             wrk_script=WRK_CLOSE,  # wrk, not h2load: h2load 1.52's timed runs (-D) never end when it must reconnect
             tls=True,
+        ),
+        Scenario(
+            "h2",
+            "/",
+            "`plaintext` over TLS: HTTP/2 (ALPN h2), one stream at a time on each connection",
+            _plaintext,
+            tls=True,
+            h2load=True,
+            http2=True,
+        ),
+        Scenario(
+            "h2_streams",
+            "/",
+            f"`plaintext` over TLS: HTTP/2, {H2_STREAMS} streams at once on each connection",
+            _plaintext,
+            tls=True,
+            h2load=True,
+            http2=True,
+            streams=H2_STREAMS,
         ),
         Scenario("db", "/db", "one random World row", _db, db=True),
         Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),

@@ -69,6 +69,7 @@ def _granian(interface: str, app: str, ws: bool) -> Command:
 ALL = tuple(SCENARIOS)
 PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls)
 TLS = tuple(name for name, s in SCENARIOS.items() if s.tls)  # for the servers that terminate TLS themselves
+TLS_H1 = tuple(name for name, s in SCENARIOS.items() if s.tls and not s.http2)  # for those without HTTP/2
 
 
 def _without(*names: str) -> tuple[str, ...]:
@@ -96,7 +97,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "uvicorn-raw",
             _uvicorn("benchmarks.apps.asgi_raw:app"),
-            (*_without("middleware", "const", "file", "sse", "ws"), *TLS),
+            (*_without("middleware", "const", "file", "sse", "ws"), *TLS_H1),
             "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
         ),
         ServerSpec(

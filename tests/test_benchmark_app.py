@@ -15,7 +15,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
 
-from benchmarks.infra import Postgres  # noqa: E402
+from benchmarks.infra import Postgres, make_tls_files  # noqa: E402
 from benchmarks.runner import fetch, validate  # noqa: E402
 from benchmarks.scenarios import SCENARIOS  # noqa: E402
 from benchmarks.servers import SERVERS, Server  # noqa: E402
@@ -42,9 +42,36 @@ def bench_server(postgres, tmp_path_factory):
             server.proc.wait(10)
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.fixture(scope="module")
+def tls_bench_server(tmp_path_factory):
+    """The app's TLS instance, as the runner starts it for the TLS scenarios: the run's certificate in BENCH_TLS_*."""
+    root = tmp_path_factory.mktemp("bench-tls")
+    tls = make_tls_files(root / "certs")
+    server = Server("tiercel", SERVERS["tiercel"], root / "tiercel", None, tls=tls)
+    server.start()
+    try:
+        assert server.wait_ready(), server.failure
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(10)
+
+
+@pytest.mark.parametrize("name", [name for name, s in SCENARIOS.items() if not s.tls])
 def test_scenario_reply_is_valid(bench_server, postgres, name):
     assert validate(bench_server, SCENARIOS[name], postgres.world_numbers) is None
+
+
+@pytest.mark.parametrize("name", [name for name, s in SCENARIOS.items() if s.tls])
+def test_tls_scenario_reply_is_valid(tls_bench_server, name):
+    """Validated as the runner does: over TLS, HTTP/1.1 keep-alive or reconnecting, or HTTP/2 by ALPN."""
+    scenario = SCENARIOS[name]
+    kept: dict = {}
+    assert validate(tls_bench_server, scenario, None, kept) is None
+    assert kept["tls"]["version"] == "TLSv1.3"
+    if scenario.http2:
+        assert kept["tls"]["alpn"] == "h2"
 
 
 def test_database_scenarios_under_concurrency(bench_server, postgres):

@@ -1,6 +1,7 @@
 """HTTP/2 (RFC 9113): prior-knowledge h2c on cleartext and ALPN h2 over TLS, with every feature of the HTTP/1.1
 pipeline unchanged (routing, bodies, streaming, SSE, files), flow control and backpressure, limits, GOAWAY on
-graceful shutdown, and the known floods refused. Clients: httpx (HTTP/2), curl, and the h2 package for raw frames."""
+graceful shutdown, and the known floods refused. Clients: httpx (HTTP/2), curl, h2load, and the h2 package for raw
+frames."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -158,6 +160,59 @@ def test_curl(serve, cert_file, ca, tmp_path):
         capture_output=True, text=True, timeout=10,
     )  # fmt: skip
     assert out.stdout.endswith("2") and '"scheme":"https"' in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_upgrade_h2c_is_answered_over_http1(serve):
+    """`Upgrade: h2c` (deprecated by RFC 9113 §3.1, and not offered by nginx either) is not taken up: curl's
+    `--http2` on an http:// URL asks for it, and gets its answer over HTTP/1.1 on the same connection."""
+    s = serve(make_app())
+    out = subprocess.run(
+        ["curl", "-s", "-v", "--http2", "-w", "%{http_version}", f"{s.url}/hello", f"{s.url}/users/3"],
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert "Upgrade: h2c" in out.stderr and "HTTP2-Settings:" in out.stderr  # curl did ask
+    assert '"hello":"world"' in out.stdout and '"id":3' in out.stdout and out.stdout.endswith("1.1")
+    assert "Re-using existing connection" in out.stderr or "Reusing existing connection" in out.stderr
+
+
+H2LOAD = shutil.which("h2load")
+H2LOAD_DONE = re.compile(
+    r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored"
+)
+
+
+def h2load(*args: str) -> str:
+    """Runs h2load to completion; returns its report after checking that every request succeeded."""
+    out = subprocess.run([H2LOAD, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    m = H2LOAD_DONE.search(out.stdout)
+    assert m, out.stdout
+    total, started, done, succeeded, failed, errored = map(int, m.groups())
+    assert total == started == done == succeeded and failed == errored == 0, out.stdout
+    assert re.search(rf"status codes: {total} 2xx, 0 3xx, 0 4xx, 0 5xx", out.stdout), out.stdout
+    return out.stdout
+
+
+@pytest.mark.skipif(H2LOAD is None, reason="h2load (nghttp2-client) is not installed")
+def test_h2load_h2c_many_streams(serve, tmp_path):
+    """nghttp2's own load client: 20,000 requests over 8 connections with 32 streams each in flight, then 2,000
+    uploads of 100 KB to a streamed-body route (flow control on every stream at once); all must succeed."""
+    s = serve(make_app())
+    report = h2load("-n20000", "-c8", "-m32", f"{s.url}/users/5?q=x")
+    assert "Application protocol: h2c" in report
+    body = tmp_path / "body.bin"
+    body.write_bytes(os.urandom(100_000))
+    h2load("-n2000", "-c4", "-m16", "-d", str(body), f"{s.url}/sum")
+
+
+@pytest.mark.skipif(H2LOAD is None, reason="h2load (nghttp2-client) is not installed")
+def test_h2load_over_tls(serve, cert_file):
+    """h2load over TLS: HTTP/2 chosen by ALPN, and HTTP/1.1 (`--h1`) with 8 requests pipelined per connection."""
+    s = serve(make_app(), ssl_certfile=cert_file)
+    url = f"https://127.0.0.1:{s.port}/hello"
+    assert "Application protocol: h2" in h2load("-n10000", "-c4", "-m16", url)
+    assert "Application protocol: http/1.1" in h2load("--h1", "-n10000", "-c4", "-m8", url)
 
 
 # ---- raw frames (the h2 package) -----------------------------------------------------------------------------
