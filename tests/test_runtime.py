@@ -210,12 +210,13 @@ def test_sighup_rolling_restart_refuses_nothing(run_script):
     p = run_script(*tiercel("--processes", "2"), cwd=APP_DIR)
     before = children(p.proc.pid)
     with Load(p.url) as load:
-        time.sleep(0.3)
+        wait_for(lambda: load.ok >= 10, 15, "requests before the restart")
         p.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: len(children(p.proc.pid)) == 2 and not children(p.proc.pid) & before, 15, "new workers")
-        time.sleep(0.5)
+        after = children(p.proc.pid)
+        wait_for(lambda: sum(load.pids[str(pid)] for pid in after) >= 10, 15, "requests served by the new workers")
     assert load.errors == [], load.errors[:5]
-    assert load.ok > 20
+    assert {int(pid) for pid in load.pids} & before  # the old workers served until they were replaced
     assert p.stop(signal.SIGTERM) == 0
 
 
