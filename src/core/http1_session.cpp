@@ -11,7 +11,7 @@
 namespace tiercel {
 
 namespace {
-constexpr size_t kInitialBuffer = 8 * 1024;
+constexpr size_t kInitialBuffer = 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr uint64_t kDrainFirstRequestMs = 1000;  // while draining, how long a new connection has to send
 
@@ -33,6 +33,8 @@ void Http1Session::release() noexcept {
 
 std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
   if (buf_.size() - len_ < min_free) {
+    // A socket's session asks for 16 KiB at once; a session fed from elsewhere (an HTTP/2 stream) for what it
+    // holds: a small request gets a small buffer.
     size_t want = buf_.empty() ? kInitialBuffer : buf_.size();
     while (want - len_ < min_free) want *= 2;
     buf_.resize(want);

@@ -377,6 +377,7 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  // rapid reset (CVE-2023-44487)
   nghttp2_option_set_max_continuations(opt, 8);           // CONTINUATION floods (CVE-2024-28182)
+  nghttp2_option_set_no_closed_streams(opt, 1);           // no RFC 7540 priority tree to keep closed streams for
   nghttp2_session_server_new2(&ng_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -384,6 +385,9 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, env_.config.limits.max_header_bytes},
+      // RFC 9218: the deprecated RFC 7540 priority tree is not kept (streams are served in arrival order, as the
+      // handlers answer); cheaper per stream, and a tree a client could make expensive is gone.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
   nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
