@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the C++ core's GoogleTest suite (under ASan+UBSan), the HTTP/1.1 parser fuzzer for a
-# bounded time, then the Python suite on Python 3.11 and 3.12. Run scripts/install.sh first.
+# Runs every test: the C++ core's GoogleTest suite (under ASan+UBSan), the fuzzers (parsers, the HTTP/1.1 and HTTP/2
+# connections) for a bounded time each, then the Python suite on Python 3.11 and 3.12. Run scripts/install.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -19,7 +19,7 @@ ctest --test-dir build/native --output-on-failure -j "$JOBS" >build/native/ctest
   || { tail -n 80 build/native/ctest.log; exit 1; }
 grep -E "tests passed|tests failed|Skipped" build/native/ctest.log
 
-echo "== fuzzing the parsers (HTTP/1.1, multipart, WebSocket frames) and the connection pipeline, ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
+echo "== fuzzing the parsers (HTTP/1.1, multipart, WebSocket frames) and the connections (HTTP/1.1 pipeline, HTTP/2), ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/fuzz -j "$JOBS"
@@ -34,6 +34,7 @@ fuzz() {  # fuzz NAME SEEDS [libFuzzer flags...]
 }
 fuzz fuzz_http1_parser tests/fuzz/seeds -dict=tests/fuzz/http1.dict
 fuzz fuzz_http1_session tests/fuzz/session_seeds
+fuzz fuzz_http2 tests/fuzz/http2_seeds
 fuzz fuzz_multipart tests/fuzz/multipart_seeds
 fuzz fuzz_websocket tests/fuzz/websocket_seeds
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import trustme
 
-from tiercel import SSEMessage, SSEResponse, StreamingResponse, Tiercel
+from tiercel import Response, SSEMessage, SSEResponse, StreamingResponse, Tiercel
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,16 @@ def make_app(files_dir=None) -> Tiercel:
     async def slow():
         await asyncio.sleep(0.5)
         return "slow"
+
+    @app.get("/later")
+    async def later():
+        await asyncio.sleep(0.01)
+        return "later"
+
+    @app.get("/nothing")
+    async def nothing():
+        await asyncio.sleep(0.01)
+        return Response(204)
 
     if files_dir is not None:
         app.serve_directory("/files", str(files_dir))
@@ -399,6 +409,60 @@ def test_rfc9113_error_cases(serve):
     got = server_reply(s.port, done + frame(0, 0, 1, b"late"), timeout=2)
     assert any(kind == 3 for kind, *_ in got) or goaway_code(got) in (1, 5)
     assert httpx.get(s.url + "/hello").status_code == 200
+
+
+# ---- what the HTTP/2 fuzzer (tests/fuzz/fuzz_http2.cpp) found, over real sockets ----------------------------
+def test_bodyless_answers_from_async_handlers(serve):
+    """HEAD and 204 answers that arrive after the request (an awaiting handler) end their stream as they are
+    written: the stream was freed under its own call (a use-after-free the fuzzer found under ASan)."""
+    s = serve(make_app())
+
+    async def main():
+        async with httpx.AsyncClient(http1=False, http2=True, base_url=s.url) as c:
+            heads = [c.head("/later") for _ in range(20)]
+            empties = [c.get("/nothing") for _ in range(20)]
+            return await asyncio.gather(*heads, *empties)
+
+    rs = asyncio.run(main())
+    assert [r.status_code for r in rs] == [200] * 20 + [204] * 20
+    assert all(r.content == b"" and r.http_version == "HTTP/2" for r in rs)
+
+
+def test_small_write_watermark_does_not_stall(serve, tmp_path):
+    """With a write watermark below nghttp2's batch, a body whose pieces the socket takes at once still goes out
+    whole (the rest used to wait for a frame from the client)."""
+    blob = os.urandom(3 << 20)
+    (tmp_path / "big.bin").write_bytes(blob)
+    s = serve(make_app(tmp_path), write_high_watermark=4096)
+    with httpx.Client(http1=False, http2=True, base_url=s.url, timeout=10) as c:
+        for _ in range(3):
+            assert c.get("/files/big.bin").content == blob
+
+
+def test_early_answer_resets_the_upload_with_no_error(serve):
+    """An answer complete before the request body (here 413 for a Content-Length over max_body) ends the stream
+    with RST_STREAM(NO_ERROR), as RFC 9113 §8.1 says, instead of leaving it open for a body nobody reads."""
+    s = serve(make_app(), max_body=1000)
+    import hpack
+
+    fields = [(":method", "POST"), (":path", "/echo"), (":scheme", "http"), (":authority", "x")]
+    block = hpack.Encoder().encode([*fields, ("content-length", "100000")])
+    got = server_reply(s.port, frame(1, 4, 1, block) + frame(0, 0, 1, b"x" * 1000), timeout=1.5)
+    on_stream = [(kind, flags, payload) for kind, flags, sid, payload in got if sid == 1]
+    assert on_stream[0][0] == 1  # the answer's HEADERS
+    assert hpack.Decoder().decode(on_stream[0][2])[0] == (":status", "413")
+    assert any(flags & 1 for kind, flags, _ in on_stream if kind in (0, 1))  # ... ended (END_STREAM)
+    assert (3, 0, (0).to_bytes(4, "big")) in on_stream  # then RST_STREAM(NO_ERROR)
+
+
+def test_unfinished_header_block_times_out(serve):
+    """A HEADERS frame without END_HEADERS, never continued, holds the whole connection (nothing else may be sent
+    before its CONTINUATION): after header_timeout the connection ends with GOAWAY(ENHANCE_YOUR_CALM)."""
+    s = serve(make_app(), header_timeout=0.5)
+    t0 = time.monotonic()
+    got = server_reply(s.port, frame(1, 0, 1, request_headers()), timeout=10)
+    assert goaway_code(got) == 11
+    assert time.monotonic() - t0 < 5  # closed by the server, not by the read timeout
 
 
 def test_max_concurrent_streams(serve):

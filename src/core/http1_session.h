@@ -114,14 +114,17 @@ class SessionTransport {
   /// Sends up to `count` bytes of the file `fd` from `offset` from the kernel's page cache (sendfile), when the
   /// socket takes them now and nothing is queued before them. Returns the bytes sent, 0 when it cannot now, or -1
   /// when this transport does not send files (the caller reads the file and send()s it instead).
-  /// What the TLS handshake settled, when the connection is TLS (null for plain TCP).
-  virtual std::shared_ptr<const TlsInfo> tls() const { return nullptr; }
   virtual ssize_t send_file(int fd, uint64_t offset, size_t count) {
     (void)fd;
     (void)offset;
     (void)count;
     return -1;
   }
+  /// What the TLS handshake settled, when the connection is TLS (null for plain TCP).
+  virtual std::shared_ptr<const TlsInfo> tls() const { return nullptr; }
+  /// Asks to be called back from the loop's next turn (an HTTP/2 connection's on_later()), outside every call in
+  /// progress. Transports that carry no HTTP/2 connection need not.
+  virtual void wake_later() {}
 };
 
 /// Shared per-loop state the sessions read: settings, routes, clock, Date line.

@@ -37,7 +37,7 @@ bool connection_specific(std::string_view name) {
 /// this transport and leaves as HEADERS and DATA.
 class Http2Stream final : public SessionTransport {
  public:
-  Http2Stream(Http2Connection& conn, int32_t id) : conn_(conn), id_(id) {}
+  Http2Stream(Http2Connection& conn, int32_t id) : conn_(conn), id_(id), opened_ms_(conn.env().now_ms) {}
   ~Http2Stream() override { end_session(); }
 
   // --- the request ---
@@ -80,7 +80,11 @@ class Http2Stream final : public SessionTransport {
   }
 
   void on_body(std::string_view data) {
-    if (!session_ || data.empty()) return;
+    if (data.empty()) return;
+    if (!session_) {
+      conn_.consume(id_, data.size());  // nobody takes it: the connection's window must not shrink for it
+      return;
+    }
     if (chunked_request_) {
       char size[24];
       int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
@@ -103,14 +107,25 @@ class Http2Stream final : public SessionTransport {
     chunked_request_ = false;
   }
 
+  /// nghttp2 closed the stream: nothing more goes to nghttp2 for it, and the window its session held back goes
+  /// back to the connection. Its session is stopped later, by end_session(), outside any call of the session's.
+  void detach() {
+    gone_ = true;
+    if (held_) conn_.consume(id_, std::exchange(held_, 0));  // counted on the connection even for a closed stream
+  }
+
   /// The stream is closed (answered, reset by the client, or the connection is gone): its session stops.
   void end_session() {
+    gone_ = true;
     if (!session_) return;
     Http1Session* s = std::exchange(session_, nullptr);
-    gone_ = true;
     s->on_transport_closed();
     s->release();
   }
+
+  bool gone() const noexcept { return gone_; }
+  /// When the request's header block began (a block never finished holds the whole connection).
+  uint64_t opened_ms() const noexcept { return opened_ms_; }
 
   // --- SessionTransport: the answer, as HTTP/1.1 bytes ---
   void send(std::string& out) override {
@@ -137,7 +152,7 @@ class Http2Stream final : public SessionTransport {
 
   void resume_reading() override {
     paused_ = false;
-    if (held_) {
+    if (held_ && !gone_) {
       conn_.consume(id_, held_);
       held_ = 0;
       conn_.flush();
@@ -148,7 +163,7 @@ class Http2Stream final : public SessionTransport {
 
   std::shared_ptr<const TlsInfo> tls() const override { return conn_.transport().tls(); }
 
-  Http1Session* session() noexcept { return session_; }
+  Http1Session* session() const noexcept { return session_; }
 
   /// nghttp2 asks for DATA: what the body has so far.
   ssize_t read_body(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -271,6 +286,7 @@ class Http2Stream final : public SessionTransport {
 
   Http2Connection& conn_;
   int32_t id_;
+  uint64_t opened_ms_;
   Http1Session* session_ = nullptr;
   std::string method_, path_, authority_, head_, cookie_;
   size_t header_bytes_ = 0;
@@ -299,6 +315,7 @@ class Http2Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     Http2Connection& c = of(user);
     c.streams_[frame->hd.stream_id] = std::make_unique<Http2Stream>(c, frame->hd.stream_id);
+    c.update_idle_deadline();
     return 0;
   }
 
@@ -309,9 +326,10 @@ class Http2Callbacks {
     if (!s) return 0;
     if (!s->add_header(std::string_view(reinterpret_cast<const char*>(name), namelen),
                        std::string_view(reinterpret_cast<const char*>(value), valuelen))) {
-      // Over max_header_bytes: the stream is refused (its headers are never dispatched).
+      // Over max_header_bytes: the stream is refused, once; the rest of its block is decoded (HPACK state) and
+      // ignored, and it is never dispatched.
       nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_ENHANCE_YOUR_CALM);
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      of(user).close_stream(frame->hd.stream_id);
     }
     return 0;
   }
@@ -336,7 +354,12 @@ class Http2Callbacks {
   }
 
   static int on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len, void* user) {
-    if (Http2Stream* s = of(user).stream(stream_id)) s->on_body(std::string_view(reinterpret_cast<const char*>(data), len));
+    Http2Connection& c = of(user);
+    if (Http2Stream* s = c.stream(stream_id)) {
+      s->on_body(std::string_view(reinterpret_cast<const char*>(data), len));
+    } else {
+      c.consume(stream_id, len);  // a stream we refused: its bytes must not shrink the connection's window
+    }
     return 0;
   }
 
@@ -351,8 +374,20 @@ class Http2Callbacks {
     return 0;
   }
 
-    static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
     of(user).close_stream(stream_id);
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_GOAWAY) of(user).goaway_sent_ = true;
+    bool response = frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA;
+    if (response && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0) {
+      // The answer is complete and the client is still sending (an early 413 or 408, a handler that did not read
+      // the body): RST_STREAM(NO_ERROR) tells it to stop (RFC 9113 §8.1), and the stream does not stay open.
+      nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
     return 0;
   }
 };
@@ -370,6 +405,7 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, Http2Callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, Http2Callbacks::on_stream_close);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cb, Http2Callbacks::on_begin_frame);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, Http2Callbacks::on_frame_send);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);      // windows follow what the handlers take (backpressure)
@@ -396,8 +432,24 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
 
 Http2Connection::~Http2Connection() {
   streams_.clear();  // each stream's session is told the connection is gone
+  closed_streams_.clear();
   nghttp2_session_del(ng_);
 }
+
+/// Marks a call from the transport (or the loop): the streams closed during it are freed when the outermost returns,
+/// when no call of theirs, or of their sessions, is running.
+class Http2Connection::Entry {
+ public:
+  explicit Entry(Http2Connection& c) : c_(c) { ++c_.entry_depth_; }
+  ~Entry() {
+    if (--c_.entry_depth_ == 0) c_.reap();
+  }
+  Entry(const Entry&) = delete;
+  Entry& operator=(const Entry&) = delete;
+
+ private:
+  Http2Connection& c_;
+};
 
 Http2Stream* Http2Connection::stream(int32_t id) noexcept {
   auto it = streams_.find(id);
@@ -410,12 +462,29 @@ void Http2Connection::close_stream(int32_t id) {
   std::unique_ptr<Http2Stream> s = std::move(it->second);
   streams_.erase(it);
   drained_.erase(std::remove(drained_.begin(), drained_.end(), s.get()), drained_.end());
-  s->end_session();
+  // The stream may be closing from inside its own session (an answer's last bytes flushed from a handler's
+  // response): the session is stopped and freed later, never under a call of its own.
+  s->detach();
+  closed_streams_.push_back(std::move(s));
+  if (entry_depth_ == 0) transport_.wake_later();
   update_idle_deadline();
+}
+
+void Http2Connection::reap() {
+  while (!closed_streams_.empty()) {
+    auto closing = std::exchange(closed_streams_, {});
+    closing.clear();  // each stream's session is told its transport is gone (it may close others: loop)
+  }
+}
+
+void Http2Connection::on_later() {
+  Entry entry(*this);
+  flush();
 }
 
 void Http2Connection::on_read(std::string_view data) {
   if (closed_ || failed_) return;  // after a connection error nothing more is read
+  Entry entry(*this);
   ++callback_depth_;
   ssize_t r = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
   --callback_depth_;
@@ -423,9 +492,9 @@ void Http2Connection::on_read(std::string_view data) {
     // A connection error (a bad preface, a flood, a protocol violation): GOAWAY, then the connection closes once it
     // is sent (nghttp2 reads nothing more).
     failed_ = true;
-    nghttp2_session_terminate_session(
-        ng_, r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                            : NGHTTP2_PROTOCOL_ERROR);
+    uint32_t code = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                                 : NGHTTP2_PROTOCOL_ERROR;
+    nghttp2_session_terminate_session(ng_, code);
   }
   after_callbacks();
   flush();
@@ -441,21 +510,31 @@ void Http2Connection::flush() {
     return;
   }
   if (closed_) return;
+  const size_t watermark = env_.config.write_high_watermark;
   do {
     want_flush_ = false;
     after_callbacks();
-    while (transport_.unsent_bytes() + out_.size() <= env_.config.write_high_watermark) {
-      const uint8_t* data = nullptr;
-      ++callback_depth_;
-      ssize_t n = nghttp2_session_mem_send(ng_, &data);
-      --callback_depth_;
-      if (n <= 0) break;
-      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-      if (out_.size() >= kFlushChunk) transport_.send(out_);
+    for (;;) {
+      bool more = true;
+      while (out_.size() < kFlushChunk && transport_.unsent_bytes() + out_.size() <= watermark) {
+        const uint8_t* data = nullptr;
+        ++callback_depth_;
+        ssize_t n = nghttp2_session_mem_send(ng_, &data);
+        --callback_depth_;
+        if (n <= 0) {
+          more = false;
+          break;
+        }
+        out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      }
+      if (out_.empty()) break;
+      transport_.send(out_);
+      // Stopped at the watermark and the transport took everything at once: no on_drained() will come, so go on.
+      if (!more || transport_.unsent_bytes() > watermark) break;
     }
-    if (!out_.empty()) transport_.send(out_);
     for (Http2Stream* s : std::exchange(drained_, {})) {
-      if (Http1Session* session = s->session()) session->on_drained();
+      Http1Session* session = s->gone() ? nullptr : s->session();
+      if (session) session->on_drained();
     }
   } while (want_flush_ && !closed_);
   if (!closed_ && !nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) {
@@ -464,40 +543,59 @@ void Http2Connection::flush() {
   }
 }
 
-void Http2Connection::on_drained() { flush(); }
+void Http2Connection::on_drained() {
+  Entry entry(*this);
+  flush();
+}
 
 void Http2Connection::on_transport_closed() {
   closed_ = true;
   streams_.clear();
+  closed_streams_.clear();
 }
 
 void Http2Connection::update_idle_deadline() {
   idle_deadline_ms_ = streams_.empty() ? env_.now_ms + env_.config.keepalive_timeout_ms : 0;
 }
 
+uint64_t Http2Connection::stream_deadline(const Http2Stream& s) const noexcept {
+  if (Http1Session* session = s.session()) return session->deadline();
+  return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete yet
+}
+
 uint64_t Http2Connection::deadline() const noexcept {
+  if (closed_ || failed_) return 0;
   uint64_t d = idle_deadline_ms_;
   for (const auto& [id, s] : streams_) {
-    Http2Stream* stream = s.get();
-    if (Http1Session* session = stream->session()) {
-      uint64_t sd = session->deadline();
-      if (sd != 0 && (d == 0 || sd < d)) d = sd;
-    }
+    uint64_t sd = stream_deadline(*s);
+    if (sd != 0 && (d == 0 || sd < d)) d = sd;
   }
   return d;
 }
 
 void Http2Connection::on_timeout() {
-  if (closed_) return;
+  if (closed_ || failed_) return;
+  Entry entry(*this);
   if (streams_.empty() && idle_deadline_ms_ && env_.now_ms >= idle_deadline_ms_) {
     nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);  // idle: GOAWAY, then close
+    failed_ = true;
     flush();
     return;
   }
   std::vector<Http1Session*> due;
   for (const auto& [id, s] : streams_) {
-    Http1Session* session = s->session();
-    if (session && session->deadline() != 0 && session->deadline() <= env_.now_ms) due.push_back(session);
+    uint64_t sd = stream_deadline(*s);
+    if (sd == 0 || sd > env_.now_ms) continue;
+    if (!s->session()) {
+      // A header block begun and not finished within header_timeout: until it ends the client can send nothing
+      // else on this connection (not even a WINDOW_UPDATE), so it only holds it open, as a request head that never
+      // ends over HTTP/1.1 (slowloris). The connection ends, as nginx's does on its header timeout.
+      failed_ = true;
+      nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
+      flush();
+      return;
+    }
+    due.push_back(s->session());
   }
   for (Http1Session* session : due) session->on_timeout();
   flush();
@@ -505,10 +603,22 @@ void Http2Connection::on_timeout() {
 
 void Http2Connection::drain() {
   if (draining_ || closed_) return;
+  Entry entry(*this);
   draining_ = true;
   // GOAWAY with the last stream already started: those finish, no new ones are accepted.
   nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
+  // Serialised now, even over the write watermark: nghttp2 takes no new stream once it is out, and a later GOAWAY
+  // (a connection error) cannot name a later stream than this one (RFC 9113 §6.8). Control frames come before the
+  // DATA still queued, so little more than the GOAWAY leaves here.
+  ++callback_depth_;
+  while (!goaway_sent_) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(ng_, &data);
+    if (n <= 0) break;
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  --callback_depth_;
   flush();
 }
 

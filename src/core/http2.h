@@ -47,6 +47,9 @@ class Http2Connection {
   void on_timeout();
   /// Graceful shutdown: GOAWAY; the streams already open finish, then the connection closes.
   void drain();
+  /// The loop's next turn, after transport().wake_later(): frees the streams that closed outside the transport's
+  /// calls (from inside a session answering), and sends what is pending.
+  void on_later();
   size_t open_streams() const noexcept { return streams_.size(); }
 
   // --- for streams ---
@@ -63,8 +66,11 @@ class Http2Connection {
 
  private:
   friend class Http2Callbacks;
+  class Entry;
   Http2Stream* stream(int32_t id) noexcept;
   void close_stream(int32_t id);
+  void reap();
+  uint64_t stream_deadline(const Http2Stream& s) const noexcept;
   void after_callbacks();
   void update_idle_deadline();
 
@@ -73,6 +79,7 @@ class Http2Connection {
   std::string peer_ip_;
   nghttp2_session* ng_ = nullptr;
   std::map<int32_t, std::unique_ptr<Http2Stream>> streams_;
+  std::vector<std::unique_ptr<Http2Stream>> closed_streams_;  // closed, their sessions not yet stopped (reap())
   std::vector<Http2Stream*> drained_;
   std::vector<std::pair<int32_t, size_t>> consumed_;
   std::string out_;
@@ -80,6 +87,8 @@ class Http2Connection {
   uint32_t empty_frames_ = 0;   // empty DATA frames received (a flood ends the connection)
   uint32_t continuations_ = 0;  // CONTINUATION frames in a row
   int callback_depth_ = 0;  // inside nghttp2 (mem_recv / mem_send): no re-entry, flush afterwards
+  int entry_depth_ = 0;     // inside a call from the transport or the loop (Entry): closed streams wait for its end
+  bool goaway_sent_ = false;  // a GOAWAY left nghttp2
   bool want_flush_ = false;
   bool draining_ = false;
   bool closed_ = false;

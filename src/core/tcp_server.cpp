@@ -121,6 +121,14 @@ class TcpConnection final : public SessionTransport {
     }
   }
 
+  /// The loop's next turn, as asked by later(): an HTTP/2 connection's deferred work, then TLS input OpenSSL holds.
+  void on_later() {
+    if (h2_ && !hard_closing_) h2_->on_later();
+    drain_tls();
+  }
+
+  void wake_later() override { server_.later(this); }
+
   /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session.
   void drain_tls() {
     while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
@@ -284,7 +292,7 @@ class TcpConnection final : public SessionTransport {
       loop_.mark_dirty();
       // Records already received will not make the socket readable again: they are handed on soon (not from
       // here, inside the session).
-      if (tls_ && tls_->handshake_done() && tls_->has_buffered_input()) server_.drain_tls_later(this);
+      if (tls_ && tls_->handshake_done() && tls_->has_buffered_input()) server_.later(this);
     }
   }
 
@@ -516,8 +524,8 @@ TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTab
     : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0, 0, nullptr} {
   uv_timer_init(loop_.raw(), &sweep_);
   sweep_.data = this;
-  uv_timer_init(loop_.raw(), &tls_drain_);
-  tls_drain_.data = this;
+  uv_timer_init(loop_.raw(), &later_timer_);
+  later_timer_.data = this;
   refresh_clock();
 }
 
@@ -525,7 +533,7 @@ TcpServer::~TcpServer() {
   for (auto* c : connections_) c->hard_close();
   stop_listening();
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tls_drain_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&later_timer_), nullptr);
   // Run the loop so every close callback (which touches this server) happens before it is gone.
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
@@ -646,27 +654,27 @@ void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
 
 void TcpServer::on_connection_closed(TcpConnection* c) {
   if (connections_.erase(c) && env_.observer) env_.observer->on_connection(-1);
-  tls_drains_.erase(c);
+  laters_.erase(c);
   if (connections_.empty() && sweep_running_) {
     uv_timer_stop(&sweep_);
     sweep_running_ = false;
   }
 }
 
-void TcpServer::drain_tls_later(TcpConnection* c) {
-  tls_drains_.insert(c);
-  if (!tls_drain_running_) {
-    tls_drain_running_ = true;
-    uv_timer_start(&tls_drain_, on_tls_drain, 0, 0);
+void TcpServer::later(TcpConnection* c) {
+  laters_.insert(c);
+  if (!later_running_) {
+    later_running_ = true;
+    uv_timer_start(&later_timer_, on_later, 0, 0);
     loop_.mark_dirty();
   }
 }
 
-void TcpServer::on_tls_drain(uv_timer_t* t) {
+void TcpServer::on_later(uv_timer_t* t) {
   auto* self = static_cast<TcpServer*>(t->data);
-  self->tls_drain_running_ = false;
+  self->later_running_ = false;
   self->refresh_clock();
-  for (TcpConnection* c : std::exchange(self->tls_drains_, {})) c->drain_tls();
+  for (TcpConnection* c : std::exchange(self->laters_, {})) c->on_later();
 }
 
 void TcpServer::on_tls_failure(const std::string& error) {

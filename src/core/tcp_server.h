@@ -82,14 +82,15 @@ class TcpServer {
   // Internal, for TcpConnection.
   void on_connection_closed(TcpConnection* c);
   void refresh_clock();
-  /// `c` has TLS input buffered that its session can take again: hand it on from the loop's next turn.
-  void drain_tls_later(TcpConnection* c);
+  /// Calls `c->on_later()` from the loop's next turn: TLS input buffered that its session can take again, or an
+  /// HTTP/2 connection's streams to free outside the calls in progress.
+  void later(TcpConnection* c);
   void on_tls_failure(const std::string& error);
 
  private:
   static void on_new_connection(uv_stream_t* server, int status);
   static void on_sweep(uv_timer_t* t);
-  static void on_tls_drain(uv_timer_t* t);
+  static void on_later(uv_timer_t* t);
   void ensure_sweep();
 
   EventLoop& loop_;
@@ -101,9 +102,9 @@ class TcpServer {
   std::unordered_set<TcpConnection*> connections_;
   std::shared_ptr<const TlsContext> tls_;
   bool http2_ = true;
-  uv_timer_t tls_drain_;
-  bool tls_drain_running_ = false;
-  std::unordered_set<TcpConnection*> tls_drains_;
+  uv_timer_t later_timer_;
+  bool later_running_ = false;
+  std::unordered_set<TcpConnection*> laters_;  // connections waiting for on_later()
   uint64_t tls_failures_ = 0;
   std::string last_tls_error_;
 };

@@ -1,9 +1,17 @@
 // libFuzzer target for Http2Connection (src/core/http2.cpp: nghttp2 bridged onto one Http1Session per stream) over
-// the in-memory transport, played the way tcp_server.cpp plays it. Random bytes never get past the preface and
-// HPACK, so the input is a script: each op builds client frames (header blocks from a client-side HPACK deflater,
-// frame headers written by hand) or acts as the transport. The server's output is cut into frames and its header
-// blocks decoded with a client-side inflater; every run checks framing, answers, flow control, liveness and the
-// transport and cancel rules.
+// the in-memory transport, played the way tcp_server.cpp plays it (on_later() runs after a step when the connection
+// asked for the loop's next turn with wake_later()). Random bytes never get past the preface and HPACK, so the
+// input is a script: each op builds client frames (header blocks from a client-side HPACK deflater, frame headers
+// written by hand) or acts as the transport. The server's output is cut into frames and its header blocks decoded
+// with a client-side inflater.
+//
+// Checks: the output is whole frames (SETTINGS first, no even stream ids, sizes within the client's max frame size);
+// header blocks decode and are responses (:status first, lower-case names, no connection-specific fields), one per
+// stream the client opened, none above a GOAWAY's last stream id nor after the client's RST_STREAM; DATA stays
+// within the client's flow-control windows and matches content-length; an answer on stream `sid` is the one to the
+// request sent on `sid` (target, method, body, padding); every request the client ended is answered to its end;
+// drain() closes once nothing is open; a connection always has a deadline that does something; no transport call
+// after on_transport_closed(), no dispatch after close, each deferred answer cancelled at most once.
 //
 // Input: two setup bytes, then ops: one byte each (op = byte % 20), whose arguments are the bytes that follow (0
 // once the input is used up). The preface and the client's SETTINGS are queued first.
@@ -13,9 +21,10 @@
 //   Setup byte 1: defer mask: the answer to stream `sid` is deferred when bit (sid / 2) % 8 is set.
 //   Ops (pick(s): 0 the newest stream the client opened, else its ((s - 1) % count)-th stream):
 //     0,1 HEADERS f m [x] [c] [p] [k] [q] [i]: f: 1 END_STREAM · 2 split into HEADERS + (k % 3 + 1) CONTINUATIONs ·
-//         4 skip a stream id · 8 reuse the last id · 12 an even/lower/zero id (i) · 16 PRIORITY · 32 PADDED (q) ·
-//         64 mutation x (invalid or unusual fields) · 128 content-length c*8. m: method m % 8 · path (m / 8) % 4
-//         (/r, /u/<sid>, /c, /nope) · (m / 32) % 4: 1 status=204, 2 status=304 · 128 pad=p*277.
+//         4 skip a stream id · 8 reuse the last id · 12 an even/lower/zero id (i) · 16 PRIORITY (weight x, on itself
+//         when k is odd) · 32 PADDED (q) · 64 mutation x (invalid or unusual fields) · 128 content-length c*8.
+//         m: method m % 8 · path (m / 8) % 4 (/r, /u/<sid>, /c, /nope) · (m / 32) % 4: 1 status=204, 2 status=304 ·
+//         128 pad=p*277.
 //         The target is `<path>?sid=<sid>&n=<op number>[&pad=N][&status=NNN]`: answers tie back to their stream.
 //     2,3 DATA s l f [q]: l*64 bytes on pick(s); f: 1 END_STREAM · 2 PADDED (q) · 4 on stream 0
 //     4 WINDOW_UPDATE s k: s = 0 the connection, else pick(s); k % 4: k*1000 · 0 · 2^31-1 · 65535
@@ -467,8 +476,8 @@ void Run::op(uint8_t code, Input& in) {
       if (idle) check(t_.close_requested(), "the idle timeout did not end the connection");
       // A deadline must be a time at which on_timeout() does something: one still due now would be run again and
       // again (unless output the peer has not read yet holds the answer back).
-      if (conn_ && !t_.close_requested() && t_.unsent() == 0) {
-        check(conn_->deadline() == 0 || conn_->deadline() > env_.now_ms, "after on_timeout() the deadline is still due");
+      if (conn_ && !t_.close_requested() && t_.unsent() == 0 && conn_->deadline() != 0) {
+        check(conn_->deadline() > env_.now_ms, "after on_timeout() the deadline is still due");
       }
       break;
     }
@@ -568,6 +577,11 @@ void Run::settle() {
 
 /// Invariants after every step.
 void Run::after_step(const char* what) {
+  // The loop's next turn: what the connection asked for with wake_later() (streams closed inside a session).
+  while (conn_ && t_.take_wake()) {
+    conn_->on_later();
+    if (!conn_) break;
+  }
   parse_output();
   if (t_.calls_after_dead() != 0) fail(std::string("transport used after on_transport_closed() (") + what + ")");
   if (t_.bytes_after_close() > 0) fail(std::string("bytes sent after close() (") + what + ")");
@@ -647,6 +661,10 @@ void Run::on_frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view p
       break;
     case kGoaway:
       if (p.size() < 8) bad("GOAWAY length");
+      if (g_trace) {
+        note("   GOAWAY last " + std::to_string(read32(p) & 0x7fffffff) + " error " +
+             std::to_string(read32(p.substr(4))) + " " + std::string(p.substr(8)));
+      }
       if (goaway_ && (read32(p) & 0x7fffffff) > goaway_last_) bad("a GOAWAY's last stream id increased");
       goaway_ = true;
       goaway_last_ = read32(p) & 0x7fffffff;

@@ -67,6 +67,10 @@ class MemoryTransport final : public SessionTransport {
     note_call();
     return unsent_;
   }
+  void wake_later() override {
+    note_call();
+    wake_ = true;
+  }
 
   /// A slow peer leaves what was sent unsent until drain(); a fast one takes everything at once.
   void set_slow(bool slow) noexcept { slow_ = slow; }
@@ -91,6 +95,8 @@ class MemoryTransport final : public SessionTransport {
   int pauses() const noexcept { return pauses_; }
   int resumes() const noexcept { return resumes_; }
   int sends() const noexcept { return sends_; }
+  /// Whether wake_later() was called since the last take_wake(): the loop's next turn is due (on_later()).
+  bool take_wake() noexcept { return std::exchange(wake_, false); }
   /// Bytes handed to send() after close(): close() promises to close once the bytes already sent are
   /// written, so anything later is lost or sent on a half-closed socket.
   size_t bytes_after_close() const noexcept { return bytes_after_close_; }
@@ -112,6 +118,7 @@ class MemoryTransport final : public SessionTransport {
   bool reading_ = true;
   bool close_requested_ = false;
   bool dead_ = false;
+  bool wake_ = false;
   int close_calls_ = 0;
   int pauses_ = 0;
   int resumes_ = 0;
