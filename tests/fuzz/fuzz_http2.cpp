@@ -9,8 +9,9 @@
 // header blocks decode and are responses (:status first, lower-case names, no connection-specific fields), one per
 // stream the client opened, none above a GOAWAY's last stream id nor after the client's RST_STREAM; DATA stays
 // within the client's flow-control windows and matches content-length; an answer on stream `sid` is the one to the
-// request sent on `sid` (target, method, body, padding); every request the client ended is answered to its end;
-// drain() closes once nothing is open; a connection always has a deadline that does something; no transport call
+// request sent on `sid` (target, method, body, padding); every request the client ended is answered to its end
+// (but for streams opened after the client's own GOAWAY: a client closing the connection, whose new streams nghttp2
+// ignores once none is active); drain() closes once nothing is open; a connection always has a deadline that does something; no transport call
 // after on_transport_closed(), no dispatch after close, each deferred answer cancelled at most once.
 //
 // Input: two setup bytes, then ops: one byte each (op = byte % 20), whose arguments are the bytes that follow (0
@@ -134,6 +135,7 @@ bool digits(const std::string& v) {
 /// One stream as the client sees it: what it sent, and what the server answered.
 struct Stream {
   bool ours = false;     ///< opened by a HEADERS op with a fresh id: method and target known
+  bool after_goaway = false;  ///< opened after the client's own GOAWAY: the server may ignore it (nghttp2 does)
   bool trusted = false;  ///< no raw frame before it: the server decoded what we encoded
   bool valid = false;    ///< no mutation, no content-length, no DATA after the end: the handler must see `body`
   std::string method, target, body;
@@ -268,6 +270,7 @@ class Run {
   nghttp2_hd_deflater* deflater_ = nullptr;
   nghttp2_hd_inflater* inflater_ = nullptr;
   bool slow_ = false, auto_ack_ = true, killed_ = false, tainted_ = false, fc_unknown_ = false;
+  bool client_goaway_ = false;  // the client sent a GOAWAY: a client closing the connection
   size_t final_chunk_ = SIZE_MAX, seen_at_kill_ = 0;
   // the client: every byte it produced (client_[delivered_..] is the backlog), and its model of the streams
   std::string client_;
@@ -346,6 +349,7 @@ void Run::op_headers(Input& in) {
   next_sid_ = sid + 2;
   own_.push_back(sid);
   s.ours = true;
+  s.after_goaway = client_goaway_;
   s.trusted = !tainted_;
   s.valid = !(f & (64 | 128));
   for (const auto& [name, value] : h) {
@@ -451,6 +455,7 @@ void Run::op(uint8_t code, Input& in) {
     case 9: {
       uint8_t last = in.byte();
       send_frame(kGoaway, 0, 0, be32(last) + be32(in.byte() % 14));
+      client_goaway_ = true;
       break;
     }
     case 10: op_raw(in); break;
@@ -772,7 +777,8 @@ void Run::on_answer_end(uint32_t sid, Stream& s) {
 void Run::check_liveness() {
   if (tainted_ || fc_unknown_ || killed_ || goaway_error_) return;
   for (const auto& [sid, s] : streams_) {
-    if (!s.ours || !s.delivered || !s.end_delivered || s.reset || (goaway_ && sid > goaway_last_)) continue;
+    if (!s.ours || s.after_goaway || !s.delivered || !s.end_delivered || s.reset) continue;
+    if (goaway_ && sid > goaway_last_) continue;
     if (!s.done) fail("stream " + std::to_string(sid) + ": a complete request never answered to its end");
   }
 }
