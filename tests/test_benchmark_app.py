@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,9 +30,8 @@ def postgres():
         yield pg
 
 
-@pytest.fixture(scope="module")
-def bench_server(postgres, tmp_path_factory):
-    server = Server("tiercel", SERVERS["tiercel"], tmp_path_factory.mktemp("bench") / "tiercel", postgres.dsn)
+def running(server: Server) -> Iterator[Server]:
+    """Starts `server`, yields it once it answers, and kills it afterwards."""
     server.start()
     try:
         assert server.wait_ready(), server.failure
@@ -40,6 +40,12 @@ def bench_server(postgres, tmp_path_factory):
         if server.proc is not None and server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def bench_server(postgres, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("bench") / "tiercel"
+    yield from running(Server("tiercel", SERVERS["tiercel"], workdir, postgres.dsn))
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +53,7 @@ def tls_bench_server(tmp_path_factory):
     """The app's TLS instance, as the runner starts it for the TLS scenarios: the run's certificate in BENCH_TLS_*."""
     root = tmp_path_factory.mktemp("bench-tls")
     tls = make_tls_files(root / "certs")
-    server = Server("tiercel", SERVERS["tiercel"], root / "tiercel", None, tls=tls)
-    server.start()
-    try:
-        assert server.wait_ready(), server.failure
-        yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(10)
+    yield from running(Server("tiercel", SERVERS["tiercel"], root / "tiercel", None, tls=tls))
 
 
 @pytest.mark.parametrize("name", [name for name, s in SCENARIOS.items() if not s.tls])
