@@ -168,6 +168,11 @@ class Settings:
     ssl_ciphers: str | None = None
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def scheme(self) -> str:
+        """The URL scheme the server speaks: https with a certificate, else http."""
+        return "https" if self.ssl_certfile else "http"
+
     def needs_supervisor(self) -> bool:
         """Several processes, or recycling: a parent process watches the workers."""
         return self.processes > 1 or self.max_requests > 0 or self.max_rss > 0

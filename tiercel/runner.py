@@ -104,7 +104,7 @@ def socket_url(sock: socket.socket, settings: Settings) -> str:
     host, port = sock.getsockname()[:2]
     if ":" in host:
         host = f"[{host}]"
-    return f"{'https' if settings.ssl_certfile else 'http'}://{host}:{port}"
+    return f"{settings.scheme}://{host}:{port}"
 
 
 # ---- one process --------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def serve_in_process(app: Tiercel, settings: Settings, fd: int | None = None, an
 
     def ready(s: Server) -> None:
         if announce:  # tests and supervisors wait for this exact line
-            url = f"unix:{settings.uds}" if settings.uds else f"{s.scheme}://{s.host}:{s.port}"
+            url = f"unix:{settings.uds}" if settings.uds else f"{settings.scheme}://{s.host}:{s.port}"
             print(READY_LINE.format(url=url), flush=True)
 
     try:

@@ -275,10 +275,6 @@ class Server:
                 self.settings.timeout_graceful_shutdown,
             )
 
-    @property
-    def scheme(self) -> str:
-        return "https" if self.settings.ssl_certfile else "http"
-
     def reload_tls(self) -> bool:
         """Loads the certificates again (SIGHUP): new connections get them, open ones keep theirs. A certificate
         that fails to load is logged and the old ones stay."""

@@ -141,9 +141,8 @@ class Http2Stream final : public SessionTransport {
     if (!submitted_ || cut) {
       // The answer was cut short (a failing stream): the client must not take it for complete.
       nghttp2_submit_rst_stream(conn_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
-    } else if (deferred_) {
-      deferred_ = false;
-      nghttp2_session_resume_data(conn_.ng(), id_);
+    } else {
+      resume_data();
     }
     conn_.flush();
   }
@@ -205,7 +204,6 @@ class Http2Stream final : public SessionTransport {
         std::string rest = head_buf_.substr(end + 4);
         submit_head(std::string_view(head_buf_).substr(0, end + 2), status);
         head_buf_.clear();
-        out = {};
         if (!rest.empty()) take_body(rest);
         return;
       }
@@ -277,11 +275,15 @@ class Http2Stream final : public SessionTransport {
       body_.append(data);
       body_seen_ += static_cast<int64_t>(data.size());
     }
-    if (deferred_) {
-      deferred_ = false;
-      nghttp2_session_resume_data(conn_.ng(), id_);
-    }
+    resume_data();
     conn_.flush();
+  }
+
+  /// nghttp2 was told there was no DATA yet (read_body): there is now, or the end.
+  void resume_data() {
+    if (!deferred_) return;
+    deferred_ = false;
+    nghttp2_session_resume_data(conn_.ng(), id_);
   }
 
   Http2Connection& conn_;
@@ -412,7 +414,7 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
   nghttp2_option_set_max_outbound_ack(opt, 1000);         // SETTINGS and PING floods
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  // rapid reset (CVE-2023-44487)
-  nghttp2_option_set_max_continuations(opt, 8);           // CONTINUATION floods (CVE-2024-28182)
+  nghttp2_option_set_max_continuations(opt, kMaxContinuations);  // CONTINUATION floods (CVE-2024-28182)
   nghttp2_option_set_no_closed_streams(opt, 1);           // no RFC 7540 priority tree to keep closed streams for
   nghttp2_session_server_new2(&ng_, cb, this, opt);
   nghttp2_option_del(opt);
@@ -489,19 +491,31 @@ void Http2Connection::on_read(std::string_view data) {
   ssize_t r = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
   --callback_depth_;
   if (r < 0 && !failed_) {
-    // A connection error (a bad preface, a flood, a protocol violation): GOAWAY, then the connection closes once it
-    // is sent (nghttp2 reads nothing more).
-    failed_ = true;
-    uint32_t code = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                                 : NGHTTP2_PROTOCOL_ERROR;
-    nghttp2_session_terminate_session(ng_, code);
+    // A connection error (a bad preface, a flood, a protocol violation).
+    fail(r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                       : NGHTTP2_PROTOCOL_ERROR);
   }
   after_callbacks();
   flush();
 }
 
+void Http2Connection::fail(uint32_t code) {
+  failed_ = true;
+  nghttp2_session_terminate_session(ng_, code);  // GOAWAY, then the connection closes once it is out
+}
+
 void Http2Connection::after_callbacks() {
   for (auto& [id, n] : std::exchange(consumed_, {})) nghttp2_session_consume(ng_, id, n);
+}
+
+bool Http2Connection::take_output() {
+  const uint8_t* data = nullptr;
+  ++callback_depth_;
+  ssize_t n = nghttp2_session_mem_send(ng_, &data);
+  --callback_depth_;
+  if (n <= 0) return false;
+  out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  return true;
 }
 
 void Http2Connection::flush() {
@@ -517,15 +531,10 @@ void Http2Connection::flush() {
     for (;;) {
       bool more = true;
       while (out_.size() < kFlushChunk && transport_.unsent_bytes() + out_.size() <= watermark) {
-        const uint8_t* data = nullptr;
-        ++callback_depth_;
-        ssize_t n = nghttp2_session_mem_send(ng_, &data);
-        --callback_depth_;
-        if (n <= 0) {
+        if (!take_output()) {
           more = false;
           break;
         }
-        out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
       }
       if (out_.empty()) break;
       transport_.send(out_);
@@ -577,8 +586,7 @@ void Http2Connection::on_timeout() {
   if (closed_ || failed_) return;
   Entry entry(*this);
   if (streams_.empty() && idle_deadline_ms_ && env_.now_ms >= idle_deadline_ms_) {
-    nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);  // idle: GOAWAY, then close
-    failed_ = true;
+    fail(NGHTTP2_NO_ERROR);  // idle
     flush();
     return;
   }
@@ -590,8 +598,7 @@ void Http2Connection::on_timeout() {
       // A header block begun and not finished within header_timeout: until it ends the client can send nothing
       // else on this connection (not even a WINDOW_UPDATE), so it only holds it open, as a request head that never
       // ends over HTTP/1.1 (slowloris). The connection ends, as nginx's does on its header timeout.
-      failed_ = true;
-      nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
+      fail(NGHTTP2_ENHANCE_YOUR_CALM);
       flush();
       return;
     }
@@ -611,14 +618,9 @@ void Http2Connection::drain() {
   // Serialised now, even over the write watermark: nghttp2 takes no new stream once it is out, and a later GOAWAY
   // (a connection error) cannot name a later stream than this one (RFC 9113 §6.8). Control frames come before the
   // DATA still queued, so little more than the GOAWAY leaves here.
-  ++callback_depth_;
   while (!goaway_sent_) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(ng_, &data);
-    if (n <= 0) break;
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    if (!take_output()) break;
   }
-  --callback_depth_;
   flush();
 }
 

@@ -70,6 +70,10 @@ class Http2Connection {
   Http2Stream* stream(int32_t id) noexcept;
   void close_stream(int32_t id);
   void reap();
+  /// A connection error (or the idle end): GOAWAY with `code`; nothing more is read.
+  void fail(uint32_t code);
+  /// Appends the next piece of nghttp2's output to out_; false when it has none.
+  bool take_output();
   uint64_t stream_deadline(const Http2Stream& s) const noexcept;
   void after_callbacks();
   void update_idle_deadline();

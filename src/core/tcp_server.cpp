@@ -61,8 +61,9 @@ void EventLoop::close_all_handles() {
 
 namespace {
 constexpr uint64_t kLingerMs = 2000;  // how long a closing socket drains input so the peer reads our answer
-// Ciphertext is read here and handed to OpenSSL at once: one buffer serves every TLS connection of the loop.
-char tls_wire_buffer[64 * 1024];
+// TLS ciphertext (handed to OpenSSL at once) and cleartext HTTP/2 (handed to nghttp2 at once) are read here: one
+// buffer serves every such connection of the loop.
+char wire_buffer[64 * 1024];
 constexpr std::string_view kPlainHttpOnTlsPort =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n"
     "Connection: close\r\n\r\nThis port speaks HTTPS: send the request with https://.\n";
@@ -129,32 +130,19 @@ class TcpConnection final : public SessionTransport {
 
   void wake_later() override { server_.later(this); }
 
-  /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session.
+  /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session (HTTP/1.1: into its
+  /// own buffer) or to the HTTP/2 connection.
   void drain_tls() {
+    static char plain[64 * 1024];
     while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
-      if (h2_) {
-        static char plain[64 * 1024];
-        long got = tls_->read_plain(plain, sizeof plain);
-        if (got > 0) {
-          server_.refresh_clock();
-          h2_->on_read(std::string_view(plain, static_cast<size_t>(got)));
-          continue;
-        }
-        if (got < 0) {
-          flush_tls_output();
-          if (tls_->failed()) {
-            hard_close();
-          } else if (!close_requested_) {
-            close();
-          }
-          return;
-        }
-        break;
-      }
-      auto [p, n] = session_->read_space();
+      auto [p, n] = h2_ ? std::pair<char*, size_t>(plain, sizeof plain) : session_->read_space();
       long got = tls_->read_plain(p, n);
       if (got > 0) {
         server_.refresh_clock();
+        if (h2_) {
+          h2_->on_read(std::string_view(p, static_cast<size_t>(got)));
+          continue;
+        }
         session_->on_read(static_cast<size_t>(got));
         if (!tls_ || !tls_->has_buffered_input()) break;  // nothing more to decrypt: spare the call that says so
         continue;
@@ -164,14 +152,21 @@ class TcpConnection final : public SessionTransport {
         if (tls_->failed()) {
           hard_close();
         } else if (!close_requested_) {
-          peer_eof_ = true;
-          session_->on_eof();
+          if (!h2_) peer_eof_ = true;  // HTTP/1.1's close after its answers need not linger for more input
+          peer_finished();
         }
         return;
       }
       break;  // more ciphertext needed
     }
     flush_tls_output();
+  }
+
+  /// The peer sent all it will (EOF, or TLS close_notify) and no close was asked: HTTP/2 closes, HTTP/1.1 answers
+  /// what it has read.
+  void peer_finished() {
+    if (h2_) return close();
+    session_->on_eof();
   }
 
   /// Deadline of this connection (the session's, or the linger deadline once shut down).
@@ -352,7 +347,7 @@ class TcpConnection final : public SessionTransport {
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(h->data);
     if ((self->tls_ || self->h2_) && !self->shut_down_) {
-      *buf = uv_buf_init(tls_wire_buffer, sizeof tls_wire_buffer);
+      *buf = uv_buf_init(wire_buffer, sizeof wire_buffer);
       return;
     }
     if (self->shut_down_ || self->refused_) {
@@ -369,8 +364,8 @@ class TcpConnection final : public SessionTransport {
     if (nread > 0) {
       if (self->shut_down_ || self->refused_) return;
       self->server_.refresh_clock();
-      if (self->tls_) return self->on_wire(std::string_view(tls_wire_buffer, static_cast<size_t>(nread)));
-      if (self->h2_) return self->h2_->on_read(std::string_view(tls_wire_buffer, static_cast<size_t>(nread)));
+      if (self->tls_) return self->on_wire(std::string_view(wire_buffer, static_cast<size_t>(nread)));
+      if (self->h2_) return self->h2_->on_read(std::string_view(wire_buffer, static_cast<size_t>(nread)));
       if (!self->sniffed_ && self->sniff_first(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
       self->session_->on_read(static_cast<size_t>(nread));
     } else if (nread < 0) {
@@ -380,12 +375,7 @@ class TcpConnection final : public SessionTransport {
         // suspended handler of a departed client is cancelled at once rather than after kLingerMs.
         self->peer_eof_ = true;
         self->reading_ = false;
-        if (self->close_requested_) {
-        } else if (self->h2_) {
-          self->close();
-        } else {
-          self->session_->on_eof();
-        }
+        if (!self->close_requested_) self->peer_finished();
       } else {
         self->hard_close();
       }

@@ -120,20 +120,18 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings& settings) {
       throw std::runtime_error(openssl_error("cannot load the certificate " + c.cert_file));
     }
     const std::string& key = c.key_file.empty() ? c.cert_file : c.key_file;
+    auto mismatch = [&] {
+      return std::runtime_error(openssl_error("the private key " + key + " does not match the certificate " +
+                                              c.cert_file));
+    };
     if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-        throw std::runtime_error(openssl_error("the private key " + key + " does not match the certificate " +
-                                               c.cert_file));
-      }
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) throw mismatch();
       throw std::runtime_error(openssl_error("cannot load the private key " + key +
                                              (c.password.empty() ? " (if it is encrypted, give ssl_keyfile_password)"
                                                                  : " (is ssl_keyfile_password right?)")));
     }
     SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);  // the password is not kept
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-      throw std::runtime_error(openssl_error("the private key " + key + " does not match the certificate " +
-                                             c.cert_file));
-    }
+    if (SSL_CTX_check_private_key(ctx) != 1) throw mismatch();
     // Resumption: a server-side session cache for TLS 1.2 session ids; tickets (TLS 1.2 and 1.3) are on by default.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     static const unsigned char kSessionContext[] = "tiercel";
