@@ -154,7 +154,7 @@ def load_tool(scenario: Scenario) -> str:
     return " ".join(["h2load", *flags])
 
 
-def validate_http2(server: Server, scenario: Scenario, kept: Record) -> str | None:
+def validate_http2(server: Server, scenario: Scenario, lookup: WorldLookup | None, kept: Record) -> str | None:
     """``validate`` for an HTTP/2 scenario: two requests on one HTTP/2 connection (httpx, ALPN h2), each reply checked,
     and what the handshake settled in ``kept["tls"]``."""
     import httpx  # the HTTP/2 scenarios' checks only (httpx[http2] is in benchmarks/requirements.txt)
@@ -169,32 +169,39 @@ def validate_http2(server: Server, scenario: Scenario, kept: Record) -> str | No
                 )  # fmt: skip
                 for _ in range(2)
             ]
-            sock = responses[-1].extensions["network_stream"].get_extra_info("ssl_object")
-            cipher = sock.cipher() if sock else None
-            kept["tls"] = {"version": sock.version() if sock else None, "cipher": cipher[0] if cipher else None,
-                           "alpn": sock.selected_alpn_protocol() if sock else None}  # fmt: skip
+            kept["tls"] = ssl_info(responses[-1].extensions["network_stream"].get_extra_info("ssl_object"))
     except httpx.HTTPError as exc:
         return f"request failed: {exc!r}"
     for response in responses:
         if response.http_version != "HTTP/2":
             return f"the server answered over {response.http_version}, not HTTP/2"
-        reply = Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+    replies = [Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content) for r in responses]
+    return check_replies(replies, scenario, lookup)
+
+
+def check_replies(replies: list[Reply], scenario: Scenario, lookup: WorldLookup | None) -> str | None:
+    """The first thing wrong with ``replies`` to ``scenario`` (a status other than 200, or its check), or None."""
+    assert scenario.check is not None
+    for reply in replies:
         if reply.status != 200:
             return f"HTTP {reply.status}: {reply.body[:120]!r}"
-        assert scenario.check is not None
-        problem = scenario.check(reply, None)
+        problem = scenario.check(reply, lookup)
         if problem:
             return problem
     return None
 
 
-def tls_session(conn: http.client.HTTPConnection) -> dict[str, Any] | None:
-    """What the TLS handshake of an open connection settled (None for plain HTTP): version, cipher, ALPN."""
-    sock = conn.sock
-    if not isinstance(sock, ssl.SSLSocket):
+def ssl_info(sock: ssl.SSLSocket | ssl.SSLObject | None) -> dict[str, Any] | None:
+    """What a TLS handshake settled: version, cipher, ALPN (None without TLS)."""
+    if sock is None:
         return None
     cipher = sock.cipher()
     return {"version": sock.version(), "cipher": cipher[0] if cipher else None, "alpn": sock.selected_alpn_protocol()}
+
+
+def tls_session(conn: http.client.HTTPConnection) -> dict[str, Any] | None:
+    """What the TLS handshake of an open connection settled (None for plain HTTP): version, cipher, ALPN."""
+    return ssl_info(conn.sock) if isinstance(conn.sock, ssl.SSLSocket) else None
 
 
 def tls_resumes(server: Server) -> bool | None:
@@ -230,7 +237,7 @@ def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None, kep
         return wsload.check(HOST, server.port, scenario.path, VALIDATE_TIMEOUT_S)
     kept = {} if kept is None else kept
     if scenario.http2:
-        return validate_http2(server, scenario, kept)
+        return validate_http2(server, scenario, lookup, kept)
     conn = server.connection(VALIDATE_TIMEOUT_S)
     try:
         conn.connect()
@@ -250,13 +257,7 @@ def validate(server: Server, scenario: Scenario, lookup: WorldLookup | None, kep
         return f"request failed: {exc!r}"
     finally:
         conn.close()
-    for reply in replies:
-        if reply.status != 200:
-            return f"HTTP {reply.status}: {reply.body[:120]!r}"
-        problem = scenario.check(reply, lookup)
-        if problem:
-            return problem
-    return None
+    return check_replies(replies, scenario, lookup)
 
 
 # ----------------------------------------------------------------------------- run
