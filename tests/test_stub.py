@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tiercel
 
-CHECKED_IN = Path(__file__).parent.parent / "tiercel" / "_core.pyi"
+CHECKED_IN = Path(__file__).parent.parent / "src" / "tiercel" / "_core.pyi"
 
 
 def test_checked_in_stub_is_current(tmp_path):
@@ -16,11 +16,11 @@ def test_checked_in_stub_is_current(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "nanobind.stubgen", "-q", "-m", "tiercel._core", "-o", str(out)],
         check=True,
-        cwd=tmp_path,  # never the source tree, whose tiercel/ has no compiled module
+        cwd=tmp_path,  # never the source tree, whose src/tiercel/ has no compiled module
     )
     assert out.read_text() == CHECKED_IN.read_text(), (
-        "tiercel/_core.pyi is stale: copy the generated stub over it "
-        "(cp build/*/_core.pyi tiercel/_core.pyi after scripts/install.sh)"
+        "src/tiercel/_core.pyi is stale: copy the generated stub over it "
+        "(cp build/*/_core.pyi src/tiercel/_core.pyi after scripts/install.sh)"
     )
 
 
