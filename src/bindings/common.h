@@ -98,6 +98,17 @@ class StreamingResponse {
   double ping_interval = 0;  // SSE: a comment line after this many idle seconds (0: none)
 };
 
+/// Python `serve_file(path, file_name=None)` (Robyn's FileResponse): a file answered from C++ (Range, validators)
+/// without reading it whole. `headers` are sent with the file's own (theirs win on a name both have), and a
+/// `status_code` other than 200 replaces the 200 of a full answer (never a 206, 304, 404 or 416).
+class FileResponse {
+ public:
+  std::string path;
+  std::string file_name;  // non-empty: a download (Content-Disposition: attachment)
+  int status_code = 200;
+  nb::object headers;  // a Headers instance
+};
+
 /// The header lines of `headers` (a Headers, dict, or pairs) as a handler's response may carry them.
 bool response_header_lines(nb::handle headers, std::string& lines, bool& has_content_type, std::string& error);
 /// The bytes one streamed item becomes (before chunk framing); false with `error` for an item of the wrong type.
@@ -118,6 +129,7 @@ void bind_response(nb::module_& m);
 void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_streaming(nb::module_& m);
+void bind_file_response(nb::module_& m);
 void bind_forms(nb::module_& m);
 void bind_websocket(nb::module_& m);
 void bind_debug(nb::module_& m);

@@ -136,12 +136,6 @@ struct Stream : Token {
   uint64_t piece_done = 0;
 };
 
-/// serve_file(path, file_name=None): a file answered from C++ (Range, validators) without reading it whole.
-struct FileResponse {
-  std::string path;
-  std::string file_name;
-};
-
 /// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
 /// (kResume), its keep-alive ping timer (kPing).
 struct StreamEvent {
@@ -621,7 +615,10 @@ class Engine final : public Dispatcher {
 
   void set_const_response(uint32_t route_id, nb::handle result) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
-    if (route_info[route_id].hooked() || cors || compression) {
+    if (nb::isinstance<StreamingResponse>(result))
+      throw nb::type_error("const route: a StreamingResponse is used up by one request; drop const=True so that "
+                           "each request gets a fresh one");
+    if (route_info[route_id].hooked() || cors || compression || nb::isinstance<FileResponse>(result)) {
       // Hooks run per request and CORS headers depend on the request's Origin, so the bytes cannot be fixed:
       // the result is reused instead of calling the handler.
       std::string error;
@@ -1585,6 +1582,19 @@ class Engine final : public Dispatcher {
       const Request* r = request ? nb::inst_ptr<Request>(request) : nullptr;
       FileAnswer a = answer_file(f.path, r && r->headers ? *r->headers : kNoHeaders, false, f.file_name);
       if (a.status == 404 && a.fd < 0) log_message("serve_file: no such file '" + f.path + "' for " + rt.method + " " + rt.path);
+      std::string own, error;
+      bool has_ct = false;
+      if (!response_header_lines(f.headers, own, has_ct, error)) {
+        log_message("Bad headers on the FileResponse for " + rt.method + " " + rt.path + ": " + error);
+        if (a.fd >= 0) ::close(a.fd);
+        return write_error(session, seq, request_ctx, rt);
+      }
+      if (!own.empty()) {  // the hook's or handler's headers win over the file's own of the same name
+        std::string merged = own;
+        append_global_lines(merged, own, a.header_lines);
+        a.header_lines = std::move(merged);
+      }
+      if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
       return send_file_answer(session, seq, request_ctx, rt, a);
     }
     const ResponseContext ctx = live(session, seq, request_ctx);
@@ -1660,24 +1670,6 @@ void bind_engine(nb::module_& m) {
         }
         p->engine->on_task_done(p);
       });
-
-  nb::class_<FileResponse>(m, "FileResponse", "A file answered by C++: serve_file(path, file_name=None).")
-      .def_ro("path", &FileResponse::path)
-      .def_ro("file_name", &FileResponse::file_name)
-      .def("__repr__", [](const FileResponse& f) { return "<FileResponse " + f.path + ">"; });
-  m.def(
-      "serve_file",
-      [](nb::object path, nb::object file_name) {
-        nb::object fs = nb::module_::import_("os").attr("fspath")(path);
-        FileResponse f;
-        f.path = nb::cast<std::string>(fs);
-        if (!file_name.is_none()) f.file_name = nb::cast<std::string>(file_name);
-        return f;
-      },
-      nb::arg("path"), nb::arg("file_name").none() = nb::none(),
-      nb::sig("def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse"),
-      "The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; "
-      "`file_name` makes it a download (Content-Disposition: attachment).");
 
   nb::class_<StreamEvent>(m, "_StreamEvent")
       .def(

@@ -224,6 +224,14 @@ bool response_header_lines(nb::handle headers, std::string& lines, bool& has_con
 
 nb::object as_response(nb::handle result, std::string& error) {
   if (nb::isinstance<StreamingResponse>(result)) return nb::borrow(result);  // hooks change it in place
+  if (nb::isinstance<FileResponse>(result)) {
+    // A copy with its own headers: a const route's file answer is reused, and a hook's changes must not stay.
+    auto* f = new FileResponse(nb::cast<const FileResponse&>(result));
+    Headers h;
+    h.items = nb::cast<const Headers&>(f->headers).items;
+    f->headers = nb::cast(std::move(h));
+    return nb::cast(f, nb::rv_policy::take_ownership);
+  }
   nb::handle body, headers;
   int status = 200;
   if (!result_parts(result, body, status, headers, error)) return {};

@@ -354,6 +354,46 @@ class SSEMessage:
 
     def __repr__(self) -> str: ...
 
+class FileResponse:
+    """
+    A file answered by C++: serve_file(path, file_name=None). Hooks may set `headers` and `status_code`.
+    """
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def file_path(self) -> str:
+        """The file's path (Robyn's name for `path`)."""
+
+    @property
+    def file_name(self) -> str: ...
+
+    @property
+    def status_code(self) -> int:
+        """
+        Replaces the 200 of a full answer (a 206, 304, 404 or 416 is the file's own).
+        """
+
+    @status_code.setter
+    def status_code(self, arg: int, /) -> None: ...
+
+    @property
+    def headers(self) -> object:
+        """
+        Sent with the file's own headers; a name in both is sent once, with this value.
+        """
+
+    @headers.setter
+    def headers(self, arg: object, /) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse:
+    """
+    The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; `file_name` makes it a download (Content-Disposition: attachment).
+    """
+
 def set_form_spill_size(size: int) -> None:
     """
     Uploaded files larger than `size` bytes are kept in a temporary file instead of memory.
@@ -449,22 +489,6 @@ class WebSocket:
     def closed(self) -> bool: ...
 
     def __repr__(self) -> str: ...
-
-class FileResponse:
-    """A file answered by C++: serve_file(path, file_name=None)."""
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def file_name(self) -> str: ...
-
-    def __repr__(self) -> str: ...
-
-def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse:
-    """
-    The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; `file_name` makes it a download (Content-Disposition: attachment).
-    """
 
 class MemoryConnection:
     """A connection over memory to an engine (the TestClient's)."""
