@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tiercel import SubRouter, Tiercel
+from tiercel import AuthenticationHandler, BearerGetter, Identity, SubRouter, TestClient, Tiercel
 
 METHODS = ["get", "post", "put", "delete", "patch", "options"]
 
@@ -182,3 +182,83 @@ def test_websockets_and_directories_under_a_prefix(serve, tmp_path):
 
     with pytest.raises(ValueError):
         clash_app.include_router(api)
+
+
+class _TokenAuth(AuthenticationHandler):
+    """Lets in the one token it was made with, naming itself in the identity."""
+
+    def __init__(self, name: str, token: str) -> None:
+        super().__init__(BearerGetter())
+        self.name, self.token = name, token
+
+    def authenticate(self, request):
+        ok = self.token_getter.get_token(request) == self.token
+        return Identity(claims={"by": self.name}) if ok else None
+
+
+def test_subrouter_authentication_serves_its_routes_and_the_apps_serves_the_rest(serve):
+    app = Tiercel(__file__)
+    app.configure_authentication(_TokenAuth("app", "app-token"))
+    admin = SubRouter(__file__, prefix="/admin")
+    admin.configure_authentication(_TokenAuth("admin", "admin-token"))
+    nested = SubRouter(__file__, prefix="/deep")  # no handler of its own: the nearest router's (admin's)
+    plain = SubRouter(__file__, prefix="/plain")  # none either: the app's
+    for router in (app, admin, nested, plain):
+        router.get("/me", auth_required=True)(lambda request: request.identity.claims["by"])
+    admin.include_router(nested)
+    app.include_router(admin)
+    app.include_router(plain)
+    s = serve(app)
+
+    def get(path: str, token: str) -> httpx.Response:
+        return httpx.get(s.url + path, headers={"Authorization": f"Bearer {token}"})
+
+    for path, owner in (("/me", "app"), ("/admin/me", "admin"), ("/admin/deep/me", "admin"), ("/plain/me", "app")):
+        assert get(path, f"{owner}-token").text == owner
+        other = "admin" if owner == "app" else "app"
+        refused = get(path, f"{other}-token")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+
+
+def test_subrouter_authentication_without_an_app_handler(serve):
+    app = Tiercel(__file__)
+    api = SubRouter(__file__, prefix="/api")
+    api.configure_authentication(_TokenAuth("api", "t"))
+    api.get("/me", auth_required=True)(lambda request: request.identity.claims["by"])
+    app.include_router(api)
+    s = serve(app)
+    assert httpx.get(s.url + "/api/me", headers={"Authorization": "Bearer t"}).text == "api"
+    assert httpx.get(s.url + "/api/me").status_code == 401
+
+
+def test_auth_required_without_any_handler_names_the_route():
+    app = Tiercel(__file__)
+    app.get("/me", auth_required=True)(lambda request: "x")
+    with pytest.raises(RuntimeError, match=r"GET /me has auth_required=True but neither the app nor its router"):
+        TestClient(app).get("/me")
+
+
+def test_subrouter_inject_global_overrides_the_apps_for_its_routes(serve):
+    app = Tiercel(__file__)
+    app.inject_global(GLOBAL="app", only_app=1)
+    router = SubRouter(__file__, prefix="/r")
+    router.inject_global(GLOBAL="router", only_router=2)
+    router.inject(ROUTER="mine")
+
+    @router.get("/g")
+    def in_router(global_dependencies, router_dependencies, GLOBAL, only_app):
+        return {"g": global_dependencies, "r": router_dependencies, "GLOBAL": GLOBAL, "only_app": only_app}
+
+    @app.get("/g")
+    def in_app(global_dependencies):
+        return global_dependencies
+
+    app.include_router(router)
+    s = serve(app)
+    assert httpx.get(s.url + "/r/g").json() == {
+        "g": {"GLOBAL": "router", "only_app": 1, "only_router": 2},
+        "r": {"ROUTER": "mine"},
+        "GLOBAL": "router",
+        "only_app": 1,
+    }
+    assert httpx.get(s.url + "/g").json() == {"GLOBAL": "app", "only_app": 1}

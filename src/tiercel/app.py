@@ -54,6 +54,8 @@ class Router:
         self.routes: list[Route] = []
         self.hooks: list[Hook] = []
         self.dependencies: dict[str, Any] = {}  # `router_dependencies`
+        self.global_dependencies: dict[str, Any] = {}  # `global_dependencies` (an included router's win for its routes)
+        self.authentication_handler: AuthenticationHandler | None = None  # None: the enclosing router's
         self.routers: list[SubRouter] = []
         self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
         self.websocket_routes: list[tuple[str, Callable[..., Any], Any, Any]] = []  # (path, handler, hooks)
@@ -272,6 +274,22 @@ class Router:
         as `router_dependencies` (a dict)."""
         self.dependencies.update(dependencies)
 
+    def inject_global(self, **dependencies: Any) -> None:
+        """Dependencies passed to a parameter of their name, and all of them as `global_dependencies` (a dict): on
+        the app, for every handler; on a SubRouter, for its own routes (and those it includes), where they
+        override the app's of the same name (as in Robyn)."""
+        self.global_dependencies.update(dependencies)
+
+    def configure_authentication(self, handler: AuthenticationHandler) -> None:
+        """Routes declared with `auth_required=True` run `handler.authenticate(request)` first: None answers
+        `handler.unauthorized_response` (401 with WWW-Authenticate), anything else becomes `request.identity`.
+        A SubRouter's handler serves its own routes (and those it includes); the app's serves every other."""
+        if not isinstance(handler, AuthenticationHandler):
+            raise TypeError(f"configure_authentication takes an AuthenticationHandler, got {handler!r}")
+        usage = "authenticate is called with the request: use `def authenticate(self, request)`"
+        positional_count(handler.authenticate, 1, "authenticate", usage)
+        self.authentication_handler = handler
+
     def include_router(self, router: SubRouter) -> None:
         """Mounts `router` (its prefix after this router's own); its routes, hooks and dependencies come along.
         Routes added to it later are included too."""
@@ -282,7 +300,7 @@ class Router:
         self.routers.append(router)
         check = _core.Engine()
         try:
-            for r in _compile(self, "", [], {}):
+            for r in _compile(self, "", [], {}, {}, None):
                 check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
             for ws_path, *_ in _mounted(self, "", "websocket_routes"):
                 check.add_route("GET", ws_path, None, True, 1)
@@ -309,13 +327,16 @@ def _looks_like_prefix(text: str) -> bool:
 
 @dataclass
 class CompiledRoute:
-    """A route as the engine gets it: full path, the hooks that apply (in the order they run), dependencies."""
+    """A route as the engine gets it: full path, the hooks that apply (in the order they run), dependencies and
+    the authentication handler of the nearest router that has one."""
 
     route: Route
     path: str
     before: list[Hook]
     after: list[Hook]
     router_dependencies: dict[str, Any]
+    global_dependencies: dict[str, Any]
+    authentication_handler: AuthenticationHandler | None
 
 
 def _all_routers(router: Router) -> list[Router]:
@@ -326,12 +347,22 @@ def _all_routers(router: Router) -> list[Router]:
     return out
 
 
-def _compile(router: Router, outer: str, chain: list[tuple[str, Router]], deps: dict[str, Any]) -> list[CompiledRoute]:
+def _compile(
+    router: Router,
+    outer: str,
+    chain: list[tuple[str, Router]],
+    deps: dict[str, Any],
+    global_deps: dict[str, Any],
+    auth: AuthenticationHandler | None,
+) -> list[CompiledRoute]:
     """Every route of `router` and the routers it includes, with full paths. `chain` holds the enclosing routers
-    with their full prefixes: unscoped hooks of each, outermost first, then the scoped ones that match."""
+    with their full prefixes: unscoped hooks of each, outermost first, then the scoped ones that match.
+    Dependencies and the authentication handler of an inner router win over the outer ones'."""
     prefix = outer + router.prefix
     chain = [*chain, (prefix, router)]
     deps = {**deps, **router.dependencies}
+    global_deps = {**global_deps, **router.global_dependencies}
+    auth = router.authentication_handler or auth
     out = []
     for route in router.routes:
         path = normalize_path(prefix + route.path) if prefix else route.path
@@ -344,10 +375,12 @@ def _compile(router: Router, outer: str, chain: list[tuple[str, Router]], deps: 
                 [h for h in hooks if h.kind == "before"],
                 [h for h in hooks if h.kind == "after"],
                 deps,
+                global_deps,
+                auth,
             )
         )
     for child in router.routers:
-        out.extend(_compile(child, prefix, chain, deps))
+        out.extend(_compile(child, prefix, chain, deps, global_deps, auth))
     return out
 
 
@@ -383,7 +416,7 @@ class Tiercel(Router):
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         self.config = config
-        self.global_dependencies: dict[str, Any] = dict(dependencies or {})
+        self.global_dependencies.update(dependencies or {})
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []
         # Global headers: (name, value) for responses; (name, value, replace) for requests.
         self.response_headers: list[tuple[str, str]] = []
@@ -392,7 +425,6 @@ class Tiercel(Router):
         self.startup_handlers: list[Callable[[], Any]] = []
         self.shutdown_handlers: list[Callable[[], Any]] = []
         self.state = State()
-        self.authentication_handler: AuthenticationHandler | None = None
         self.cors: CorsSettings | None = None
         self.sessions: SessionSettings | None = None
         self.compression: tuple[int, list[str], list[str], int] | None = None
@@ -465,23 +497,9 @@ class Tiercel(Router):
         seconds. `credentials=True` (cookies, Authorization) needs a list of origins."""
         self.cors = cors_settings(origins, headers, credentials, max_age, expose_headers)
 
-    def configure_authentication(self, handler: AuthenticationHandler) -> None:
-        """Routes declared with `auth_required=True` run `handler.authenticate(request)` first: None answers
-        `handler.unauthorized_response` (401 with WWW-Authenticate), anything else becomes `request.identity`."""
-        if not isinstance(handler, AuthenticationHandler):
-            raise TypeError(f"configure_authentication takes an AuthenticationHandler, got {handler!r}")
-        usage = "authenticate is called with the request: use `def authenticate(self, request)`"
-        positional_count(handler.authenticate, 1, "authenticate", usage)
-        self.authentication_handler = handler
-
-    def inject_global(self, **dependencies: Any) -> None:
-        """Dependencies for every handler of the app and its routers: each is passed to a parameter of its name,
-        and all of them as `global_dependencies` (a dict)."""
-        self.global_dependencies.update(dependencies)
-
     def compiled_routes(self) -> list[CompiledRoute]:
         """Every route of the app and its routers as the engine gets it (full paths, hooks in running order)."""
-        return _compile(self, "", [], {})
+        return _compile(self, "", [], {}, {}, None)
 
     def mounted_websockets(self) -> list[tuple[str, Callable[..., Any], Any, Any]]:
         """(full path, handler, on_connect, on_close) of every WebSocket route of the app and its routers."""

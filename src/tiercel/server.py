@@ -131,7 +131,7 @@ async def build_engine(
         route, path = compiled.route, compiled.path
         route_id = engine.add_route(route.method, path, route.handler, route.is_async, route.nargs)
         plan = handler_plan(
-            route.handler, path_param_names(path), compiled.router_dependencies, app.global_dependencies
+            route.handler, path_param_names(path), compiled.router_dependencies, compiled.global_dependencies
         )
         if plan is not None:
             if app.sessions is None and any(arg[0] == SESSION for arg in plan):
@@ -166,11 +166,11 @@ async def build_engine(
         if before or after:
             engine.set_hooks(route_id, before, after)
         if route.auth_required:
-            auth = app.authentication_handler
+            auth = compiled.authentication_handler
             if auth is None:
                 raise RuntimeError(
-                    f"{route.method} {path} has auth_required=True but the app has no authentication handler: "
-                    "call app.configure_authentication(handler) first"
+                    f"{route.method} {path} has auth_required=True but neither the app nor its router has an "
+                    "authentication handler: call app.configure_authentication(handler) (or the router's) first"
                 )
             engine.set_authentication(
                 route_id, auth.authenticate, is_async_callable(auth.authenticate), auth.unauthorized_response
