@@ -138,6 +138,10 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, nb::handle
     case ArgSource::kCookies: return r.get_cookies();
     case ArgSource::kValue: return a.extra;
     case ArgSource::kIdentity: return r.py_identity ? r.py_identity : nb::none();
+    case ArgSource::kJson: {  // request.json(): its error (a 400 for a body that is not JSON) is the call's
+      PyObject* v = PyObject_CallMethodNoArgs(request.ptr(), globals().s_json.ptr());
+      return v ? nb::steal(v) : nb::object();
+    }
     case ArgSource::kFormData:
     case ArgSource::kFiles:
       try {
@@ -193,7 +197,7 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args) {
   for (nb::handle item : args) {
     auto [source, name, conv, extra, dflt, has_default, keyword] =
         nb::cast<std::tuple<int, std::string, int, nb::object, nb::object, bool, bool>>(item);
-    if (source < 0 || source > static_cast<int>(ArgSource::kFiles)) throw nb::value_error("unknown argument source");
+    if (source < 0 || source > static_cast<int>(ArgSource::kJson)) throw nb::value_error("unknown argument source");
     if (conv < 0 || conv > static_cast<int>(Conversion::kLookup)) throw nb::value_error("unknown conversion");
     auto c = static_cast<Conversion>(conv);
     if ((c == Conversion::kCall || c == Conversion::kLookup) &&

@@ -11,7 +11,7 @@ namespace tiercel::py {
 /// Where an argument comes from; the numbers are tiercel/params.py's.
 enum class ArgSource : uint8_t {
   kRequest, kQueryParams, kHeaders, kPathParams, kBody, kMethod, kUrl, kIpAddr, kCookies, kValue,
-  kPath, kQuery, kQueryList, kIdentity, kRawBody, kSession, kFormData, kFiles,
+  kPath, kQuery, kQueryList, kIdentity, kRawBody, kSession, kFormData, kFiles, kJson,
 };
 
 /// How a path or query value (text) becomes the argument.

@@ -27,7 +27,7 @@ struct Globals {
   nb::object logger;
   nb::object kw_loop;           // ("loop",) or ("loop", "eager_start") kwnames for Task(...)
   nb::object kw_loop_context;   // the same with "context" appended
-  nb::object s_done, s_result, s_cancel, s_add_done_callback;  // interned method names
+  nb::object s_done, s_result, s_cancel, s_add_done_callback, s_json;  // interned method names
   nb::object get_running_loop;  // asyncio.get_running_loop
   nb::object http_exception;     // tiercel.HTTPException (set by the engine): malformed forms raise a 400 with it
   size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file

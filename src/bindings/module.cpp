@@ -29,6 +29,7 @@ NB_MODULE(_core, m) {
   g.s_result = nb::steal(PyUnicode_InternFromString("result"));
   g.s_cancel = nb::steal(PyUnicode_InternFromString("cancel"));
   g.s_add_done_callback = nb::steal(PyUnicode_InternFromString("add_done_callback"));
+  g.s_json = nb::steal(PyUnicode_InternFromString("json"));
 
   // JSON functions come from tiercel/__init__.py, so that importing _core alone (stub generation in an
   // isolated build environment) needs nothing outside the standard library.

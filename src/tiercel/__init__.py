@@ -28,6 +28,7 @@ from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity
 from tiercel.cors import ALLOW_CORS
 from tiercel.exceptions import HTTPException, WebSocketDisconnect
 from tiercel.testing import TestClient, TestResponse
+from tiercel.types import JsonBody, RequestBody, RequestMethod, RequestURL
 
 __all__ = [
     "ALLOW_CORS",
@@ -36,8 +37,12 @@ __all__ = [
     "HTTPException",
     "Identity",
     "Headers",
+    "JsonBody",
     "QueryParams",
     "Request",
+    "RequestBody",
+    "RequestMethod",
+    "RequestURL",
     "Response",
     "SSEMessage",
     "SSEResponse",

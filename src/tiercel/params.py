@@ -5,7 +5,9 @@ The result is a plan of plain tuples the engine keeps; per request, C++ fills th
 
 * by name: `request`, `query_params`, `headers`, `path_params`, `body`, `raw_body`, `method`, `url`,
   `ip_addr`, `cookies`, `identity`, `session`, `form_data`, `files`, `global_dependencies`, `router_dependencies`;
-* by annotation: `Request`, `QueryParams`, `Headers`, `Url`;
+* by annotation: `Request`, `QueryParams`, `Headers`, `Url`, `Identity`, and Robyn's markers from tiercel.types
+  (`Body`, `JsonBody` and TypedDicts — the body parsed as JSON —, `PathParams`, `Method`, `FormData`, `Files`,
+  `IPAddress`); `r` and `req` unannotated are the request, as in Robyn;
 * by the name of an injected dependency (`app.inject(db=pool)` then `def h(db)`);
 * by the name of a path parameter (`/users/:user_id` then `def h(user_id: int)`);
 * any other annotated parameter, or one without a default, is a query parameter
@@ -32,11 +34,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tiercel import _core
+from tiercel import types as types_
 from tiercel.exceptions import HTTPException
 
 # Where an argument comes from (the engine's ArgSource).
 REQUEST, QUERY_PARAMS, HEADERS, PATH_PARAMS, BODY, METHOD, URL, IP_ADDR, COOKIES, VALUE = range(10)
-PATH, QUERY, QUERY_LIST, IDENTITY, RAW_BODY, SESSION, FORM_DATA, FILES = range(10, 18)
+PATH, QUERY, QUERY_LIST, IDENTITY, RAW_BODY, SESSION, FORM_DATA, FILES, JSON = range(10, 19)
 # How a path or query value (a str) becomes the argument (the engine's Conversion).
 AS_STR, AS_INT, AS_FLOAT, AS_BOOL, BY_CALL, BY_LOOKUP = range(6)
 
@@ -61,7 +64,14 @@ BY_ANNOTATION: dict[Any, int] = {
     _core.QueryParams: QUERY_PARAMS,
     _core.Headers: HEADERS,
     _core.Url: URL,
+    _core.Identity: IDENTITY,
+    types_.PathParams: PATH_PARAMS,
+    types_.Method: METHOD,
+    types_.FormData: FORM_DATA,
+    types_.Files: FILES,
+    types_.IPAddress: IP_ADDR,
 }
+REQUEST_NAMES = ("r", "req")  # Robyn's short names for an unannotated request parameter
 # Types converted by calling them (or their parser) with the text: (callable, what the value must be).
 CALLED: dict[Any, tuple[Callable[[str], Any], str]] = {
     uuid.UUID: (uuid.UUID, "a UUID"),
@@ -130,6 +140,20 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _source_of_annotation(ann: Any) -> int | None:
+    """The request part a parameter annotated `ann` receives (tiercel.types' markers, Robyn's), or None."""
+    source = BY_ANNOTATION.get(ann)
+    if source is not None or not inspect.isclass(ann):
+        return source
+    if issubclass(ann, types_.JsonBody) or typing.is_typeddict(ann):
+        return JSON
+    if issubclass(ann, types_.Body):
+        return BODY
+    if issubclass(ann, _core.QueryParams):
+        return QUERY_PARAMS
+    return None
+
+
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     target = fn if inspect.isroutine(fn) else type(fn).__call__
     try:
@@ -160,11 +184,13 @@ def handler_plan(
         has_default = p.default is not p.empty
         default = p.default if has_default else None
         keyword = p.kind is p.KEYWORD_ONLY or skipped
-        source = BY_ANNOTATION.get(ann)
+        source = _source_of_annotation(ann)
         if source is None:
             source = BY_NAME.get(p.name)
             if source == BODY and ann is bytes:
                 source = RAW_BODY
+        if source is None and p.name in REQUEST_NAMES and ann is p.empty and p.name not in path_params:
+            source = REQUEST
         if source is not None:
             arg: Arg = (source, p.name, AS_STR, None, default, has_default, keyword)
         elif p.name == "global_dependencies":
