@@ -1,8 +1,8 @@
 """Inputs and peer drivers for tests/test_parser_differential.py.
 
-Three sources of requests, each case a (case_id, bytes) pair:
-* the llhttp corpus (/work/shared/corpora/llhttp/*.md, cases whose meta type is exactly "request");
-* the gunicorn corpus (/work/shared/corpora/gunicorn/{valid,invalid}/*.http);
+Two sources of requests:
+* tests/request_cases.txt, the project's table of parser cases (each with its expected verdict, read here by
+  `load_table` and by the native test tests/native/test_request_cases.cpp; its header explains the format);
 * HOSTILE below: hand-written smuggling and parser-confusion vectors.
 
 And three parsers run over each input the way a server connection would: Tiercel's core parser (through
@@ -13,107 +13,126 @@ the `_core.parse_requests` test hook), httptools (llhttp) and h11. Each yields a
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPORA = Path(os.environ.get("TIERCEL_CORPORA_DIR", "/work/shared/corpora"))
+TABLE = Path(__file__).with_name("request_cases.txt")
 
 # ---------------------------------------------------------------------------------------------------
-# Corpus loaders
+# The table of request cases
 
 
-def _slug(text: str) -> str:
-    """A readable pytest id fragment: word characters, '-' and '.' kept, other runs become '_'."""
-    return re.sub(r"[^A-Za-z0-9.\-]+", "_", text).strip("_")
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str  # "accept" | "refuse" | "incomplete"
+    requests: int  # accept N, or the N of "refuse S after N" / "incomplete after N"
+    status: int | None  # the status of a refusal
+    rfc: str
+    what: str
+    data: bytes
+    checks: tuple[tuple[str, bytes], ...]  # (key, value) about the first request, see the table's header
 
 
-_ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|[rntf0\\])")
-_SIMPLE = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"f": b"\f", b"0": b"\0", b"\\": b"\\"}
+_SIMPLE = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\", "|": b"|"}
+_ID = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_.]+")
+_EXPECT = re.compile(r"(accept) (\d+)|(refuse) (\d{3})(?: after (\d+))?|(incomplete)(?: after (\d+))?")
+_CHECK_KEYS = ("method", "target", "version", "body", "close", "header", "headers")
 
 
-def _unescape(raw: bytes, allowed: bytes) -> bytes:
-    """Expands the escapes named in `allowed` (plus \\xHH); any other backslash is an error."""
-
-    def sub(m: re.Match[bytes]) -> bytes:
-        esc = m.group(1)
-        if esc[:1] == b"x":
-            return bytes([int(esc[1:], 16)])
-        if esc not in allowed:
-            raise ValueError(f"unexpected escape \\{esc.decode()}")
-        return _SIMPLE[esc]
-
-    out = _ESCAPE.sub(sub, raw)
-    # every backslash must have been an escape we know
-    if _ESCAPE.sub(b"", raw).count(b"\\"):
-        raise ValueError(f"stray backslash in {raw[:60]!r}")
-    return out
-
-
-def llhttp_request_bytes(block: str) -> bytes:
-    """The corpora README's rule: drop the block's last newline, newline -> CRLF, expand escapes. Like
-    llhttp's own test harness (test/md-test.ts), a backslash at the end of a line joins it to the next."""
-    text = block[:-1] if block.endswith("\n") else block
-    text = text.replace("\\\n", "")
-    raw = text.replace("\n", "\r\n").encode("utf-8")  # (len=11 for "Düsseldorf" in the log)
-    # the same replacements in the same order as llhttp's harness; any other backslash is literal
-    for esc, byte in ((rb"\r", b"\r"), (rb"\n", b"\n"), (rb"\t", b"\t"), (rb"\f", b"\f")):
-        raw = raw.replace(esc, byte)
-    return re.sub(rb"\\x([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
-
-
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
-_META = re.compile(r"^<!--\s*meta=(\{.*\})\s*-->\s*$")
-
-
-def load_llhttp() -> list[tuple[str, bytes]]:
-    """Every case of llhttp/*.md whose meta type is exactly "request", minus those that depend on llhttp's
-    callback pausing ("pause" in the meta, or "skipBody": the callback drops a body that is on the wire)."""
-    cases: list[tuple[str, bytes]] = []
-    seen: dict[str, int] = {}
-    for md in sorted((CORPORA / "llhttp").glob("*.md")):
-        lines = md.read_text(encoding="utf-8").split("\n")
-        heading = ""
-        meta: dict | None = None
-        i = 0
-        while i < len(lines):
-            line = lines[i]
-            if m := _HEADING.match(line):
-                heading, meta = m.group(2), None
-            elif m := _META.match(line):
-                meta = json.loads(m.group(1))
-            elif line.strip() == "```http" and meta is not None:
-                j = i + 1
-                while lines[j].strip() != "```":
-                    j += 1
-                block = "\n".join(lines[i + 1 : j]) + "\n"
-                i = j
-                m_type = meta.get("type")
-                if m_type == "request" and "pause" not in meta and not meta.get("skipBody"):
-                    cid = f"llhttp/{md.stem}/{_slug(heading)}"
-                    n = seen.get(cid, 0) + 1
-                    seen[cid] = n
-                    if n > 1:
-                        cid += f"_{n}"
-                    cases.append((cid, llhttp_request_bytes(block)))
-                meta = None
+def unescape(text: str) -> bytes:
+    """The table's escapes: \\r \\n \\t \\0 \\\\ \\| \\xHH, and \\{N:text} for `text` repeated N times."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c != "\\":
+            if not 0x20 <= ord(c) <= 0x7E:
+                raise ValueError(f"write byte {ord(c):#x} as an escape")
+            out += c.encode()
             i += 1
+            continue
+        esc = text[i + 1 : i + 2]
+        if esc in _SIMPLE:
+            out += _SIMPLE[esc]
+            i += 2
+        elif esc == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 2 : i + 4]):
+            out.append(int(text[i + 2 : i + 4], 16))
+            i += 4
+        elif m := re.match(r"\{(\d+):([^}]*)\}", text[i + 1 :]):
+            out += unescape(m.group(2)) * int(m.group(1))
+            i += 1 + m.end()
+        else:
+            raise ValueError(f"unknown escape at {text[i : i + 8]!r}")
+    return bytes(out)
+
+
+def parse_case(line: str) -> Case:
+    parts = line.split(" | ")
+    if len(parts) not in (5, 6):
+        raise ValueError("want: id | expect | rfc | what | bytes [| checks]")
+    cid, expect, rfc, what, data = parts[:5]
+    if not _ID.fullmatch(cid):
+        raise ValueError(f"bad id {cid!r}")
+    m = _EXPECT.fullmatch(expect)
+    if not m:
+        raise ValueError(f"bad expect {expect!r}")
+    if m.group(1):
+        kind, count, status = "accept", int(m.group(2)), None
+    elif m.group(3):
+        kind, count, status = "refuse", int(m.group(5) or 0), int(m.group(4))
+    else:
+        kind, count, status = "incomplete", int(m.group(7) or 0), None
+    checks = []
+    for item in parts[5].split(" ") if len(parts) == 6 else []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in _CHECK_KEYS or kind != "accept":
+            raise ValueError(f"bad check {item!r} (checks are key=value, for accepted cases)")
+        checks.append((key, unescape(value)))
+    return Case(cid, kind, count, status, rfc, what, unescape(data), tuple(checks))
+
+
+def load_table(path: Path = TABLE) -> list[Case]:
+    """Every case of the table, in file order; a malformed line or a repeated id raises ValueError."""
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+        if not line or line.startswith("#"):
+            continue
+        try:
+            case = parse_case(line)
+        except ValueError as e:
+            raise ValueError(f"{path.name}:{n}: {e}") from None
+        if case.id in seen:
+            raise ValueError(f"{path.name}:{n}: id {case.id} repeated")
+        seen.add(case.id)
+        cases.append(case)
     return cases
 
 
-def gunicorn_request_bytes(text: bytes) -> bytes:
-    """gunicorn's treq.py rule: real newlines are not part of the request; literal \\r \\n \\t \\0 \\xHH."""
-    return _unescape(text.replace(b"\n", b""), allowed=b"rnt0")
-
-
-def load_gunicorn() -> list[tuple[str, bytes]]:
-    cases = []
-    for kind in ("valid", "invalid"):
-        for f in sorted((CORPORA / "gunicorn" / kind).glob("*.http")):
-            cases.append((f"gunicorn/{kind}/{f.name}", gunicorn_request_bytes(f.read_bytes())))
-    return cases
+def table_mismatch(case: Case, got: Verdict) -> str | None:
+    """None when Tiercel's verdict is the one the table expects (outcome, status, number of requests and
+    the checks about the first request); else what differs."""
+    status = int(got.detail) if got.kind == "refuse" else None
+    if (got.kind, status, len(got.requests)) != (case.kind, case.status, case.requests):
+        return f"expected {case.kind} {case.status or ''} after {case.requests} request(s), got {got.summary()}"
+    for key, want in case.checks:
+        first = got.requests[0]
+        if key == "header":
+            name, _, value = want.partition(b":")
+            values = [v for n, v in first.headers if n.lower() == name.lower()]
+            ok, have = bool(values) and values[0] == value, values[:1]
+        elif key == "headers":
+            ok, have = len(first.headers) == int(want), len(first.headers)
+        elif key == "close":
+            ok, have = first.keep_alive == (want == b"no"), first.keep_alive
+        else:
+            have = first.version.encode() if key == "version" else getattr(first, key)
+            ok = have == want
+        if not ok:
+            return f"{key}: expected {want!r}, got {have!r}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
