@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tiercel import Tiercel
 
 HERE = Path(__file__).parent
 APP = str(HERE / "apps" / "lifecycle_app.py")
@@ -93,3 +96,73 @@ def test_readme_example(run_script):
         assert (r.status_code, r.json()) == (201, {"id": 1, "name": "Ada"})
     assert p.stop() == 0
     assert "leaked" not in "".join(p.output)
+
+
+def test_state_item_and_attribute_access_from_a_startup_handler(serve):
+    """Robyn tutorials' `app.state["db"] = await create_db_pool()`: item and attribute access are one entry."""
+    app = Tiercel(__file__)
+
+    async def create_db_pool() -> dict:
+        await asyncio.sleep(0)
+        return {"name": "pool"}
+
+    @app.startup_handler
+    async def open_pool():
+        app.state["db"] = await create_db_pool()
+        app.state.cache = {}
+        app.state["scratch"] = 1
+        del app.state["scratch"]
+
+    @app.shutdown_handler
+    def close_pool():
+        del app.state.db
+
+    @app.get("/state")
+    def read_state():
+        return {
+            "item": app.state["db"]["name"],
+            "attribute": app.state.db["name"],
+            "contains": "db" in app.state and "scratch" not in app.state,
+            "get": [app.state.get("cache"), app.state.get("missing", "default")],
+            "keys": sorted(app.state),
+            "len": len(app.state),
+        }
+
+    @app.get("/missing")
+    def missing():
+        errors = []
+        try:
+            app.state["nope"]
+        except KeyError as e:
+            errors.append(str(e))
+        try:
+            app.state.nope  # noqa: B018
+        except AttributeError as e:
+            errors.append(str(e))
+        return errors
+
+    s = serve(app)
+    assert httpx.get(s.url + "/state").json() == {
+        "item": "pool",
+        "attribute": "pool",
+        "contains": True,
+        "get": [{}, "default"],
+        "keys": ["cache", "db"],
+        "len": 2,
+    }
+    item_error, attribute_error = httpx.get(s.url + "/missing").json()
+    assert "'nope'" in item_error and "'db', 'cache'" in item_error
+    assert "'nope'" in attribute_error
+    s.stop()
+    assert "db" not in app.state and list(app.state) == ["cache"]
+
+
+def test_state_refuses_attributes_named_like_its_methods():
+    state = Tiercel(__file__).state
+    with pytest.raises(AttributeError, match=r"use app.state\['get'\]"):
+        state.get = 1
+    state["get"] = 1  # an entry of that name is reached by item
+    assert state["get"] == 1 and state.get("get") == 1
+    with pytest.raises(TypeError, match="keys are str"):
+        state[1] = "x"
+    assert repr(state) == "State(get=1)"

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from tiercel.routing import (
 )
 from tiercel.runner import run
 from tiercel.server import Server
+from tiercel.state import State, lifecycle_handler
 
 logger = logging.getLogger("tiercel")
 Decorator = Callable[[Handler], Handler]
@@ -563,12 +563,12 @@ class Tiercel(Router):
 
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         """Runs `handler()` (sync or async) once before the server accepts its first connection."""
-        self.startup_handlers.append(_lifecycle_handler(handler, "startup"))
+        self.startup_handlers.append(lifecycle_handler(handler, "startup"))
         return handler
 
     def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         """Runs `handler()` (sync or async) once after the server stopped (Ctrl-C, SIGTERM, `server.stop()`)."""
-        self.shutdown_handlers.append(_lifecycle_handler(handler, "shutdown"))
+        self.shutdown_handlers.append(lifecycle_handler(handler, "shutdown"))
         return handler
 
     # ---- running -----------------------------------------------------------------------------
@@ -589,28 +589,6 @@ class Tiercel(Router):
 def _header(key: str, value: str) -> tuple[str, str]:
     _core.check_header(key, value)  # the same rule the engine applies to a handler's response headers
     return key, value
-
-
-class State:
-    """`app.state`: a namespace for objects the handlers share (a database pool, a client, ...)."""
-
-    def __repr__(self) -> str:
-        return f"State({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-
-def _lifecycle_handler(handler: Callable[[], Any], kind: str) -> Callable[[], Any]:
-    if not callable(handler):
-        raise TypeError(f"a {kind} handler must be callable, got {handler!r}")
-    try:
-        params = inspect.signature(handler).parameters.values()
-    except (TypeError, ValueError):
-        return handler
-    required = [p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if required:
-        raise TypeError(
-            f"a {kind} handler is called with no arguments, but {handler.__qualname__} requires {', '.join(required)}"
-        )
-    return handler
 
 
 __all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]
