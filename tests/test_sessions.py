@@ -166,10 +166,28 @@ def test_over_real_http(serve):
         assert c.get("/me").json() == {"session": {"user": "ada", "n": 1}}
 
 
+@pytest.mark.parametrize("key", ["k" * 16, b"\x00" * 16, "sixteen-byte-key"])
+def test_a_16_byte_key_is_enough(serve, key):
+    """128 bits, the usual floor (Robyn apps use keys shorter than 32 bytes)."""
+    app = Tiercel(__file__)
+    app.configure_sessions(key)
+
+    @app.post("/count")
+    def count(session):
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    s = serve(app)
+    with httpx.Client(base_url=s.url) as c:
+        assert [c.post("/count").text for _ in range(3)] == ["1", "2", "3"]
+
+
 def test_configuration_errors():
     app = Tiercel(__file__)
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        app.configure_sessions("short")
+    with pytest.raises(ValueError, match=r"at least 16 bytes \(got 15\).*secrets.token_urlsafe\(32\)"):
+        app.configure_sessions("k" * 15)
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        app.configure_sessions(b"")
     with pytest.raises(ValueError, match="cookie name must be a token"):
         app.configure_sessions(KEY, cookie_name="bad name")
     with pytest.raises(ValueError, match="same_site"):

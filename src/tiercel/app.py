@@ -44,6 +44,7 @@ COMPRESSIBLE_TYPES = (
     "application/manifest+json",
     "image/svg+xml",
 )
+MIN_SESSION_KEY = 16  # bytes: 128 bits, the usual floor for an HMAC key
 
 
 class Router:
@@ -464,17 +465,18 @@ class Tiercel(Router):
         http_only: bool = True,
         same_site: str | None = "lax",
     ) -> None:
-        """`request.session`, a dict kept in a cookie signed with HMAC-SHA256 under `secret_key` (at least 32
-        bytes; `secrets.token_urlsafe(32)` makes one). A changed session is saved with the response; a cookie that
-        was tampered with, or is older than `max_age` seconds since the session last changed, gives an empty one.
-        The client can read (not change) what is stored: keep secrets out of it."""
+        """`request.session`, a dict kept in a cookie signed with HMAC-SHA256 under `secret_key` (at least 16
+        bytes, 128 bits; `secrets.token_urlsafe(32)` makes one). A changed session is saved with the response; a
+        cookie that was tampered with, or is older than `max_age` seconds since the session last changed, gives an
+        empty one. The client can read (not change) what is stored: keep secrets out of it."""
         key = secret_key.encode() if isinstance(secret_key, str) else secret_key
         if not isinstance(key, bytes):
             raise TypeError(f"secret_key is a str or bytes, got {type(secret_key).__name__}")
-        if len(key) < 32:
+        if len(key) < MIN_SESSION_KEY:
             raise ValueError(
-                f"secret_key must be at least 32 bytes (got {len(key)}) so that it cannot be guessed; "
-                "make one with secrets.token_urlsafe(32) and keep it out of the source"
+                f"secret_key must be at least {MIN_SESSION_KEY} bytes (got {len(key)}) so that it cannot be guessed; "
+                'make one with `python -c "import secrets; print(secrets.token_urlsafe(32))"` and pass it from the '
+                "environment (os.environ[...]), not from the source"
             )
         if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age <= 0:
             raise ValueError(f"max_age is a positive number of seconds, got {max_age!r}")
