@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import pytest
 
@@ -46,11 +48,15 @@ def test_add_route_without_decorator(serve):
 
 def test_duplicate_registration_is_refused():
     app = Tiercel(__file__)
+    first_line = sys._getframe().f_lineno + 1
     app.get("/users/:id")(lambda request: "a")
-    with pytest.raises(ValueError, match="already registered"):
+    where = rf"is already declared at \S*test_routing_api.py:{first_line} \(handler "
+    with pytest.raises(ValueError, match="GET /users/:id " + where):
         app.get("/users/:id")(lambda request: "b")
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=where):
         app.get("/users/:id/")(lambda request: "b")  # trailing slash is the same route
+    with pytest.raises(ValueError, match=r"GET /users/:user_id is already declared \(as GET /users/:id\) at "):
+        app.get("/users/:user_id")(lambda request: "b")  # another name at the same place: the same route
     # Same path, other method: fine.
     app.post("/users/:id")(lambda request: "c")
 

@@ -125,7 +125,7 @@ def test_include_router_refusals():
     r = SubRouter(__file__, prefix="/x")
     r.get("/y")(lambda: "y")
     app.get("/x/y")(lambda: "app")
-    with pytest.raises(ValueError, match="already registered|twice|duplicate"):
+    with pytest.raises(ValueError, match=r"GET /x/y is already declared at \S*test_subrouter.py:\d+"):
         app.include_router(r)
     with pytest.raises(TypeError, match="SubRouter"):
         app.include_router(app)  # type: ignore[arg-type]

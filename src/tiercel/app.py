@@ -23,11 +23,13 @@ from tiercel.routing import (
     Handler,
     Hook,
     Route,
+    duplicate_route,
     is_async_callable,
     normalize_method,
     normalize_path,
     normalize_prefix,
     positional_count,
+    route_pattern,
 )
 from tiercel.runner import run
 from tiercel.server import Server
@@ -82,19 +84,27 @@ class Router:
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
+        endpoint = route_pattern(endpoint)  # FastAPI's /items/{item_id} is /items/:item_id
         route = Route(
             method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking,
             stream_body=stream_body,
         )  # fmt: skip
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
-        self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
+        try:
+            self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
+        except ValueError as e:
+            earlier = ((r.method, r.path, r.handler) for r in self.routes)
+            raise ValueError(duplicate_route(method, endpoint, handler, earlier) or str(e)) from None
         self.routes.append(route)
         return handler
 
     def _decorator(
         self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool, stream_body: bool
     ) -> Decorator:
+        if isinstance(endpoint, str):
+            route_pattern(endpoint)  # a malformed path is refused at `@app.get(path)` already
+
         def register(handler: Handler) -> Handler:
             return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body)
 
@@ -301,8 +311,14 @@ class Router:
         self.routers.append(router)
         check = _core.Engine()
         try:
-            for r in _compile(self, "", [], {}, {}, None):
-                check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
+            compiled = _compile(self, "", [], {}, {}, None)
+            for i, r in enumerate(compiled):
+                try:
+                    check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
+                except ValueError as e:
+                    earlier = ((c.route.method, c.path, c.route.handler) for c in compiled[:i])
+                    message = duplicate_route(r.route.method, r.path, r.route.handler, earlier)
+                    raise ValueError(message or str(e)) from None
             for ws_path, *_ in _mounted(self, "", "websocket_routes"):
                 check.add_route("GET", ws_path, None, True, 1)
         except ValueError:

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import difflib
 import enum
 import inspect
+import re
 import types
 import typing
 import uuid
@@ -232,4 +234,48 @@ def handler_plan(
     return plan
 
 
-__all__ = ["ParameterError", "handler_plan", "path_param_names"]
+def _words(name: str) -> set[str]:
+    """`user_id`, `userId` -> {"user", "id"}."""
+    return {w.lower() for w in re.split(r"_|(?<=[a-z0-9])(?=[A-Z])", name) if w}
+
+
+def _looks_alike(parameter: str, path_name: str) -> bool:
+    """`user_id` and `id`, `itemId` and `item_id`, `item_di` and `item_id`: one name probably meant as the other."""
+    a, b = parameter.lower().replace("_", ""), path_name.lower().replace("_", "")
+    return a == b or bool(_words(parameter) & _words(path_name)) or difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def misnamed_path_parameters(fn: Callable[..., Any], path_params: set[str], plan: list[Arg] | None) -> list[str]:
+    """Warnings for handler parameters that look meant for a path parameter the route names differently
+    (`/users/:id` with `def h(user_id: int)`: `user_id` is read from the query string, `id` from nowhere)."""
+    if not path_params:
+        return []
+    if plan is None:  # the request alone: a lone bare parameter named like a path parameter gets the request
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return []
+        if len(params) != 1 or params[0].name in BY_NAME or params[0].name in ("req", "r"):
+            return []
+        candidates = [(params[0].name, "gets the request (a lone parameter without annotation is the request)")]
+        unused = set(path_params)
+    else:
+        unused = path_params - {a[1] for a in plan if a[0] == PATH}
+        candidates = [
+            (a[1], "is read from the query string" + ("" if a[5] else " (required there)"))
+            for a in plan
+            if a[0] in (QUERY, QUERY_LIST)
+        ]
+    out = []
+    for parameter, fate in candidates:
+        alike = sorted(p for p in unused if _looks_alike(parameter, p))
+        if alike:
+            names = " or ".join(f"{p!r}" for p in alike)
+            out.append(
+                f"parameter {parameter!r} {fate}; the path names its parameter {names}: rename one of them if "
+                f"{parameter!r} is meant to be the path's"
+            )
+    return out
+
+
+__all__ = ["ParameterError", "handler_plan", "misnamed_path_parameters", "path_param_names"]

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,15 +45,100 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
 
 
+_BRACE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def route_pattern(path: str) -> str:
+    """FastAPI's spelling of path parameters as Tiercel's: `{name}` -> `:name`, `{name:path}` -> `*name` (a
+    catch-all); `{name:str}` is `{name}`. A malformed brace is a ValueError naming the path.
+
+    >>> route_pattern("/items/{item_id}/files/{rest:path}")
+    '/items/:item_id/files/*rest'
+    """
+    if not isinstance(path, str) or ("{" not in path and "}" not in path):
+        return path
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        if "{" not in seg and "}" not in seg:
+            continue
+        if seg.count("{") != seg.count("}") or seg.find("{") > seg.find("}"):
+            raise ValueError(f"route path {path!r}: unbalanced braces in {seg!r}; write a parameter as {{name}}")
+        if not (seg.startswith("{") and seg.endswith("}")) or seg.count("{") != 1:
+            raise ValueError(
+                f"route path {path!r}: a parameter in braces is a whole segment (/files/{{name}}), "
+                f"not part of one as in {seg!r}"
+            )
+        name, colon, converter = seg[1:-1].partition(":")
+        if not _BRACE_NAME.fullmatch(name):
+            raise ValueError(
+                f"route path {path!r}: {seg!r} needs a parameter name (letters, digits, _), such as {{item_id}}"
+            )
+        if converter == "path":
+            segments[i] = "*" + name
+        elif not colon or converter == "str":
+            segments[i] = ":" + name
+        else:
+            raise ValueError(
+                f"route path {path!r}: unknown converter {converter!r} in {seg!r}; Tiercel knows {{{name}}} and "
+                f"{{{name}:path}} (a catch-all). To get a number, write {{{name}}} and annotate the handler's "
+                f"parameter ({name}: int)"
+            )
+    return "/".join(segments)
+
+
 def normalize_path(path: str) -> str:
-    """The route pattern as the router compares it: one trailing slash dropped (except from "/" and "...//")."""
+    """The route pattern as the router compares it: FastAPI's braces as `:name` / `*name`, one trailing slash
+    dropped (except from "/" and "...//")."""
     if not isinstance(path, str):
         raise TypeError(f"the path must be a str, got {path!r}")
     if not path.startswith("/"):
         raise ValueError(f"a path must start with '/', got {path!r}")
+    path = route_pattern(path)
     if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
         return path[:-1]
     return path
+
+
+def route_shape(path: str) -> str:
+    """A pattern with its parameter names erased: two routes of one method and one shape are the same route.
+
+    >>> route_shape("/users/{id}/") == route_shape("/users/:user_id")
+    True
+    """
+    parts = normalize_path(path).split("/")
+    return "/".join(p[:1] if p[:1] in (":", "*") else p for p in parts)
+
+
+def declared_at(fn: Callable[..., Any]) -> str:
+    """Where `fn` is defined, as `file:line` (relative to the current directory when under it), or its repr."""
+    target = inspect.unwrap(fn) if inspect.isroutine(fn) else type(fn).__call__
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return repr(fn)
+    file = code.co_filename
+    rel = os.path.relpath(file) if os.path.isabs(file) else file
+    return f"{file if rel.startswith('..') else rel}:{code.co_firstlineno}"
+
+
+def handler_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", repr(fn)))
+
+
+def duplicate_route(
+    method: str, path: str, handler: Callable[..., Any], earlier: Iterable[tuple[str, str, Callable[..., Any]]]
+) -> str | None:
+    """The message for `method path` declared again, naming where the first declaration is; None when none of
+    `earlier` (method, full path, handler) is the same route."""
+    shape = route_shape(path)
+    for m, p, fn in earlier:
+        if m == method and route_shape(p) == shape:
+            spelled = f" (as {m} {p})" if normalize_path(p) != normalize_path(path) else ""
+            return (
+                f"{method} {path} is already declared{spelled} at {declared_at(fn)} (handler {handler_name(fn)}); "
+                f"{handler_name(handler)} at {declared_at(handler)} declares it again: remove one, or give it "
+                "another path or method"
+            )
+    return None
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -62,7 +149,7 @@ def normalize_prefix(prefix: str) -> str:
         return ""
     if not prefix.startswith("/"):
         raise ValueError(f"a router prefix must start with '/', got {prefix!r}")
-    return prefix.rstrip("/")
+    return route_pattern(prefix).rstrip("/")
 
 
 @dataclass

@@ -10,6 +10,7 @@ import inspect
 import logging
 import mmap
 import traceback
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
@@ -18,11 +19,22 @@ from typing import TYPE_CHECKING, Any
 from tiercel import _core
 from tiercel.config import Settings
 from tiercel.exceptions import HTTPException, WebSocketDisconnect
-from tiercel.params import BODY, FILES, FORM_DATA, RAW_BODY, SESSION, ParameterError, handler_plan, path_param_names
-from tiercel.routing import HTTP_METHODS, is_async_callable
+from tiercel.params import (
+    BODY,
+    FILES,
+    FORM_DATA,
+    RAW_BODY,
+    SESSION,
+    Arg,
+    ParameterError,
+    handler_plan,
+    misnamed_path_parameters,
+    path_param_names,
+)
+from tiercel.routing import HTTP_METHODS, declared_at, handler_name, is_async_callable
 
 if TYPE_CHECKING:
-    from tiercel.app import Tiercel
+    from tiercel.app import CompiledRoute, Tiercel
 
 logger = logging.getLogger("tiercel")
 
@@ -78,6 +90,54 @@ def load_tls(engine: _core.Engine, s: Settings) -> None:
     engine.set_tls(pairs, s.ssl_ca_certs or "", verify, s.ssl_ciphers or "", s.http2)
 
 
+_warned: weakref.WeakKeyDictionary[Tiercel, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+def route_plan(app: Tiercel, compiled: CompiledRoute) -> list[Arg] | None:
+    """The handler's argument plan (None: the request alone), checked against the route; a handler parameter that
+    looks meant for a path parameter named differently is logged as a warning (once per app and process tree)."""
+    route, path = compiled.route, compiled.path
+    where = f"{route.method} {path} ({handler_name(route.handler)} at {declared_at(route.handler)})"
+    try:
+        plan = handler_plan(
+            route.handler, path_param_names(path), compiled.router_dependencies, compiled.global_dependencies
+        )
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None
+    warned = _warned.setdefault(app, set())
+    for message in misnamed_path_parameters(route.handler, path_param_names(path), plan):
+        if (path, message) not in warned:
+            warned.add((path, message))
+            logger.warning("%s: %s", where, message)
+    if plan is None:
+        return None
+    if app.sessions is None and any(arg[0] == SESSION for arg in plan):
+        raise RuntimeError(
+            f"{where}: the handler takes `session` but the app has no sessions: "
+            "call app.configure_sessions(secret_key) first"
+        )
+    if route.const:
+        raise TypeError(
+            f"const route {where}: its handler runs once, at start-up, so it can take the "
+            "request only, not parameters filled per request"
+        )
+    if route.stream_body and any(arg[0] in (BODY, RAW_BODY, FORM_DATA, FILES) for arg in plan):
+        raise TypeError(
+            f"{where}: a stream_body route cannot take body, raw_body, form_data or files "
+            "parameters (they need the whole body first): read it with `async for chunk in "
+            "request.stream()` or `await request.form()`"
+        )
+    return plan
+
+
+def check_app(app: Tiercel, settings: Settings) -> None:
+    """What build_engine would refuse, found without building one (a supervisor checks before it forks workers,
+    so a mistake is one message rather than one per worker)."""
+    for compiled in app.compiled_routes():
+        route_plan(app, compiled)
+    load_tls(_core.Engine(), settings)
+
+
 def metrics_memory(app: Tiercel, blocks: int) -> mmap.mmap:
     """Zeroed memory for `blocks` metrics blocks (shared with children forked later)."""
     return mmap.mmap(-1, blocks * _core.Engine.metrics_block_bytes(metrics_max_routes(app)))
@@ -130,26 +190,8 @@ async def build_engine(
     for compiled in compiled_routes:
         route, path = compiled.route, compiled.path
         route_id = engine.add_route(route.method, path, route.handler, route.is_async, route.nargs)
-        plan = handler_plan(
-            route.handler, path_param_names(path), compiled.router_dependencies, compiled.global_dependencies
-        )
+        plan = route_plan(app, compiled)
         if plan is not None:
-            if app.sessions is None and any(arg[0] == SESSION for arg in plan):
-                raise RuntimeError(
-                    f"{route.method} {path}: the handler takes `session` but the app has no sessions: "
-                    "call app.configure_sessions(secret_key) first"
-                )
-            if route.const:
-                raise TypeError(
-                    f"const route {route.method} {path}: its handler runs once, at start-up, so it can take the "
-                    "request only, not parameters filled per request"
-                )
-            if route.stream_body and any(arg[0] in (BODY, RAW_BODY, FORM_DATA, FILES) for arg in plan):
-                raise TypeError(
-                    f"{route.method} {path}: a stream_body route cannot take body, raw_body, form_data or files "
-                    "parameters (they need the whole body first): read it with `async for chunk in "
-                    "request.stream()` or `await request.form()`"
-                )
             engine.set_arguments(route_id, plan)
         if route.stream_body:
             engine.set_stream_body(route_id, settings.max_stream_body)
