@@ -68,6 +68,12 @@ def load_app(target: str, app_dir: str = ".") -> Any:
         if e.name == module_name or module_name.startswith(f"{e.name}."):
             raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
         raise
+    except Exception as e:
+        from tiercel.runner import is_setup_error, setup_error_line
+
+        if is_setup_error(e):  # a route or setting Tiercel refused while the module declared it
+            raise SystemExit(setup_error_line(e)) from None
+        raise
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -94,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from tiercel.reload import child_fd, run_with_reload
 
         if child_fd() is None:  # the watching parent: the app is imported (and may fail) in its child
-            run_with_reload(settings, args.app_dir)
+            try:
+                run_with_reload(settings, args.app_dir)
+            except RuntimeError as e:  # the socket cannot be bound
+                raise SystemExit(f"tiercel: error: {e}") from None
             return
     app = load_app(args.app, args.app_dir)
     from tiercel.runner import run

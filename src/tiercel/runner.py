@@ -32,12 +32,13 @@ import socket
 import struct
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tiercel.config import Settings
-from tiercel.server import Server, metrics_memory
+from tiercel.server import Server, check_app, metrics_memory
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tiercel")
 
 READY_LINE = "Tiercel listening on {url}"
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_START_FAILURES = 5  # workers that die before becoming ready, in a row, before the supervisor gives up
 TICK = 1.0  # seconds between a worker's heartbeats and recycling checks
 
@@ -81,7 +83,11 @@ def bind_socket(settings: Settings) -> socket.socket:
                 raise RuntimeError(f"uds path {path!r} exists and is not a socket; refusing to replace it")
             os.unlink(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(path)
+        try:
+            sock.bind(path)
+        except OSError as e:
+            sock.close()
+            raise RuntimeError(f"cannot bind the Unix socket {path}: {e.strerror or e}") from None
     else:
         infos = socket.getaddrinfo(
             settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -91,7 +97,11 @@ def bind_socket(settings: Settings) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6 and settings.host in ("::", ""):
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(address)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            sock.close()
+            raise RuntimeError(f"cannot bind {settings.host}:{settings.port}: {e.strerror or e}") from None
     sock.listen(settings.backlog)
     sock.setblocking(False)
     sock.set_inheritable(True)
@@ -246,8 +256,11 @@ def worker_main(
         loop.run_until_complete(server.serve(ready))
         loop.run_until_complete(loop.shutdown_asyncgens())
         code = 0
-    except BaseException:
-        logger.exception("worker %d failed", os.getpid())
+    except BaseException as e:
+        if isinstance(e, Exception) and is_setup_error(e):
+            logger.error("worker %d cannot start: %s", os.getpid(), e)
+        else:
+            logger.exception("worker %d failed", os.getpid())
     finally:
         logging.shutdown()
         sys.stdout.flush()
@@ -298,6 +311,7 @@ class Supervisor:
         self.metrics = metrics_memory(app, self.metrics_blocks) if settings.metrics else None
 
     def run(self) -> int:
+        check_app(self.app, self.settings)  # a mistake is one message here, not one per worker
         sock = bind_socket(self.settings)
         self.fd = sock.fileno()
         url = socket_url(sock, self.settings)
@@ -498,8 +512,47 @@ def _exit_text(status: int) -> str:
 
 
 def run(app: Tiercel, settings: Settings) -> None:
-    """Runs the app with these settings until it is stopped: in this process, or under a supervisor."""
+    """Runs the app with these settings until it is stopped: in this process, or under a supervisor. A mistake
+    Tiercel finds in the app or the settings at start-up ends the process with one line on stderr."""
     configure_logging(settings.log_level)
+    try:
+        _run(app, settings)
+    except Exception as e:
+        if not is_setup_error(e):
+            raise
+        logger.debug("start-up failed", exc_info=True)
+        raise SystemExit(f"tiercel: error: {e}") from None
+
+
+def is_setup_error(e: BaseException) -> bool:
+    """An error Tiercel raised about how the app or the server is set up: a ValueError, TypeError, RuntimeError or
+    OSError whose innermost Python frame is in the tiercel package (errors raised in the app's own code, such as
+    a start-up handler's, keep their traceback)."""
+    if not isinstance(e, (ValueError, TypeError, RuntimeError, OSError)):
+        return False
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == PACKAGE_DIR
+
+
+def setup_error_line(e: BaseException) -> str:
+    """`tiercel: error: FILE:LINE: message`, FILE:LINE being the app's own line that made the call Tiercel refused
+    (a decorator, add_route, include_router...) when the error was raised while the app was being imported."""
+    where = ""
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        if frame.filename.startswith("<"):
+            continue  # generated code (a dataclass's __init__), frozen importlib
+        if os.path.dirname(os.path.abspath(frame.filename)) != PACKAGE_DIR:
+            rel = os.path.relpath(frame.filename)
+            where = f"{frame.filename if rel.startswith('..') else rel}:{frame.lineno}: "
+            break
+    return f"tiercel: error: {where}{e}"
+
+
+def _run(app: Tiercel, settings: Settings) -> None:
     if settings.dev:
         from tiercel.reload import child_fd, run_with_reload
 
@@ -517,4 +570,13 @@ def run(app: Tiercel, settings: Settings) -> None:
     serve_in_process(app, settings)
 
 
-__all__ = ["READY_LINE", "Supervisor", "bind_socket", "loop_factory", "run", "serve_in_process"]
+__all__ = [
+    "READY_LINE",
+    "Supervisor",
+    "bind_socket",
+    "is_setup_error",
+    "loop_factory",
+    "run",
+    "serve_in_process",
+    "setup_error_line",
+]
