@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -94,6 +95,51 @@ def test_help_lists_every_setting():
     for option in OPTIONS:
         assert option.flag in out.stdout
         assert option.env in out.stdout
+
+
+def _help_groups() -> dict[str, dict[str, str]]:
+    """`tiercel --help` as {group title: {--flag: its help text}}."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tiercel", "--help"], capture_output=True, text=True, check=True, cwd=APP_DIR,
+    ).stdout  # fmt: skip
+    groups: dict[str, dict[str, str]] = {}
+    title = flag = ""
+    for line in out.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            title, flag = line[:-1], ""
+            groups[title] = {}
+        elif title and line.startswith("  -"):
+            flag = line.split()[0]
+            groups[title][flag] = " ".join(line.split()[2:])
+        elif title and flag and line.startswith("      "):
+            groups[title][flag] += " " + line.strip()
+    return groups
+
+
+def test_readme_counts_the_settings_help_lists():
+    from tiercel.config import OPTIONS
+
+    flags = [f for title, group in _help_groups().items() if title != "options" for f in group]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    counts = re.findall(r"each of the (\d+) settings", readme)
+    assert counts, "the README's 'Running in production' section counts the settings"
+    assert {int(c) for c in counts} == {len(flags)} == {len(OPTIONS)}, (counts, len(flags), len(OPTIONS))
+    # The multi-process section says what a newcomer's in-memory state becomes with --processes N.
+    assert "module globals, `app.state`, caches and in-memory counters are per worker process" in " ".join(
+        readme.split()
+    )
+
+
+def test_help_shows_one_default_per_setting_and_the_websocket_flags_together():
+    groups = _help_groups()
+    for title, flags in groups.items():
+        for flag, text in flags.items():
+            if title != "options":
+                assert text.count("default") == 1, (flag, text)
+    tls = groups["TLS (HTTPS) and HTTP/2"]
+    assert "(default: Mozilla's intermediate suites, forward-secret AEAD only;" in tls["--ssl-ciphers"]
+    ws = {title for title, flags in groups.items() for f in flags if f.startswith("--ws-")}
+    assert ws == {"WebSockets"} and len(groups["WebSockets"]) == 4, groups.get("WebSockets")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ GROUPS = {
     "server": "server",
     "run": "running",
     "limits": "limits (bad input is refused with the status shown)",
+    "websocket": "WebSockets",
     "proxy": "behind a proxy",
     "processes": "worker processes",
     "tls": "TLS (HTTPS) and HTTP/2",
@@ -38,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
     for option in OPTIONS:
         default = getattr(defaults, option.name)
-        help_text = f"{option.help} (default: {default!r}; env {option.env})"
+        help_text = f"{option.help} (default: {option.default_text or repr(default)}; env {option.env})"
         if option.parse.__name__ == "_bool":
             groups[option.group].add_argument(
                 option.flag, dest=option.name, nargs="?", const="true", default=None, metavar="BOOL", help=help_text

@@ -110,6 +110,7 @@ class Option:
     help: str
     metavar: str = ""
     group: str = "server"
+    default_text: str = ""  # what --help shows as the default, when the value itself (None) says nothing
 
     @property
     def env(self) -> str:
@@ -210,15 +211,24 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "form_spill_size", _int(0), "uploaded files above this many bytes go to a temporary file", "BYTES", "limits"
     ),
-    Option("ws_max_message", _int(1), "largest WebSocket message in bytes (close 1009 above)", "BYTES", "limits"),
+    Option("ws_max_message", _int(1), "largest WebSocket message in bytes (close 1009 above)", "BYTES", "websocket"),
     Option(
         "ws_ping_interval",
         _seconds(True),
         "ping a WebSocket client silent this many seconds (0: never)",
         "S",
+        "websocket",
     ),  # fmt: skip
-    Option("ws_ping_timeout", _seconds(), "close a WebSocket (1011) whose ping is unanswered this long", "S"),
-    Option("ws_idle_timeout", _seconds(True), "close a WebSocket (1001) with no message this long (0: never)", "S"),
+    Option(
+        "ws_ping_timeout", _seconds(), "close a WebSocket (1011) whose ping is unanswered this long", "S", "websocket"
+    ),
+    Option(
+        "ws_idle_timeout",
+        _seconds(True),
+        "close a WebSocket (1001) with no message this long (0: never)",
+        "S",
+        "websocket",
+    ),
     Option("max_connections", _int(1), "connections beyond this are closed at once", "N", "limits"),
     Option("max_pipelined", _int(1), "answers pending per connection before reading pauses", "N", "limits"),
     Option("write_high_watermark", _int(1024), "unsent bytes per connection before reading pauses", "BYTES", "limits"),
@@ -284,9 +294,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ssl_ciphers",
         _optional_text,
-        "TLS 1.2 cipher suites (OpenSSL syntax; default: modern AEAD only)",
+        "TLS 1.2 cipher suites, in OpenSSL's syntax",
         "LIST",
         "tls",
+        "Mozilla's intermediate suites, forward-secret AEAD only",
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
