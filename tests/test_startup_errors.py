@@ -81,11 +81,16 @@ def first_name():
 @app.get("/x/")
 def second_name():
     return "b"
+
+
+if __name__ == "__main__":
+    app.start()
 """
 
 
-def test_duplicate_route_names_the_first_declaration(tmp_path):
-    line = start(tmp_path, DUPLICATE)
+@pytest.mark.parametrize("cli", [True, False], ids=["cli", "python app.py"])
+def test_duplicate_route_names_the_first_declaration(tmp_path, cli):
+    line = start(tmp_path, DUPLICATE, cli=cli)
     assert line == (
         "tiercel: error: app.py:12: GET /x/ is already declared at app.py:7 (handler first_name); "
         "second_name at app.py:12 declares it again: remove one, or give it another path or method"
@@ -93,8 +98,8 @@ def test_duplicate_route_names_the_first_declaration(tmp_path):
 
 
 def test_duplicate_route_through_a_router_names_both(tmp_path):
-    source = DUPLICATE.replace('@app.get("/x/")', 'router = SubRouter("/x")\n@router.get("/")') + (
-        "\napp.include_router(router)\n"
+    source = DUPLICATE.replace('@app.get("/x/")', 'router = SubRouter("/x")\n@router.get("/")').replace(
+        "\n\nif __name__", "\napp.include_router(router)\n\nif __name__"
     )
     line = start(tmp_path, source)
     assert "GET /x is already declared at app.py:7 (handler first_name); second_name at app.py:13" in line
@@ -138,11 +143,12 @@ def test_handler_with_a_positional_only_parameter_nothing_fills(tmp_path):
     assert "GET /things/:id (show at app.py:11): show: positional-only parameter 'page'" in line
 
 
-def test_hook_with_two_required_parameters_names_it(tmp_path):
+@pytest.mark.parametrize("cli", [True, False], ids=["cli", "python app.py"])
+def test_hook_with_two_required_parameters_names_it(tmp_path, cli):
     source = GOOD_APP.replace(
-        'if __name__ == "__main__":', "@app.before_request()\ndef check(request, user):\n    pass\n\n\nif 0:"
+        'if __name__ == "__main__":', "@app.before_request()\ndef check(request, user):\n    pass\n\n\nif 1:"
     )
-    line = start(tmp_path, source)
+    line = start(tmp_path, source, cli=cli)
     assert line.startswith("tiercel: error: app.py:12: before-request hook check(request, user) requires 2 arguments")
 
 
@@ -158,3 +164,10 @@ def test_an_error_in_the_apps_own_start_up_code_keeps_its_traceback(tmp_path):
     )  # fmt: skip
     assert r.returncode != 0
     assert "Traceback" in r.stderr and "ValueError: own bug" in r.stderr
+
+
+def test_an_error_in_the_apps_own_module_keeps_its_traceback_under_python_app_py(tmp_path):
+    (tmp_path / "app.py").write_text(GOOD_APP.replace('if __name__ == "__main__":', "{}['missing']\nif 0:"))
+    r = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr and "KeyError: 'missing'" in r.stderr

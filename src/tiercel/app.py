@@ -33,6 +33,7 @@ from tiercel.routing import (
 )
 from tiercel.runner import run
 from tiercel.server import Server
+from tiercel.startup_errors import report_in_main
 from tiercel.state import State, lifecycle_handler
 
 logger = logging.getLogger("tiercel")
@@ -432,6 +433,7 @@ class Tiercel(Router):
         super().__init__()
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
+        report_in_main(file_object)  # `python app.py`: a route Tiercel refuses is one line, as under the CLI
         self.config = config
         self.global_dependencies.update(dependencies or {})
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []

@@ -70,7 +70,7 @@ def load_app(target: str, app_dir: str = ".") -> Any:
             raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
         raise
     except Exception as e:
-        from tiercel.runner import is_setup_error, setup_error_line
+        from tiercel.startup_errors import is_setup_error, setup_error_line
 
         if is_setup_error(e):  # a route or setting Tiercel refused while the module declared it
             raise SystemExit(setup_error_line(e)) from None

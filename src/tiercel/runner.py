@@ -32,13 +32,13 @@ import socket
 import struct
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tiercel.config import Settings
 from tiercel.server import Server, check_app, metrics_memory
+from tiercel.startup_errors import is_setup_error
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tiercel")
 
 READY_LINE = "Tiercel listening on {url}"
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_START_FAILURES = 5  # workers that die before becoming ready, in a row, before the supervisor gives up
 TICK = 1.0  # seconds between a worker's heartbeats and recycling checks
 
@@ -521,35 +520,7 @@ def run(app: Tiercel, settings: Settings) -> None:
         if not is_setup_error(e):
             raise
         logger.debug("start-up failed", exc_info=True)
-        raise SystemExit(f"tiercel: error: {e}") from None
-
-
-def is_setup_error(e: BaseException) -> bool:
-    """An error Tiercel raised about how the app or the server is set up: a ValueError, TypeError, RuntimeError or
-    OSError whose innermost Python frame is in the tiercel package (errors raised in the app's own code, such as
-    a start-up handler's, keep their traceback)."""
-    if not isinstance(e, (ValueError, TypeError, RuntimeError, OSError)):
-        return False
-    tb = e.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == PACKAGE_DIR
-
-
-def setup_error_line(e: BaseException) -> str:
-    """`tiercel: error: FILE:LINE: message`, FILE:LINE being the app's own line that made the call Tiercel refused
-    (a decorator, add_route, include_router...) when the error was raised while the app was being imported."""
-    where = ""
-    for frame in reversed(traceback.extract_tb(e.__traceback__)):
-        if frame.filename.startswith("<"):
-            continue  # generated code (a dataclass's __init__), frozen importlib
-        if os.path.dirname(os.path.abspath(frame.filename)) != PACKAGE_DIR:
-            rel = os.path.relpath(frame.filename)
-            where = f"{frame.filename if rel.startswith('..') else rel}:{frame.lineno}: "
-            break
-    return f"tiercel: error: {where}{e}"
+        raise SystemExit(f"tiercel: error: {e}") from None  # no place: the app.start() line says nothing
 
 
 def _run(app: Tiercel, settings: Settings) -> None:
@@ -574,9 +545,7 @@ __all__ = [
     "READY_LINE",
     "Supervisor",
     "bind_socket",
-    "is_setup_error",
     "loop_factory",
     "run",
     "serve_in_process",
-    "setup_error_line",
 ]
