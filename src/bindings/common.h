@@ -71,10 +71,21 @@ struct Url {
 /// A handler's return value turned into bytes on the wire: status, extra header lines and body.
 struct Rendered {
   int status = 200;
-  std::string header_lines;  // "Name: value\r\n"*, Content-Type included
+  std::string header_lines;  // "Name: value\r\n"*, Content-Type included; never the framing fields below
   nb::object body_owner;     // keeps `body` alive
   std::string_view body;
+  // Framing is the server's: the handler's own Content-Length, Transfer-Encoding and Connection are taken out of
+  // header_lines. Its Content-Length is checked against the body (framed_length); its Transfer-Encoding is
+  // accepted only as `chunked` on a stream.
+  int64_t content_length = -1;     // the handler's Content-Length, -1 when it set none
+  std::string transfer_encoding;   // the handler's Transfer-Encoding value(s), empty when none
 };
+
+/// The Content-Length to send for `r`: its body's size, or, when the answer carries no body on the wire (a HEAD
+/// request, a 1xx/204/304 status) and the handler returned an empty one, the handler's own Content-Length (the size
+/// of what a GET would have sent). False with `error` when the handler's Content-Length or Transfer-Encoding cannot
+/// be sent: a wrong length would desynchronise the connection, so the answer is refused (a 500) instead.
+bool framed_length(const Rendered& r, bool head_request, size_t& length, std::string& error);
 
 /// Python `Response(status_code, headers, description)`.
 class Response {
@@ -109,7 +120,8 @@ class FileResponse {
   nb::object headers;  // a Headers instance
 };
 
-/// The header lines of `headers` (a Headers, dict, or pairs) as a handler's response may carry them.
+/// The header lines of `headers` (a Headers, dict, or pairs) as a handler's streamed response may carry them; false
+/// with `error` for a Content-Length (a stream's length is not known) or a Transfer-Encoding other than chunked.
 bool response_header_lines(nb::handle headers, std::string& lines, bool& has_content_type, std::string& error);
 /// The bytes one streamed item becomes (before chunk framing); false with `error` for an item of the wrong type.
 bool stream_item_bytes(nb::handle item, bool sse, std::string& out, std::string& error);

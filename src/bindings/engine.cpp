@@ -462,36 +462,25 @@ class Engine final : public Dispatcher {
     compression = std::move(c);
   }
 
-  /// The value of header `name` among pre-serialised `lines`, or empty.
-  static std::string_view line_value(std::string_view lines, std::string_view name) {
-    while (!lines.empty()) {
-      size_t end = lines.find("\r\n");
-      std::string_view line = lines.substr(0, end);
-      lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
-      size_t colon = line.find(':');
-      if (colon == name.size() && ascii_iequal(line.substr(0, colon), name)) {
-        std::string_view v = line.substr(colon + 1);
-        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-        return v;
-      }
-    }
-    return {};
-  }
-
   /// Compresses `r`'s body into `out` when the app compresses, the type and size qualify and the client accepts a
   /// coding; returns the extra header lines (Content-Encoding, Vary) to send.
   std::string maybe_compress(const Rendered& r, nb::handle request, std::string& out) {
     const Compression& c = *compression;
     if (r.body.size() < c.min_size || r.status < 200 || r.status == 204 || r.status == 304) return {};
-    if (!line_value(r.header_lines, "content-encoding").empty()) return {};  // already encoded
-    std::string_view type = line_value(r.header_lines, "content-type");
+    if (find_field(r.header_lines, "content-encoding")) return {};  // already encoded
+    std::string_view type, vary;
+    find_field(r.header_lines, "content-type", &type);
     type = type.substr(0, type.find(';'));
     bool allowed = false;
     for (auto& t : c.types) {
       allowed = allowed || (!t.empty() && t.back() == '/' ? type.substr(0, t.size()) == t : ascii_iequal(type, t));
     }
     if (!allowed) return {};
-    std::string lines = "Vary: Accept-Encoding\r\n";  // the answer depends on it, compressed or not
+    // The answer depends on Accept-Encoding, compressed or not (unless the response's own Vary says so already).
+    bool varies = find_field(r.header_lines, "vary", &vary) && !each_list_item(vary, [](std::string_view t) {
+      return !ascii_iequal(t, "accept-encoding") && t != "*";
+    });
+    std::string lines = varies ? "" : "Vary: Accept-Encoding\r\n";
     const Request* req = request ? nb::inst_ptr<Request>(request) : nullptr;
     const std::string_view* accept = req && req->headers ? find_header(*req->headers, "accept-encoding") : nullptr;
     if (!accept) return lines;
@@ -629,10 +618,12 @@ class Engine final : public Dispatcher {
     }
     Rendered r;
     std::string error;
-    if (!render_result(result, r, error)) throw nb::type_error(("const route: " + error).c_str());
+    size_t length = 0;
+    if (!render_result(result, r, error) || !framed_length(r, false, length, error))
+      throw nb::type_error(("const route: " + error).c_str());
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
     head += r.header_lines;
-    append_global_lines(head, r.header_lines, route_info[route_id].global_lines);
+    append_absent(head, r.header_lines, route_info[route_id].global_lines);
     routes.const_head[route_id] = std::move(head);
     routes.const_body[route_id] = std::string(r.body);
   }
@@ -1138,19 +1129,22 @@ class Engine final : public Dispatcher {
 
   // ---- files ---------------------------------------------------------------------------------------------
   /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory).
-  void add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing) {
+  std::vector<uint32_t> add_static_route(std::string_view prefix, const std::string& root, std::string index,
+                                         bool listing) {
     char buf[PATH_MAX];
     if (!realpath(root.c_str(), buf)) throw nb::value_error(("no such directory: '" + root + "'").c_str());
     std::string base(prefix);
     while (base.size() > 1 && base.back() == '/') base.pop_back();
+    std::vector<uint32_t> ids;
     for (std::string pattern : {base, (base == "/" ? std::string() : base) + "/*path"}) {
-      uint32_t id = add_route("GET", pattern, nb::none(), false, 0);
+      uint32_t id = ids.emplace_back(add_route("GET", pattern, nb::none(), false, 0));
       Route& rt = route_info[id];
       rt.is_static = true;
       rt.static_root = buf;
       rt.static_index = index;
       rt.static_listing = listing;
     }
+    return ids;
   }
 
   void serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
@@ -1192,13 +1186,13 @@ class Engine final : public Dispatcher {
     const ResponseContext ctx = live(session, seq, request_ctx);
     std::string head;
     ResponseWriter w(head, session.env().date_line(), config.server_header);
+    if (a.fd < 0 && !a.text.empty() && !find_field(a.header_lines, "content-type"))
+      a.header_lines.append("Content-Type: text/plain; charset=utf-8\r\n");
     w.start(a.status);
     w.raw_headers(a.header_lines);
-    if (!rt.global_lines.empty()) append_global_lines(head, a.header_lines, rt.global_lines);
+    if (!rt.global_lines.empty()) append_absent(head, a.header_lines, rt.global_lines);
     if (cors) cors->append_response_lines(head, ctx.cors_origin);
     if (a.fd < 0) {
-      if (a.header_lines.find("Content-Type:") == std::string::npos && !a.text.empty())
-        head.append("Content-Type: text/plain; charset=utf-8\r\n");
       w.finish(a.text, ctx);
       session.response_buffer(seq).append(head);
       return session.response_done(seq);
@@ -1294,7 +1288,7 @@ class Engine final : public Dispatcher {
     if (!has_ct) w.header("Content-Type", sr.media_type);
     head.append(lines);
     if (sr.sse) head.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-    if (!rt.global_lines.empty()) append_global_lines(head, lines, rt.global_lines);
+    if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
     if (cors) cors->append_response_lines(head, ctx.cors_origin);
     if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
     auto* st = new Stream();
@@ -1591,7 +1585,7 @@ class Engine final : public Dispatcher {
       }
       if (!own.empty()) {  // the hook's or handler's headers win over the file's own of the same name
         std::string merged = own;
-        append_global_lines(merged, own, a.header_lines);
+        append_absent(merged, own, a.header_lines);
         a.header_lines = std::move(merged);
       }
       if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
@@ -1600,7 +1594,8 @@ class Engine final : public Dispatcher {
     const ResponseContext ctx = live(session, seq, request_ctx);
     Rendered r;
     std::string error;
-    if (!render_result(result, r, error)) {
+    size_t length = 0;
+    if (!render_result(result, r, error) || !framed_length(r, ctx.head_request, length, error)) {
       log_message("Bad return value from handler for " + rt.method + " " + rt.path + ": " + error);
       write_error(session, seq, ctx, rt);
       return;
@@ -1616,31 +1611,13 @@ class Engine final : public Dispatcher {
     w.start(r.status);
     w.raw_headers(r.header_lines);
     w.raw_headers(encoding_lines);
-    if (!rt.global_lines.empty()) append_global_lines(session.response_buffer(seq), r.header_lines, rt.global_lines);
+    if (!rt.global_lines.empty()) append_absent(session.response_buffer(seq), r.header_lines, rt.global_lines);
     if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin);
     if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), session.response_buffer(seq));
-    if (w.finish_head(body.size(), ctx))
+    if (w.finish_head(compressed.empty() ? length : body.size(), ctx))
       session.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
     else
       session.response_done(seq);
-  }
-
-  /// Appends each line of `global` whose header name is not among the names in `own`.
-  static void append_global_lines(std::string& out, std::string_view own, std::string_view global) {
-    while (!global.empty()) {
-      size_t end = global.find("\r\n") + 2;
-      std::string_view line = global.substr(0, end), name = line.substr(0, line.find(':'));
-      global.remove_prefix(end);
-      bool present = false;
-      for (std::string_view rest = own; !rest.empty() && !present;) {
-        size_t e = rest.find("\r\n");
-        std::string_view own_line = rest.substr(0, e);
-        size_t colon = own_line.find(':');
-        present = colon == name.size() && ascii_iequal(own_line.substr(0, colon), name);
-        rest.remove_prefix(e == std::string_view::npos ? rest.size() : e + 2);
-      }
-      if (!present) out.append(line);
-    }
   }
 
   void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
@@ -1787,7 +1764,8 @@ void bind_engine(nb::module_& m) {
                   [](size_t max_routes) { return Telemetry::block_words(max_routes) * sizeof(uint64_t); },
                   nb::arg("max_routes"), "Bytes of one worker's metrics block.")
       .def("add_static_route", &Engine::add_static_route, nb::arg("prefix"), nb::arg("root"), nb::arg("index"),
-           nb::arg("listing"), "GET prefix and prefix/*path answered natively from the files under root.")
+           nb::arg("listing"),
+           "GET prefix and prefix/*path answered natively from the files under root; returns their route ids.")
       .def("set_compression", &Engine::set_compression, nb::arg("min_size"), nb::arg("types"), nb::arg("codings"),
            nb::arg("level"), "Compresses responses (before any route is added): size, content types, codings, level.")
       .def_static(

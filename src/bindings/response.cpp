@@ -58,16 +58,42 @@ bool render_body(nb::handle body, Rendered& out, std::string_view& content_type,
   return false;
 }
 
+/// Strict decimal (RFC 9110 §8.6): digits only, no sign, no list, fits in int64.
+bool parse_length(std::string_view v, int64_t& out) {
+  v = trim_ows(v);
+  if (v.empty() || v.size() > 18) return false;
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  out = n;
+  return true;
+}
+
 bool append_headers(const Headers& h, Rendered& out, bool& has_content_type, std::string& error) {
   for (auto& [name, value] : h.items) {
     if (!is_header_name(name) || !is_header_value(value)) {
       error = "invalid response header '" + name + "': names must be tokens and values must not contain CR, LF or NUL";
       return false;
     }
-    // Framing is the server's job: a handler's Content-Length or Transfer-Encoding would desynchronise.
-    if (ascii_iequal(name, "content-length") || ascii_iequal(name, "transfer-encoding") ||
-        ascii_iequal(name, "connection"))
+    // Framing is the server's job: the handler's framing fields are checked (framed_length), never sent as given.
+    if (ascii_iequal(name, "content-length")) {
+      int64_t n = -1;
+      if (!parse_length(value, n) || (out.content_length >= 0 && out.content_length != n)) {
+        error = "invalid Content-Length '" + value + "' in the response's headers: one decimal number of bytes "
+                "(or leave it out: the server sets it)";
+        return false;
+      }
+      out.content_length = n;
       continue;
+    }
+    if (ascii_iequal(name, "transfer-encoding")) {
+      if (!out.transfer_encoding.empty()) out.transfer_encoding += ", ";
+      out.transfer_encoding += trim_ows(value);
+      continue;
+    }
+    if (ascii_iequal(name, "connection")) continue;  // hop-by-hop: the server manages the connection
     if (ascii_iequal(name, "content-type")) has_content_type = true;
     out.header_lines.append(name).append(": ").append(value).append("\r\n");
   }
@@ -218,8 +244,34 @@ bool response_header_lines(nb::handle headers, std::string& lines, bool& has_con
   if (!headers_from(headers, tmp, h, error)) return false;
   Rendered r;
   if (!append_headers(*h, r, has_content_type, error)) return false;
+  if (r.content_length >= 0) {
+    error = "a StreamingResponse has no Content-Length (its length is not known before it is sent): remove it";
+    return false;
+  }
+  if (!r.transfer_encoding.empty() && !ascii_iequal(r.transfer_encoding, "chunked")) {
+    error = "Transfer-Encoding '" + r.transfer_encoding + "' cannot be sent: the server frames a stream itself "
+            "(chunked); remove the header";
+    return false;
+  }
   lines.append(r.header_lines);
   return true;
+}
+
+bool framed_length(const Rendered& r, bool head_request, size_t& length, std::string& error) {
+  length = r.body.size();
+  if (!r.transfer_encoding.empty()) {
+    error = "Transfer-Encoding '" + r.transfer_encoding + "' cannot be sent: a body returned whole is sent with "
+            "Content-Length; return a StreamingResponse to stream it";
+    return false;
+  }
+  if (r.content_length < 0 || static_cast<uint64_t>(r.content_length) == r.body.size()) return true;
+  if (r.body.empty() && (head_request || bodyless_status(r.status))) {
+    length = static_cast<size_t>(r.content_length);  // nothing follows the head: it describes the GET's body
+    return true;
+  }
+  error = "the response's Content-Length " + std::to_string(r.content_length) + " disagrees with its body of " +
+          std::to_string(r.body.size()) + " bytes; leave Content-Length out (the server sets it)";
+  return false;
 }
 
 nb::object as_response(nb::handle result, std::string& error) {

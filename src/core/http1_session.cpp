@@ -396,7 +396,7 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   }
   if (m.route_id < env_.routes.const_head.size() && !env_.routes.const_head[m.route_id].empty()) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
-    w.raw_headers(env_.routes.const_head[m.route_id]);
+    w.prebuilt(env_.routes.const_head[m.route_id]);
     w.finish(env_.routes.const_body[m.route_id], ctx);
     response_done(seq);
     return;

@@ -3,6 +3,7 @@
 
 #include "core/text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -87,12 +88,20 @@ void append_uint(std::string& out, uint64_t v) {
 }  // namespace
 
 void ResponseWriter::start(int status) {
+  head_start_ = out_.size();
   status_ = status;
   out_.append("HTTP/1.1 ");
   append_uint(out_, static_cast<uint64_t>(status));
   out_.push_back(' ');
   out_.append(reason_phrase(status));
   out_.append("\r\n");
+}
+
+void ResponseWriter::prebuilt(std::string_view head) {
+  head_start_ = out_.size();
+  // "HTTP/1.1 204 ...": the status decides the framing (no Content-Length on a 204).
+  if (head.size() >= 12) status_ = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
+  out_.append(head);
 }
 
 void ResponseWriter::header(std::string_view name, std::string_view value) {
@@ -106,41 +115,54 @@ void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
   if (finish_head(body.size(), ctx)) out_.append(body);
 }
 
+void ResponseWriter::finish_common(bool close, bool keep_alive_line) {
+  std::string_view head(out_);
+  head.remove_prefix(head_start_);
+  head.remove_prefix(std::min(head.size(), head.find("\r\n") + 2));  // the status line
+  bool has_date = false, has_server = false;
+  while (!head.empty()) {
+    size_t end = head.find("\r\n");
+    std::string_view line = head.substr(0, end);
+    head.remove_prefix(end == std::string_view::npos ? head.size() : end + 2);
+    std::string_view name = line.substr(0, line.find(':'));
+    has_date = has_date || ascii_iequal(name, "date");
+    has_server = has_server || ascii_iequal(name, "server");
+  }
+  if (!has_date) out_.append(date_line_);
+  if (!has_server && !server_header_.empty()) header("Server", server_header_);
+  if (close) {
+    out_.append("Connection: close\r\n");
+  } else if (keep_alive_line) {
+    out_.append("Connection: keep-alive\r\n");
+  }
+  out_.append("\r\n");
+}
+
 ResponseWriter::Framing ResponseWriter::finish_head_streaming(const ResponseContext& ctx) {
-  bool no_body = status_ < 200 || status_ == 204 || status_ == 304;
+  bool no_body = bodyless_status(status_);
   Framing framing = no_body || ctx.head_request ? Framing::kNone : ctx.http10 ? Framing::kUntilClose : Framing::kChunked;
   if (!no_body && !ctx.http10) out_.append("Transfer-Encoding: chunked\r\n");
-  out_.append(date_line_);
-  if (!server_header_.empty()) header("Server", server_header_);
-  if (!ctx.keep_alive || (ctx.http10 && !no_body)) out_.append("Connection: close\r\n");
-  out_.append("\r\n");
+  finish_common(!ctx.keep_alive || (ctx.http10 && !no_body), false);
   return framing;
 }
 
 bool ResponseWriter::finish_head(size_t body_size, const ResponseContext& ctx) {
   bool no_length = status_ < 200 || status_ == 204;
-  bool no_body = no_length || status_ == 304;
   if (!no_length) {
     out_.append("Content-Length: ");
     append_uint(out_, body_size);
     out_.append("\r\n");
   }
-  out_.append(date_line_);
-  if (!server_header_.empty()) header("Server", server_header_);
-  if (!ctx.keep_alive) {
-    out_.append("Connection: close\r\n");
-  } else if (ctx.http10) {
-    out_.append("Connection: keep-alive\r\n");
-  }
-  out_.append("\r\n");
-  return !ctx.head_request && !no_body;
+  finish_common(!ctx.keep_alive, ctx.http10);
+  return !ctx.head_request && !bodyless_status(status_);
 }
 
 void ResponseWriter::text(int status, std::string_view body, const ResponseContext& ctx,
                           std::string_view extra_lines) {
+  static constexpr std::string_view kType = "Content-Type: text/plain; charset=utf-8\r\n";
   start(status);
-  out_.append(extra_lines);
-  out_.append("Content-Type: text/plain; charset=utf-8\r\n");
+  out_.append(kType);
+  append_absent(out_, kType, extra_lines);
   finish(body, ctx);
 }
 
@@ -152,6 +174,34 @@ void write_error_response(std::string& out, int status, std::string_view message
   body.push_back('\n');
   ResponseWriter(out, date_line, server_header)
       .text(status, body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false}, extra_lines);
+}
+
+bool find_field(std::string_view lines, std::string_view name, std::string_view* value) noexcept {
+  while (!lines.empty()) {
+    size_t end = lines.find("\r\n");
+    std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    size_t colon = line.find(':');
+    if (colon == name.size() && ascii_iequal(line.substr(0, colon), name)) {
+      if (value) {
+        std::string_view v = line.substr(colon + 1);
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        *value = v;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_absent(std::string& out, std::string_view own, std::string_view extra) {
+  while (!extra.empty()) {
+    size_t end = extra.find("\r\n");
+    end = end == std::string_view::npos ? extra.size() : end + 2;
+    std::string_view line = extra.substr(0, end);
+    extra.remove_prefix(end);
+    if (!find_field(own, line.substr(0, line.find(':')))) out.append(line);
+  }
 }
 
 namespace {

@@ -33,6 +33,9 @@ struct ResponseContext {
 };
 
 /// Appends one response to an output buffer. Usage: start(), header()*, finish(body).
+/// The fields the writer adds itself (Date, Server) are added only when the head does not already hold them: the
+/// app's or handler's own field is sent instead, once. It looks at the whole head at finish time, whoever wrote the
+/// lines (the handler's result, the app's global headers, CORS).
 class ResponseWriter {
  public:
   ResponseWriter(std::string& out, std::string_view date_line, std::string_view server_header) noexcept
@@ -40,6 +43,8 @@ class ResponseWriter {
 
   /// "HTTP/1.1 200 OK\r\n".
   void start(int status);
+  /// A status line and header lines made earlier (a const route's), instead of start().
+  void prebuilt(std::string_view head);
   /// "Name: value\r\n". The caller has validated that neither holds CR, LF or NUL.
   void header(std::string_view name, std::string_view value);
   /// Pre-serialised header lines, each ending in CRLF.
@@ -54,11 +59,17 @@ class ResponseWriter {
   /// kNone when no body follows (HEAD, 1xx, 204, 304).
   enum class Framing { kNone, kChunked, kUntilClose };
   Framing finish_head_streaming(const ResponseContext& ctx);
-  /// A whole text/plain response: status line, `extra_lines` (pre-serialised, each ending in CRLF), body.
+  /// A whole text/plain response: status line, `extra_lines` (pre-serialised, each ending in CRLF; a Content-Type
+  /// among them is left out: the body is text), body.
   void text(int status, std::string_view body, const ResponseContext& ctx, std::string_view extra_lines = {});
 
  private:
+  /// Date and Server unless the head holds them already, `Connection: close` (or, for HTTP/1.0,
+  /// `keep_alive_line`'s `Connection: keep-alive`), the blank line.
+  void finish_common(bool close, bool keep_alive_line);
+
   std::string& out_;
+  size_t head_start_ = 0;  // where this response's status line begins in out_
   int status_ = 200;
   std::string_view date_line_;
   std::string_view server_header_;
@@ -67,6 +78,15 @@ class ResponseWriter {
 /// A complete error response (status, text body, `Connection: close`) for refused input.
 void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
                           std::string_view server_header, std::string_view extra_lines = {});
+
+/// Whether the header lines `lines` (each ending in CRLF) hold a field `name` (ASCII case-insensitive); its value,
+/// without leading spaces, in `value` when given.
+bool find_field(std::string_view lines, std::string_view name, std::string_view* value = nullptr) noexcept;
+/// Appends each line of `extra` whose field name is not among the fields of `own` (the app's global headers: added
+/// where the response does not set the name).
+void append_absent(std::string& out, std::string_view own, std::string_view extra);
+/// Whether a response with `status` has no body, whatever the request (1xx, 204, 304; RFC 9110 §6.4.1).
+constexpr bool bodyless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }
 
 /// True when `s` can be sent as a header name (an RFC 9110 token).
 bool is_header_name(std::string_view s) noexcept;

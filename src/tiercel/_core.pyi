@@ -582,9 +582,9 @@ class Engine:
     def metrics_block_bytes(max_routes: int) -> int:
         """Bytes of one worker's metrics block."""
 
-    def add_static_route(self, prefix: str, root: str, index: str, listing: bool) -> None:
+    def add_static_route(self, prefix: str, root: str, index: str, listing: bool) -> list[int]:
         """
-        GET prefix and prefix/*path answered natively from the files under root.
+        GET prefix and prefix/*path answered natively from the files under root; returns their route ids.
         """
 
     def set_compression(self, min_size: int, types: Sequence[str], codings: Sequence[str], level: int) -> None:

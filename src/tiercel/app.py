@@ -558,11 +558,11 @@ class Tiercel(Router):
     # ---- global headers ----------------------------------------------------------------------
     def add_response_header(self, key: str, value: str) -> None:
         """Adds `key: value` to every response that does not set `key` itself."""
-        self.response_headers.append(_header(key, value))
+        self.response_headers.append(_response_header(key, value))
 
     def set_response_header(self, key: str, value: str) -> None:
         """As add_response_header, replacing any global response header of the same name."""
-        name, value = _header(key, value)
+        name, value = _response_header(key, value)
         self.response_headers = [h for h in self.response_headers if h[0].lower() != name.lower()]
         self.response_headers.append((name, value))
 
@@ -609,6 +609,15 @@ class Tiercel(Router):
 def _header(key: str, value: str) -> tuple[str, str]:
     _core.check_header(key, value)  # the same rule the engine applies to a handler's response headers
     return key, value
+
+
+def _response_header(key: str, value: str) -> tuple[str, str]:
+    if key.lower() in ("content-length", "transfer-encoding", "connection"):
+        raise ValueError(
+            f"{key} cannot be a global response header: the server frames each response and manages the "
+            "connection itself"
+        )
+    return _header(key, value)
 
 
 __all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]

@@ -31,7 +31,7 @@ from tiercel.params import (
     misnamed_path_parameters,
     path_param_names,
 )
-from tiercel.routing import HTTP_METHODS, declared_at, handler_name, is_async_callable
+from tiercel.routing import HTTP_METHODS, declared_at, handler_name, is_async_callable, normalize_path
 
 if TYPE_CHECKING:
     from tiercel.app import CompiledRoute, Tiercel
@@ -227,7 +227,10 @@ async def build_engine(
     for path, handler, on_connect, on_close in app.mounted_websockets():
         engine.add_websocket_route(path, handler, on_connect, on_close)
     for prefix, directory, index, listing in app.mounted_directories():
-        engine.add_static_route(prefix, directory, index, listing)
+        static_ids = engine.add_static_route(prefix, directory, index, listing)
+        if app.response_headers and normalize_path(prefix) not in excluded:
+            for route_id in static_ids:
+                engine.set_response_headers(route_id, app.response_headers)
     if cors is not None:
         methods: dict[str, set[str]] = {}
         for compiled in compiled_routes:
