@@ -1,6 +1,6 @@
 """The header fields the engine adds itself (Date, Server, Content-Type, Content-Length, Transfer-Encoding,
 Connection, Vary) appear once: the app's or handler's own when set, else the engine's. Framing fields a handler sets
-are checked, never sent as given. Checked byte-exact on
+are checked, never sent as given. Bodyless answers (1xx, 204, 304) get no default Content-Type. Checked byte-exact on
 raw sockets, on every answer path, and once over HTTP/2."""
 
 from __future__ import annotations
@@ -209,3 +209,32 @@ def test_one_server_header_over_http2(serve):
         assert (r.http_version, r.headers.get_list("server"), r.text) == ("HTTP/2", ["x"], "own")
         assert c.get("/plain").headers.get_list("server") == ["myapp"]
         assert c.get("/nowhere").headers.get_list("server") == ["myapp"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# No body, no Content-Type (RFC 9110 §15.3.5, §15.4.5)
+
+
+def test_bodyless_statuses_carry_no_default_content_type(serve):
+    app = Tiercel(__file__)
+    app.get("/204")(lambda request: Response(204))
+    app.get("/304")(lambda request: Response(304, {"ETag": '"v1"'}))
+    app.get("/tuple")(lambda request: ("", 204))
+    app.get("/dict")(lambda request: ({}, 204))
+    app.get("/const", const=True)(lambda request: Response(204))
+    app.get("/stream")(lambda request: StreamingResponse(iter([]), status_code=204))
+    app.get("/typed")(lambda request: Response(204, {"Content-Type": "application/json"}))
+    app.get("/ok")(lambda request: "text")
+    s = serve(app)
+    for method in ("GET", "HEAD"):
+        for path in ("/204", "/tuple", "/dict", "/const", "/stream"):
+            raw = request(s.port, method, path)
+            assert status_of(raw) == 204, (method, path)
+            assert values(raw, "content-type") == [] and values(raw, "content-length") == [], (method, path, raw)
+            assert raw.endswith(b"\r\n\r\n")
+        raw = request(s.port, method, "/304")
+        assert (status_of(raw), values(raw, "content-type"), values(raw, "etag")) == (304, [], ['"v1"'])
+        # A Content-Type the handler sets itself is its choice and is sent as written.
+        assert values(request(s.port, method, "/typed"), "content-type") == ["application/json"]
+        # HEAD of a 200 carries the GET's Content-Type (RFC 9110 §9.3.2).
+        assert values(request(s.port, method, "/ok"), "content-type") == ["text/plain; charset=utf-8"]

@@ -1285,7 +1285,7 @@ class Engine final : public Dispatcher {
     std::string head;
     ResponseWriter w(head, session.env().date_line(), config.server_header);
     w.start(sr.status_code);
-    if (!has_ct) w.header("Content-Type", sr.media_type);
+    if (!has_ct && !bodyless_status(sr.status_code)) w.header("Content-Type", sr.media_type);
     head.append(lines);
     if (sr.sse) head.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);

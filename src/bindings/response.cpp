@@ -146,7 +146,8 @@ bool render_parts(nb::handle body, int status, nb::handle headers, Rendered& out
     if (!headers_from(headers, tmp, h, error)) return false;
     if (!append_headers(*h, out, has_ct, error)) return false;
   }
-  if (!has_ct && !ct.empty()) out.header_lines.insert(0, ct);
+  // No body, no Content-Type (RFC 9110 §15.3.5): the default is not added to a 1xx, 204 or 304.
+  if (!has_ct && !ct.empty() && !bodyless_status(status)) out.header_lines.insert(0, ct);
   return true;
 }
 
