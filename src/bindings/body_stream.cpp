@@ -80,7 +80,8 @@ void BodyStream::on_body_error(int status, std::string_view message) {
 
 nb::object BodyStream::error_object() const {
   nb::str text(error_message_.data(), error_message_.size());
-  if (error_status_ > 0 && globals().http_exception) return globals().http_exception(error_status_, text);
+  nb::handle type = globals().client_error ? globals().client_error : globals().http_exception;
+  if (error_status_ > 0 && type) return type(error_status_, text);
   return nb::handle(PyExc_ConnectionResetError)(text);
 }
 

@@ -29,7 +29,10 @@ struct Globals {
   nb::object kw_loop_context;   // the same with "context" appended
   nb::object s_done, s_result, s_cancel, s_add_done_callback, s_json;  // interned method names
   nb::object get_running_loop;  // asyncio.get_running_loop
-  nb::object http_exception;     // tiercel.HTTPException (set by the engine): malformed forms raise a 400 with it
+  nb::object http_exception;     // tiercel.HTTPException (set by the engine)
+  // tiercel.exceptions.ClientError and JSONBodyError (set at import): the framework's own client errors (malformed
+  // forms, bodies too large or too slow) and request.json()'s on a body that is not JSON.
+  nb::object client_error, json_error;
   size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file
 };
 Globals& globals();

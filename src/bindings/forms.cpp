@@ -101,7 +101,7 @@ nb::str text_of(std::string_view s) {
 
 nb::object bad_form_error(std::string_view message, int status) {
   std::string text = "Bad form: " + std::string(message);
-  nb::handle type = globals().http_exception;
+  nb::handle type = globals().client_error ? globals().client_error : globals().http_exception;
   if (type) return type(status, nb::str(text.c_str(), text.size()));
   return nb::handle(PyExc_ValueError)(nb::str(text.c_str(), text.size()));
 }

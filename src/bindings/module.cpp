@@ -40,6 +40,15 @@ NB_MODULE(_core, m) {
         globals().json_loads = std::move(loads);
       },
       nb::arg("dumps"), nb::arg("loads"), "Sets the JSON functions (orjson.dumps, orjson.loads).");
+  m.def(
+      "set_client_errors",
+      [](nb::object client_error, nb::object json_error) {
+        globals().client_error = std::move(client_error);
+        globals().json_error = std::move(json_error);
+      },
+      nb::arg("client_error"), nb::arg("json_error"),
+      "The exceptions for the framework's own client errors: ClientError(status, detail) and "
+      "JSONBodyError(problem).");
 
   bind_headers(m);
   bind_request(m);

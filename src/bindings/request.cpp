@@ -236,6 +236,19 @@ struct Identity {
   nb::dict claims;
 };
 
+namespace {
+
+/// Raises JSONBodyError(problem) (a ValueError and a 400), caused by `cause` when given.
+[[noreturn]] void raise_json_error(const std::string& problem, nb::handle cause) {
+  if (!globals().json_error) throw nb::value_error(("invalid JSON body: " + problem).c_str());
+  nb::object exc = globals().json_error(nb::str(problem.c_str(), problem.size()));
+  if (cause) PyException_SetCause(exc.ptr(), cause.inc_ref().ptr());
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  throw nb::python_error();
+}
+
+}  // namespace
+
 void bind_request(nb::module_& m) {
   nb::class_<Identity>(m, "Identity", "Who sent a request: `claims` (a dict), as the authentication handler found them.")
       .def(
@@ -285,10 +298,15 @@ void bind_request(nb::module_& m) {
           "json",
           [](Request& r) {
             check_whole_body(r);
-            if (r.body.empty()) throw nb::value_error("request body is empty; send a JSON document");
-            return globals().json_loads(nb::bytes(r.body.data(), r.body.size()));
+            if (r.body.empty()) raise_json_error("the body is empty", nb::handle());
+            try {
+              return globals().json_loads(nb::bytes(r.body.data(), r.body.size()));
+            } catch (nb::python_error& e) {
+              if (!e.matches(PyExc_ValueError)) throw;
+              raise_json_error(nb::cast<std::string>(nb::str(e.value())), e.value());
+            }
           },
-          "The body parsed as JSON; ValueError when it is not JSON.")
+          "The body parsed as JSON; JSONBodyError (a ValueError, answered 400 unless caught) when it is not JSON.")
       .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
                    "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")
       .def_prop_ro("ip_addr", &Request::get_ip_addr, nb::sig("def ip_addr(self) -> str"), "The client's IP address.")

@@ -7,6 +7,7 @@
 import orjson as _orjson
 
 from tiercel import _core, status_codes
+from tiercel import exceptions as _exceptions
 from tiercel._core import (
     Headers,
     QueryParams,
@@ -65,3 +66,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 _core.set_json_functions(_orjson.dumps, _orjson.loads)
+_core.set_client_errors(_exceptions.ClientError, _exceptions.JSONBodyError)

@@ -10,6 +10,11 @@ from typing import Any
 def set_json_functions(dumps: object, loads: object) -> None:
     """Sets the JSON functions (orjson.dumps, orjson.loads)."""
 
+def set_client_errors(client_error: object, json_error: object) -> None:
+    """
+    The exceptions for the framework's own client errors: ClientError(status, detail) and JSONBodyError(problem).
+    """
+
 class Headers:
     """Case-insensitive multi-map of HTTP header fields."""
 
@@ -163,7 +168,9 @@ class Request:
         """The body as bytes."""
 
     def json(self) -> object:
-        """The body parsed as JSON; ValueError when it is not JSON."""
+        """
+        The body parsed as JSON; JSONBodyError (a ValueError, answered 400 unless caught) when it is not JSON.
+        """
 
     @property
     def cookies(self) -> dict[str, str]:

@@ -31,6 +31,29 @@ class HTTPException(Exception):
         return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
 
 
+class ClientError(HTTPException):
+    """An HTTPException Tiercel raises itself for bad client input (a refused path or query parameter, a body that
+    is not JSON, a malformed form, a body too large or too slow): answered with its 4xx and not logged. Exception
+    handlers registered for HTTPException or one of its subclasses see it; a catch-all `@app.exception`
+    (Exception) does not, as it is not the app's error."""
+
+
+class JSONBodyError(ClientError, ValueError):
+    """`request.json()` on a body that is not JSON (malformed, empty, not UTF-8): a 400 whose body is
+    `{"error": "invalid JSON body: ..."}`. A ValueError too, so `except ValueError` in a handler catches it.
+
+    >>> str(JSONBodyError("the body is empty"))
+    'invalid JSON body: the body is empty'
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(400, {"error": f"invalid JSON body: {problem}"})
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"invalid JSON body: {self.problem}"
+
+
 class WebSocketDisconnect(Exception):
     """Raised by a WebSocket's receive_*/send_* once the connection is closed: `code` is the close code (1000
     normal, 1001 going away, 1006 when the connection dropped without a close frame), `reason` the peer's text."""
@@ -44,4 +67,4 @@ class WebSocketDisconnect(Exception):
         return f"WebSocketDisconnect(code={self.code!r}, reason={self.reason!r})"
 
 
-__all__ = ["HTTPException", "WebSocketDisconnect"]
+__all__ = ["ClientError", "HTTPException", "JSONBodyError", "WebSocketDisconnect"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from tiercel import _core
 from tiercel import types as types_
-from tiercel.exceptions import HTTPException
+from tiercel.exceptions import ClientError
 
 # Where an argument comes from (the engine's ArgSource).
 REQUEST, QUERY_PARAMS, HEADERS, PATH_PARAMS, BODY, METHOD, URL, IP_ADDR, COOKIES, VALUE = range(10)
@@ -88,7 +88,7 @@ SUPPORTED = "str, int, float, bool, an Enum, UUID, Decimal, date, datetime, time
 Arg = tuple[int, str, int, Any, Any, bool, bool]
 
 
-class ParameterError(HTTPException):
+class ParameterError(ClientError):
     """A path or query parameter is missing or has a value its annotation refuses: a 400 that names it."""
 
     def __init__(self, message: str, parameter: str) -> None:
