@@ -1037,11 +1037,20 @@ class Engine final : public Dispatcher {
     if (go_on) run_stages(std::move(p));
   }
 
+  /// The handler for `exc`: the first of its MRO's classes with one. A client error the framework raised
+  /// (ClientError) is the app's only where it asked for HTTPException or a subclass: a catch-all handler
+  /// (Exception) does not see it, and it keeps its 4xx.
   const Callee* find_error_handler(nb::handle exc) {
     if (!error_handlers || !exc) return nullptr;
+    nb::handle client_error = globals().client_error;
+    auto* http_type = reinterpret_cast<PyTypeObject*>(http_exception.ptr());
+    bool framework = client_error && http_type &&
+                     PyObject_TypeCheck(exc.ptr(), reinterpret_cast<PyTypeObject*>(client_error.ptr()));
     PyObject* mro = Py_TYPE(exc.ptr())->tp_mro;
     for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); ++i) {
-      auto it = error_callees.find(PyTuple_GET_ITEM(mro, i));
+      PyObject* type = PyTuple_GET_ITEM(mro, i);
+      if (framework && !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type), http_type)) continue;
+      auto it = error_callees.find(type);
       if (it != error_callees.end()) return &it->second;
     }
     return nullptr;
