@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import raw_request
 
-from tiercel import HTTPException, Response, SSEResponse, StreamingResponse, Tiercel, serve_file
+from tiercel import ALLOW_CORS, HTTPException, Response, SSEResponse, StreamingResponse, Tiercel, serve_file
 
 ENGINE_FIELDS = ("date", "server", "content-type", "content-length", "transfer-encoding", "connection", "vary")
 
@@ -196,6 +196,23 @@ def test_compression_vary_is_not_doubled(serve):
     s = serve(app)
     raw = request(s.port, "GET", "/", b"Accept-Encoding: gzip\r\n")
     assert values(raw, "vary") == ["Accept-Encoding"] and values(raw, "content-encoding") == ["gzip"]
+
+
+def test_cors_fields_the_response_sets_are_not_doubled(serve):
+    app = Tiercel(__file__)
+    ALLOW_CORS(app, ["https://a.example"])
+    app.add_response_header("Vary", "Accept-Language")
+    app.get("/own")(lambda request: Response(200, {"Access-Control-Allow-Origin": "https://b.example"}, "own"))
+    app.get("/vary")(lambda request: Response(200, {"Vary": "origin"}, "v"))
+    app.get("/plain")(lambda request: "plain")
+    s = serve(app)
+    origin = b"Origin: https://a.example\r\n"
+    raw = request(s.port, "GET", "/own", origin)
+    assert values(raw, "access-control-allow-origin") == ["https://b.example"]  # the handler's own wins
+    assert values(request(s.port, "GET", "/vary", origin), "vary") == ["origin", "Accept-Language"]
+    # Vary is a list: the global one, the CORS one, each adds its token on a line of its own.
+    assert values(request(s.port, "GET", "/plain", origin), "vary") == ["Accept-Language", "Origin"]
+    assert values(request(s.port, "GET", "/nowhere", origin), "vary") == ["Accept-Language"]
 
 
 def test_one_server_header_over_http2(serve):

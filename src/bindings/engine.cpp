@@ -468,7 +468,7 @@ class Engine final : public Dispatcher {
     const Compression& c = *compression;
     if (r.body.size() < c.min_size || r.status < 200 || r.status == 204 || r.status == 304) return {};
     if (find_field(r.header_lines, "content-encoding")) return {};  // already encoded
-    std::string_view type, vary;
+    std::string_view type;
     find_field(r.header_lines, "content-type", &type);
     type = type.substr(0, type.find(';'));
     bool allowed = false;
@@ -476,11 +476,7 @@ class Engine final : public Dispatcher {
       allowed = allowed || (!t.empty() && t.back() == '/' ? type.substr(0, t.size()) == t : ascii_iequal(type, t));
     }
     if (!allowed) return {};
-    // The answer depends on Accept-Encoding, compressed or not (unless the response's own Vary says so already).
-    bool varies = find_field(r.header_lines, "vary", &vary) && !each_list_item(vary, [](std::string_view t) {
-      return !ascii_iequal(t, "accept-encoding") && t != "*";
-    });
-    std::string lines = varies ? "" : "Vary: Accept-Encoding\r\n";
+    std::string lines = "Vary: Accept-Encoding\r\n";  // the answer depends on it, compressed or not
     const Request* req = request ? nb::inst_ptr<Request>(request) : nullptr;
     const std::string_view* accept = req && req->headers ? find_header(*req->headers, "accept-encoding") : nullptr;
     if (!accept) return lines;
@@ -1200,7 +1196,7 @@ class Engine final : public Dispatcher {
     w.start(a.status);
     w.raw_headers(a.header_lines);
     if (!rt.global_lines.empty()) append_absent(head, a.header_lines, rt.global_lines);
-    if (cors) cors->append_response_lines(head, ctx.cors_origin);
+    if (cors) cors->append_response_lines(head, ctx.cors_origin, a.header_lines);
     if (a.fd < 0) {
       w.finish(a.text, ctx);
       session.response_buffer(seq).append(head);
@@ -1298,7 +1294,7 @@ class Engine final : public Dispatcher {
     head.append(lines);
     if (sr.sse) head.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
-    if (cors) cors->append_response_lines(head, ctx.cors_origin);
+    if (cors) cors->append_response_lines(head, ctx.cors_origin, lines);
     if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
     auto* st = new Stream();
     st->engine = this;
@@ -1619,9 +1615,9 @@ class Engine final : public Dispatcher {
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
     w.start(r.status);
     w.raw_headers(r.header_lines);
-    w.raw_headers(encoding_lines);
+    append_absent(session.response_buffer(seq), r.header_lines, encoding_lines);  // the response's Vary may say it
     if (!rt.global_lines.empty()) append_absent(session.response_buffer(seq), r.header_lines, rt.global_lines);
-    if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin);
+    if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin, r.header_lines);
     if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), session.response_buffer(seq));
     if (w.finish_head(compressed.empty() ? length : body.size(), ctx))
       session.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
@@ -1638,7 +1634,7 @@ class Engine final : public Dispatcher {
   /// The header lines of the engine's own error answers on `rt`: its global headers and the CORS ones.
   std::string error_lines(const Route& rt, const ResponseContext& ctx) const {
     std::string lines = rt.global_lines;
-    if (cors) cors->append_response_lines(lines, ctx.cors_origin);
+    if (cors) cors->append_response_lines(lines, ctx.cors_origin, rt.global_lines);
     return lines;
   }
 };

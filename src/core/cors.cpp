@@ -1,6 +1,7 @@
 // CORS: response headers and preflight answers.
 #include "core/cors.h"
 
+#include "core/response_writer.h"
 #include "core/text.h"
 
 namespace tiercel {
@@ -36,16 +37,19 @@ int CorsPolicy::match(std::string_view origin) const noexcept {
   return kNoOrigin;
 }
 
-void CorsPolicy::append_response_lines(std::string& out, int m) const {
+void CorsPolicy::append_response_lines(std::string& out, int m, std::string_view own) const {
+  std::string lines;
   if (m == kAnyOrigin) {
-    out.append("Access-Control-Allow-Origin: *\r\n");
+    lines.append("Access-Control-Allow-Origin: *\r\n");
   } else {
-    out.append("Vary: Origin\r\n");
-    if (m < 0) return;
-    out.append("Access-Control-Allow-Origin: ").append(origins[static_cast<size_t>(m)]).append("\r\n");
-    if (credentials) out.append("Access-Control-Allow-Credentials: true\r\n");
+    lines.append("Vary: Origin\r\n");
+    if (m >= 0) {
+      lines.append("Access-Control-Allow-Origin: ").append(origins[static_cast<size_t>(m)]).append("\r\n");
+      if (credentials) lines.append("Access-Control-Allow-Credentials: true\r\n");
+    }
   }
-  if (!expose_headers.empty()) append_joined(out, "Access-Control-Expose-Headers", expose_headers);
+  if (m != kNoOrigin && !expose_headers.empty()) append_joined(lines, "Access-Control-Expose-Headers", expose_headers);
+  append_absent(out, own, lines);
 }
 
 int CorsPolicy::preflight(const http1::RequestHead& head, std::string_view allow_methods, std::string& lines,

@@ -30,7 +30,8 @@ struct CorsPolicy {
   int match(std::string_view origin) const noexcept;
   /// The CORS header lines of an actual response to a request whose Origin matched `m` (see match()); with a
   /// list of origins, `Vary: Origin` even when nothing matched (a cache must not reuse one origin's answer).
-  void append_response_lines(std::string& out, int m) const;
+  /// A field the response's own header lines `own` already hold is left out (its Vary: where it names Origin).
+  void append_response_lines(std::string& out, int m, std::string_view own = {}) const;
   /// Answers a preflight (an OPTIONS request with Origin and Access-Control-Request-Method) for a resource with
   /// `allow_methods` ("GET, HEAD, POST"): 204 with its header lines, or 400 with `message` saying what was refused.
   int preflight(const http1::RequestHead& head, std::string_view allow_methods, std::string& lines,

@@ -194,13 +194,43 @@ bool find_field(std::string_view lines, std::string_view name, std::string_view*
   return false;
 }
 
+namespace {
+
+/// Whether some Vary field among `lines` lists `token` (or "*").
+bool varies_on(std::string_view lines, std::string_view token) {
+  while (!lines.empty()) {
+    size_t end = lines.find("\r\n");
+    std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    size_t colon = line.find(':');
+    if (colon != 4 || !ascii_iequal(line.substr(0, 4), "vary")) continue;
+    bool listed = !each_list_item(line.substr(colon + 1), [&](std::string_view t) {
+      return !(t == "*" || ascii_iequal(t, token));
+    });
+    if (listed) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void append_absent(std::string& out, std::string_view own, std::string_view extra) {
   while (!extra.empty()) {
     size_t end = extra.find("\r\n");
     end = end == std::string_view::npos ? extra.size() : end + 2;
     std::string_view line = extra.substr(0, end);
     extra.remove_prefix(end);
-    if (!find_field(own, line.substr(0, line.find(':')))) out.append(line);
+    std::string_view name = line.substr(0, line.find(':'));
+    bool present;
+    if (ascii_iequal(name, "vary")) {
+      // A list field: several lines add up. Left out only when the response's own Vary names each token already.
+      std::string_view value = line.substr(name.size() + 1);
+      if (value.ends_with("\r\n")) value.remove_suffix(2);
+      present = each_list_item(value, [&](std::string_view t) { return varies_on(own, t); });
+    } else {
+      present = find_field(own, name);
+    }
+    if (!present) out.append(line);
   }
 }
 

@@ -83,7 +83,8 @@ void write_error_response(std::string& out, int status, std::string_view message
 /// without leading spaces, in `value` when given.
 bool find_field(std::string_view lines, std::string_view name, std::string_view* value = nullptr) noexcept;
 /// Appends each line of `extra` whose field name is not among the fields of `own` (the app's global headers: added
-/// where the response does not set the name).
+/// where the response does not set the name). A Vary line is a list: it is left out only when `own`'s Vary fields
+/// name each of its tokens already.
 void append_absent(std::string& out, std::string_view own, std::string_view extra);
 /// Whether a response with `status` has no body, whatever the request (1xx, 204, 304; RFC 9110 §6.4.1).
 constexpr bool bodyless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }

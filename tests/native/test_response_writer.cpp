@@ -79,5 +79,14 @@ TEST(ResponseWriter, FindFieldAndAppendAbsent) {
   EXPECT_EQ(out, "X-B: 2\r\nX-B: 3\r\n");
 }
 
+TEST(ResponseWriter, AppendAbsentTreatsVaryAsAList) {
+  std::string out;
+  append_absent(out, "Vary: Accept, origin\r\n", "Vary: Origin\r\nVary: Accept-Encoding\r\n");
+  EXPECT_EQ(out, "Vary: Accept-Encoding\r\n");
+  out.clear();
+  append_absent(out, "Vary: *\r\n", "Vary: Origin\r\n");
+  EXPECT_EQ(out, "");
+}
+
 }  // namespace
 }  // namespace tiercel
