@@ -3,9 +3,9 @@
 
 #include "core/text.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace tiercel {
 
@@ -115,21 +115,26 @@ void ResponseWriter::finish(std::string_view body, const ResponseContext& ctx) {
   if (finish_head(body.size(), ctx)) out_.append(body);
 }
 
-void ResponseWriter::finish_common(bool close, bool keep_alive_line) {
-  std::string_view head(out_);
-  head.remove_prefix(head_start_);
-  head.remove_prefix(std::min(head.size(), head.find("\r\n") + 2));  // the status line
-  bool has_date = false, has_server = false;
-  while (!head.empty()) {
-    size_t end = head.find("\r\n");
-    std::string_view line = head.substr(0, end);
-    head.remove_prefix(end == std::string_view::npos ? head.size() : end + 2);
-    std::string_view name = line.substr(0, line.find(':'));
-    has_date = has_date || ascii_iequal(name, "date");
-    has_server = has_server || ascii_iequal(name, "server");
+ResponseWriter::Own ResponseWriter::own_fields() const noexcept {
+  // On every response: memchr per line, and a name compared only when its length is that of one we look for.
+  Own own;
+  const char* p = out_.data() + head_start_;
+  const char* end = out_.data() + out_.size();
+  const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));  // status line
+  for (p = eol ? eol + 1 : end; p < end; p = eol + 1) {
+    eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    if (!eol) break;
+    const char* colon = static_cast<const char*>(std::memchr(p, ':', static_cast<size_t>(eol - p)));
+    size_t n = colon ? static_cast<size_t>(colon - p) : 0;
+    if (n == 4 && ascii_iequal({p, n}, "date")) own.date = true;
+    if (n == 6 && ascii_iequal({p, n}, "server")) own.server = true;
   }
-  if (!has_date) out_.append(date_line_);
-  if (!has_server && !server_header_.empty()) header("Server", server_header_);
+  return own;
+}
+
+void ResponseWriter::finish_common(Own own, bool close, bool keep_alive_line) {
+  if (!own.date) out_.append(date_line_);
+  if (!own.server && !server_header_.empty()) header("Server", server_header_);
   if (close) {
     out_.append("Connection: close\r\n");
   } else if (keep_alive_line) {
@@ -139,21 +144,23 @@ void ResponseWriter::finish_common(bool close, bool keep_alive_line) {
 }
 
 ResponseWriter::Framing ResponseWriter::finish_head_streaming(const ResponseContext& ctx) {
+  Own own = own_fields();
   bool no_body = bodyless_status(status_);
   Framing framing = no_body || ctx.head_request ? Framing::kNone : ctx.http10 ? Framing::kUntilClose : Framing::kChunked;
   if (!no_body && !ctx.http10) out_.append("Transfer-Encoding: chunked\r\n");
-  finish_common(!ctx.keep_alive || (ctx.http10 && !no_body), false);
+  finish_common(own, !ctx.keep_alive || (ctx.http10 && !no_body), false);
   return framing;
 }
 
 bool ResponseWriter::finish_head(size_t body_size, const ResponseContext& ctx) {
+  Own own = own_fields();
   bool no_length = status_ < 200 || status_ == 204;
   if (!no_length) {
     out_.append("Content-Length: ");
     append_uint(out_, body_size);
     out_.append("\r\n");
   }
-  finish_common(!ctx.keep_alive, ctx.http10);
+  finish_common(own, !ctx.keep_alive, ctx.http10);
   return !ctx.head_request && !bodyless_status(status_);
 }
 

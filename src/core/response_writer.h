@@ -64,9 +64,14 @@ class ResponseWriter {
   void text(int status, std::string_view body, const ResponseContext& ctx, std::string_view extra_lines = {});
 
  private:
-  /// Date and Server unless the head holds them already, `Connection: close` (or, for HTTP/1.0,
+  /// Which of the fields the writer adds the head holds already.
+  struct Own {
+    bool date = false, server = false;
+  };
+  Own own_fields() const noexcept;
+  /// Date and Server unless `own` says the head holds them, `Connection: close` (or, for HTTP/1.0,
   /// `keep_alive_line`'s `Connection: keep-alive`), the blank line.
-  void finish_common(bool close, bool keep_alive_line);
+  void finish_common(Own own, bool close, bool keep_alive_line);
 
   std::string& out_;
   size_t head_start_ = 0;  // where this response's status line begins in out_
