@@ -44,7 +44,7 @@ def test_bad_json_is_a_400_naming_the_problem(serve, caplog):
                 assert r.status_code == 400, (path, body)
                 assert r.headers["content-type"] == "application/json"
                 error = r.json()["error"]
-                assert error.startswith("invalid JSON body: ") and problem in error, error
+                assert error.startswith("Invalid JSON body: ") and problem in error, error
     assert caplog.records == []  # the client's fault: nothing logged
 
 
@@ -52,7 +52,7 @@ def test_json_error_is_a_value_error_the_handler_may_catch(serve):
     s = serve(json_app())
     r = httpx.post(s.url + "/caught", content=b"not json")
     assert r.status_code == 200
-    assert r.json()["caught"].startswith("invalid JSON body: ") and r.json()["http"] is True
+    assert r.json()["caught"].startswith("Invalid JSON body: ") and r.json()["http"] is True
     assert r.json()["status"] == 400
     assert issubclass(JSONBodyError, ValueError) and issubclass(JSONBodyError, ClientError)
 
@@ -108,7 +108,7 @@ def test_catch_all_handler_sees_only_the_apps_own_errors(serve, caplog):
     with caplog.at_level(logging.ERROR, logger="tiercel"):
         got = answers(serve(handled_app(None)))
     assert got["param"] == (400, "query parameter 'page' must be an integer, got 'abc'")
-    assert got["json"][0] == 400 and got["json"][1].startswith('{"error":"invalid JSON body: ')
+    assert got["json"][0] == 400 and got["json"][1].startswith('{"error":"Invalid JSON body: ')
     assert got["own_value"] == (599, "ValueError")
     assert got["own_http"] == (599, "HTTPException")  # raised by the app's own code: the app's
     assert caplog.records == []

@@ -240,7 +240,7 @@ namespace {
 
 /// Raises JSONBodyError(problem) (a ValueError and a 400), caused by `cause` when given.
 [[noreturn]] void raise_json_error(const std::string& problem, nb::handle cause) {
-  if (!globals().json_error) throw nb::value_error(("invalid JSON body: " + problem).c_str());
+  if (!globals().json_error) throw nb::value_error(("Invalid JSON body: " + problem).c_str());
   nb::object exc = globals().json_error(nb::str(problem.c_str(), problem.size()));
   if (cause) PyException_SetCause(exc.ptr(), cause.inc_ref().ptr());
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());

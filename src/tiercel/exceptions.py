@@ -40,18 +40,18 @@ class ClientError(HTTPException):
 
 class JSONBodyError(ClientError, ValueError):
     """`request.json()` on a body that is not JSON (malformed, empty, not UTF-8): a 400 whose body is
-    `{"error": "invalid JSON body: ..."}`. A ValueError too, so `except ValueError` in a handler catches it.
+    `{"error": "Invalid JSON body: ..."}`. A ValueError too, so `except ValueError` in a handler catches it.
 
     >>> str(JSONBodyError("the body is empty"))
-    'invalid JSON body: the body is empty'
+    'Invalid JSON body: the body is empty'
     """
 
     def __init__(self, problem: str) -> None:
-        super().__init__(400, {"error": f"invalid JSON body: {problem}"})
+        super().__init__(400, {"error": f"Invalid JSON body: {problem}"})
         self.problem = problem
 
     def __str__(self) -> str:
-        return f"invalid JSON body: {self.problem}"
+        return f"Invalid JSON body: {self.problem}"
 
 
 class WebSocketDisconnect(Exception):
