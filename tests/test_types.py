@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import pytest
+
 import tiercel
 from tiercel import TestClient, Tiercel
 from tiercel.types import Body, Files, FormData, IPAddress, JsonBody, Method, PathParams, QueryParams
@@ -71,6 +73,16 @@ def test_json_body_and_typed_dict_get_the_parsed_json() -> None:
         assert client.post("/json", json={"a": [1, 2]}).json() == {"got": {"a": [1, 2]}}
         assert client.post("/json-sub", json={"name": "x"}).json() == {"got": {"name": "x"}, "method": "POST"}
         assert client.post("/typed", json={"name": "bolt", "qty": 4}).json() == {"total": 8, "name": "bolt"}
+
+
+@pytest.mark.parametrize("path", ["/json", "/json-sub", "/typed"])
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe"])
+def test_a_body_that_is_not_json_is_a_400_before_the_handler(path: str, body: bytes) -> None:
+    with TestClient(_app()) as client:
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/json")
+        assert r.json()["error"].startswith("Invalid JSON body: ")
 
 
 def test_form_markers() -> None:
