@@ -279,6 +279,71 @@ def test_hooks_see_a_streaming_response():
         assert (r.text, r.headers["x-after"], r.headers["transfer-encoding"]) == ("ab", "1", "chunked")
 
 
+# ---- each item leaves when it is yielded, and a generator that blocks does not stall the loop -------------------
+def gated_app(gate: threading.Event, seen: dict) -> Tiercel:
+    """Generators that yield one item, then wait for `gate` (which the test sets once it has read that item), then
+    sleep between two more items: sync ones block (gate.wait, time.sleep, as Robyn's examples do), async ones await."""
+    app = Tiercel(__file__)
+    items = {"sse": [SSEMessage("1"), SSEMessage("2"), SSEMessage("3")], "stream": ["1\n", "2\n", "3\n"]}
+
+    def sync_gen(kind):
+        yield items[kind][0]
+        seen["gate"] = gate.wait(5)
+        time.sleep(0.3)
+        yield items[kind][1]
+        time.sleep(0.3)
+        yield items[kind][2]
+
+    async def async_gen(kind):
+        yield items[kind][0]
+        seen["gate"] = await asyncio.to_thread(gate.wait, 5)
+        await asyncio.sleep(0.3)
+        yield items[kind][1]
+        await asyncio.sleep(0.3)
+        yield items[kind][2]
+
+    @app.get("/sse-sync")
+    def sse_sync():
+        return SSEResponse(sync_gen("sse"), ping_interval=0)
+
+    @app.get("/sse-async")
+    def sse_async():
+        return SSEResponse(async_gen("sse"), ping_interval=0)
+
+    @app.get("/stream-sync")
+    def stream_sync():
+        return StreamingResponse(sync_gen("stream"))
+
+    @app.get("/stream-async")
+    def stream_async():
+        return StreamingResponse(async_gen("stream"))
+
+    @app.get("/plain")
+    def plain():
+        return "plain"
+
+    return app
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
+@pytest.mark.parametrize("route", ["/sse-sync", "/stream-sync", "/sse-async", "/stream-async"])
+def test_each_item_leaves_when_yielded_and_the_loop_stays_free(serve, route, http2):
+    gate, seen = threading.Event(), {}
+    s = serve(gated_app(gate, seen))
+    expected = b"data: 1\n\ndata: 2\n\ndata: 3\n\n" if route.startswith("/sse") else b"1\n2\n3\n"
+    with httpx.Client(base_url=s.url, http1=not http2, http2=http2, timeout=3) as c, c.stream("GET", route) as r:
+        chunks = r.iter_bytes()
+        first = next(chunks)  # the generator waits for the gate: this is its first item, not the end of a batch
+        assert first == expected[: len(first)] and len(first) >= 2
+        # While the generator blocks, the server answers another route at once.
+        started = time.monotonic()
+        assert httpx.get(s.url + "/plain", timeout=3).text == "plain"
+        assert time.monotonic() - started < 0.5
+        gate.set()
+        assert first + b"".join(chunks) == expected
+    assert seen["gate"] is True  # the first item reached the client before the generator went on
+
+
 # ---- server-sent events ----------------------------------------------------------------------------------------
 def test_sse_framing_and_timing(serve, app_events):
     s = serve(make_app(app_events))

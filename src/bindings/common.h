@@ -145,6 +145,7 @@ void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_streaming(nb::module_& m);
 void bind_file_response(nb::module_& m);
+void bind_sync_pull(nb::module_& m);
 void bind_forms(nb::module_& m);
 void bind_websocket(nb::module_& m);
 void bind_debug(nb::module_& m);

@@ -19,6 +19,7 @@
 #include "bindings/common.h"
 #include "bindings/request.h"
 #include "bindings/sessions.h"
+#include "bindings/sync_pull.h"
 #include "bindings/telemetry.h"
 #include "bindings/websocket.h"
 #include "core/compression.h"
@@ -112,13 +113,17 @@ struct TaskDone {
 /// A StreamingResponse being sent: its iterator is pulled only while the connection can take more.
 struct Stream : Token {
   Stream() { kind = Kind::kStream; }
+  ~Stream() {
+    if (puller) puller->detach();
+  }
   Engine* engine = nullptr;
   Http1Session* session = nullptr;
   uint64_t seq = 0;
   uint32_t route_id = 0;
   nb::object iter;         // the iterator, or the async iterator
   bool is_async = false;
-  bool in_pool = false;    // a sync iterator of a blocking route: each next() runs in the thread pool
+  nb::object pull;             // a sync iterator's SyncPull (pulled in the thread pool)
+  SyncPull* puller = nullptr;  // its C++ object
   bool sse = false;
   ResponseWriter::Framing framing = ResponseWriter::Framing::kChunked;
   nb::object task;         // the pending __anext__() of an async iterator
@@ -230,10 +235,8 @@ class Engine final : public Dispatcher {
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
   // the exception for a refused path or query parameter.
   nb::object error_handlers, http_exception, format_exception, param_error;
-  // Blocking handlers: the thread pool, its submit, and asyncio.wrap_future.
+  // Blocking handlers and sync generators of streams: the thread pool, its submit, and asyncio.wrap_future.
   nb::object blocking_executor, blocking_submit, wrap_future;
-  nb::object builtin_next = nb::module_::import_("builtins").attr("next");
-  nb::object pool_end = nb::module_::import_("builtins").attr("object")();  // next()'s default: the iterator ended
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
   bool dev = false;
@@ -336,6 +339,11 @@ class Engine final : public Dispatcher {
     Callee& h = route_info[route_id].handler;
     if (h.is_async) throw nb::value_error("blocking=True is for sync handlers; an async handler must not block");
     h.blocking = true;
+    set_executor(std::move(executor), std::move(wrap_future_fn));
+  }
+
+  /// The thread pool that pulls the sync generators of streamed answers (and runs blocking=True handlers).
+  void set_executor(nb::object executor, nb::object wrap_future_fn) {
     blocking_submit = executor.attr("submit");
     blocking_executor = std::move(executor);
     wrap_future = std::move(wrap_future_fn);
@@ -725,6 +733,7 @@ class Engine final : public Dispatcher {
     for (Stream* st : streams) {
       st->engine = nullptr;
       st->cancelled = true;
+      if (st->puller) st->puller->detach();
       cancel_handle(st->task);
       cancel_handle(st->timer);
       if (!st->task && !st->resume_scheduled) {  // no callback will come for it: drop it now
@@ -1129,7 +1138,7 @@ class Engine final : public Dispatcher {
   void on_writable(void* token) noexcept override {
     if (static_cast<Token*>(token)->kind != Token::Kind::kStream) return;
     auto* st = static_cast<Stream*>(token);
-    if (!st->task && !st->cancelled) pump(st);
+    if (!busy(st) && !st->cancelled) pump(st);
   }
 
   // ---- files ---------------------------------------------------------------------------------------------
@@ -1303,8 +1312,12 @@ class Engine final : public Dispatcher {
     st->route_id = static_cast<uint32_t>(&rt - route_info.data());
     st->iter = std::move(iter);
     st->is_async = is_async;
-    st->in_pool = !is_async && rt.handler.blocking;  // its generator may block too: not on the loop
     st->sse = sr.sse;
+    if (!is_async && blocking_submit) {  // it may block (time.sleep): pulled in the pool, never on the loop
+      st->pull = nb::cast(SyncPull(st->iter, sr.sse, aio_loop.attr("call_soon_threadsafe")));
+      st->puller = nb::inst_ptr<SyncPull>(st->pull);
+      st->puller->on_wake = [this, st] { on_pulled(st); };
+    }
     st->ping_interval = sr.ping_interval;
     st->framing = w.finish_head_streaming(ctx);
     streams.insert(st);
@@ -1318,7 +1331,6 @@ class Engine final : public Dispatcher {
     pump(st);
   }
 
-  /// Pulls items while the connection takes them; yields the loop after a batch so one stream cannot hog it.
   /// Pulls items while the connection takes them, then sends what they made in one write.
   void pump(Stream* st) {
     Http1Session* session = st->session;
@@ -1347,7 +1359,7 @@ class Engine final : public Dispatcher {
         if (!pump_file(st)) return false;
         continue;
       }
-      if (st->in_pool) return pull_in_pool(st);
+      if (st->puller) return send_pulled(st);
       if (!st->is_async) {
         PyObject* item = PyIter_Next(st->iter.ptr());
         if (!item) {
@@ -1392,30 +1404,53 @@ class Engine final : public Dispatcher {
   }
 
 
-  /// Asks the thread pool for the next item of a blocking route's sync iterator; its future is handled like an
-  /// async iterator's __anext__ task. Returns false (the batch stops: the item comes back through the future).
-  bool pull_in_pool(Stream* st) {
-    nb::object future;
-    try {
-      future = wrap_future(blocking_submit(builtin_next, st->iter, pool_end), nb::arg("loop") = aio_loop);
-      future.attr("add_done_callback")(nb::cast(StreamEvent{st, StreamEvent::kTaskDone}));
-    } catch (nb::python_error& e) {
-      e.restore();
-      fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
-      return false;
+  /// Sends what the pool's worker made while the connection takes it; then, the inbox empty, ends the stream or
+  /// submits the next job. True when it stopped only because the output is full.
+  bool send_pulled(Stream* st) {
+    SyncPull& p = *st->puller;
+    for (; !p.inbox.empty(); p.inbox.pop_front()) {
+      if (!st->session->stream_writable(st->seq)) return true;
+      p.inbox_bytes -= p.inbox.front().size();
+      send_stream_bytes(st, p.inbox.front());
+      st->wrote = true;
     }
-    st->task = std::move(future);
+    if (p.running) return false;  // its wake-up comes back here
+    if (p.failed) {
+      const Route& rt = route_info[st->route_id];
+      if (!p.restore_error()) log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + p.message);
+      fail_stream(st, "The StreamingResponse's iterator raised");
+    } else if (p.ended) {
+      finish_stream(st);
+    } else if (!submit_pull(st)) {
+      fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
+    }
     return false;
   }
+
+  bool submit_pull(Stream* st) {
+    st->puller->running = true;
+    PyObject* f = PyObject_CallOneArg(blocking_submit.ptr(), st->pull.ptr());
+    Py_XDECREF(f);
+    if (!f) st->puller->running = false;
+    return f != nullptr;
+  }
+
+  /// The worker woke the loop: it made items, or its job ended.
+  void on_pulled(Stream* st) {
+    if (st->cancelled) {
+      if (!st->puller->running) drop_stream(st);  // a stopped job closed the iterator
+    } else {
+      pump(st);
+    }
+    if (loop && loop->dirty()) poll();
+  }
+
+  /// A pull is under way: its completion comes back to the stream.
+  static bool busy(const Stream* st) { return st->task || (st->puller && st->puller->running); }
 
   /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
   bool take_anext(Stream* st, nb::handle task) {
     PyObject* r = task_result(task);
-    if (r == pool_end.ptr()) {
-      Py_DECREF(r);
-      finish_stream(st);
-      return false;
-    }
     if (!r) {
       if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) {
         PyErr_Clear();
@@ -1472,7 +1507,9 @@ class Engine final : public Dispatcher {
 
   void cancel_stream(Stream* st) noexcept {
     st->cancelled = true;
-    if (st->task) {  // its done-callback drops the stream
+    if (st->puller && st->puller->running) {  // the job stops at its next item, closes the iterator, wakes us
+      st->puller->stop = true;
+    } else if (st->task) {  // its done-callback drops the stream
       cancel_handle(st->task);
     } else {  // not from inside the session's close: later
       try {
@@ -1486,9 +1523,9 @@ class Engine final : public Dispatcher {
   /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
   void close_iterator(Stream* st) {
     try {
-      if (st->in_pool) {
-        // The pool may be inside next() right now (close() would fail): the last reference to the generator
-        // closes it, wherever that is dropped.
+      if (st->puller) {  // a job that stops at once closes it in the pool (its `finally` may block)
+        st->puller->stop = true;
+        if (!submit_pull(st)) PyErr_Clear();
       } else if (st->is_async) {
         if (nb::hasattr(st->iter, "aclose")) {
           nb::object t = ensure_future(st->iter.attr("aclose")(), nb::arg("loop") = aio_loop);
@@ -1544,11 +1581,11 @@ class Engine final : public Dispatcher {
         st->resume_scheduled = false;
         st->resume.reset();
         if (st->cancelled) {
-          if (!st->task) {
+          if (!busy(st)) {
             if (st->fd < 0) close_iterator(st);
             drop_stream(st);
           }
-        } else if (!st->task) {
+        } else if (!busy(st)) {
           pump(st);
         }
         break;
@@ -1745,6 +1782,8 @@ void bind_engine(nb::module_& m) {
                    "TLS handshakes that failed since the start.")
       .def_prop_ro("last_tls_error",
                    [](Engine& e) { return e.server ? e.server->last_tls_error() : std::string(); })
+      .def("set_executor", &Engine::set_executor, nb::arg("executor"), nb::arg("wrap_future"),
+           "The thread pool that pulls sync generators of streamed answers and runs blocking=True handlers.")
       .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
            "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
       .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),

@@ -56,6 +56,7 @@ NB_MODULE(_core, m) {
   bind_helpers(m);
   bind_streaming(m);
   bind_file_response(m);
+  bind_sync_pull(m);
   bind_forms(m);
   bind_websocket(m);
   bind_engine(m);

@@ -549,6 +549,11 @@ class Engine:
     @property
     def last_tls_error(self) -> str: ...
 
+    def set_executor(self, executor: object, wrap_future: object) -> None:
+        """
+        The thread pool that pulls sync generators of streamed answers and runs blocking=True handlers.
+        """
+
     def set_stream_body(self, route_id: int, limit: int) -> None:
         """
         The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).

@@ -244,7 +244,13 @@ OPTIONS: tuple[Option, ...] = (
         "IPS",
         "proxy",
     ),
-    Option("blocking_threads", _int(1, 1024), "threads for handlers declared blocking=True", "N", "run"),
+    Option(
+        "blocking_threads",
+        _int(1, 1024),
+        "threads for blocking=True handlers and the sync generators of streamed answers",
+        "N",
+        "run",
+    ),
     Option(
         "heartbeat_timeout",
         _seconds(True),

@@ -185,7 +185,9 @@ async def build_engine(
     if app.compression is not None:
         engine.set_compression(*app.compression)
     compiled_routes = app.compiled_routes()
-    executor: ThreadPoolExecutor | None = None
+    # Threads start on first use: blocking=True handlers and the sync generators of streamed answers.
+    executor = ThreadPoolExecutor(max_workers=s.blocking_threads, thread_name_prefix="tiercel-blocking")
+    engine.set_executor(executor, asyncio.wrap_future)
     excluded = app.excluded_response_header_paths
     for compiled in compiled_routes:
         route, path = compiled.route, compiled.path
@@ -196,10 +198,6 @@ async def build_engine(
         if route.stream_body:
             engine.set_stream_body(route_id, settings.max_stream_body)
         if route.blocking:
-            if executor is None:
-                executor = ThreadPoolExecutor(
-                    max_workers=settings.blocking_threads, thread_name_prefix="tiercel-blocking"
-                )
             engine.set_blocking(route_id, executor, asyncio.wrap_future)
         if app.response_headers and path not in excluded:
             engine.set_response_headers(route_id, app.response_headers)
