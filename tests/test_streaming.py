@@ -100,7 +100,7 @@ def make_app(events: dict) -> Tiercel:
     async def sse_quiet():
         async def gen():
             await asyncio.sleep(1.0)
-            yield "late"
+            yield SSEMessage("late")
 
         return SSEResponse(gen(), ping_interval=0.2)
 
@@ -351,7 +351,6 @@ def test_sse_framing_and_timing(serve, app_events):
     received = []
     with httpx.Client(base_url=s.url) as c, c.stream("GET", "/sse", headers={"Last-Event-ID": "41"}) as r:
         assert r.headers["content-type"] == "text/event-stream"
-        assert r.headers["cache-control"] == "no-cache"
         buffer = ""
         for text in r.iter_text():
             buffer += text
@@ -375,15 +374,97 @@ def test_sse_pings_keep_an_idle_stream_alive(serve, app_events):
     assert body.endswith("data: late\n\n")
 
 
-def test_sse_rejects_field_injection():
+def test_sse_message_is_sse_text_as_in_robyn():
+    message = SSEMessage("hello\r\nworld\rlast\n", event="greeting", id=7, retry=2500)
+    assert isinstance(message, str)
+    assert message == "event: greeting\nid: 7\nretry: 2500\ndata: hello\ndata: world\ndata: last\ndata: \n\n"
+    assert SSEMessage("x") == "data: x\n\n"
+    assert SSEMessage("") == SSEMessage(None) == "data: \n\n"  # as Robyn: an empty data line
+    assert SSEMessage("x", event="", id="") == "data: x\n\n"  # empty event/id are left out, as Robyn does
+    assert SSEMessage(3, id=0, retry=0) == "id: 0\nretry: 0\ndata: 3\n\n"  # 0 is a value (Robyn drops it)
+    assert SSEMessage({"n": [1, 2]}) == 'data: {"n":[1,2]}\n\n'  # JSON (Robyn would write the repr)
+    assert SSEMessage(b"caf\xc3\xa9") == "data: caf\u00e9\n\n"  # UTF-8 (Robyn would write "b'...'")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        ({"event": "a\ndata: forged"}, ValueError, "SSE event must be one line"),
+        ({"id": "1\r\nevent: forged"}, ValueError, "SSE id must be one line"),
+        ({"id": "a\0b"}, ValueError, "SSE id must be one line"),
+        ({"retry": -1}, ValueError, "retry must not be negative"),
+        ({"retry": "soon"}, TypeError, "number of milliseconds"),
+    ],
+)
+def test_sse_message_refuses_fields_that_would_forge_others(fields, error, message):
+    with pytest.raises(error, match=message):
+        SSEMessage("x", **fields)
+
+
+def test_sse_items_pass_as_robyn_writes_them(serve, caplog):
+    app = Tiercel(__file__)
+
+    @app.get("/events")
+    def events():
+        def gen():
+            yield SSEMessage("one", event="first", id=1)
+            yield "event: raw\ndata: written by hand\n\n"  # SSE text passes as written
+            yield "not SSE at all"  # also as written: the generator owns the format, as in Robyn
+            yield b"\n\ndata: bytes\n\n"
+            yield {"as": "json"}  # a Tiercel extension: one JSON data event
+            yield ["list"]
+
+        return SSEResponse(gen(), ping_interval=0)
+
+    @app.get("/own-cache")
+    def own_cache():
+        return SSEResponse(iter([SSEMessage("x")]), headers={"Cache-Control": "private, no-cache"}, ping_interval=0)
+
+    @app.get("/bad")
+    def bad():
+        return SSEResponse(iter([SSEMessage("ok"), 42]), ping_interval=0)
+
+    s = serve(app)
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(b"GET /events HTTP/1.0\r\n\r\n")  # close-delimited: the body is the bytes sent
+        head, body = read_until_close(sock).split(b"\r\n\r\n", 1)
+    assert body == (
+        b"event: first\nid: 1\ndata: one\n\n"
+        b"event: raw\ndata: written by hand\n\n"
+        b"not SSE at all"
+        b"\n\ndata: bytes\n\n"
+        b'data: {"as":"json"}\n\n'
+        b'data: ["list"]\n\n'
+    )
+    lines = head.decode().lower().split("\r\n")
+    for line in (
+        "content-type: text/event-stream",
+        "cache-control: no-cache, no-store, must-revalidate",  # Robyn's cache headers
+        "pragma: no-cache",
+        "expires: 0",
+        "x-accel-buffering: no",
+    ):
+        assert lines.count(line) == 1, line
+    assert sum(line.startswith("cache-control:") for line in lines) == 1
+    r = httpx.get(s.url + "/own-cache")
+    assert r.headers.get_list("cache-control") == ["private, no-cache"]  # the handler's own, alone
+    assert r.headers["pragma"] == "no-cache" and r.text == "data: x\n\n"
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(s.url + "/bad")  # the stream is cut, and the log says why
+    assert "an SSE item must be SSE text (str, e.g. from SSEMessage), bytes, or a dict/list" in caplog.text
+
+
+def test_sse_field_injection_never_reaches_the_client(serve, caplog):
     app = Tiercel(__file__)
 
     @app.get("/evil")
-    def evil():
-        return SSEResponse(iter([SSEMessage("x", event="a\ndata: forged")]), ping_interval=0)
+    def evil(query_params):
+        return SSEResponse(iter([SSEMessage("x", event=query_params.get("name", ""))]), ping_interval=0)
 
-    with TestClient(app) as client, pytest.raises(ConnectionError):
-        client.get("/evil")  # the stream is cut (logged), no forged event is sent
+    s = serve(app)
+    r = httpx.get(s.url + "/evil", params={"name": "a\ndata: forged"})
+    assert r.status_code == 500 and "forged" not in r.text
+    assert "SSE event must be one line" in caplog.text
 
 
 def test_streaming_through_the_test_client():

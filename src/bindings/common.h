@@ -101,7 +101,7 @@ class Response {
 /// Turns a handler result into Rendered. On failure returns false with a message that says what to return.
 bool render_result(nb::handle result, Rendered& out, std::string& error);
 /// Python `StreamingResponse(content, status_code, headers, media_type)`: a body produced by a (sync or async)
-/// iterator, sent as it comes. `sse`: server-sent events (items are SSEMessage, str, or dict/list as JSON data).
+/// iterator, sent as it comes. `sse`: server-sent events (items are SSE text, bytes, or dict/list as JSON data).
 class StreamingResponse {
  public:
   int status_code = 200;

@@ -1301,7 +1301,6 @@ class Engine final : public Dispatcher {
     w.start(sr.status_code);
     if (!has_ct && !bodyless_status(sr.status_code)) w.header("Content-Type", sr.media_type);
     head.append(lines);
-    if (sr.sse) head.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
     if (cors) cors->append_response_lines(head, ctx.cors_origin, lines);
     if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);

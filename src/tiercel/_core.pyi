@@ -323,43 +323,15 @@ class StreamingResponse:
 
     def __repr__(self) -> str: ...
 
-def SSEResponse(generator: object, status_code: int = 200, headers: object | None = None, ping_interval: float = 15.0) -> StreamingResponse:
+def SSEResponse(content: object, status_code: int | None = 200, headers: object | None = None, ping_interval: float = 15.0) -> StreamingResponse:
     """
-    Server-sent events from a (sync or async) generator of SSEMessage, str or dict/list (JSON data): text/event-stream, Cache-Control: no-cache, each event sent when yielded, a `: ping` comment after `ping_interval` idle seconds.
-    """
-
-class SSEMessage:
-    """
-    One server-sent event: SSEMessage(data, event=None, id=None, retry=None).
+    Server-sent events from a (sync or async) generator of SSE text (str, as SSEMessage makes it; passed as written), bytes, or dict/list (each a JSON `data:` event): text/event-stream, Cache-Control: no-cache, no-store, must-revalidate, Pragma: no-cache, Expires: 0, X-Accel-Buffering: no (each unless `headers` has it), each event sent when yielded, a `: ping` comment after `ping_interval` idle seconds (0: none).
     """
 
-    def __init__(self, data: object | None = None, event: object | None = None, id: object | None = None, retry: object | None = None) -> None: ...
-
-    @property
-    def data(self) -> object: ...
-
-    @data.setter
-    def data(self, arg: object, /) -> None: ...
-
-    @property
-    def event(self) -> object: ...
-
-    @event.setter
-    def event(self, arg: object, /) -> None: ...
-
-    @property
-    def id(self) -> object: ...
-
-    @id.setter
-    def id(self, arg: object, /) -> None: ...
-
-    @property
-    def retry(self) -> object: ...
-
-    @retry.setter
-    def retry(self, arg: object, /) -> None: ...
-
-    def __repr__(self) -> str: ...
+def SSEMessage(data: object = '', event: object | None = None, id: object | None = None, retry: int | None = None) -> str:
+    """
+    One server-sent event as SSE text, to yield from an SSEResponse generator: `event: `, `id: `, `retry: ` lines (event and id omitted when None or empty; a line break in them is refused), then one `data: ` line per line of `data` (a dict/list as JSON, bytes as UTF-8, anything else as str()), then a blank line.
+    """
 
 class FileResponse:
     """
