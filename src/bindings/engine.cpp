@@ -1416,7 +1416,8 @@ class Engine final : public Dispatcher {
     if (p.running) return false;  // its wake-up comes back here
     if (p.failed) {
       const Route& rt = route_info[st->route_id];
-      if (!p.restore_error()) log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + p.message);
+      if (!p.restore_error())
+        log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + p.message);
       fail_stream(st, "The StreamingResponse's iterator raised");
     } else if (p.ended) {
       finish_stream(st);

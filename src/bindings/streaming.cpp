@@ -53,7 +53,8 @@ void append_single_line(std::string& out, const char* field, nb::handle v) {
   std::string text = field_text(v, false);
   if (text.empty()) return;
   if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-    throw nb::value_error((std::string("an SSE ") + field + " must be one line: no CR, LF or NUL (it would forge other fields)").c_str());
+    throw nb::value_error(
+        (std::string("an SSE ") + field + " must be one line: no CR, LF or NUL (it would forge other fields)").c_str());
   out.append(field).append(": ").append(text).push_back('\n');
 }
 
@@ -155,7 +156,8 @@ void bind_streaming(nb::module_& m) {
         StreamingResponse r;
         r.content = std::move(content);
         r.status_code = status_code.is_none() ? 200 : nb::cast<int>(status_code);
-        if (r.status_code < 100 || r.status_code > 999) throw nb::value_error("status_code must be between 100 and 999");
+        if (r.status_code < 100 || r.status_code > 999)
+          throw nb::value_error("status_code must be between 100 and 999");
         Headers h;
         h.update_from(headers);
         // Robyn's cache headers, unless the handler chose its own: no cache or proxy may hold the events back.

@@ -69,7 +69,8 @@ void SyncPull::woken() {
 bool SyncPull::restore_error() {
   if (!error) return false;
   PyObject* value = error.ptr();
-  PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(value))), Py_NewRef(value), PyException_GetTraceback(value));
+  PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(value))), Py_NewRef(value),
+                PyException_GetTraceback(value));
   error.reset();
   return true;
 }
