@@ -344,6 +344,30 @@ def test_each_item_leaves_when_yielded_and_the_loop_stays_free(serve, route, htt
     assert seen["gate"] is True  # the first item reached the client before the generator went on
 
 
+def test_a_client_that_leaves_closes_a_sleeping_sync_generator_in_the_pool(serve):
+    app = Tiercel(__file__)
+    closed, closed_in = threading.Event(), []
+
+    @app.get("/ticks")
+    def ticks():
+        def gen():
+            try:
+                while True:
+                    yield SSEMessage("tick")
+                    time.sleep(0.05)
+            finally:
+                closed_in.append(threading.current_thread().name)
+                closed.set()
+
+        return SSEResponse(gen(), ping_interval=0)
+
+    s = serve(app)
+    with httpx.Client(base_url=s.url, timeout=3) as c, c.stream("GET", "/ticks") as r:
+        assert next(r.iter_bytes()).startswith(b"data: tick\n\n")
+    assert closed.wait(5), "closing the connection must close the generator"
+    assert closed_in[0].startswith("tiercel-blocking")  # its `finally` may block: not on the loop
+
+
 # ---- server-sent events ----------------------------------------------------------------------------------------
 def test_sse_framing_and_timing(serve, app_events):
     s = serve(make_app(app_events))

@@ -1438,7 +1438,9 @@ class Engine final : public Dispatcher {
   /// The worker woke the loop: it made items, or its job ended.
   void on_pulled(Stream* st) {
     if (st->cancelled) {
-      if (!st->puller->running) drop_stream(st);  // a stopped job closed the iterator
+      if (st->puller->running) return;  // its end wakes us again
+      if (!st->puller->stop) close_iterator(st);  // else the job that stopped closed it
+      drop_stream(st);
     } else {
       pump(st);
     }
