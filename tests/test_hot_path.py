@@ -29,6 +29,7 @@ class CallRecorder:
         self.tiercel_calls: Counter[str] = Counter()
         self.handler_calls: Counter[str] = Counter()
         self.recording = False
+        self.handler_names = HANDLERS
 
     def __call__(self, frame: Any, event: str, arg: Any) -> None:
         if event != "call" or not self.recording:
@@ -37,7 +38,7 @@ class CallRecorder:
         if os.path.abspath(code.co_filename).startswith(TIERCEL_DIR + os.sep):
             with self.lock:
                 self.tiercel_calls[f"{code.co_filename}:{code.co_name}"] += 1
-        elif code.co_name in HANDLERS:
+        elif code.co_name in self.handler_names:
             with self.lock:
                 self.handler_calls[code.co_name] += 1
 
@@ -139,3 +140,69 @@ def test_recorder_sees_tiercel_functions() -> None:
     finally:
         sys.setprofile(None)
     assert recorder.tiercel_calls, "the recorder missed calls into tiercel"
+
+
+WS_HANDLERS = ("room", "joined", "left")
+WS_N = 200
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_no_framework_python_per_websocket_connection(loop_kind: str) -> None:
+    """The same rule for WebSockets: the upgrade, the arguments of the handler and its hooks (typed path and query
+    parameters, dependencies, the connection), on_connect's first message, every message and the close run no
+    function of the tiercel package."""
+    import asyncio
+
+    from conftest import RunningServer
+    from websockets.asyncio.client import connect
+
+    app = Tiercel(__file__)
+    app.inject_global(pool="the-pool")
+
+    @app.websocket("/rooms/:name")
+    async def room(websocket, name: str, pool, limit: int = 10):
+        try:
+            while True:
+                text = await websocket.receive_text()
+                await websocket.send_text(f"{name} {limit} {pool} {text}")
+        except tiercel.WebSocketDisconnect:
+            pass
+
+    @room.on_connect
+    def joined(websocket, global_dependencies, limit: int = 10):
+        return {"limit": limit, "deps": sorted(global_dependencies)}
+
+    @room.on_close
+    async def left(websocket, name: str):
+        await websocket.broadcast(f"{name} left")
+
+    recorder = CallRecorder()
+    recorder.handler_names = WS_HANDLERS
+    server = RunningServer(app, loop_kind)
+    server.profile = recorder
+    server.start()
+
+    async def clients() -> None:
+        async with connect(f"ws://127.0.0.1:{server.port}/rooms/warmup"):
+            pass
+        recorder.recording = True
+        for i in range(WS_N):
+            async with connect(f"ws://127.0.0.1:{server.port}/rooms/r{i}?limit={i}") as ws:
+                assert await ws.recv() == f'{{"limit":{i},"deps":["pool"]}}'
+                for m in ("a", "b"):
+                    await ws.send(m)
+                    assert await ws.recv() == f"r{i} {i} the-pool {m}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while recorder.handler_calls["left"] < WS_N and loop.time() < deadline:  # the last on_close may still run
+            await asyncio.sleep(0.01)
+        recorder.recording = False
+
+    try:
+        asyncio.run(clients())
+    finally:
+        server.stop()
+    assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per connection: {recorder.tiercel_calls}"
+    # The profiler watched the server's thread: a coroutine's "call" event comes at its start and at each resume
+    # (the handler resumes for two messages and for the disconnect).
+    assert recorder.handler_calls == {"room": 4 * WS_N, "joined": WS_N, "left": WS_N}

@@ -137,6 +137,7 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, nb::handle
     case ArgSource::kIpAddr: return r.get_ip_addr();
     case ArgSource::kCookies: return r.get_cookies();
     case ArgSource::kValue: return a.extra;
+    case ArgSource::kWebSocket: return nb::none();  // filled by the caller (plan_arguments)
     case ArgSource::kIdentity: return r.py_identity ? r.py_identity : nb::none();
     case ArgSource::kJson: {  // request.json(): its error (a 400 for a body that is not JSON) is the call's
       PyObject* v = PyObject_CallMethodNoArgs(request.ptr(), globals().s_json.ptr());
@@ -197,7 +198,8 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args) {
   for (nb::handle item : args) {
     auto [source, name, conv, extra, dflt, has_default, keyword] =
         nb::cast<std::tuple<int, std::string, int, nb::object, nb::object, bool, bool>>(item);
-    if (source < 0 || source > static_cast<int>(ArgSource::kJson)) throw nb::value_error("unknown argument source");
+    if (source < 0 || source > static_cast<int>(ArgSource::kWebSocket))
+      throw nb::value_error("unknown argument source");
     if (conv < 0 || conv > static_cast<int>(Conversion::kLookup)) throw nb::value_error("unknown conversion");
     auto c = static_cast<Conversion>(conv);
     if ((c == Conversion::kCall || c == Conversion::kLookup) &&
@@ -252,6 +254,34 @@ PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request,
     ptrs[i + 1] = values[i].ptr();
   }
   return PyObject_Vectorcall(fn.ptr(), ptrs + 1, plan.positional | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                             plan.kwnames ? plan.kwnames.ptr() : nullptr);
+}
+
+bool plan_arguments(const ArgPlan& plan, nb::handle request, nb::handle param_error, std::vector<nb::object>& out) {
+  Request& r = *nb::inst_ptr<Request>(request);
+  out.clear();
+  out.reserve(plan.args.size());
+  for (const ArgSpec& a : plan.args) {
+    if (a.source == ArgSource::kWebSocket) {
+      out.emplace_back();
+      continue;
+    }
+    out.push_back(value_of(a, r, request, param_error));
+    if (!out.back()) return false;
+  }
+  return true;
+}
+
+PyObject* call_planned(nb::handle fn, const ArgPlan& plan, const std::vector<nb::object>& values) {
+  std::vector<PyObject*> ptrs(values.size() + 1);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!values[i]) {
+      PyErr_SetString(PyExc_RuntimeError, "an argument was not filled");
+      return nullptr;
+    }
+    ptrs[i + 1] = values[i].ptr();
+  }
+  return PyObject_Vectorcall(fn.ptr(), ptrs.data() + 1, plan.positional | PY_VECTORCALL_ARGUMENTS_OFFSET,
                              plan.kwnames ? plan.kwnames.ptr() : nullptr);
 }
 

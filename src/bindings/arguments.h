@@ -11,7 +11,7 @@ namespace tiercel::py {
 /// Where an argument comes from; the numbers are tiercel/params.py's.
 enum class ArgSource : uint8_t {
   kRequest, kQueryParams, kHeaders, kPathParams, kBody, kMethod, kUrl, kIpAddr, kCookies, kValue,
-  kPath, kQuery, kQueryList, kIdentity, kRawBody, kSession, kFormData, kFiles, kJson,
+  kPath, kQuery, kQueryList, kIdentity, kRawBody, kSession, kFormData, kFiles, kJson, kWebSocket,
 };
 
 /// How a path or query value (text) becomes the argument.
@@ -41,5 +41,12 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args);
 /// With `prefix`, calls fn(*prefix, **arguments) instead (executor.submit(context.run, handler, ...)).
 PyObject* call_with_plan(nb::handle fn, const ArgPlan& plan, nb::handle request, nb::handle param_error,
                          std::vector<PyObject*> prefix = {});
+
+/// The arguments of `plan` for `request`, in order, computed ahead of the call (a WebSocket's, at the upgrade):
+/// false with a Python error set as call_with_plan's. A kWebSocket argument is left empty for the caller to fill.
+bool plan_arguments(const ArgPlan& plan, nb::handle request, nb::handle param_error, std::vector<nb::object>& out);
+
+/// fn(arguments) with the values plan_arguments made: a new reference, or null with a Python error set.
+PyObject* call_planned(nb::handle fn, const ArgPlan& plan, const std::vector<nb::object>& values);
 
 }  // namespace tiercel::py

@@ -531,13 +531,19 @@ class Engine final : public Dispatcher {
     ws_host->idle_timeout = idle_timeout;
   }
 
-  /// A websocket route: GET `path` upgrades and runs `handler(websocket)` (async) with optional hooks.
-  uint32_t add_websocket_route(std::string_view path, nb::object handler, nb::object on_connect, nb::object on_close) {
-    uint32_t id = add_route("GET", path, nb::none(), false, 0);
+  /// A websocket route: GET `path` upgrades and runs `handler` (async) with optional hooks, each called with the
+  /// arguments of its plan (as set_arguments' tuples), or with the WebSocket alone when its plan is None.
+  uint32_t add_websocket_route(std::string_view path, nb::object handler, nb::object on_connect, nb::object on_close,
+                               nb::object handler_args, nb::object on_connect_args, nb::object on_close_args) {
     auto r = std::make_shared<WsRoute>();
-    r->handler = std::move(handler);
-    if (!on_connect.is_none()) r->on_connect = std::move(on_connect);
-    if (!on_close.is_none()) r->on_close = std::move(on_close);
+    r->path = std::string(path);
+    for (auto [callee, fn, args] : {std::tuple{&r->handler, &handler, &handler_args},
+                                    std::tuple{&r->on_connect, &on_connect, &on_connect_args},
+                                    std::tuple{&r->on_close, &on_close, &on_close_args}}) {
+      if (!fn->is_none()) callee->fn = *fn;
+      if (!args->is_none()) callee->plan = make_plan(*args);
+    }
+    uint32_t id = add_route("GET", path, nb::none(), false, 0);
     route_info[id].ws = std::move(r);
     return id;
   }
@@ -603,6 +609,7 @@ class Engine final : public Dispatcher {
     globals().http_exception = http_exception;
     format_exception = std::move(format_exception_fn);
     param_error = std::move(param_error_type);
+    ws_host->param_error = param_error;
     dev = dev_mode;
   }
 
@@ -763,6 +770,7 @@ class Engine final : public Dispatcher {
       if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
       nb::object request = make_request(req);
       nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
+      if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;  // read at the upgrade, never saved
       return start_websocket(ws_host, rt.ws, session, seq, req, ctx, std::move(request), config.server_header);
     }
     if (rt.metrics) {
@@ -1827,7 +1835,14 @@ void bind_engine(nb::module_& m) {
            "WebSocket settings: largest message (1009 above), server pings (every ping_interval seconds without a "
            "frame from the client; no pong within ping_timeout closes 1011), idle timeout (1001); 0 turns one off.")
       .def("add_websocket_route", &Engine::add_websocket_route, nb::arg("path"), nb::arg("handler"),
-           nb::arg("on_connect").none(), nb::arg("on_close").none())
+           nb::arg("on_connect").none(), nb::arg("on_close").none(), nb::arg("handler_args").none() = nb::none(),
+           nb::arg("on_connect_args").none() = nb::none(), nb::arg("on_close_args").none() = nb::none(),
+           nb::sig("def add_websocket_route(self, path: str, handler: object, on_connect: object | None, "
+                   "on_close: object | None, handler_args: list[tuple[int, str, int, object, object, bool, bool]] | "
+                   "None = None, on_connect_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None, "
+                   "on_close_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None) -> int"),
+           "A websocket route; each callable gets the arguments of its plan (set_arguments' tuples), filled at the "
+           "upgrade, or the WebSocket alone when the plan is None.")
       .def_prop_ro("websocket_count", [](Engine& e) { return e.ws_host->conns.size(); })
       .def("set_cors", &Engine::set_cors, nb::arg("origins"), nb::arg("headers"), nb::arg("any_header"),
            nb::arg("credentials"), nb::arg("max_age"), nb::arg("expose"),

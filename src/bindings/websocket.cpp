@@ -28,6 +28,26 @@ nb::object message_value(ws::Opcode op, const std::string& data, int want) {
 
 }  // namespace
 
+bool message_payload(nb::handle data, ws::Opcode& op, std::string_view& payload) {
+  PyObject* o = data.ptr();
+  if (PyUnicode_Check(o)) {
+    Py_ssize_t n = 0;
+    const char* p = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!p) throw nb::python_error();
+    op = ws::kText;
+    payload = std::string_view(p, static_cast<size_t>(n));
+  } else if (PyBytes_Check(o)) {
+    op = ws::kBinary;
+    payload = std::string_view(PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o)));
+  } else if (PyByteArray_Check(o)) {
+    op = ws::kBinary;
+    payload = std::string_view(PyByteArray_AS_STRING(o), static_cast<size_t>(PyByteArray_GET_SIZE(o)));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 WsConn::WsConn(std::shared_ptr<WsHost> h, Http1Session& session, std::shared_ptr<WsRoute> r, nb::object req,
                std::string conn_id)
     : host(std::move(h)),
@@ -86,7 +106,18 @@ void WsConn::flush() {
 }
 
 nb::object WsConn::disconnected() const {
-  return host->disconnect(close_code, nb::str(close_reason.data(), close_reason.size()));
+  // Made without calling the class's __init__ (Python in the tiercel package, which must not run per connection):
+  // BaseException's tp_new sets `args`; `code` and `reason` are set here as __init__ would.
+  nb::object code = nb::int_(close_code);
+  nb::object reason = nb::str(close_reason.data(), close_reason.size());
+  auto* type = reinterpret_cast<PyTypeObject*>(host->disconnect.ptr());
+  nb::object args = nb::make_tuple(code, reason);
+  PyObject* exc = type->tp_new(type, args.ptr(), nullptr);
+  if (!exc) throw nb::python_error();
+  nb::object e = nb::steal(exc);
+  e.attr("code") = code;
+  e.attr("reason") = reason;
+  return e;
 }
 
 nb::object WsConn::done_future(nb::handle exc) {
@@ -229,28 +260,98 @@ void WsConn::on_closed() noexcept {
   }
 }
 
-void WsConn::start(nb::handle on_connect_result) {
+PyObject* WsConn::call(const WsCallee& callee, std::vector<nb::object>& args) {
+  nb::object ws = nb::cast(WebSocketHandle{shared_from_this()});
+  if (!callee.plan) return PyObject_CallOneArg(callee.fn.ptr(), ws.ptr());
+  const auto& specs = callee.plan->args;
+  for (size_t i = 0; i < specs.size() && i < args.size(); ++i) {
+    if (specs[i].source == ArgSource::kWebSocket) args[i] = ws;
+  }
+  PyObject* result = call_planned(callee.fn, *callee.plan, args);
+  args.clear();  // used once; holding the WebSocket here would keep this connection alive through itself
+  return result;
+}
+
+void WsConn::start() {
+  if (!route->on_connect) return connected(nb::none());
+  nb::object task;
   try {
-    if (on_connect_result && PyCoro_CheckExact(on_connect_result.ptr())) {
-      // An async on_connect: the handler starts when it is done.
-      nb::object task = host->loop.attr("create_task")(on_connect_result);
-      std::weak_ptr<WsConn> weak = shared_from_this();
-      task.attr("add_done_callback")(nb::cpp_function([weak](nb::handle t) {
-        auto c = weak.lock();
-        if (!c) return;
-        if (!nb::cast<bool>(t.attr("cancelled")()) && t.attr("exception")().is_none())
-          return c->start(nb::handle());
-        c->handler_finished(t);
-      }));
-      return;
+    nb::object result = nb::steal(call(route->on_connect, connect_args));
+    if (!result) throw nb::python_error();
+    if (!PyCoro_CheckExact(result.ptr())) return connected(result);
+    task = host->loop.attr("create_task")(result);  // an async on_connect: the handler starts when it is done
+  } catch (nb::python_error& e) {
+    return refuse(e.value());
+  }
+  std::weak_ptr<WsConn> weak = shared_from_this();
+  task.attr("add_done_callback")(nb::cpp_function([weak](nb::handle t) {
+    auto c = weak.lock();
+    if (!c) return;
+    try {
+      if (nb::cast<bool>(t.attr("cancelled")())) {
+        c->refuse(nb::handle());
+      } else if (nb::object exc = t.attr("exception")(); !exc.is_none()) {
+        c->refuse(exc);
+      } else {
+        c->connected(t.attr("result")());
+      }
+    } catch (nb::python_error& e) {
+      c->refuse(e.value());
     }
+    if (c->host->after_callback) c->host->after_callback();
+  }));
+}
+
+void WsConn::refuse(nb::handle exc) {
+  if (exc) {
+    host->logger.attr("error")("WebSocket on_connect of %s failed", nb::str(route->path.c_str()),
+                               nb::arg("exc_info") = exc);
+  }
+  close(ws::kPolicy, "refused");
+  handler_done = true;
+  host->maybe_release(this, true);
+}
+
+bool WsConn::send_first(nb::handle result) {
+  if (result.is_none() || state_ != State::kOpen) return true;
+  ws::Opcode op;
+  std::string_view payload;
+  if (message_payload(result, op, payload)) {
+    send(op, payload);
+  } else if (PyDict_Check(result.ptr()) || PyList_Check(result.ptr())) {
+    nb::object dumped = globals().json_dumps(result);
+    send(ws::kText, std::string_view(PyBytes_AS_STRING(dumped.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(dumped.ptr()))));
+  } else {
+    host->logger.attr("error")(
+        "WebSocket on_connect of %s returned %s: return str or bytes (sent as the first message), a dict or list "
+        "(sent as JSON), or None (nothing sent)",
+        nb::str(route->path.c_str()), nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(result.ptr()))).attr("__name__"));
+    fail(ws::kInternalError, "internal error");
+    handler_done = true;
+    host->maybe_release(this, true);
+    return false;
+  }
+  return true;
+}
+
+void WsConn::connected(nb::handle result) {
+  try {
+    if (!send_first(result)) return;
+  } catch (nb::python_error& e) {
+    return refuse(e.value());
+  }
+  run_handler();
+}
+
+void WsConn::run_handler() {
+  try {
     if (state_ != State::kOpen) {  // closed before the handler could start
       handler_done = true;
       return host->maybe_release(this, true);
     }
-    nb::object ws = nb::cast(WebSocketHandle{shared_from_this()});
-    nb::object coro = route->handler(ws);
-    nb::object task = host->loop.attr("create_task")(coro);
+    PyObject* coro = call(route->handler, handler_args);
+    if (!coro) throw nb::python_error();
+    nb::object task = host->loop.attr("create_task")(nb::steal(coro));
     std::weak_ptr<WsConn> weak = shared_from_this();
     task.attr("add_done_callback")(nb::cpp_function([weak](nb::handle t) {
       if (auto c = weak.lock()) c->handler_finished(t);
@@ -261,8 +362,8 @@ void WsConn::start(nb::handle on_connect_result) {
     }
     if (first > 0) arm_keepalive(first);
   } catch (nb::python_error& e) {
-    host->logger.attr("error")("WebSocket handler could not start for %s", nb::str(id.c_str()),
-                               nb::arg("exc_info") = e.value());
+    host->logger.attr("error")("WebSocket handler of %s could not start for %s", nb::str(route->path.c_str()),
+                               nb::str(id.c_str()), nb::arg("exc_info") = e.value());
     fail(ws::kInternalError, "handler failed");
     handler_done = true;
     host->maybe_release(this, true);
@@ -309,14 +410,15 @@ void WsConn::finish(uint16_t code, std::string_view reason) {
   for (auto& f : std::exchange(drain_waiters_, {})) {
     if (!nb::cast<bool>(f.attr("done")())) f.attr("set_exception")(exc);
   }
+  // on_close's result is not sent: the connection is closed by now (Robyn does not deliver it either).
   if (route->on_close) {
     try {
-      nb::object ws = nb::cast(WebSocketHandle{shared_from_this()});
-      nb::object r = route->on_close(ws);
+      nb::object r = nb::steal(call(route->on_close, close_args));
+      if (!r) throw nb::python_error();
       if (PyCoro_CheckExact(r.ptr())) host->loop.attr("create_task")(r);
     } catch (nb::python_error& e) {
-      e.restore();
-      PyErr_WriteUnraisable(route->on_close.ptr());
+      host->logger.attr("error")("WebSocket on_close of %s failed", nb::str(route->path.c_str()),
+                                 nb::arg("exc_info") = e.value());
     }
   }
 }
@@ -377,136 +479,6 @@ nb::object WsConn::close(uint16_t code, std::string_view reason) {
     close_timer_ = host->loop.attr("call_later")(host->close_timeout, force);
   }
   return done_future();
-}
-
-void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,
-                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
-                     std::string_view server_header) {
-  const auto& h = req.head.headers;
-  auto has_token = [&](std::string_view name, std::string_view token) {
-    const std::string_view* v = find_header(h, name);
-    return v && !each_list_item(*v, [&](std::string_view t) { return !ascii_iequal(t, token); });
-  };
-  const std::string_view* key = find_header(h, "sec-websocket-key");
-  const std::string_view* version = find_header(h, "sec-websocket-version");
-  std::string problem;
-  if (req.method != Method::kGet) problem = "a WebSocket upgrade is a GET";
-  else if (!has_token("upgrade", "websocket")) problem = "missing Upgrade: websocket";
-  else if (!has_token("connection", "upgrade")) problem = "missing Connection: upgrade";
-  else if (!version || *version != "13") problem = "Sec-WebSocket-Version must be 13";
-  else if (!key || !ws::valid_client_key(*key)) problem = "missing or malformed Sec-WebSocket-Key";
-  else if (!req.body.empty()) problem = "an upgrade request has no body";
-  else if (!session.can_upgrade(seq)) problem = "a WebSocket upgrade cannot follow pipelined requests";
-  if (!problem.empty()) {
-    ResponseContext c = ctx;
-    c.keep_alive = false;
-    std::string extra = version && *version != "13" ? "Sec-WebSocket-Version: 13\r\n" : "";
-    ResponseWriter(session.response_buffer(seq), session.env().date_line(), server_header)
-        .text(400, "Bad WebSocket upgrade: " + problem + "\n", c, extra);
-    session.response_done(seq, true);
-    return;
-  }
-  std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Accept: " + ws::accept_key(*key) + "\r\n\r\n";
-  auto conn = std::make_shared<WsConn>(host, session, route, std::move(request), std::to_string(++host->next_id));
-  host->conns[conn.get()] = conn;
-  session.upgrade(seq, response, conn.get());
-  nb::object hook_result;
-  if (route->on_connect) {
-    try {
-      hook_result = route->on_connect(nb::cast(WebSocketHandle{conn}));
-    } catch (nb::python_error& e) {
-      host->logger.attr("error")("WebSocket on_connect failed", nb::arg("exc_info") = e.value());
-      conn->close(ws::kPolicy, "refused");
-      conn->handler_done = true;
-      return;
-    }
-  }
-  conn->start(hook_result);
-}
-
-void bind_websocket(nb::module_& m) {
-  nb::class_<WebSocketHandle>(m, "WebSocket", "A WebSocket connection, as its handler sees it.")
-      .def(
-          "receive_text", [](WebSocketHandle& w) { return w.conn->receive(1); },
-          nb::sig("def receive_text(self) -> collections.abc.Awaitable[str]"),
-          "The next message as str (WebSocketDisconnect once the connection is closed).")
-      .def(
-          "receive_bytes", [](WebSocketHandle& w) { return w.conn->receive(2); },
-          nb::sig("def receive_bytes(self) -> collections.abc.Awaitable[bytes]"), "The next message as bytes.")
-      .def(
-          "receive", [](WebSocketHandle& w) { return w.conn->receive(0); },
-          nb::sig("def receive(self) -> collections.abc.Awaitable[str | bytes]"),
-          "The next message: str for a text message, bytes for a binary one.")
-      .def(
-          "send_text",
-          [](WebSocketHandle& w, nb::str text) {
-            Py_ssize_t n = 0;
-            const char* p = PyUnicode_AsUTF8AndSize(text.ptr(), &n);
-            if (!p) throw nb::python_error();
-            return w.conn->send(ws::kText, std::string_view(p, static_cast<size_t>(n)));
-          },
-          nb::arg("data"), nb::sig("def send_text(self, data: str) -> collections.abc.Awaitable[None]"),
-          "Sends a text message; awaiting it waits while the client is slow to read (backpressure).")
-      .def(
-          "receive_json", [](WebSocketHandle& w) { return w.conn->receive(3); },
-          nb::sig("def receive_json(self) -> collections.abc.Awaitable[typing.Any]"),
-          "The next message parsed as JSON (ValueError when it is not JSON).")
-      .def(
-          "send_json",
-          [](WebSocketHandle& w, nb::handle obj) {
-            nb::object dumped = globals().json_dumps(obj);
-            return w.conn->send(ws::kText, std::string_view(PyBytes_AS_STRING(dumped.ptr()),
-                                                            static_cast<size_t>(PyBytes_GET_SIZE(dumped.ptr()))));
-          },
-          nb::arg("data"), nb::sig("def send_json(self, data: typing.Any) -> collections.abc.Awaitable[None]"),
-          "Sends `data` as a JSON text message.")
-      .def(
-          "send_bytes",
-          [](WebSocketHandle& w, nb::bytes data) {
-            return w.conn->send(ws::kBinary, std::string_view(data.c_str(), data.size()));
-          },
-          nb::arg("data"), nb::sig("def send_bytes(self, data: bytes) -> collections.abc.Awaitable[None]"),
-          "Sends a binary message.")
-      .def(
-          "close",
-          [](WebSocketHandle& w, uint16_t code, std::string reason) { return w.conn->close(code, reason); },
-          nb::arg("code") = 1000, nb::arg("reason") = "",
-          nb::sig("def close(self, code: int = 1000, reason: str = '') -> collections.abc.Awaitable[None]"),
-          "Starts the closing handshake with `code` and `reason`.")
-      .def(
-          "broadcast",
-          [](WebSocketHandle& w, nb::handle data) {
-            ws::Opcode op = PyUnicode_Check(data.ptr()) ? ws::kText : ws::kBinary;
-            std::string payload;
-            if (op == ws::kText) {
-              payload = nb::cast<std::string>(data);
-            } else if (PyBytes_Check(data.ptr())) {
-              payload.assign(PyBytes_AS_STRING(data.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(data.ptr())));
-            } else {
-              throw nb::type_error("broadcast sends str or bytes");
-            }
-            size_t sent = 0;
-            auto& all = w.conn->route->connections;
-            for (WsConn* c : std::vector<WsConn*>(all.begin(), all.end())) {
-              if (c->closed()) continue;
-              c->send(op, payload);
-              ++sent;
-            }
-            return sent;
-          },
-          nb::arg("data"), "Sends `data` to every open connection of this route in this process; returns how many.")
-      .def_prop_ro("id", [](WebSocketHandle& w) { return w.conn->id; })
-      .def_prop_ro("request", [](WebSocketHandle& w) { return w.conn->request; }, nb::sig("def request(self) -> Request"))
-      .def_prop_ro("path_params", [](WebSocketHandle& w) { return w.conn->request.attr("path_params"); },
-                   nb::sig("def path_params(self) -> dict[str, str]"))
-      .def_prop_ro("query_params", [](WebSocketHandle& w) { return w.conn->request.attr("query_params"); },
-                   nb::sig("def query_params(self) -> QueryParams"))
-      .def_prop_ro("headers", [](WebSocketHandle& w) { return w.conn->request.attr("headers"); },
-                   nb::sig("def headers(self) -> Headers"))
-      .def_prop_ro("close_code", [](WebSocketHandle& w) { return w.conn->close_code; })
-      .def_prop_ro("closed", [](WebSocketHandle& w) { return w.conn->closed(); })
-      .def("__repr__", [](WebSocketHandle& w) { return "<WebSocket " + w.conn->id + ">"; });
 }
 
 }  // namespace tiercel::py

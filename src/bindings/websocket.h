@@ -1,5 +1,7 @@
-// WebSocket connections for Python handlers: the upgraded connection (frames parsed in C++), and the native
-// `WebSocket` object a handler awaits on (receive_*/send_*/close/broadcast).
+// WebSocket connections for Python handlers: the upgraded connection (frames parsed in C++), its route (the
+// handler, the on_connect / on_close hooks and their argument plans), and the native `WebSocket` object a handler
+// awaits on (receive_*/send_*/close/broadcast). websocket.cpp: the connection; websocket_upgrade.cpp: the
+// handshake and the hooks; websocket_handle.cpp: the Python type.
 #pragma once
 
 #include <deque>
@@ -9,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "bindings/arguments.h"
 #include "bindings/common.h"
 #include "core/http1_session.h"
 #include "core/websocket.h"
@@ -16,6 +19,7 @@
 namespace tiercel::py {
 
 struct WsRoute;
+struct WsCallee;
 class WsConn;
 
 /// What the engine shares with its WebSocket connections: the asyncio loop, the exception raised on disconnect,
@@ -24,6 +28,7 @@ struct WsHost : std::enable_shared_from_this<WsHost> {
   nb::object loop;         // asyncio loop (create_future, create_task, call_later, call_soon)
   nb::object disconnect;   // tiercel.WebSocketDisconnect
   nb::object logger;
+  nb::object param_error;  // tiercel's ParameterError: a typed parameter refused at the upgrade (answered 400)
   uint64_t max_message = 1 << 20;
   double close_timeout = 2.0;  // after our close frame, how long the client has to answer it
   double ping_interval = 20.0; // a ping after this many seconds without a frame from the client (0: never)
@@ -67,6 +72,7 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   nb::object send(ws::Opcode opcode, std::string_view data);
   nb::object close(uint16_t code, std::string_view reason);
   bool closed() const noexcept { return state_ == State::kClosed; }
+  bool open() const noexcept { return state_ == State::kOpen; }
 
   std::shared_ptr<WsHost> host;
   std::shared_ptr<WsRoute> route;
@@ -76,13 +82,25 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   std::string close_reason;
   bool transport_gone = false;
   bool handler_done = false;
+  /// The arguments of the handler and the hooks, computed at the upgrade; each is used once (calling drops them).
+  std::vector<nb::object> handler_args, connect_args, close_args;
   /// The handler finished (or failed): close the connection if it is still open.
   void handler_finished(nb::handle task);
-  /// Runs the on_connect hook (sync or async), then the handler as a Task.
-  void start(nb::handle on_connect_result);
+  /// Calls on_connect (if any); once it is done (it may be async) sends what it returned, then runs the handler.
+  void start();
 
  private:
   enum class State { kOpen, kClosing, kClosed };
+  /// callee(its arguments, the connection filled in): a new reference, or null with a Python error set.
+  PyObject* call(const WsCallee& callee, std::vector<nb::object>& args);
+  /// on_connect returned `result` (not a coroutine): sends it, then starts the handler.
+  void connected(nb::handle result);
+  /// on_connect raised: the connection is refused with close 1008.
+  void refuse(nb::handle exc);
+  /// Sends on_connect's result: str as text, bytes as binary, dict/list as JSON, None nothing. False (after
+  /// closing with 1011) for any other type.
+  bool send_first(nb::handle result);
+  void run_handler();
   void fail(uint16_t code, const std::string& reason);
   void finish(uint16_t code, std::string_view reason);  // the connection is over: wake every waiter
   void deliver();
@@ -107,9 +125,17 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   double ping_sent_ = 0;     // of the ping not answered yet (0: none)
 };
 
+/// The handler or a hook of a websocket route, and how it is called.
+struct WsCallee {
+  nb::object fn;                        // null: the route has no such hook
+  std::shared_ptr<const ArgPlan> plan;  // null: fn(websocket)
+  explicit operator bool() const noexcept { return fn.is_valid(); }
+};
+
 /// A websocket route: the handler, its hooks, and the open connections (for broadcast).
 struct WsRoute {
-  nb::object handler, on_connect, on_close;
+  std::string path;
+  WsCallee handler, on_connect, on_close;
   std::set<WsConn*> connections;
 };
 
@@ -117,6 +143,10 @@ struct WsRoute {
 struct WebSocketHandle {
   std::shared_ptr<WsConn> conn;
 };
+
+/// The opcode and payload of a message given as str (text) or bytes/bytearray (binary); false for another type.
+/// `payload` views `data`'s buffer.
+bool message_payload(nb::handle data, ws::Opcode& op, std::string_view& payload);
 
 /// Answers a WebSocket upgrade request on a websocket route: 101 and the handler, or 400 saying what is wrong.
 void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,

@@ -31,6 +31,8 @@ from tiercel.exceptions import HTTPException, WebSocketDisconnect
 from tiercel.testing import TestClient, TestResponse
 from tiercel.types import JsonBody, RequestBody, RequestMethod, RequestURL
 
+WebSocketAdapter = WebSocket  # Robyn's name for the object a WebSocket handler gets
+
 __all__ = [
     "ALLOW_CORS",
     "AuthenticationHandler",
@@ -55,6 +57,7 @@ __all__ = [
     "Tiercel",
     "Url",
     "WebSocket",
+    "WebSocketAdapter",
     "WebSocketDisconnect",
     "html",
     "jsonify",

@@ -441,9 +441,12 @@ class WebSocket:
     def close(self, code: int = 1000, reason: str = '') -> Awaitable[None]:
         """Starts the closing handshake with `code` and `reason`."""
 
-    def broadcast(self, data: object) -> int:
+    def send(self, data: str | bytes) -> Awaitable[None]:
+        """Sends a str as a text message, bytes as a binary one."""
+
+    def broadcast(self, data: str | bytes) -> Awaitable[int]:
         """
-        Sends `data` to every open connection of this route in this process; returns how many.
+        Sends `data` (str as text, bytes as binary) to every open connection of this route in this process, this one included, as Robyn does; `await` gives how many (awaiting is optional: the messages are queued at once).
         """
 
     @property
@@ -466,6 +469,10 @@ class WebSocket:
 
     @property
     def closed(self) -> bool: ...
+
+    def __eq__(self, other: object) -> bool: ...
+
+    def __hash__(self) -> int: ...
 
     def __repr__(self) -> str: ...
 
@@ -587,7 +594,10 @@ class Engine:
         WebSocket settings: largest message (1009 above), server pings (every ping_interval seconds without a frame from the client; no pong within ping_timeout closes 1011), idle timeout (1001); 0 turns one off.
         """
 
-    def add_websocket_route(self, path: str, handler: object, on_connect: object | None, on_close: object | None) -> int: ...
+    def add_websocket_route(self, path: str, handler: object, on_connect: object | None, on_close: object | None, handler_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None, on_connect_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None, on_close_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None) -> int:
+        """
+        A websocket route; each callable gets the arguments of its plan (set_arguments' tuples), filled at the upgrade, or the WebSocket alone when the plan is None.
+        """
 
     @property
     def websocket_count(self) -> int: ...

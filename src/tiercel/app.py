@@ -35,6 +35,7 @@ from tiercel.runner import run
 from tiercel.server import Server
 from tiercel.startup_errors import report_in_main
 from tiercel.state import State, lifecycle_handler
+from tiercel.websockets import WebSocketRoute, check_hook, websocket_route
 
 logger = logging.getLogger("tiercel")
 Decorator = Callable[[Handler], Handler]
@@ -62,7 +63,7 @@ class Router:
         self.authentication_handler: AuthenticationHandler | None = None  # None: the enclosing router's
         self.routers: list[SubRouter] = []
         self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
-        self.websocket_routes: list[tuple[str, Callable[..., Any], Any, Any]] = []  # (path, handler, hooks)
+        self.websocket_routes: list[tuple[str, WebSocketRoute]] = []
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.Engine()
 
@@ -217,24 +218,23 @@ class Router:
         on_connect: Callable[..., Any] | None = None,
         on_close: Callable[..., Any] | None = None,
     ) -> Decorator:
-        """`@app.websocket("/ws/:room")` over `async def handler(websocket)`: the upgrade (checked in C++: a bad
-        one is a 400 that never reaches the handler) is answered 101, then the handler runs with a WebSocket
-        (receive_text/bytes/json, send_text/bytes/json, close, broadcast, id, path_params, query_params).
-        `on_connect(websocket)` runs first (sync or async; raising refuses with close 1008), `on_close(websocket)`
-        when the connection is over. When the handler returns, the connection is closed with 1000. On a SubRouter
-        the path is relative to its prefix."""
+        """`@app.websocket("/ws/:room")` over `async def handler(websocket, ...)`, as in Robyn: returns the handler,
+        with `@handler.on_connect` and `@handler.on_close` decorators on it (or give the hooks as keywords). The
+        upgrade is checked in C++ (a bad one, or a refused typed parameter, is a 400 that accepts nothing), then
+        on_connect runs (sync or async; what it returns is the client's first message: str, bytes, dict/list as
+        JSON; raising refuses with close 1008), then the handler, with a WebSocket (receive_text/bytes/json,
+        send/send_text/bytes/json, close, broadcast, id, path_params, query_params). `on_close` runs when the
+        connection is over; when the handler returns, the connection is closed with 1000. The handler and its hooks
+        take parameters as HTTP handlers do (tiercel.websockets). On a SubRouter the path is relative to its
+        prefix."""
         path = normalize_path(endpoint)
-        for hook, name in ((on_connect, "on_connect"), (on_close, "on_close")):
-            if hook is not None and not callable(hook):
-                raise TypeError(f"{name} must be callable, got {hook!r}")
+        check_hook("on_connect", on_connect)
+        check_hook("on_close", on_close)
 
         def register(handler: Handler) -> Handler:
-            if not is_async_callable(handler):
-                raise TypeError(
-                    f"a WebSocket handler is async: `async def {getattr(handler, '__name__', 'h')}(websocket)`"
-                )
+            route = websocket_route(path, handler, on_connect, on_close)
             self._checker.add_route("GET", path, None, True, 1)
-            self.websocket_routes.append((path, handler, on_connect, on_close))
+            self.websocket_routes.append((path, route))
             return handler
 
         return register
@@ -521,8 +521,8 @@ class Tiercel(Router):
         """Every route of the app and its routers as the engine gets it (full paths, hooks in running order)."""
         return _compile(self, "", [], {}, {}, None)
 
-    def mounted_websockets(self) -> list[tuple[str, Callable[..., Any], Any, Any]]:
-        """(full path, handler, on_connect, on_close) of every WebSocket route of the app and its routers."""
+    def mounted_websockets(self) -> list[tuple[str, WebSocketRoute]]:
+        """(full path, route) of every WebSocket route of the app and its routers."""
         return _mounted(self, "", "websocket_routes")
 
     def mounted_directories(self) -> list[tuple[str, str, str, bool]]:

@@ -169,9 +169,11 @@ def handler_plan(
     path_params: set[str],
     router_deps: Mapping[str, Any],
     global_deps: Mapping[str, Any],
+    sources: Mapping[str, int] | None = None,
 ) -> list[Arg] | None:
     """The handler's arguments, or None when it takes at most the request, positionally (the engine's fast
-    path)."""
+    path). `sources` names parameters whose source the caller decides (a WebSocket handler's connection); with
+    it, the plan is always returned."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -186,7 +188,9 @@ def handler_plan(
         has_default = p.default is not p.empty
         default = p.default if has_default else None
         keyword = p.kind is p.KEYWORD_ONLY or skipped
-        source = _source_of_annotation(ann)
+        source = sources.get(p.name) if sources else None
+        if source is None:
+            source = _source_of_annotation(ann)
         if source is None:
             source = BY_NAME.get(p.name)
             if source == BODY and ann is bytes:
@@ -227,6 +231,8 @@ def handler_plan(
                 "give it a default too, or annotate the earlier one"
             )
         plan.append(arg)
+    if sources is not None:
+        return plan  # a WebSocket callable: always called by its plan (there is no request-only fast path)
     if not plan:
         return None
     if len(plan) == 1 and plan[0][0] == REQUEST and not plan[0][6]:

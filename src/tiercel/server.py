@@ -32,6 +32,7 @@ from tiercel.params import (
     path_param_names,
 )
 from tiercel.routing import HTTP_METHODS, declared_at, handler_name, is_async_callable, normalize_path
+from tiercel.websockets import add_websocket_routes
 
 if TYPE_CHECKING:
     from tiercel.app import CompiledRoute, Tiercel
@@ -222,8 +223,7 @@ async def build_engine(
     engine.set_websocket(
         WebSocketDisconnect, s.ws_max_message, s.ws_ping_interval, s.ws_ping_timeout, s.ws_idle_timeout
     )
-    for path, handler, on_connect, on_close in app.mounted_websockets():
-        engine.add_websocket_route(path, handler, on_connect, on_close)
+    add_websocket_routes(engine, app)
     for prefix, directory, index, listing in app.mounted_directories():
         static_ids = engine.add_static_route(prefix, directory, index, listing)
         if app.response_headers and normalize_path(prefix) not in excluded:

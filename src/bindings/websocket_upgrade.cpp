@@ -1,0 +1,86 @@
+// The WebSocket handshake (RFC 6455 §4.2): the upgrade request is checked and the arguments of the route's
+// handler and hooks are filled from it (a refused typed parameter is a 400, before anything is accepted), then
+// 101 and the connection, whose on_connect runs first.
+#include <nanobind/stl/shared_ptr.h>
+
+#include "bindings/websocket.h"
+#include "core/cors.h"
+#include "core/response_writer.h"
+
+namespace tiercel::py {
+
+namespace {
+
+/// What is wrong with the upgrade request's headers (empty: nothing).
+std::string header_problem(Http1Session& session, uint64_t seq, const RoutedRequest& req,
+                           const std::string_view*& version) {
+  const auto& h = req.head.headers;
+  auto has_token = [&](std::string_view name, std::string_view token) {
+    const std::string_view* v = find_header(h, name);
+    return v && !each_list_item(*v, [&](std::string_view t) { return !ascii_iequal(t, token); });
+  };
+  const std::string_view* key = find_header(h, "sec-websocket-key");
+  version = find_header(h, "sec-websocket-version");
+  if (req.method != Method::kGet) return "a WebSocket upgrade is a GET";
+  if (!has_token("upgrade", "websocket")) return "missing Upgrade: websocket";
+  if (!has_token("connection", "upgrade")) return "missing Connection: upgrade";
+  if (!version || *version != "13") return "Sec-WebSocket-Version must be 13";
+  if (!key || !ws::valid_client_key(*key)) return "missing or malformed Sec-WebSocket-Key";
+  if (!req.body.empty()) return "an upgrade request has no body";
+  if (!session.can_upgrade(seq)) return "a WebSocket upgrade cannot follow pipelined requests";
+  return {};
+}
+
+/// Fills `args[i]` for the handler, on_connect and on_close of `route`. On failure returns the status to answer
+/// (400 naming a refused path or query parameter, 500 for anything else, logged) and sets `problem`.
+int fill_arguments(const WsHost& host, const WsRoute& route, nb::handle request, std::vector<nb::object> (&args)[3],
+                   std::string& problem) {
+  const WsCallee* callees[3] = {&route.handler, &route.on_connect, &route.on_close};
+  for (int i = 0; i < 3; ++i) {
+    if (!*callees[i] || !callees[i]->plan) continue;
+    if (plan_arguments(*callees[i]->plan, request, host.param_error, args[i])) continue;
+    nb::python_error e;
+    if (host.param_error && nb::isinstance(e.value(), host.param_error)) {
+      problem = nb::cast<std::string>(nb::str(e.value().attr("detail")));
+      return 400;
+    }
+    host.logger.attr("error")("WebSocket upgrade on %s failed", nb::str(route.path.c_str()),
+                              nb::arg("exc_info") = e.value());
+    problem = "Internal Server Error";
+    return 500;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,
+                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
+                     std::string_view server_header) {
+  const std::string_view* version = nullptr;
+  std::string problem = header_problem(session, seq, req, version);
+  std::vector<nb::object> args[3];
+  int status = problem.empty() ? fill_arguments(*host, *route, request, args, problem) : 400;
+  if (status) {
+    ResponseContext c = ctx;
+    c.keep_alive = false;
+    std::string extra = version && *version != "13" ? "Sec-WebSocket-Version: 13\r\n" : "";
+    std::string body = status == 400 ? "Bad WebSocket upgrade: " + problem + "\n" : problem + "\n";
+    ResponseWriter(session.response_buffer(seq), session.env().date_line(), server_header)
+        .text(status, body, c, extra);
+    session.response_done(seq, true);
+    return;
+  }
+  const std::string_view* key = find_header(req.head.headers, "sec-websocket-key");
+  std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Accept: " + ws::accept_key(*key) + "\r\n\r\n";
+  auto conn = std::make_shared<WsConn>(host, session, route, std::move(request), std::to_string(++host->next_id));
+  conn->handler_args = std::move(args[0]);
+  conn->connect_args = std::move(args[1]);
+  conn->close_args = std::move(args[2]);
+  host->conns[conn.get()] = conn;
+  session.upgrade(seq, response, conn.get());
+  conn->start();
+}
+
+}  // namespace tiercel::py
