@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -346,6 +347,31 @@ def test_a_refused_parameter_answers_the_handshake_with_400(serve, path, message
         return info.value.response.status_code
 
     assert run(rejected()) == 400
+
+
+def test_session_is_read_at_the_upgrade(serve):
+    app = Tiercel(__file__)
+    app.configure_sessions("k" * 32)
+
+    @app.get("/login")
+    def login(session):
+        session["user"] = "bruce"
+        return "ok"
+
+    @app.websocket("/ws")
+    async def endpoint(websocket, session):
+        await websocket.send_text(f"hello {session.get('user', 'stranger')}")
+
+    s = serve(app)
+    cookie = httpx.get(f"http://127.0.0.1:{s.port}/login").headers["set-cookie"].split(";")[0]
+
+    async def scenario():
+        async with connect(url(s, "/ws"), additional_headers={"Cookie": cookie}) as ws:
+            assert await recv(ws) == "hello bruce"
+        async with connect(url(s, "/ws")) as ws:
+            assert await recv(ws) == "hello stranger"
+
+    run(scenario())
 
 
 def test_session_parameter_needs_sessions():
