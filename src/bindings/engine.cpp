@@ -1839,8 +1839,8 @@ void bind_engine(nb::module_& m) {
            nb::arg("on_connect_args").none() = nb::none(), nb::arg("on_close_args").none() = nb::none(),
            nb::sig("def add_websocket_route(self, path: str, handler: object, on_connect: object | None, "
                    "on_close: object | None, handler_args: list[tuple[int, str, int, object, object, bool, bool]] | "
-                   "None = None, on_connect_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None, "
-                   "on_close_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None) -> int"),
+                   "None = None, on_connect_args: list[tuple[int, str, int, object, object, bool, bool]] | None = "
+                   "None, on_close_args: list[tuple[int, str, int, object, object, bool, bool]] | None = None) -> int"),
            "A websocket route; each callable gets the arguments of its plan (set_arguments' tuples), filled at the "
            "upgrade, or the WebSocket alone when the plan is None.")
       .def_prop_ro("websocket_count", [](Engine& e) { return e.ws_host->conns.size(); })

@@ -3,9 +3,6 @@
 
 #include <nanobind/stl/shared_ptr.h>
 
-#include "core/cors.h"
-#include "core/response_writer.h"
-
 namespace tiercel::py {
 
 namespace {
@@ -320,7 +317,8 @@ bool WsConn::send_first(nb::handle result) {
     send(op, payload);
   } else if (PyDict_Check(result.ptr()) || PyList_Check(result.ptr())) {
     nb::object dumped = globals().json_dumps(result);
-    send(ws::kText, std::string_view(PyBytes_AS_STRING(dumped.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(dumped.ptr()))));
+    PyObject* b = dumped.ptr();
+    send(ws::kText, std::string_view(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b))));
   } else {
     host->logger.attr("error")(
         "WebSocket on_connect of %s returned %s: return str or bytes (sent as the first message), a dict or list "

@@ -13,8 +13,10 @@ namespace {
 ws::Opcode message_of(nb::handle data, std::string_view& payload, const char* what) {
   ws::Opcode op;
   if (message_payload(data, op, payload)) return op;
-  std::string type = nb::cast<std::string>(nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(data.ptr()))).attr("__name__"));
-  throw nb::type_error((std::string(what) + " sends str (a text message) or bytes (a binary one), got " + type).c_str());
+  nb::handle type(reinterpret_cast<PyObject*>(Py_TYPE(data.ptr())));
+  std::string message = std::string(what) + " sends str (a text message) or bytes (a binary one), got " +
+                        nb::cast<std::string>(type.attr("__name__"));
+  throw nb::type_error(message.c_str());
 }
 
 }  // namespace
@@ -98,7 +100,8 @@ void bind_websocket(nb::module_& m) {
           "one included, as Robyn does; `await` gives how many (awaiting is optional: the messages are queued "
           "at once).")
       .def_prop_ro("id", [](WebSocketHandle& w) { return w.conn->id; })
-      .def_prop_ro("request", [](WebSocketHandle& w) { return w.conn->request; }, nb::sig("def request(self) -> Request"))
+      .def_prop_ro("request", [](WebSocketHandle& w) { return w.conn->request; },
+                   nb::sig("def request(self) -> Request"))
       .def_prop_ro("path_params", [](WebSocketHandle& w) { return w.conn->request.attr("path_params"); },
                    nb::sig("def path_params(self) -> dict[str, str]"))
       .def_prop_ro("query_params", [](WebSocketHandle& w) { return w.conn->request.attr("query_params"); },
