@@ -99,7 +99,7 @@ class MountedWebSocket:
     global_dependencies: dict[str, Any]
 
 
-def mounted_websockets(
+def websocket_mounts(
     router: Router,
     outer: str = "",
     deps: Mapping[str, Any] | None = None,
@@ -115,7 +115,7 @@ def mounted_websockets(
         for path, route in router.websocket_routes
     ]
     for child in router.routers:
-        out.extend(mounted_websockets(child, prefix, merged, merged_global))
+        out.extend(websocket_mounts(child, prefix, merged, merged_global))
     return out
 
 
@@ -159,7 +159,7 @@ def websocket_plan(
 
 def add_websocket_routes(engine: Any, app: Tiercel) -> None:
     """Adds every WebSocket route of `app` to `engine`, with the argument plans of its handler and hooks."""
-    for mounted in mounted_websockets(app):
+    for mounted in websocket_mounts(app):
         route, names = mounted.route, path_param_names(mounted.path)
         callables = (route.handler, route.on_connect, route.on_close)
         plans = [
@@ -177,4 +177,4 @@ def add_websocket_routes(engine: Any, app: Tiercel) -> None:
         engine.add_websocket_route(mounted.path, *callables, *plans)
 
 
-__all__ = ["WebSocketRoute", "add_websocket_routes", "mounted_websockets", "websocket_plan", "websocket_route"]
+__all__ = ["WebSocketRoute", "add_websocket_routes", "websocket_mounts", "websocket_plan", "websocket_route"]
