@@ -411,3 +411,29 @@ def test_robyn_websocket_app_runs_unchanged(run_script):
     run(scenario())
     assert p.wait_for_output("bat left the room", 5) and p.wait_for_output("closed ", 5)
     assert p.stop() == 0
+
+
+def test_a_subrouters_global_dependencies_reach_its_websocket_routes(serve):
+    app = Tiercel(__file__)
+    app.inject_global(GLOBAL="app")
+    router = SubRouter(__file__, prefix="/r")
+    router.inject_global(GLOBAL="router")
+
+    @router.websocket("/ws")
+    async def in_router(websocket, GLOBAL, global_dependencies):
+        await websocket.send_json([GLOBAL, global_dependencies["GLOBAL"]])
+
+    @app.websocket("/ws")
+    async def in_app(websocket, GLOBAL):
+        await websocket.send_text(GLOBAL)
+
+    app.include_router(router)
+    s = serve(app)
+
+    async def check() -> None:
+        async with connect(url(s, "/r/ws")) as ws:
+            assert await recv(ws) == '["router","router"]'
+        async with connect(url(s, "/ws")) as ws:
+            assert await recv(ws) == "app"
+
+    run(check())
