@@ -15,30 +15,22 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from tiercel import _core
-from tiercel.authentication import AuthenticationHandler
 from tiercel.config import resolve
 from tiercel.cors import CorsSettings, cors_settings
+from tiercel.routers import CompiledRoute, Router, SubRouter, compile_routes, mounted
 from tiercel.routing import (
     HTTP_METHODS,
-    Handler,
-    Hook,
-    Route,
-    duplicate_route,
     is_async_callable,
-    normalize_method,
     normalize_path,
-    normalize_prefix,
     positional_count,
-    route_pattern,
 )
 from tiercel.runner import run
 from tiercel.server import Server
 from tiercel.startup_errors import report_in_main
 from tiercel.state import State, lifecycle_handler
-from tiercel.websockets import WebSocketRoute, check_hook, websocket_route
+from tiercel.websockets import WebSocketRoute
 
 logger = logging.getLogger("tiercel")
-Decorator = Callable[[Handler], Handler]
 COMPRESSIBLE_TYPES = (
     "text/",
     "application/json",
@@ -49,367 +41,6 @@ COMPRESSIBLE_TYPES = (
     "image/svg+xml",
 )
 MIN_SESSION_KEY = 16  # bytes: 128 bits, the usual floor for an HMAC key
-
-
-class Router:
-    """What an app and a SubRouter share: route decorators, middleware and injected dependencies."""
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = normalize_prefix(prefix)
-        self.routes: list[Route] = []
-        self.hooks: list[Hook] = []
-        self.dependencies: dict[str, Any] = {}  # `router_dependencies`
-        self.global_dependencies: dict[str, Any] = {}  # `global_dependencies` (an included router's win for its routes)
-        self.authentication_handler: AuthenticationHandler | None = None  # None: the enclosing router's
-        self.routers: list[SubRouter] = []
-        self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
-        self.websocket_routes: list[tuple[str, WebSocketRoute]] = []
-        # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
-        self._checker = _core.Engine()
-
-    # ---- registration ------------------------------------------------------------------------
-    def add_route(
-        self,
-        route_type: str,
-        endpoint: str,
-        handler: Handler,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-    ) -> Handler:
-        """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler.
-        `blocking=True`: a sync handler that may block (file or database I/O without asyncio) runs in a thread
-        pool (`blocking_threads` threads), so it cannot stall the event loop.
-        `stream_body=True`: an async handler gets the body as it arrives, `async for chunk in request.stream()` or
-        `await request.form()`, up to `max_stream_body` bytes instead of `max_body`, never held whole in memory."""
-        method = normalize_method(route_type)
-        if not isinstance(endpoint, str):
-            raise TypeError(f"the path must be a str, got {endpoint!r}")
-        endpoint = route_pattern(endpoint)  # FastAPI's /items/{item_id} is /items/:item_id
-        route = Route(
-            method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking,
-            stream_body=stream_body,
-        )  # fmt: skip
-        # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
-        # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
-        try:
-            self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
-        except ValueError as e:
-            earlier = ((r.method, r.path, r.handler) for r in self.routes)
-            raise ValueError(duplicate_route(method, endpoint, handler, earlier) or str(e)) from None
-        self.routes.append(route)
-        return handler
-
-    def _decorator(
-        self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool, stream_body: bool
-    ) -> Decorator:
-        if isinstance(endpoint, str):
-            route_pattern(endpoint)  # a malformed path is refused at `@app.get(path)` already
-
-        def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body)
-
-        return register
-
-    def get(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("GET", endpoint, const, auth_required, blocking, stream_body)
-
-    def post(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("POST", endpoint, const, auth_required, blocking, stream_body)
-
-    def put(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("PUT", endpoint, const, auth_required, blocking, stream_body)
-
-    def delete(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("DELETE", endpoint, const, auth_required, blocking, stream_body)
-
-    def patch(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("PATCH", endpoint, const, auth_required, blocking, stream_body)
-
-    def head(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("HEAD", endpoint, const, auth_required, blocking, stream_body)
-
-    def options(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking, stream_body)
-
-    def connect(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("CONNECT", endpoint, const, auth_required, blocking, stream_body)
-
-    def trace(
-        self,
-        endpoint: str,
-        const: bool = False,
-        auth_required: bool = False,
-        blocking: bool = False,
-        stream_body: bool = False,
-        **_: Any,
-    ) -> Decorator:
-        return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body)
-
-    # ---- WebSockets and static files ------------------------------------------------------------
-    def websocket(
-        self,
-        endpoint: str,
-        on_connect: Callable[..., Any] | None = None,
-        on_close: Callable[..., Any] | None = None,
-    ) -> Decorator:
-        """`@app.websocket("/ws/:room")` over `async def handler(websocket, ...)`, as in Robyn: returns the handler,
-        with `@handler.on_connect` and `@handler.on_close` decorators on it (or give the hooks as keywords). The
-        upgrade is checked in C++ (a bad one, or a refused typed parameter, is a 400 that accepts nothing), then
-        on_connect runs (sync or async; what it returns is the client's first message: str, bytes, dict/list as
-        JSON; raising refuses with close 1008), then the handler, with a WebSocket (receive_text/bytes/json,
-        send/send_text/bytes/json, close, broadcast, id, path_params, query_params). `on_close` runs when the
-        connection is over; when the handler returns, the connection is closed with 1000. The handler and its hooks
-        take parameters as HTTP handlers do (tiercel.websockets). On a SubRouter the path is relative to its
-        prefix."""
-        path = normalize_path(endpoint)
-        check_hook("on_connect", on_connect)
-        check_hook("on_close", on_close)
-
-        def register(handler: Handler) -> Handler:
-            route = websocket_route(path, handler, on_connect, on_close)
-            self._checker.add_route("GET", path, None, True, 1)
-            self.websocket_routes.append((path, route))
-            return handler
-
-        return register
-
-    def serve_directory(
-        self, route: str, directory_path: str, index_file: str | None = None, show_files_listing: bool = False
-    ) -> None:
-        """Serves the files under `directory_path` at `route` (GET and HEAD), from C++: Content-Type by extension,
-        ETag / Last-Modified with 304s, Range requests, precompressed .br/.gz siblings for clients that accept them.
-        Paths that would leave the directory (.., encoded or not, symlinks pointing outside) are answered 404.
-        `index_file` is served for a directory; without one, `show_files_listing` lists it. On a SubRouter the
-        route is relative to its prefix."""
-        path = normalize_path(route)
-        directory = os.path.abspath(directory_path)
-        if not os.path.isdir(directory):
-            raise ValueError(f"serve_directory: {directory_path!r} is not a directory")
-        if index_file is not None and ("/" in index_file or index_file in ("", ".", "..")):
-            raise ValueError(f"index_file is a file name such as 'index.html', got {index_file!r}")
-        self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
-
-    # ---- middleware, dependencies, sub-routers ---------------------------------------------------
-    def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
-        """`@app.before_request()` (every route) or `@app.before_request("/path")` (that route, every method).
-
-        The hook gets the request and returns it (or None) to go on, or returns a response (anything a handler
-        may return) to answer at once; the after-request hooks still run on that answer. On a SubRouter, the
-        hook covers that router's routes (and the path is relative to its prefix)."""
-        return self._hook("before", endpoint)
-
-    def after_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
-        """`@app.after_request()` / `@app.after_request("/path")`: the hook gets the response (or the request
-        and the response) and returns the response to send, or None to send it as it is."""
-        return self._hook("after", endpoint)
-
-    def _hook(self, kind: str, endpoint: str | Callable[..., Any] | None) -> Any:
-        if callable(endpoint):  # used bare: @app.before_request
-            self.hooks.append(Hook(kind, endpoint, None))
-            return endpoint
-        path = None if endpoint is None else normalize_path(endpoint)
-
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.hooks.append(Hook(kind, fn, path))
-            return fn
-
-        return register
-
-    def inject(self, **dependencies: Any) -> None:
-        """Dependencies for this router's handlers: each is passed to a parameter of its name, and all of them
-        as `router_dependencies` (a dict)."""
-        self.dependencies.update(dependencies)
-
-    def inject_global(self, **dependencies: Any) -> None:
-        """Dependencies passed to a parameter of their name, and all of them as `global_dependencies` (a dict): on
-        the app, for every handler; on a SubRouter, for its own routes (and those it includes), where they
-        override the app's of the same name (as in Robyn)."""
-        self.global_dependencies.update(dependencies)
-
-    def configure_authentication(self, handler: AuthenticationHandler) -> None:
-        """Routes declared with `auth_required=True` run `handler.authenticate(request)` first: None answers
-        `handler.unauthorized_response` (401 with WWW-Authenticate), anything else becomes `request.identity`.
-        A SubRouter's handler serves its own routes (and those it includes); the app's serves every other."""
-        if not isinstance(handler, AuthenticationHandler):
-            raise TypeError(f"configure_authentication takes an AuthenticationHandler, got {handler!r}")
-        usage = "authenticate is called with the request: use `def authenticate(self, request)`"
-        positional_count(handler.authenticate, 1, "authenticate", usage)
-        self.authentication_handler = handler
-
-    def include_router(self, router: SubRouter) -> None:
-        """Mounts `router` (its prefix after this router's own); its routes, hooks and dependencies come along.
-        Routes added to it later are included too."""
-        if not isinstance(router, SubRouter):
-            raise TypeError(f"include_router takes a SubRouter, got {router!r}")
-        if router is self or self in _all_routers(router):
-            raise ValueError("a router cannot include itself, directly or through another router")
-        self.routers.append(router)
-        check = _core.Engine()
-        try:
-            compiled = _compile(self, "", [], {}, {}, None)
-            for i, r in enumerate(compiled):
-                try:
-                    check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
-                except ValueError as e:
-                    earlier = ((c.route.method, c.path, c.route.handler) for c in compiled[:i])
-                    message = duplicate_route(r.route.method, r.path, r.route.handler, earlier)
-                    raise ValueError(message or str(e)) from None
-            for ws_path, *_ in _mounted(self, "", "websocket_routes"):
-                check.add_route("GET", ws_path, None, True, 1)
-        except ValueError:
-            self.routers.pop()
-            raise
-
-
-class SubRouter(Router):
-    """A group of routes under a common prefix, with its own middleware and dependencies; mounted with
-    `app.include_router(router)`. Same names as Robyn's `SubRouter`."""
-
-    def __init__(self, file_object: str = "", prefix: str = "", config: Any = None, openapi: Any = None) -> None:
-        if not prefix and _looks_like_prefix(file_object):
-            file_object, prefix = "", file_object  # SubRouter("/api"): the prefix alone
-        super().__init__(prefix)
-        self.file_path = file_object
-
-
-def _looks_like_prefix(text: str) -> bool:
-    """ "/api" rather than a __file__ such as "/srv/app/routes.py"."""
-    return isinstance(text, str) and text.startswith("/") and not text.endswith(".py") and not os.path.exists(text)
-
-
-@dataclass
-class CompiledRoute:
-    """A route as the engine gets it: full path, the hooks that apply (in the order they run), dependencies and
-    the authentication handler of the nearest router that has one."""
-
-    route: Route
-    path: str
-    before: list[Hook]
-    after: list[Hook]
-    router_dependencies: dict[str, Any]
-    global_dependencies: dict[str, Any]
-    authentication_handler: AuthenticationHandler | None
-
-
-def _all_routers(router: Router) -> list[Router]:
-    out: list[Router] = []
-    for child in router.routers:
-        out.append(child)
-        out.extend(_all_routers(child))
-    return out
-
-
-def _compile(
-    router: Router,
-    outer: str,
-    chain: list[tuple[str, Router]],
-    deps: dict[str, Any],
-    global_deps: dict[str, Any],
-    auth: AuthenticationHandler | None,
-) -> list[CompiledRoute]:
-    """Every route of `router` and the routers it includes, with full paths. `chain` holds the enclosing routers
-    with their full prefixes: unscoped hooks of each, outermost first, then the scoped ones that match.
-    Dependencies and the authentication handler of an inner router win over the outer ones'."""
-    prefix = outer + router.prefix
-    chain = [*chain, (prefix, router)]
-    deps = {**deps, **router.dependencies}
-    global_deps = {**global_deps, **router.global_dependencies}
-    auth = router.authentication_handler or auth
-    out = []
-    for route in router.routes:
-        path = normalize_path(prefix + route.path) if prefix else route.path
-        hooks = [h for _, r in chain for h in r.hooks if h.path is None]
-        hooks += [h for p, r in chain for h in r.hooks if h.path is not None and normalize_path(p + h.path) == path]
-        out.append(
-            CompiledRoute(
-                route,
-                path,
-                [h for h in hooks if h.kind == "before"],
-                [h for h in hooks if h.kind == "after"],
-                deps,
-                global_deps,
-                auth,
-            )
-        )
-    for child in router.routers:
-        out.extend(_compile(child, prefix, chain, deps, global_deps, auth))
-    return out
-
-
-def _mounted(router: Router, outer: str, attr: str) -> list[tuple[Any, ...]]:
-    """The entries of `router.<attr>` (websocket_routes, static_directories) and of the routers it includes, each
-    with its path made full."""
-    prefix = outer + router.prefix
-    out = [(normalize_path(prefix + entry[0]) if prefix else entry[0], *entry[1:]) for entry in getattr(router, attr)]
-    for child in router.routers:
-        out.extend(_mounted(child, prefix, attr))
-    return out
 
 
 @dataclass
@@ -519,15 +150,15 @@ class Tiercel(Router):
 
     def compiled_routes(self) -> list[CompiledRoute]:
         """Every route of the app and its routers as the engine gets it (full paths, hooks in running order)."""
-        return _compile(self, "", [], {}, {}, None)
+        return compile_routes(self, "", [], {}, {}, None)
 
     def mounted_websockets(self) -> list[tuple[str, WebSocketRoute]]:
         """(full path, route) of every WebSocket route of the app and its routers."""
-        return _mounted(self, "", "websocket_routes")
+        return mounted(self, "", "websocket_routes")
 
     def mounted_directories(self) -> list[tuple[str, str, str, bool]]:
         """(full route, directory, index file, listing) of every serve_directory of the app and its routers."""
-        return _mounted(self, "", "static_directories")
+        return mounted(self, "", "static_directories")
 
     def exception(self, exc_type: Any = Exception) -> Any:
         """`@app.exception(ValueError)` handles that exception type (and its subclasses) from handlers and hooks;
@@ -620,4 +251,4 @@ def _response_header(key: str, value: str) -> tuple[str, str]:
     return _header(key, value)
 
 
-__all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]
+__all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]  # Router & co.: tiercel.routers

@@ -32,7 +32,8 @@ from tiercel.params import BY_NAME, SESSION, Arg, _type_hints, handler_plan, pat
 from tiercel.routing import is_async_callable, normalize_path
 
 if TYPE_CHECKING:
-    from tiercel.app import Router, Tiercel
+    from tiercel.app import Tiercel
+    from tiercel.routers import Router
 
 WEBSOCKET = 19  # the engine's ArgSource::kWebSocket: the connection itself
 CONNECTION_NAMES = ("websocket", "ws")
