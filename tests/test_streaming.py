@@ -4,6 +4,7 @@ HTTP/1.0, HEAD, pipelining, hooks; SSE framing, timing and keep-alive pings."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 import threading
 import time
@@ -366,6 +367,28 @@ def test_a_client_that_leaves_closes_a_sleeping_sync_generator_in_the_pool(serve
         assert next(r.iter_bytes()).startswith(b"data: tick\n\n")
     assert closed.wait(5), "closing the connection must close the generator"
     assert closed_in[0].startswith("tiercel-blocking")  # its `finally` may block: not on the loop
+
+
+def test_a_sync_generator_sees_the_requests_contextvars(serve):
+    """Pulled in the pool, a sync generator still runs in the request's context: what a hook or the handler set."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+    app = Tiercel(__file__)
+
+    @app.before_request()
+    def tag(request):
+        request_id.set(request.headers.get("x-request-id", "none"))
+        return request
+
+    def lines():
+        for i in range(3):
+            yield f"{i} {request_id.get()}\n"
+            time.sleep(0.01)
+
+    app.get("/s")(lambda request: StreamingResponse(lines()))
+    s = serve(app)
+    for rid in ("a1", "b2"):
+        r = httpx.get(s.url + "/s", headers={"X-Request-Id": rid})
+        assert r.text == f"0 {rid}\n1 {rid}\n2 {rid}\n"
 
 
 # ---- server-sent events ----------------------------------------------------------------------------------------

@@ -1321,7 +1321,8 @@ class Engine final : public Dispatcher {
     st->is_async = is_async;
     st->sse = sr.sse;
     if (!is_async && blocking_submit) {  // it may block (time.sleep): pulled in the pool, never on the loop
-      st->pull = nb::cast(SyncPull(st->iter, sr.sse, aio_loop.attr("call_soon_threadsafe")));
+      nb::object context = nb::steal(PyContext_CopyCurrent());  // the request's, when a stage or handler runs us
+      st->pull = nb::cast(SyncPull(st->iter, sr.sse, std::move(context), aio_loop.attr("call_soon_threadsafe")));
       st->puller = nb::inst_ptr<SyncPull>(st->pull);
       st->puller->on_wake = [this, st] { on_pulled(st); };
     }

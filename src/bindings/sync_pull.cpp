@@ -1,9 +1,13 @@
+// A sync stream iterator pulled in the blocking thread pool: the job that runs there, and its wake-ups of the loop.
 #include "bindings/sync_pull.h"
 
 namespace tiercel::py {
 
 void SyncPull::run() {
   const double start = monotonic_seconds();
+  // The handler's contextvars (a request id a hook set) are seen by its generator wherever it runs.
+  const bool entered = context && PyContext_Enter(context.ptr()) == 0;
+  if (context && !entered) PyErr_WriteUnraisable(iter.ptr());
   while (!stop) {
     PyObject* item = PyIter_Next(iter.ptr());
     if (!item) {
@@ -43,6 +47,7 @@ void SyncPull::run() {
       PyErr_WriteUnraisable(iter.ptr());
     }
   }
+  if (entered && PyContext_Exit(context.ptr()) != 0) PyErr_WriteUnraisable(iter.ptr());
   running = false;
   notify();
 }

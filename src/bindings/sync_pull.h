@@ -14,14 +14,18 @@ namespace tiercel::py {
 /// reaches the socket when it is yielded; a fast generator fills the inbox while the loop sends, so its items still
 /// leave many to a write. One job (`__call__`, submitted to the pool) pulls until the inbox holds kInboxBytes,
 /// the iterator ends or fails, `stop` is set, or it has run kSliceSeconds: then it ends, so endless streams
-/// share the pool's threads. Every member is used with the GIL held: the GIL is the lock.
+/// share the pool's threads. The iterator runs in `context` (a copy of the request's contextvars.Context, as on the
+/// loop), one job at a time. Every member is used with the GIL held: the GIL is the lock.
 class SyncPull {
  public:
   static constexpr size_t kInboxBytes = 64 * 1024;
   static constexpr double kSliceSeconds = 0.005;
 
-  SyncPull(nb::object iter, bool sse, nb::object call_soon_threadsafe)
-      : iter(std::move(iter)), sse(sse), call_soon_threadsafe_(std::move(call_soon_threadsafe)) {}
+  SyncPull(nb::object iter, bool sse, nb::object context, nb::object call_soon_threadsafe)
+      : iter(std::move(iter)),
+        sse(sse),
+        context(std::move(context)),
+        call_soon_threadsafe_(std::move(call_soon_threadsafe)) {}
 
   /// One job, in the worker thread. Once `stop` is set, it closes the iterator there (its `finally` may block).
   void run();
@@ -37,6 +41,7 @@ class SyncPull {
 
   nb::object iter;
   bool sse;
+  nb::object context;  // the request's contextvars.Context (a copy), entered around each job
   std::function<void()> on_wake;  // the stream's: send what the inbox holds, submit the next job
   std::deque<std::string> inbox;  // bytes ready to send, one entry per item
   size_t inbox_bytes = 0;
