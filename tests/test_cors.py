@@ -94,6 +94,23 @@ def test_any_origin_with_robyns_allow_cors():
         assert r.headers["access-control-allow-headers"] == "X-Anything, X-B"
 
 
+def test_robyns_allow_cors_lets_listed_origins_send_credentials(serve):
+    # Robyn's ALLOW_CORS sends Access-Control-Allow-Credentials: true and Max-Age 3600: a Robyn front end that
+    # fetches with credentials: "include" must keep working after the port.
+    app = make_app()
+    ALLOW_CORS(app, [APP_ORIGIN])
+    s = serve(app)
+    with httpx.Client(base_url=s.url) as c:
+        r = c.get("/items/1", headers={"Origin": APP_ORIGIN})
+        assert r.headers["access-control-allow-origin"] == APP_ORIGIN
+        assert r.headers["access-control-allow-credentials"] == "true"
+        r = preflight(c, "/items/1")
+        assert r.status_code == 204
+        assert (r.headers["access-control-allow-credentials"], r.headers["access-control-max-age"]) == ("true", "3600")
+        r = c.get("/items/1", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers and "access-control-allow-credentials" not in r.headers
+
+
 def test_hooks_and_errors_keep_cors_headers():
     app = make_app()
     ALLOW_CORS(app, [APP_ORIGIN])

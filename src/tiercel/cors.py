@@ -76,8 +76,11 @@ def _origin(origin: str) -> str:
 
 def ALLOW_CORS(app: Tiercel, origins: str | list[str], headers: str | list[str] | None = None) -> None:  # noqa: N802
     """Robyn's name: lets `origins` ("*" or a list) read the app's responses, with `headers` allowed in
-    requests (Authorization and Content-Type when None; "*" for any)."""
-    app.configure_cors(origins, headers)
+    requests (Authorization and Content-Type when None; "*" for any). As in Robyn, listed origins may send
+    credentials (cookies, Authorization) and preflights are cached an hour; "*" allows no credentials (browsers
+    refuse them with "*" anyway)."""
+    listed = [origins] if isinstance(origins, str) else list(origins)
+    app.configure_cors(listed, headers, credentials="*" not in listed, max_age=3600)
 
 
 __all__ = ["ALLOW_CORS", "CorsSettings", "cors_settings"]
