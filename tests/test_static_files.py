@@ -156,14 +156,28 @@ def test_paths_that_leave_the_directory_are_refused(serve, site, target):
 def test_directories(serve, site):
     tmp, root, data = site
     s = serve(make_app(root, index_file="index.html"))
-    assert httpx.get(s.url + "/static").text == "<h1>home</h1>"
+    # As Robyn: a directory's URL ends in '/', so that the relative links of its index page resolve inside it.
+    r = httpx.get(s.url + "/static")
+    assert (r.status_code, r.headers["location"], r.content) == (302, "/static/", b"")
+    assert httpx.get(s.url + "/static", follow_redirects=True).text == "<h1>home</h1>"
     assert httpx.get(s.url + "/static/").text == "<h1>home</h1>"
     assert httpx.get(s.url + "/static/sub").status_code == 404  # no index there, no listing
+    assert httpx.get(s.url + "/static/sub/").status_code == 404
+    assert httpx.get(s.url + "/static/style.css").status_code == 200  # files are not redirected
     s = serve(make_app(root, show_files_listing=True))
+    r = httpx.get(s.url + "/static/sub")
+    assert (r.status_code, r.headers["location"]) == (302, "/static/sub/")
     r = httpx.get(s.url + "/static/sub/")
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "&lt;b&gt;&amp;.txt" in r.text and "<b>" not in r.text.split("<body>")[1].replace("<h1>", "")
     assert 'href="a.txt"' in r.text
+    (root / "evil.example").mkdir()
+    (root / "evil.example" / "index.html").write_text("inner")
+    app = Tiercel(__file__)
+    app.serve_directory("/", str(root), index_file="index.html")
+    s = serve(app)
+    assert httpx.get(s.url + "/evil.example").headers["location"] == "/evil.example/"
+    assert b"Location: //" not in raw_get(s.port, "//evil.example")  # never a scheme-relative //host
     with pytest.raises(ValueError, match="not a directory"):
         Tiercel(__file__).serve_directory("/x", str(tmp / "outside.txt"))
 
@@ -195,6 +209,16 @@ def test_serve_file_downloads(serve, site):
     r = httpx.get(s.url + "/download", headers={"Range": "bytes=5-9"})
     assert (r.status_code, r.content) == (206, data[5:10])
     assert httpx.get(s.url + "/missing").status_code == 404
+
+
+def test_serve_file_is_a_download_named_after_the_file_as_in_robyn(serve, site):
+    tmp, root, data = site
+    app = Tiercel(__file__)
+    app.get("/style")(lambda: serve_file(root / "style.css"))
+    s = serve(app)
+    r = httpx.get(s.url + "/style")
+    assert (r.text, r.headers["content-type"]) == ("body { color: red }", "text/css; charset=utf-8")
+    assert r.headers["content-disposition"] == "attachment; filename=\"style.css\"; filename*=UTF-8''style.css"
 
 
 def test_large_file_integrity(serve, tmp_path):

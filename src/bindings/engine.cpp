@@ -1185,7 +1185,17 @@ class Engine final : public Dispatcher {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       std::string index;
-      if (!rt.static_index.empty() && resolve_under(rt.static_root, rel + "/" + rt.static_index, index)) {
+      struct stat ist {};
+      bool has_index = !rt.static_index.empty() && resolve_under(rt.static_root, rel + "/" + rt.static_index, index) &&
+                       ::stat(index.c_str(), &ist) == 0 && S_ISREG(ist.st_mode);
+      std::string_view asked = req.head.path;  // as Robyn: a directory's URL ends in '/', so relative links work
+      if ((has_index || rt.static_listing) && !asked.empty() && asked.back() != '/' && asked.substr(0, 2) != "//") {
+        FileAnswer moved;
+        moved.status = 302;
+        moved.header_lines = "Location: " + std::string(asked) + "/\r\n";
+        return send_file_answer(session, seq, ctx, rt, moved);
+      }
+      if (has_index) {
         FileAnswer a = answer_file(index, req.head.headers, true, {});
         return send_file_answer(session, seq, ctx, rt, a);
       }

@@ -34,14 +34,16 @@ void bind_file_response(nb::module_& m) {
         nb::object fs = nb::module_::import_("os").attr("fspath")(path);
         FileResponse f;
         f.path = nb::cast<std::string>(fs);
-        if (!file_name.is_none()) f.file_name = nb::cast<std::string>(file_name);
+        // As Robyn: always a download, named `file_name` or the file's own name.
+        f.file_name = file_name.is_none() ? nb::cast<std::string>(nb::module_::import_("os.path").attr("basename")(fs))
+                                          : nb::cast<std::string>(file_name);
         f.headers = nb::cast(Headers{});
         return f;
       },
       nb::arg("path"), nb::arg("file_name").none() = nb::none(),
       nb::sig("def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse"),
       "The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; "
-      "`file_name` makes it a download (Content-Disposition: attachment).");
+      "sent as a download (Content-Disposition: attachment) named `file_name`, or the file's own name as in Robyn.");
 }
 
 }  // namespace tiercel::py

@@ -370,7 +370,7 @@ class FileResponse:
 
 def serve_file(path: str | os.PathLike[str], file_name: str | None = None) -> FileResponse:
     """
-    The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; `file_name` makes it a download (Content-Disposition: attachment).
+    The file at `path`, sent by C++ in chunks with Content-Type, ETag, Last-Modified, 304s and Range support; sent as a download (Content-Disposition: attachment) named `file_name`, or the file's own name as in Robyn.
     """
 
 def set_form_spill_size(size: int) -> None:
