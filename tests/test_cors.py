@@ -111,6 +111,23 @@ def test_robyns_allow_cors_lets_listed_origins_send_credentials(serve):
         assert "access-control-allow-origin" not in r.headers and "access-control-allow-credentials" not in r.headers
 
 
+def test_unrouted_answers_carry_cors_headers(serve):
+    # The 404s and 405s the connection makes itself: without CORS headers a front end cannot read them (fetch
+    # fails as a network error) where Robyn's 404 is readable.
+    app = make_app()
+    app.set_response_header("X-Global", "1")
+    ALLOW_CORS(app, [APP_ORIGIN])
+    s = serve(app)
+    with httpx.Client(base_url=s.url, headers={"Origin": APP_ORIGIN}) as c:
+        for r in (c.get("/nowhere"), c.delete("/items/1")):
+            assert r.status_code in (404, 405)
+            assert r.headers["access-control-allow-origin"] == APP_ORIGIN
+            assert r.headers["access-control-allow-credentials"] == "true"
+            assert (r.headers["vary"], r.headers["x-global"]) == ("Origin", "1")
+        r = c.get("/nowhere", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers and r.headers["vary"] == "Origin"
+
+
 def test_hooks_and_errors_keep_cors_headers():
     app = make_app()
     ALLOW_CORS(app, [APP_ORIGIN])

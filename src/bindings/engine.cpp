@@ -447,6 +447,7 @@ class Engine final : public Dispatcher {
     for (auto& o : origins)
       if (!is_header_value(o) || o.empty()) throw nb::value_error(("invalid CORS origin '" + o + "'").c_str());
     cors = std::move(c);
+    config.cors = cors.get();
   }
 
   /// Response compression for every route (off until this is called).

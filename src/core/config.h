@@ -31,6 +31,9 @@ struct ServerConfig {
   /// Header lines (each ending in CRLF) added to the responses a connection makes itself (404, 405, 501, refused
   /// input): the app's global response headers.
   std::string extra_header_lines;
+  /// CORS policy (owned by the embedder, which outlives the server): the 404s and 405s a connection makes carry
+  /// its headers too, so a front end can read them. Null: no CORS.
+  const struct CorsPolicy* cors = nullptr;
   /// Proxies whose X-Forwarded-* / Forwarded headers give the client's address and scheme; null: none.
   std::shared_ptr<const class TrustedProxies> trusted_proxies;
 };

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/cors.h"
 #include "core/proxy.h"
 
 namespace tiercel {
@@ -385,11 +386,16 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   if (env_.observer && m.kind == RouteMatch::Kind::kFound) records_.back().route = m.route_id;
   if (m.kind != RouteMatch::Kind::kFound) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
+    std::string lines = env_.config.extra_header_lines;
+    if (const CorsPolicy* cors = env_.config.cors) {
+      const std::string_view* origin = find_header(head_.headers, "origin");
+      cors->append_response_lines(lines, origin ? cors->match(*origin) : CorsPolicy::kNoOrigin,
+                                  env_.config.extra_header_lines);
+    }
     if (m.kind == RouteMatch::Kind::kNotFound) {
-      w.text(404, "Not Found\n", ctx, env_.config.extra_header_lines);
+      w.text(404, "Not Found\n", ctx, lines);
     } else {
-      w.text(405, "Method Not Allowed\n", ctx,
-             "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + env_.config.extra_header_lines);
+      w.text(405, "Method Not Allowed\n", ctx, "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + lines);
     }
     response_done(seq);
     return;
