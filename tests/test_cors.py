@@ -111,7 +111,7 @@ def test_robyns_allow_cors_lets_listed_origins_send_credentials(serve):
         assert "access-control-allow-origin" not in r.headers and "access-control-allow-credentials" not in r.headers
 
 
-def test_unrouted_answers_carry_cors_headers(serve):
+def test_unrouted_answers_and_preflights_carry_cors_and_global_headers(serve):
     # The 404s and 405s the connection makes itself: without CORS headers a front end cannot read them (fetch
     # fails as a network error) where Robyn's 404 is readable.
     app = make_app()
@@ -126,6 +126,9 @@ def test_unrouted_answers_carry_cors_headers(serve):
             assert (r.headers["vary"], r.headers["x-global"]) == ("Origin", "1")
         r = c.get("/nowhere", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers and r.headers["vary"] == "Origin"
+        r = preflight(c, "/items/1")  # the engine's preflight answer has the global headers too, as in Robyn
+        assert (r.status_code, r.headers["x-global"]) == (204, "1")
+        assert r.headers["access-control-allow-origin"] == APP_ORIGIN
 
 
 def test_hooks_and_errors_keep_cors_headers():

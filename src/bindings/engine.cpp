@@ -824,6 +824,8 @@ class Engine final : public Dispatcher {
       status = cors->preflight(head, rt.allow_methods, lines, message);
     else
       lines.append("Allow: ").append(rt.allow_methods).append("\r\n");
+    const std::string own = lines;  // the global headers too, as on the connection's other own answers
+    append_absent(lines, own, config.extra_header_lines);
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
     if (status == 204) {
       w.start(204);
