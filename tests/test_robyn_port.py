@@ -126,6 +126,17 @@ def test_marker_types(shelf: httpx.Client) -> None:
     assert (r.status_code, r.text, only(r, "content-type")) == (200, "got 11 characters", TEXT)
 
 
+def test_query_lists_typed_path_params_and_two_argument_after_hook(shelf: httpx.Client) -> None:
+    r = shelf.get("/tags?tag=a&tag=b&x=1")
+    assert r.json() == {"tags": ["a", "b"], "all": {"tag": ["a", "b"], "x": ["1"]}}
+    assert shelf.get("/typed/7").json() == {"id": 7, "kind": "int"}
+    r = shelf.get("/typed/x")
+    assert r.status_code == 400 and "book_id" in r.text  # as Robyn; the wording is Tiercel's own
+    r = shelf.get("/audit")  # @app.after_request("/audit") taking (request, response)
+    assert (r.text, only(r, "x-audited")) == ("audited", "GET")
+    assert_app_headers(r)
+
+
 def test_tuple_and_response_returns(shelf: httpx.Client) -> None:
     # Robyn 0.88 answers this route 500 (its tuple formatting reads `.description` of the bare str and raises
     # AttributeError); Tiercel answers what Robyn documents for (description, headers, status).
@@ -209,6 +220,16 @@ def test_streaming_response(shelf: httpx.Client) -> None:
     # Robyn 0.88 sends no Content-Type for a StreamingResponse whose media_type is not text/event-stream (it sets
     # the header only for SSE); Tiercel sends the media_type the handler asked for.
     assert only(r, "content-type") == "text/csv"
+
+
+def test_sse_as_raw_text_and_a_byte_stream(shelf: httpx.Client) -> None:
+    r = shelf.get("/raw-events")  # Robyn's contract: the generator yields SSE-formatted text, passed through
+    assert (r.status_code, r.text) == (200, "data: first\n\nevent: done\ndata: second\n\n")
+    r = shelf.get("/blob")
+    assert (r.status_code, r.content, only(r, "content-type")) == (200, b"\x00\x01\x02", "application/octet-stream")
+    # Robyn 0.88 sends SSE's no-cache headers (Cache-Control, Pragma, Expires, X-Accel-Buffering) on every
+    # StreamingResponse; Tiercel only on SSE, leaving other streams cacheable as the app says.
+    assert "cache-control" not in r.headers
 
 
 # ---- the SubRouter with its own authentication ----------------------------------------------------------------------

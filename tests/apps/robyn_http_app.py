@@ -267,6 +267,45 @@ def login(request: Request):
     return response
 
 
+@app.get("/tags")
+def tags(request: Request):
+    return {"tags": request.query_params.get_all("tag"), "all": request.query_params.to_dict()}
+
+
+@app.get("/typed/:book_id")
+def typed_book(book_id: int):
+    return {"id": book_id, "kind": type(book_id).__name__}
+
+
+@app.get("/raw-events")
+def raw_events():
+    def lines():
+        yield "data: first\n\n"
+        yield "event: done\ndata: second\n\n"
+
+    return SSEResponse(lines())
+
+
+@app.get("/blob")
+def blob():
+    def parts():
+        yield b"\x00\x01"
+        yield b"\x02"
+
+    return StreamingResponse(parts(), media_type="application/octet-stream")
+
+
+@app.after_request("/audit")
+def audit_after(request: Request, response: Response):
+    response.headers.set("X-Audited", request.method)
+    return response
+
+
+@app.get("/audit")
+def audit():
+    return "audited"
+
+
 @app.get("/crash")
 def crash():
     raise RuntimeError("the shelf fell over")
