@@ -18,6 +18,7 @@
 #include "bindings/body_stream.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
+#include "bindings/response_compression.h"
 #include "bindings/sessions.h"
 #include "bindings/sync_pull.h"
 #include "bindings/telemetry.h"
@@ -216,13 +217,7 @@ class Engine final : public Dispatcher {
   std::unique_ptr<SessionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
   std::shared_ptr<WsHost> ws_host = std::make_shared<WsHost>();
-  struct Compression {
-    size_t min_size = 500;
-    std::vector<std::string> types;  // "text/" (a prefix) or "application/json" (exact)
-    std::vector<Coding> codings;     // in the server's order of preference
-    int level = 0;
-  };
-  std::unique_ptr<Compression> compression;
+  std::unique_ptr<ResponseCompression> compression;
   Telemetry telemetry;
   bool telemetry_on = false;
   Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
@@ -454,47 +449,7 @@ class Engine final : public Dispatcher {
   void set_compression(size_t min_size, std::vector<std::string> types, const std::vector<std::string>& codings,
                        int level) {
     if (!route_info.empty()) throw std::runtime_error("set_compression comes before the routes");
-    auto c = std::make_unique<Compression>();
-    c->min_size = min_size;
-    c->types = std::move(types);
-    c->level = level;
-    for (auto& name : codings) {
-      bool found = false;
-      for (Coding k : available_codings()) {
-        if (coding_name(k) == name) {
-          c->codings.push_back(k);
-          found = true;
-        }
-      }
-      if (!found) throw nb::value_error(("this build cannot compress with '" + name + "'").c_str());
-    }
-    compression = std::move(c);
-  }
-
-  /// Compresses `r`'s body into `out` when the app compresses, the type and size qualify and the client accepts a
-  /// coding; returns the extra header lines (Content-Encoding, Vary) to send.
-  std::string maybe_compress(const Rendered& r, nb::handle request, std::string& out) {
-    const Compression& c = *compression;
-    if (r.body.size() < c.min_size || r.status < 200 || r.status == 204 || r.status == 304) return {};
-    if (find_field(r.header_lines, "content-encoding")) return {};  // already encoded
-    std::string_view type;
-    find_field(r.header_lines, "content-type", &type);
-    type = type.substr(0, type.find(';'));
-    bool allowed = false;
-    for (auto& t : c.types) {
-      allowed = allowed || (!t.empty() && t.back() == '/' ? type.substr(0, t.size()) == t : ascii_iequal(type, t));
-    }
-    if (!allowed) return {};
-    std::string lines = "Vary: Accept-Encoding\r\n";  // the answer depends on it, compressed or not
-    const Request* req = request ? nb::inst_ptr<Request>(request) : nullptr;
-    const std::string_view* accept = req && req->headers ? find_header(*req->headers, "accept-encoding") : nullptr;
-    if (!accept) return lines;
-    Coding coding = negotiate(*accept, c.codings);
-    if (coding == Coding::kIdentity || !tiercel::compress(r.body, coding, c.level, out) || out.size() >= r.body.size()) {
-      out.clear();
-      return lines;
-    }
-    return lines + "Content-Encoding: " + std::string(coding_name(coding)) + "\r\n";
+    compression = ResponseCompression::make(min_size, std::move(types), codings, level);
   }
 
   /// Signed cookie sessions (request.session) for every route.
@@ -1670,7 +1625,7 @@ class Engine final : public Dispatcher {
     std::string_view body = r.body;
     std::string encoding_lines;
     if (compression) {
-      encoding_lines = maybe_compress(r, request, compressed);
+      encoding_lines = compression->apply(r, request, compressed);
       if (!compressed.empty()) body = compressed;
     }
     ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
