@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from tiercel import HTTPException, Response, Tiercel
+from tiercel import HTTPException, Response, TestClient, Tiercel
 
 
 def test_global_response_headers(serve, loop_kind):
@@ -82,3 +82,16 @@ def test_header_names_and_values_are_checked():
         app.set_request_header("X-Ok", "a\nb")
     with pytest.raises(ValueError, match="must start with '/'"):
         app.exclude_response_headers_for("health")
+
+
+def test_excluded_paths_match_however_the_trailing_slash_is_written():
+    app = Tiercel(__file__)
+    app.add_response_header("X-Global", "1")
+    app.get("/health/")(lambda request: "ok")  # declared with the slash, excluded without it
+    app.get("/ping")(lambda request: "pong")  # declared without it, excluded with it
+    app.get("/other")(lambda request: "other")
+    app.exclude_response_headers_for(["/health", "/ping/"])
+    with TestClient(app) as client:
+        for path in ("/health", "/health/", "/ping"):
+            assert "x-global" not in client.get(path).headers, path
+        assert client.get("/other").headers["x-global"] == "1"

@@ -200,7 +200,7 @@ async def build_engine(
             engine.set_stream_body(route_id, settings.max_stream_body)
         if route.blocking:
             engine.set_blocking(route_id, executor, asyncio.wrap_future)
-        if app.response_headers and path not in excluded:
+        if app.response_headers and normalize_path(path) not in excluded:
             engine.set_response_headers(route_id, app.response_headers)
         before = [(h.fn, h.is_async, h.nargs) for h in compiled.before]
         after = [(h.fn, h.is_async, h.nargs) for h in compiled.after]
