@@ -7,6 +7,8 @@ what arrives and when.
 
 from __future__ import annotations
 
+import logging
+import select
 import time
 
 import pytest
@@ -149,15 +151,40 @@ def test_payload_too_large_answered_before_body_then_closed(serve, loop_kind, re
     assert rec.calls == []
 
 
-def test_connections_over_max_connections_are_closed(serve, loop_kind, rec, connect):
-    s = serve(make_app(rec), loop_kind, max_connections=2)
+def test_over_max_connections_new_connections_wait_for_a_free_slot(serve, loop_kind, rec, connect, caplog):
+    """At the limit the server stops accepting: a new connection waits (in the backlog) and is answered once one
+    closes, instead of being accepted and closed. The time there is counted, and logged once per interval."""
+    caplog.set_level(logging.WARNING, logger="tiercel")
+    s = serve(make_app(rec), loop_kind, max_connections=2, metrics="/metrics")
     a, b = connect(s.port), connect(s.port)
     for c in (a, b):  # both accepted and served: they hold the two slots
         c.send(get("/hello"))
         assert c.read_response().status == 200
-    connect(s.port).expect_eof()
-    a.send(get("/hello"))
-    assert a.read_response().status == 200
+    waiting = [connect(s.port) for _ in range(3)]
+    for c in waiting:
+        c.send(get("/hello"))
+    # Neither answered nor closed while the slots are held.
+    readable, _, _ = select.select([c.sock for c in waiting], [], [], 0.5)
+    assert readable == []
+    deadline = time.monotonic() + 5
+    while not any("max_connections (2) reached" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "no log line about the limit"
+        time.sleep(0.02)
+    # Each close lets the next one in, in arrival order.
+    for closing, served in ((a, waiting[0]), (b, waiting[1]), (waiting[0], waiting[2])):
+        closing.close()
+        assert served.read_response().status == 200
+    waiting[1].close()
+    waiting[2].close()
+    text = connect(s.port)
+    text.send(get("/metrics"))
+    metrics = dict(
+        line.split(" ", 1) for line in text.read_response().body.decode().splitlines() if not line.startswith("#")
+    )
+    assert int(metrics["tiercel_connections_limited_total"]) >= 3  # 4 if the last one came before a close
+    assert float(metrics["tiercel_connections_limited_seconds_total"]) >= 0.4
+    lines = [r for r in caplog.records if "max_connections" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING", lines  # at most one line per 10 s
 
 
 def test_limits_are_inclusive(serve, rec, connect):

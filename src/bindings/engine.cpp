@@ -70,6 +70,14 @@ void log_current_exception(std::string_view what, std::string_view method, std::
   log_exception(what, method, path, fetch_exception());
 }
 
+void log_warning(const std::string& msg) {
+  try {
+    globals().logger.attr("warning")(nb::str(msg.c_str()));
+  } catch (...) {
+    PyErr_Clear();
+  }
+}
+
 void log_message(const std::string& msg) {
   try {
     globals().logger.attr("error")(nb::str(msg.c_str()));
@@ -251,6 +259,7 @@ class Engine final : public Dispatcher {
     if (!server) {
       server = std::make_unique<TcpServer>(ev(), config, routes, *this);
       if (telemetry_on) server->env().observer = &telemetry;
+      server->set_warn(log_warning);
     }
     return *server;
   }

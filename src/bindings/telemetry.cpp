@@ -73,6 +73,12 @@ void Telemetry::on_connection(int delta) noexcept {
   if (base) add(block(own), static_cast<uint64_t>(static_cast<int64_t>(delta)));
 }
 
+void Telemetry::on_connection_limit(bool reached, uint64_t limited_ms) noexcept {
+  if (!base) return;
+  if (limited_ms) add(block(own) + 2, limited_ms);
+  if (reached) add(block(own) + 3, 1);
+}
+
 void Telemetry::flush() noexcept {
   size_t done = 0;
   while (done < log_.size()) {
@@ -140,6 +146,14 @@ std::string Telemetry::render() const {
   out.append("# HELP tiercel_worker_restarts_total Workers the supervisor started again after one died.\n");
   out.append("# TYPE tiercel_worker_restarts_total counter\n");
   out.append("tiercel_worker_restarts_total ").append(std::to_string(sum[1])).append("\n");
+  out.append("# HELP tiercel_connections_limited_seconds_total Time workers spent at max_connections, not accepting.\n");
+  out.append("# TYPE tiercel_connections_limited_seconds_total counter\n");
+  char limited[48];
+  std::snprintf(limited, sizeof limited, "%.3f", static_cast<double>(sum[2]) / 1e3);
+  out.append("tiercel_connections_limited_seconds_total ").append(limited).append("\n");
+  out.append("# HELP tiercel_connections_limited_total Times a worker reached max_connections and stopped accepting.\n");
+  out.append("# TYPE tiercel_connections_limited_total counter\n");
+  out.append("tiercel_connections_limited_total ").append(std::to_string(sum[3])).append("\n");
   return out;
 }
 

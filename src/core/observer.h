@@ -23,6 +23,8 @@ class RequestObserver {
   virtual void on_response(const RequestRecord& record) noexcept = 0;
   /// A connection opened (+1) or closed (-1).
   virtual void on_connection(int delta) noexcept = 0;
+  /// At max_connections: `reached` when the server stops accepting, then the time spent there as it passes.
+  virtual void on_connection_limit(bool reached, uint64_t limited_ms) noexcept = 0;
 };
 
 }  // namespace tiercel

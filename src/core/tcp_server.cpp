@@ -520,8 +520,8 @@ TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTab
 }
 
 TcpServer::~TcpServer() {
+  stop_listening();  // first: it may take in a last connection
   for (auto* c : connections_) c->hard_close();
-  stop_listening();
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&later_timer_), nullptr);
   // Run the loop so every close callback (which touches this server) happens before it is gone.
@@ -595,6 +595,10 @@ int TcpServer::listen_fd(int fd, int backlog, std::string& error) {
 void TcpServer::stop_listening() {
   if (!listening_) return;
   listening_ = false;
+  if (limited_) {  // closing the listener would reset the connection libuv kept for uv_accept
+    leave_limit();
+    accept_pending();
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   loop_.mark_dirty();
 }
@@ -614,13 +618,19 @@ void TcpServer::drain_connections() {
 void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
   auto* self = static_cast<TcpServer*>(listener->data);
   if (status != 0) return;
-  auto* conn = new TcpConnection(*self, self->loop_);
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(conn->handle())) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(conn->handle()),
-             [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
+  if (self->connections_.size() >= self->env_.config.max_connections) {
+    // Not accepting it makes libuv stop polling the listener (no busy wakeups while full) and keep this one
+    // connection for uv_accept: it is served first once a connection closes. The others stay in the backlog,
+    // or go to the workers sharing the socket.
+    self->enter_limit();
     return;
   }
-  if (self->connections_.size() >= self->env_.config.max_connections) {
+  self->accept_pending();
+}
+
+void TcpServer::accept_pending() {
+  auto* conn = new TcpConnection(*this, loop_);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), reinterpret_cast<uv_stream_t*>(conn->handle())) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(conn->handle()),
              [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
     return;
@@ -635,11 +645,43 @@ void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
       uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
     }
   }
-  self->refresh_clock();
-  self->connections_.insert(conn);
-  if (self->env_.observer) self->env_.observer->on_connection(1);
+  refresh_clock();
+  connections_.insert(conn);
+  if (env_.observer) env_.observer->on_connection(1);
   conn->start(ip);
-  self->ensure_sweep();
+  ensure_sweep();
+}
+
+void TcpServer::enter_limit() {
+  if (limited_) return;
+  limited_ = true;
+  refresh_clock();
+  limited_counted_ms_ = env_.now_ms;
+  if (env_.observer) env_.observer->on_connection_limit(true, 0);
+  ++limit_unwarned_;
+  if (warn_ && (limit_warned_ms_ == 0 || env_.now_ms - limit_warned_ms_ >= kLimitWarnEveryMs)) {
+    std::string line = "max_connections (" + std::to_string(env_.config.max_connections) +
+                       ") reached: this worker accepts no new connection until one closes";
+    if (limit_unwarned_ > 1) {
+      line += " (" + std::to_string(limit_unwarned_) + " times since the last message)";
+    }
+    limit_warned_ms_ = env_.now_ms ? env_.now_ms : 1;
+    limit_unwarned_ = 0;
+    warn_(line);
+  }
+}
+
+void TcpServer::count_limited_time() {
+  if (!limited_) return;
+  refresh_clock();
+  uint64_t now = env_.now_ms;
+  if (now > limited_counted_ms_ && env_.observer) env_.observer->on_connection_limit(false, now - limited_counted_ms_);
+  limited_counted_ms_ = std::max(now, limited_counted_ms_);
+}
+
+void TcpServer::leave_limit() {
+  count_limited_time();
+  limited_ = false;
 }
 
 void TcpServer::on_connection_closed(TcpConnection* c) {
@@ -648,6 +690,11 @@ void TcpServer::on_connection_closed(TcpConnection* c) {
   if (connections_.empty() && sweep_running_) {
     uv_timer_stop(&sweep_);
     sweep_running_ = false;
+  }
+  if (limited_ && listening_ && connections_.size() < env_.config.max_connections) {
+    leave_limit();
+    accept_pending();  // the connection libuv kept; uv_accept polls the listener again
+    loop_.mark_dirty();
   }
 }
 
@@ -681,6 +728,7 @@ void TcpServer::ensure_sweep() {
 
 void TcpServer::on_sweep(uv_timer_t* t) {
   auto* self = static_cast<TcpServer*>(t->data);
+  self->count_limited_time();  // the metric follows a long stay at the limit second by second
   self->refresh_clock();
   uint64_t now = self->env_.now_ms;
   // Collect first: a timeout may close a connection, which edits the set in its close callback later,

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -60,7 +61,8 @@ class TcpServer {
   int listen(const std::string& host, int port, int backlog, bool reuse_port, std::string& error);
   /// Listens on an already bound socket (from a supervisor); returns 0 or -1 with `error`.
   int listen_fd(int fd, int backlog, std::string& error);
-  /// Stops accepting new connections (the listening socket is closed).
+  /// Stops accepting new connections (the listening socket is closed). A connection held back at max_connections
+  /// is taken in (one over the limit) to be answered or drained like the others rather than reset.
   void stop_listening();
   /// Closes connections that have no request in progress; others close after their current response.
   void close_idle_connections();
@@ -78,6 +80,11 @@ class TcpServer {
   /// certificate...), and the last reason.
   uint64_t tls_failures() const noexcept { return tls_failures_; }
   const std::string& last_tls_error() const noexcept { return last_tls_error_; }
+  /// At max_connections the server stops accepting (new connections wait in the kernel's backlog, or go to a
+  /// sibling worker on a shared socket) and resumes once one closes. `warn` gets one line about it at most every
+  /// kLimitWarnEveryMs.
+  static constexpr uint64_t kLimitWarnEveryMs = 10'000;
+  void set_warn(std::function<void(const std::string&)> warn) { warn_ = std::move(warn); }
 
   // Internal, for TcpConnection.
   void on_connection_closed(TcpConnection* c);
@@ -92,6 +99,11 @@ class TcpServer {
   static void on_sweep(uv_timer_t* t);
   static void on_later(uv_timer_t* t);
   void ensure_sweep();
+  /// Takes the connection libuv accepted for the listener into the server (uv_accept also re-arms the listener).
+  void accept_pending();
+  void enter_limit();
+  void leave_limit();
+  void count_limited_time();
 
   EventLoop& loop_;
   SessionEnv env_;
@@ -106,6 +118,12 @@ class TcpServer {
   bool later_running_ = false;
   std::unordered_set<TcpConnection*> laters_;  // connections waiting for on_later()
   uint64_t tls_failures_ = 0;
+  // At max_connections: a connection is left unaccepted in the listener, which libuv then stops polling.
+  bool limited_ = false;
+  uint64_t limited_counted_ms_ = 0;  // the time at the limit is reported up to here
+  uint64_t limit_warned_ms_ = 0;     // when the last line was logged (0: never)
+  uint64_t limit_unwarned_ = 0;      // times at the limit since that line
+  std::function<void(const std::string&)> warn_;
   std::string last_tls_error_;
 };
 

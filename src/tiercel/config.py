@@ -229,7 +229,7 @@ OPTIONS: tuple[Option, ...] = (
         "S",
         "websocket",
     ),
-    Option("max_connections", _int(1), "connections beyond this are closed at once", "N", "limits"),
+    Option("max_connections", _int(1), "a worker at this many stops accepting until one closes", "N", "limits"),
     Option("max_pipelined", _int(1), "answers pending per connection before reading pauses", "N", "limits"),
     Option("write_high_watermark", _int(1024), "unsent bytes per connection before reading pauses", "BYTES", "limits"),
     Option("server_header", _text, "value of the Server header (empty: none)", "TEXT", "limits"),

@@ -449,7 +449,7 @@ class Supervisor:
         words = memoryview(self.metrics).cast("Q")
         size = len(words) // self.metrics_blocks
         start = (slot + 1) * size
-        for i in range(2, size):  # not the open connections (gone with it) nor the restarts
+        for i in range(2, size):  # not the open connections (gone with it) nor the restarts: counters only
             if words[start + i]:
                 words[i] += words[start + i]
         words[start : start + size] = memoryview(bytes(size * 8)).cast("Q")
