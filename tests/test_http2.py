@@ -18,6 +18,7 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import httpx
 import pytest
@@ -313,7 +314,8 @@ def test_invalid_preface_is_refused(serve):
 
 
 def test_rapid_reset_is_stopped(serve):
-    """CVE-2023-44487: streams opened and cancelled at once, in bulk. The connection is ended (GOAWAY)."""
+    """CVE-2023-44487: streams opened and cancelled at once, in bulk. The connection is ended with
+    GOAWAY(ENHANCE_YOUR_CALM), as for the other floods."""
     s = serve(make_app())
     with RawH2(s.port) as c:
         try:
@@ -323,7 +325,10 @@ def test_rapid_reset_is_stopped(serve):
                 c.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-        assert goaway(c.events(goaway, timeout=5))
+        evs = c.events(goaway, timeout=5)
+        assert goaway(evs)
+    codes = [e.error_code for e in evs if isinstance(e, h2.events.ConnectionTerminated)]
+    assert codes == [h2.errors.ErrorCodes.ENHANCE_YOUR_CALM], evs
     assert httpx.get(s.url + "/hello").status_code == 200
 
 

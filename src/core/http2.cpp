@@ -22,6 +22,8 @@ constexpr int32_t kStreamWindow = 1 << 20;       // per stream: what a client ma
 constexpr int32_t kConnectionWindow = 16 << 20;  // for the whole connection
 constexpr uint32_t kMaxEmptyFrames = 1000;       // empty DATA frames (without END_STREAM) a connection may send
 constexpr uint32_t kMaxContinuations = 8;        // CONTINUATION frames in one header block
+constexpr double kResetBurst = 1000;              // RST_STREAM frames a client may send at once (rapid reset) ...
+constexpr double kResetsPerMs = 0.033;            // ... and then per millisecond (33 a second)
 
 /// Response header fields that belong to HTTP/1.1 connections and must not appear in HTTP/2 (RFC 9113 §8.2.2).
 bool connection_specific(std::string_view name) {
@@ -373,6 +375,11 @@ class Http2Callbacks {
     } else {
       c.continuations_ = 0;
     }
+    if (hd->type == NGHTTP2_RST_STREAM && !c.take_reset_token()) {
+      // Streams opened and cancelled at once, in bulk (rapid reset, CVE-2023-44487): ENHANCE_YOUR_CALM, as for the
+      // other floods (nghttp2's own limit, a backstop at twice the rate, would say INTERNAL_ERROR).
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return 0;
   }
 
@@ -413,7 +420,7 @@ Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, s
   nghttp2_option_set_no_auto_window_update(opt, 1);      // windows follow what the handlers take (backpressure)
   nghttp2_option_set_max_outbound_ack(opt, 1000);         // SETTINGS and PING floods
   nghttp2_option_set_max_settings(opt, 32);
-  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  // rapid reset (CVE-2023-44487)
+  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * static_cast<uint64_t>(kResetBurst), 66);  // backstop
   nghttp2_option_set_max_continuations(opt, kMaxContinuations);  // CONTINUATION floods (CVE-2024-28182)
   nghttp2_option_set_no_closed_streams(opt, 1);           // no RFC 7540 priority tree to keep closed streams for
   nghttp2_session_server_new2(&ng_, cb, this, opt);
@@ -497,6 +504,16 @@ void Http2Connection::on_read(std::string_view data) {
   }
   after_callbacks();
   flush();
+}
+
+bool Http2Connection::take_reset_token() {
+  if (reset_refill_ms_ == 0) reset_refill_ms_ = env_.now_ms;
+  double refill = static_cast<double>(env_.now_ms - reset_refill_ms_) * kResetsPerMs;
+  reset_tokens_ = std::min(kResetBurst, reset_tokens_ + refill);
+  reset_refill_ms_ = env_.now_ms;
+  if (reset_tokens_ < 1) return false;
+  reset_tokens_ -= 1;
+  return true;
 }
 
 void Http2Connection::fail(uint32_t code) {

@@ -72,6 +72,8 @@ class Http2Connection {
   void reap();
   /// A connection error (or the idle end): GOAWAY with `code`; nothing more is read.
   void fail(uint32_t code);
+  /// One RST_STREAM from the client, within the rapid-reset budget (a token bucket); false once it is spent.
+  bool take_reset_token();
   /// Appends the next piece of nghttp2's output to out_; false when it has none.
   bool take_output();
   uint64_t stream_deadline(const Http2Stream& s) const noexcept;
@@ -90,6 +92,8 @@ class Http2Connection {
   uint64_t idle_deadline_ms_ = 0;
   uint32_t empty_frames_ = 0;   // empty DATA frames received (a flood ends the connection)
   uint32_t continuations_ = 0;  // CONTINUATION frames in a row
+  double reset_tokens_ = 1000;  // RST_STREAM frames the client may still send now (take_reset_token())
+  uint64_t reset_refill_ms_ = 0;
   int callback_depth_ = 0;  // inside nghttp2 (mem_recv / mem_send): no re-entry, flush afterwards
   int entry_depth_ = 0;     // inside a call from the transport or the loop (Entry): closed streams wait for its end
   bool goaway_sent_ = false;  // a GOAWAY left nghttp2
