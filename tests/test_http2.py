@@ -20,6 +20,8 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
+import h2.settings
 import httpx
 import pytest
 import trustme
@@ -235,7 +237,7 @@ class RawH2:
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
         if settings:
-            self.conn.update_settings(settings)
+            self.conn.update_settings({getattr(h2.settings.SettingCodes, k.upper()): v for k, v in settings.items()})
         self.flush()
 
     def __enter__(self) -> RawH2:
@@ -587,3 +589,81 @@ def test_slow_reader_holds_the_stream_not_memory(serve):
         evs = c.events(drain, timeout=30)
         received += sum(len(e.data) for e in evs if isinstance(e, h2.events.DataReceived))
     assert received == 800 * 65536 and produced[0] == 800
+
+
+TINY_WINDOW_APP = """
+import os
+from tiercel import StreamingResponse, Tiercel
+app = Tiercel(__file__)
+@app.get('/big')
+def big():
+    return StreamingResponse(b'z' * 65536 for _ in range(64))  # 4 MiB
+app.start(host='127.0.0.1', port=int(os.environ['TIERCEL_PORT']), write_timeout=2)
+"""
+
+
+def test_tiny_window_client_holds_neither_memory_nor_the_connection(run_script, tmp_path):
+    """A client that grants each stream a 1-byte window and never sends WINDOW_UPDATE, 100 streams of a 4 MiB
+    streamed answer: the server holds about the connection's write watermark (1 MiB), shared by the streams, not
+    one per stream (it grew by ~200 MiB), and ends the connection (GOAWAY) once no window came for write_timeout."""
+    from test_request_stream import _peak_kib
+
+    script = tmp_path / "app.py"
+    script.write_text(TINY_WINDOW_APP)
+    p = run_script(str(script))
+    with httpx.Client(http1=False, http2=True, base_url=p.url, timeout=10) as client:  # warm-up
+        assert len(client.get("/big").content) == 4 << 20
+    before = _peak_kib(p.proc.pid)
+    with RawH2(p.port, initial_window_size=1) as c:
+        c.events(lambda evs: any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs))
+        for _ in range(100):
+            c.request("/big")
+        t0 = time.monotonic()
+        evs = c.events(goaway, timeout=20)
+        elapsed = time.monotonic() - t0
+        assert goaway(evs), "the starved connection is still open"
+    terminated = [e for e in evs if isinstance(e, h2.events.ConnectionTerminated)]
+    assert not terminated or terminated[0].error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, terminated
+    assert elapsed < 10, elapsed  # write_timeout is 2 s
+    grown = _peak_kib(p.proc.pid) - before
+    assert grown < 16 * 1024, f"the server grew by {grown} KiB for one starved connection"
+
+
+def test_one_starved_stream_is_reset_while_others_progress(serve):
+    """Of two streams, the client reads one and never gives the other window: that one is reset (RST_STREAM) after
+    write_timeout, the connection and the other stream go on."""
+    app = make_app()
+
+    @app.get("/drip")
+    async def drip():
+        async def gen():
+            for _ in range(60):
+                await asyncio.sleep(0.05)  # 3 s
+                yield b"d" * 1000
+
+        return StreamingResponse(gen())
+
+    s = serve(app, write_timeout=1)
+    with RawH2(s.port, initial_window_size=1) as c:
+        c.events(lambda evs: any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs))
+        read, starved = c.request("/drip"), c.request("/drip")
+
+        def step(evs):
+            for e in evs[step.seen :]:
+                if isinstance(e, h2.events.DataReceived) and e.stream_id == read and e.data:
+                    c.conn.increment_flow_control_window(len(e.data))
+                    with contextlib.suppress(h2.exceptions.StreamClosedError):  # its last DATA came
+                        c.conn.increment_flow_control_window(65536, read)
+            step.seen = len(evs)
+            c.flush()
+            return ended(read)(evs) or goaway(evs)
+
+        step.seen = 0
+        c.conn.increment_flow_control_window(65536, read)
+        c.flush()
+        evs = c.events(step, timeout=15)
+    resets = [e for e in evs if isinstance(e, h2.events.StreamReset)]
+    assert [(r.stream_id, r.error_code) for r in resets] == [(starved, h2.errors.ErrorCodes.CANCEL)], evs
+    assert ended(read)(evs) and not goaway(evs)
+    body = b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived) and e.stream_id == read)
+    assert body == b"d" * 60_000

@@ -113,6 +113,10 @@ class Http2Stream final : public SessionTransport {
   /// back to the connection. Its session is stopped later, by end_session(), outside any call of the session's.
   void detach() {
     gone_ = true;
+    conn_.unbuffer(buffered());
+    body_.clear();
+    body_.shrink_to_fit();
+    body_off_ = 0;
     if (held_) conn_.consume(id_, std::exchange(held_, 0));  // counted on the connection even for a closed stream
   }
 
@@ -160,7 +164,28 @@ class Http2Stream final : public SessionTransport {
     }
   }
 
-  size_t unsent_bytes() const override { return body_.size() - body_off_; }
+  /// What the whole connection holds unsent (its write watermark is shared: every stream's producer waits once it
+  /// is reached, and a request waits before its handler runs).
+  size_t unsent_bytes() const override {
+    size_t held = conn_.held();
+    if (held > conn_.env().config.write_high_watermark) told_full_ = true;  // on_drained() follows
+    return held;
+  }
+
+  /// This stream's answer bytes not yet taken by nghttp2 (its window is shut, or the connection's).
+  size_t buffered() const noexcept { return body_.size() - body_off_; }
+  /// Since when this stream has had bytes to send and sent none (meaningful while buffered() > 0).
+  uint64_t progress_ms() const noexcept { return progress_ms_; }
+  /// The session was told the connection is full, and waits for on_drained() (a request it has not started yet
+  /// waits for its turn, not for its client: its own deadline does not run meanwhile).
+  bool told_full() const noexcept { return told_full_; }
+  void clear_told_full() noexcept { told_full_ = false; }
+  /// Reset for no window within write_timeout: its deadline is spent.
+  bool starved() const noexcept { return starved_; }
+  void starve() {
+    starved_ = true;
+    nghttp2_submit_rst_stream(conn_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+  }
 
   std::shared_ptr<const TlsInfo> tls() const override { return conn_.transport().tls(); }
 
@@ -170,11 +195,17 @@ class Http2Stream final : public SessionTransport {
   ssize_t read_body(uint8_t* buf, size_t length, uint32_t* flags) {
     size_t avail = body_.size() - body_off_;
     size_t n = std::min(avail, length);
-    if (n) std::memcpy(buf, body_.data() + body_off_, n);
-    body_off_ += n;
-    bool was_full = avail > conn_.env().config.write_high_watermark;
+    if (n) {
+      std::memcpy(buf, body_.data() + body_off_, n);
+      body_off_ += n;
+      progress_ms_ = conn_.env().now_ms;
+      conn_.unbuffer(n);
+    }
     if (body_off_ == body_.size()) {
       body_.clear();
+      body_off_ = 0;
+    } else if (body_off_ >= kFlushChunk && body_off_ * 2 >= body_.size()) {
+      body_.erase(0, body_off_);  // what was sent is not held on to
       body_off_ = 0;
     }
     if (avail == n && response_done_) {
@@ -183,7 +214,6 @@ class Http2Stream final : public SessionTransport {
       deferred_ = true;
       return NGHTTP2_ERR_DEFERRED;
     }
-    if (was_full && unsent_bytes() <= conn_.env().config.write_high_watermark) conn_.mark_drained(this);
     return static_cast<ssize_t>(n);
   }
 
@@ -262,6 +292,7 @@ class Http2Stream final : public SessionTransport {
 
   void take_body(std::string_view data) {
     if (data.empty() || body_ignored_) return;
+    size_t before = buffered();
     if (chunked_response_) {
       std::string plain;
       size_t consumed = 0;
@@ -277,6 +308,8 @@ class Http2Stream final : public SessionTransport {
       body_.append(data);
       body_seen_ += static_cast<int64_t>(data.size());
     }
+    if (before == 0 && buffered() != 0) progress_ms_ = conn_.env().now_ms;  // the wait for window starts now
+    conn_.buffer(buffered() - before);
     resume_data();
     conn_.flush();
   }
@@ -303,7 +336,9 @@ class Http2Stream final : public SessionTransport {
   size_t body_off_ = 0;
   int64_t length_ = -1, body_seen_ = 0;
   bool submitted_ = false, chunked_response_ = false, body_ignored_ = false, response_done_ = false;
-  bool deferred_ = false, gone_ = false;
+  bool deferred_ = false, gone_ = false, starved_ = false;
+  mutable bool told_full_ = false;
+  uint64_t progress_ms_ = 0;
   http1::ChunkedDecoder dechunk_;
   bool dechunk_complete_ = false;
 };
@@ -558,6 +593,15 @@ void Http2Connection::flush() {
       // Stopped at the watermark and the transport took everything at once: no on_drained() will come, so go on.
       if (!more || transport_.unsent_bytes() > watermark) break;
     }
+    if (held() <= watermark) {
+      // Under the shared watermark again: every stream whose session was told the connection was full goes on.
+      for (auto& [id, s] : streams_) {
+        if (s->told_full() && !s->gone()) {
+          s->clear_told_full();
+          drained_.push_back(s.get());
+        }
+      }
+    }
     for (Http2Stream* s : std::exchange(drained_, {})) {
       Http1Session* session = s->gone() ? nullptr : s->session();
       if (session) session->on_drained();
@@ -585,13 +629,36 @@ void Http2Connection::update_idle_deadline() {
 }
 
 uint64_t Http2Connection::stream_deadline(const Http2Stream& s) const noexcept {
-  if (Http1Session* session = s.session()) return session->deadline();
-  return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete yet
+  if (s.starved()) return 0;
+  Http1Session* session = s.session();
+  if (!session) return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete yet
+  uint64_t d = s.told_full() ? 0 : session->deadline();
+  if (s.buffered() != 0) {
+    // Bytes the client grants no window for: after write_timeout the stream is reset, as an HTTP/1.1 connection
+    // that takes no output is closed.
+    uint64_t w = s.progress_ms() + env_.config.write_timeout_ms;
+    if (d == 0 || w < d) d = w;
+  }
+  return d;
+}
+
+void Http2Connection::buffer(size_t n) {
+  if (buffered_ == 0 && n != 0) data_progress_ms_ = env_.now_ms;
+  buffered_ += n;
+}
+
+void Http2Connection::unbuffer(size_t n) {
+  buffered_ -= n;
+  if (n) data_progress_ms_ = env_.now_ms;
 }
 
 uint64_t Http2Connection::deadline() const noexcept {
   if (closed_ || failed_) return 0;
   uint64_t d = idle_deadline_ms_;
+  if (buffered_ != 0) {
+    uint64_t w = data_progress_ms_ + env_.config.write_timeout_ms;
+    if (d == 0 || w < d) d = w;
+  }
   for (const auto& [id, s] : streams_) {
     uint64_t sd = stream_deadline(*s);
     if (sd != 0 && (d == 0 || sd < d)) d = sd;
@@ -607,10 +674,21 @@ void Http2Connection::on_timeout() {
     flush();
     return;
   }
+  if (buffered_ != 0 && env_.now_ms >= data_progress_ms_ + env_.config.write_timeout_ms) {
+    // No stream got window for write_timeout: the client stopped reading, the connection ends (GOAWAY), as an
+    // HTTP/1.1 connection that takes no output is closed.
+    fail(NGHTTP2_ENHANCE_YOUR_CALM);
+    flush();
+    return;
+  }
   std::vector<Http1Session*> due;
   for (const auto& [id, s] : streams_) {
     uint64_t sd = stream_deadline(*s);
     if (sd == 0 || sd > env_.now_ms) continue;
+    if (s->session() && s->buffered() != 0 && env_.now_ms >= s->progress_ms() + env_.config.write_timeout_ms) {
+      s->starve();  // others progress, this one gets no window
+      continue;
+    }
     if (!s->session()) {
       // A header block begun and not finished within header_timeout: until it ends the client can send nothing
       // else on this connection (not even a WINDOW_UPDATE), so it only holds it open, as a request head that never

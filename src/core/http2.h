@@ -59,8 +59,11 @@ class Http2Connection {
   nghttp2_session* ng() noexcept { return ng_; }
   /// Sends what nghttp2 has queued (later, when called from inside nghttp2's callbacks).
   void flush();
-  /// `stream` took body bytes that a full output held back: tell its session once the batch is sent.
-  void mark_drained(Http2Stream* stream) { drained_.push_back(stream); }
+  /// What the connection holds unsent: the streams' answer bytes nghttp2 has not taken, and the output.
+  size_t held() const noexcept { return buffered_ + out_.size() + transport_.unsent_bytes(); }
+  /// A stream took `n` more answer bytes (buffer) or handed `n` to nghttp2 or dropped them (unbuffer).
+  void buffer(size_t n);
+  void unbuffer(size_t n);
   /// Window to give back for request body bytes the stream's session has taken.
   void consume(int32_t stream_id, size_t n) { consumed_.emplace_back(stream_id, n); }
 
@@ -90,6 +93,8 @@ class Http2Connection {
   std::vector<std::pair<int32_t, size_t>> consumed_;
   std::string out_;
   uint64_t idle_deadline_ms_ = 0;
+  size_t buffered_ = 0;            // the streams' buffered() together
+  uint64_t data_progress_ms_ = 0;  // when answer bytes last went to nghttp2 (or began to wait)
   uint32_t empty_frames_ = 0;   // empty DATA frames received (a flood ends the connection)
   uint32_t continuations_ = 0;  // CONTINUATION frames in a row
   double reset_tokens_ = 1000;  // RST_STREAM frames the client may still send now (take_reset_token())

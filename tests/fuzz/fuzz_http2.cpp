@@ -8,7 +8,8 @@
 // Checks: the output is whole frames (SETTINGS first, no even stream ids, sizes within the client's max frame size);
 // header blocks decode and are responses (:status first, lower-case names, no connection-specific fields), one per
 // stream the client opened, none above a GOAWAY's last stream id nor after the client's RST_STREAM; DATA stays
-// within the client's flow-control windows and matches content-length; an answer on stream `sid` is the one to the
+// within the client's flow-control windows and matches content-length; a stream is cancelled by the server
+// (RST_STREAM(CANCEL): no window for its answer) only after write_timeout; an answer on stream `sid` is the one to the
 // request sent on `sid` (target, method, body, padding); every request the client ended is answered to its end
 // (but for streams opened after the client's own GOAWAY: a client closing the connection, whose new streams nghttp2
 // ignores once none is active); drain() closes once nothing is open; a connection always has a deadline that does something; no transport call
@@ -143,6 +144,7 @@ struct Stream {
   bool ended = false, reset = false;  ///< END_STREAM / RST_STREAM queued
   bool delivered = false, end_delivered = false, reset_delivered = false;  ///< ... and read by the server
   int64_t window_updates = 0;                                             ///< increments the server read
+  uint64_t opened_ms = 0;  ///< the clock when the client opened it
   // the server's side
   bool answered = false, done = false, server_reset = false, has_seq = false;
   int status = 0;
@@ -339,6 +341,7 @@ void Run::op_headers(Input& in) {
     send_frame(kContinuation, i + 1 == parts ? kEndHeaders : 0, sid, piece);
   }
   Stream& s = streams_[sid];
+  if (fresh) s.opened_ms = env_.now_ms;
   effect(Effect::kHeadersIn, sid);
   if (f & 1) effect(Effect::kEndIn, sid);
   if (!fresh) {
@@ -654,6 +657,10 @@ void Run::on_frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view p
       break;
     case kRst:
       if (p.size() != 4) bad("RST_STREAM length");
+      // CANCEL is the server giving up on a stream the client granted no window for within write_timeout.
+      if (s && read32(p) == NGHTTP2_CANCEL && env_.now_ms - s->opened_ms < config_.write_timeout_ms) {
+        bad("RST_STREAM(CANCEL) before write_timeout");
+      }
       if (s) s->done = s->server_reset = true;
       break;
     case kSettings:
