@@ -598,6 +598,10 @@ app = Tiercel(__file__)
 @app.get('/big')
 def big():
     return StreamingResponse(b'z' * 65536 for _ in range(64))  # 4 MiB
+BLOB = b'b' * (64 << 20)
+@app.get('/blob')
+def blob():
+    return BLOB
 app.start(host='127.0.0.1', port=int(os.environ['TIERCEL_PORT']), write_timeout=2)
 """
 
@@ -667,3 +671,21 @@ def test_one_starved_stream_is_reset_while_others_progress(serve):
     assert ended(read)(evs) and not goaway(evs)
     body = b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived) and e.stream_id == read)
     assert body == b"d" * 60_000
+
+
+def test_large_bytes_answer_is_held_once(run_script, tmp_path):
+    """A 64 MiB bytes answer to a client that grants a 1-byte window: the server holds it once (the serialised
+    answer, as over HTTP/1.1) while it waits for window, not in several copies (it grew by 4 times the answer)."""
+    from test_request_stream import _peak_kib
+
+    script = tmp_path / "app.py"
+    script.write_text(TINY_WINDOW_APP)
+    p = run_script(str(script))
+    before = _peak_kib(p.proc.pid)
+    with RawH2(p.port, initial_window_size=1) as c:
+        c.events(lambda evs: any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs))
+        c.request("/blob")
+        evs = c.events(lambda evs: any(isinstance(e, h2.events.DataReceived) for e in evs), timeout=10)
+        assert any(isinstance(e, h2.events.DataReceived) for e in evs)  # the answer is taken, held for window
+        grown = _peak_kib(p.proc.pid) - before
+    assert grown < 96 * 1024, f"the server grew by {grown} KiB for a 64 MiB answer"

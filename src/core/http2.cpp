@@ -204,9 +204,6 @@ class Http2Stream final : public SessionTransport {
     if (body_off_ == body_.size()) {
       body_.clear();
       body_off_ = 0;
-    } else if (body_off_ >= kFlushChunk && body_off_ * 2 >= body_.size()) {
-      body_.erase(0, body_off_);  // what was sent is not held on to
-      body_off_ = 0;
     }
     if (avail == n && response_done_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -222,7 +219,19 @@ class Http2Stream final : public SessionTransport {
     if (session_) session_->feed(bytes);
   }
 
-  void take_response(std::string_view out) {
+  void take_response(std::string& out) {
+    if (!submitted_ && head_buf_.empty()) {
+      // The usual case, the whole head in one piece: the body bytes after it are taken over without a copy (a
+      // large buffered answer is held once, as over HTTP/1.1, and sent as the window allows).
+      size_t end = out.find("\r\n\r\n");
+      int status = end == std::string::npos ? 0 : parse_status(out);
+      if (status >= 200) {
+        submit_head(std::string_view(out).substr(0, end + 2), status);
+        out.erase(0, end + 4);
+        take_body(out);
+        return;
+      }
+    }
     if (!submitted_) {
       head_buf_.append(out);
       for (;;) {
@@ -235,7 +244,7 @@ class Http2Stream final : public SessionTransport {
         }
         std::string rest = head_buf_.substr(end + 4);
         submit_head(std::string_view(head_buf_).substr(0, end + 2), status);
-        head_buf_.clear();
+        std::string().swap(head_buf_);
         if (!rest.empty()) take_body(rest);
         return;
       }
@@ -290,7 +299,8 @@ class Http2Stream final : public SessionTransport {
     conn_.flush();
   }
 
-  void take_body(std::string_view data) {
+  /// Takes the answer's body bytes in `data` (leaving it empty, or holding what is not needed).
+  void take_body(std::string& data) {
     if (data.empty() || body_ignored_) return;
     size_t before = buffered();
     if (chunked_response_) {
@@ -305,8 +315,13 @@ class Http2Stream final : public SessionTransport {
       body_.append(plain);
       body_seen_ += static_cast<int64_t>(plain.size());
     } else {
-      body_.append(data);
       body_seen_ += static_cast<int64_t>(data.size());
+      if (before == 0) {
+        body_.swap(data);  // nothing waits before them: no copy
+        body_off_ = 0;
+      } else {
+        body_.append(data);
+      }
     }
     if (before == 0 && buffered() != 0) progress_ms_ = conn_.env().now_ms;  // the wait for window starts now
     conn_.buffer(buffered() - before);
