@@ -1879,7 +1879,8 @@ void bind_engine(nb::module_& m) {
              e.ev().mark_dirty();
              e.poll();
            },
-           "Graceful shutdown: idle connections close now, busy ones after their answers (with Connection: close).")
+           "Graceful shutdown: busy connections close after their answers (with Connection: close), idle ones "
+           "after a short grace in which a request that arrives is answered the same way.")
       .def_prop_ro("requests_served", [](Engine& e) { return e.server ? e.server->env().requests : 0; })
       .def("close_idle_connections",
            [](Engine& e) {

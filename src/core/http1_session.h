@@ -163,9 +163,17 @@ class Http1Session {
   uint64_t deadline() const { return deadline_ms_; }
   /// Called by the owner when deadline() has passed.
   void on_timeout();
-  /// The server is shutting down: an idle connection closes now; one with a request in progress closes after
-  /// answering it (and the requests already received), that last answer saying `Connection: close`.
+  /// The server is shutting down. A connection with a request in progress closes after answering it (and the
+  /// requests already received), that last answer saying `Connection: close`. One between requests reads on for a
+  /// short grace (kDrainIdleGraceMs; a new connection kDrainFirstRequestMs): a request that arrives is answered
+  /// with `Connection: close`, and a connection that stays silent closes at deadline().
   void drain();
+  /// Draining, between requests, waiting out the grace (see drain()): input already in the transport should be
+  /// read before on_timeout() closes the connection.
+  bool drain_waiting() const noexcept {
+    return draining_ && !closing_ && !upgraded_ && state_ == State::kHead && len_ == pos_ && slots_.empty() &&
+           out_.empty();
+  }
 
   // --- dispatcher side ---
   /// The buffer the response to `seq` must be appended to.
@@ -316,6 +324,7 @@ class Http1Session {
   bool transport_closed_ = false;
   bool closing_ = false;
   bool draining_ = false;
+  uint64_t drain_idle_deadline_ms_ = 0;  // draining: when a connection between requests closes if still silent
   UpgradedProtocol* upgraded_ = nullptr;
   bool notifying_ = false;
   bool in_process_ = false;

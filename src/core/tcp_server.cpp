@@ -7,6 +7,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -207,7 +208,20 @@ class TcpConnection final : public SessionTransport {
       return;
     }
     uint64_t d = session_->deadline();
-    if (d != 0 && d <= now) session_->on_timeout();
+    if (d == 0 || d > now) return;
+    // Draining between requests: a request that reached the socket within the grace (the loop may have been too
+    // busy to read it yet; timers run before reads) is read and answered, not closed on.
+    if (session_->drain_waiting() && input_waiting()) return;
+    session_->on_timeout();
+  }
+
+  /// Bytes the socket (or OpenSSL) holds that the loop has not read yet.
+  bool input_waiting() {
+    if (tls_ && tls_->has_buffered_input()) return true;
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&handle_), &fd) != 0 || ::ioctl(fd, FIONREAD, &n) != 0) return false;
+    return n > 0;
   }
 
   void send(std::string& out) override { send(out, {}); }
@@ -613,6 +627,12 @@ void TcpServer::drain_connections() {
   refresh_clock();
   // drain() may close a connection, which only schedules its removal: iterating a copy is not needed.
   for (auto* c : connections_) c->drain();
+  // Connections between requests close after a grace of a tenth of a second (Http1Session::drain): the sweep
+  // looks at deadlines that often from now on rather than once a second.
+  if (sweep_running_) uv_timer_stop(&sweep_);
+  sweep_every_ms_ = kDrainSweepMs;
+  sweep_running_ = false;
+  if (!connections_.empty()) ensure_sweep();
 }
 
 void TcpServer::on_new_connection(uv_stream_t* listener, int status) {
@@ -721,9 +741,9 @@ void TcpServer::on_tls_failure(const std::string& error) {
 
 void TcpServer::ensure_sweep() {
   if (sweep_running_) return;
-  uint64_t every = 1000;
   sweep_running_ = true;
-  uv_timer_start(&sweep_, on_sweep, every, every);
+  uv_timer_start(&sweep_, on_sweep, sweep_every_ms_, sweep_every_ms_);
+  loop_.mark_dirty();
 }
 
 void TcpServer::on_sweep(uv_timer_t* t) {

@@ -111,6 +111,8 @@ class TcpServer {
   bool listening_ = false;
   uv_timer_t sweep_;
   bool sweep_running_ = false;
+  static constexpr uint64_t kDrainSweepMs = 25;  // the sweep's period while draining (1 s otherwise)
+  uint64_t sweep_every_ms_ = 1000;
   std::unordered_set<TcpConnection*> connections_;
   std::shared_ptr<const TlsContext> tls_;
   bool http2_ = true;

@@ -667,7 +667,7 @@ class Engine:
 
     def drain_connections(self) -> None:
         """
-        Graceful shutdown: idle connections close now, busy ones after their answers (with Connection: close).
+        Graceful shutdown: busy connections close after their answers (with Connection: close), idle ones after a short grace in which a request that arrives is answered the same way.
         """
 
     @property

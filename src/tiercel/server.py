@@ -302,9 +302,10 @@ class Server:
             await run_shutdown_handlers(self.app)
 
     async def _drain(self, engine: _core.Engine) -> None:
-        """Graceful shutdown: stop accepting; idle keep-alive connections close at once, busy ones after their
-        answers (which say `Connection: close`); whatever is still running after timeout_graceful_shutdown is
-        cancelled."""
+        """Graceful shutdown: stop accepting; busy connections close after their answers (which say
+        `Connection: close`); idle keep-alive ones after a grace of ~100 ms in which a request that arrives (one
+        already sent when the signal came) is answered the same way; whatever is still running after
+        timeout_graceful_shutdown is cancelled."""
         engine.stop_listening()
         engine.drain_connections()
         loop = asyncio.get_running_loop()

@@ -541,6 +541,82 @@ TEST_F(SessionTest, IdleKeepAliveConnectionIsClosedSilently) {
   EXPECT_EQ(c.session()->deadline(), 0u);
 }
 
+// --- graceful drain -----------------------------------------------------------------------------------
+
+TEST_F(SessionTest, DrainAnswersTheRequestThatArrivesWithinTheGraceAndCloses) {
+  auto& c = connect(1000);
+  c.feed(get("/users/1"));
+  c.env().now_ms = 2000;
+  c.session()->drain();
+  // Between requests, the client's next request may be on its way: the connection is not closed at once.
+  EXPECT_FALSE(c.transport().close_requested());
+  EXPECT_TRUE(c.session()->drain_waiting());
+  EXPECT_EQ(c.session()->deadline(), 2100u);
+  c.env().now_ms = 2050;
+  c.feed(get("/users/2"));
+  auto rs = responses(c.transport().sent());
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_FALSE(rs[0].closes());
+  EXPECT_TRUE(rs[1].closes());  // the connection's last answer says so
+  EXPECT_FALSE(dispatcher_.seen()[1].ctx.keep_alive);
+  EXPECT_TRUE(c.transport().close_requested());
+}
+
+TEST_F(SessionTest, DrainAnswersARequestThatCameInPiecesWithinTheGrace) {
+  auto& c = connect(1000);
+  c.feed(get("/users/1"));
+  c.env().now_ms = 2000;
+  c.session()->drain();
+  c.env().now_ms = 2090;
+  c.feed("GET /users/2 HT");
+  // Mid-request: the head has header_timeout, as without a drain.
+  EXPECT_FALSE(c.session()->drain_waiting());
+  EXPECT_EQ(c.session()->deadline(), 2090u + config_.header_timeout_ms);
+  EXPECT_FALSE(c.advance_to(2100));
+  c.feed("TP/1.1\r\nHost: t\r\n\r\n");
+  auto rs = responses(c.transport().sent());
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_TRUE(rs[1].closes());
+  EXPECT_TRUE(c.transport().close_requested());
+}
+
+TEST_F(SessionTest, DrainClosesASilentKeepAliveConnectionAfterTheGrace) {
+  auto& c = connect(1000);
+  c.feed(get("/users/1"));
+  const size_t answered = c.transport().sent().size();
+  c.env().now_ms = 2000;
+  c.session()->drain();
+  EXPECT_FALSE(c.advance_to(2099));
+  EXPECT_TRUE(c.advance_to(2100));
+  EXPECT_TRUE(c.transport().close_requested());
+  EXPECT_EQ(c.transport().sent().size(), answered);  // closed silently: no request, no answer
+}
+
+TEST_F(SessionTest, DrainGivesANewConnectionLongerForItsFirstRequest) {
+  auto& c = connect(1000);
+  c.session()->drain();
+  EXPECT_EQ(c.session()->deadline(), 2000u);
+  c.env().now_ms = 1500;
+  c.feed(get("/users/1"));
+  auto rs = responses(c.transport().sent());
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_TRUE(rs[0].closes());
+  EXPECT_TRUE(c.transport().close_requested());
+}
+
+TEST_F(SessionTest, DrainWithAnAnswerPendingClosesAfterItWithoutAGrace) {
+  dispatcher_.defer_all();
+  auto& c = connect(1000);
+  c.feed(get("/users/1"));
+  c.session()->drain();
+  EXPECT_FALSE(c.session()->drain_waiting());
+  EXPECT_FALSE(c.transport().close_requested());
+  EXPECT_TRUE(c.session()->closes_after(0));  // the answer's writer is told to say `Connection: close`
+  dispatcher_.complete_oldest();
+  EXPECT_EQ(responses(c.transport().sent()).size(), 1u);
+  EXPECT_TRUE(c.transport().close_requested());
+}
+
 TEST_F(SessionTest, BodyTimeoutBoundsEachIdleGap) {
   auto& c = connect(1000);
   c.feed("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
