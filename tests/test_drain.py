@@ -17,6 +17,7 @@ import pytest
 APP_DIR = os.path.join(os.path.dirname(__file__), "apps")
 CONNECTIONS = 64
 REQUEST = b"GET /pid HTTP/1.1\r\nHost: test\r\n\r\n"
+PEEK = True
 
 
 class Tally:
@@ -26,6 +27,7 @@ class Tally:
         self.closed_idle = 0  # connections the server closed before the next request was sent
         self.lost: list[str] = []  # requests sent in full and never answered
         self.per_connection: list[int] = []
+        self.longest_stall = 0.0  # the client's longest pause (s) between the signal and its last connection's end
 
 
 async def read_response(loop: asyncio.AbstractEventLoop, sock: socket.socket, buf: bytearray) -> tuple[int, bool]:
@@ -57,7 +59,10 @@ async def read_response(loop: asyncio.AbstractEventLoop, sock: socket.socket, bu
 
 
 def closed_before_send(sock: socket.socket) -> bool:
-    """Whether the server already closed this idle connection (what a client checks before reusing one)."""
+    """Whether the server already closed this idle connection (what a client checks before reusing one, as
+    urllib3 and httpcore do). PEEK = False models a client that does not look (the issue's measurement)."""
+    if not PEEK:
+        return False
     try:
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
@@ -113,8 +118,21 @@ async def load_then_sigterm(port: int, pid: int) -> Tally:
     done, _ = await asyncio.wait([asyncio.create_task(warm.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED)
     assert warm.is_set(), [t.exception() for t in done if t.done() and t.exception()]
     os.kill(pid, signal.SIGTERM)
+    ticker = asyncio.create_task(watch_stalls(tally))
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    ticker.cancel()
     return tally
+
+
+async def watch_stalls(tally: Tally) -> None:
+    """Measures (does not synchronise): how long this client's loop was kept from running, e.g. on a loaded machine."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        await asyncio.sleep(0.005)
+        now = loop.time()
+        tally.longest_stall = max(tally.longest_stall, now - last)
+        last = now
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -127,5 +145,7 @@ def test_sigterm_under_keep_alive_load_loses_no_request(run_script, processes):
     assert len(tally.per_connection) == CONNECTIONS
     assert tally.closed_with_answer + tally.closed_idle == CONNECTIONS
     # The connections between requests when the signal came were not simply closed: their next request, sent
-    # within the grace, was answered with `Connection: close`.
-    assert tally.closed_with_answer > 0, vars(tally)
+    # within the server's grace (~100 ms), was answered with `Connection: close`. (Unless this client itself was
+    # kept from running for that long, when the server rightly closed them as silent.)
+    if tally.longest_stall < 0.08:
+        assert tally.closed_with_answer > 0, vars(tally)
