@@ -13,7 +13,8 @@
 //     clock by N ms (1000 without N) and time out if due · T jump to the deadline and time out · g the
 //     server's close_idle_connections (on_timeout when a deadline is set) · e peer EOF · k the
 //     transport dies · f a requested close completes · y / q / w answer sync / defer / alternate ·
-//     N h defer when bit (seq % 32) of N is set.
+//     N h defer when bit (seq % 32) of N is set · D graceful drain (SIGTERM: at most one more request is
+//     taken, its answer says `Connection: close`; with nothing in progress the connection waits a grace for it).
 //   After the script: unless closed, everything left is delivered and answered and the peer drains;
 //   then the transport closes and any answer still pending arrives late.
 //
@@ -202,6 +203,7 @@ class Run {
       fail(std::string("transport used after on_transport_closed(), step '") + action + "'");
     }
     check(d_.dispatch_after_close() == 0, "dispatch() after the transport closed");
+    if (drained_) check(d_.seen().size() <= seen_at_drain_ + 1, "more than one request taken after a drain");
     if (close_seen_) check(d_.seen().size() == seen_at_close_, "request dispatched after close()");
     for (const auto& a : d_.answers()) {
       check(a->cancels <= 1, "token cancelled twice");
@@ -224,6 +226,15 @@ class Run {
   void answer_closing() {
     if (d_.pending().empty()) return;
     d_.complete_oldest(true);
+  }
+
+  /// The server drains (Http1Session::drain): from now on at most one request more is dispatched, and it is the
+  /// connection's last.
+  void graceful_drain() {
+    if (conn_.transport().dead() || drained_) return;
+    drained_ = true;
+    seen_at_drain_ = d_.seen().size();
+    conn_.session()->drain();
   }
 
   /// A timeout the owner ran must leave the connection closing.
@@ -251,6 +262,8 @@ class Run {
   void check_liveness(const std::vector<ModelRequest>& model, size_t answers) {
     auto& t = conn_.transport();
     if (t.dead() || t.close_requested() || conn_.eof_sent()) return;
+    // Drained and still open: only a connection that took no request since (waiting out its grace).
+    if (drained_) check(d_.seen().size() == seen_at_drain_, "a request taken after a drain did not close");
     check(t.reading(), "idle connection left with reading paused");
     check(conn_.backlog().empty(), "input left undelivered");
     check(t.unsent() == 0, "output left unsent");
@@ -279,7 +292,9 @@ class Run {
       if (s.method != m.method || s.target != m.target) fail("seq " + std::to_string(s.seq) + " is another request");
       if (s.body != m.body) fail("seq " + std::to_string(s.seq) + " got a different body");
       check(s.ctx.head_request == (s.method == "HEAD"), "head_request flag");
-      check(s.ctx.keep_alive == m.keep_alive, "keep_alive flag");
+      // The request taken after a drain is the connection's last whatever it asked.
+      bool after_drain = drained_ && by_seq.size() > seen_at_drain_;
+      check(s.ctx.keep_alive == (m.keep_alive && !after_drain), "keep_alive flag");
     }
     // A HEAD request's answer has no body, also when it comes before the request's body is complete (the early
     // 404/405 for `Expect: 100-continue`): the parsed head is enough.
@@ -344,6 +359,8 @@ class Run {
   MemoryConnection conn_;
   bool close_seen_ = false;
   size_t seen_at_close_ = 0;
+  bool drained_ = false;
+  size_t seen_at_drain_ = 0;  // requests dispatched when the drain began
 };
 
 using tiercel::fuzz::small_limits;
@@ -442,6 +459,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           break;
         case 'e':
           c.eof();
+          break;
+        case 'D':
+          run.graceful_drain();
           break;
         case 'k':
           run.kill();
