@@ -11,7 +11,10 @@ import asyncio
 import os
 import signal
 import socket
+import threading
+import time
 
+import httpx
 import pytest
 
 APP_DIR = os.path.join(os.path.dirname(__file__), "apps")
@@ -149,3 +152,33 @@ def test_sigterm_under_keep_alive_load_loses_no_request(run_script, processes):
     # kept from running for that long, when the server rightly closed them as silent.)
     if tally.longest_stall < 0.08:
         assert tally.closed_with_answer > 0, vars(tally)
+
+
+def test_supervisor_refuses_new_connections_while_its_workers_drain(run_script):
+    """The supervisor's copy of the listening socket does not outlive the workers' listening: a connection made
+    during the drain is refused (the client can go elsewhere), not queued unanswered until the supervisor exits."""
+    p = run_script("-m", "tiercel", "lifecycle_app:app", "--app-dir", APP_DIR, "--processes", "2")
+    result = {}
+
+    def call():
+        result["r"] = httpx.get(p.url + "/slow?s=5", timeout=30)
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert p.wait_for_output("slow started", timeout=10)
+    p.proc.send_signal(signal.SIGTERM)
+    refused = False
+    deadline = time.monotonic() + 4  # the drain lasts 5 s (the request in flight): well within it
+    while time.monotonic() < deadline and not refused:
+        try:
+            with socket.create_connection(("127.0.0.1", p.port), timeout=1):
+                pass
+        except ConnectionRefusedError:
+            refused = True
+        except OSError:
+            pass  # queued and never accepted (the old behaviour): a timeout once the backlog is full
+    assert refused, "new connections were still taken (and left unanswered) during the drain"
+    assert t.is_alive()  # the drain is still going on
+    t.join(30)
+    assert result["r"].text == "slow done"
+    assert p.proc.wait(30) == 0

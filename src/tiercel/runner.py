@@ -305,13 +305,14 @@ class Supervisor:
         self.announced = False
         self.restarts = 0
         self.fd = -1
+        self.sock: socket.socket | None = None
         # Metrics: block 0 keeps what finished workers counted (and the restarts), block slot+1 is a worker's.
         self.metrics_blocks = self.slots.capacity + 1
         self.metrics = metrics_memory(app, self.metrics_blocks) if settings.metrics else None
 
     def run(self) -> int:
         check_app(self.app, self.settings)  # a mistake is one message here, not one per worker
-        sock = bind_socket(self.settings)
+        sock = self.sock = bind_socket(self.settings)
         self.fd = sock.fileno()
         url = socket_url(sock, self.settings)
         wake_r, wake_w = os.pipe()
@@ -392,6 +393,11 @@ class Supervisor:
     def _stop(self, code: int) -> None:
         self.stopping = True
         self.exit_code = code
+        # No worker will be started on the socket again: once the workers stop listening too it closes, and a new
+        # connection is refused at once (a client retries elsewhere) rather than queued where nobody accepts it
+        # until the drain is over, then reset.
+        if self.sock is not None:
+            self.sock.close()
         self.stop_deadline = time.monotonic() + self.settings.timeout_graceful_shutdown + 5
         for w in self.workers.values():
             w.retiring = True
