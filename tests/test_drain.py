@@ -33,30 +33,29 @@ class Tally:
         self.longest_stall = 0.0  # the client's longest pause (s) between the signal and its last connection's end
 
 
+async def _recv(loop: asyncio.AbstractEventLoop, sock: socket.socket, where: str) -> bytes:
+    """The next bytes from the server; EOFError (naming `where`) when it closes or resets instead."""
+    try:
+        chunk = await loop.sock_recv(sock, 65536)
+    except ConnectionError as e:
+        raise EOFError(repr(e)) from e
+    if not chunk:
+        raise EOFError(where)
+    return chunk
+
+
 async def read_response(loop: asyncio.AbstractEventLoop, sock: socket.socket, buf: bytearray) -> tuple[int, bool]:
     """One response from `buf` + the socket: (status, connection closes). Raises EOFError if the server closes
     (or resets) before it is complete."""
     while b"\r\n\r\n" not in buf:
-        try:
-            chunk = await loop.sock_recv(sock, 65536)
-        except ConnectionError as e:
-            raise EOFError(repr(e)) from e
-        if not chunk:
-            raise EOFError("EOF")
-        buf += chunk
+        buf += await _recv(loop, sock, "EOF")
     head, _, rest = bytes(buf).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     length = int(headers.get("content-length", "0"))
     while len(rest) < length:
-        try:
-            chunk = await loop.sock_recv(sock, 65536)
-        except ConnectionError as e:
-            raise EOFError(repr(e)) from e
-        if not chunk:
-            raise EOFError("EOF in the body")
-        rest += chunk
+        rest += await _recv(loop, sock, "EOF in the body")
     buf[:] = rest[length:]
     return status, headers.get("connection", "").lower() == "close"
 
