@@ -20,23 +20,7 @@ ctest --test-dir build/native --output-on-failure -j "$JOBS" >build/native/ctest
 grep -E "tests passed|tests failed|Skipped" build/native/ctest.log
 
 echo "== fuzzing the parsers (HTTP/1.1, multipart, WebSocket frames) and the connections (HTTP/1.1 pipeline, HTTP/2), ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
-CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_MAKE_PROGRAM="$PWD/.venv/bin/ninja" -DTIERCEL_BUILD_MODULE=OFF -DTIERCEL_BUILD_FUZZ=ON >/dev/null
-cmake --build build/fuzz -j "$JOBS"
-fuzz() {  # fuzz NAME SEEDS [libFuzzer flags...]
-  local name=$1 seeds=$2
-  shift 2
-  rm -rf "build/fuzz/corpus-$name" && mkdir -p "build/fuzz/corpus-$name"
-  echo "-- $name"
-  "build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$@" "build/fuzz/corpus-$name" "$seeds" \
-    >"build/fuzz/$name.log" 2>&1 || { tail -n 60 "build/fuzz/$name.log"; exit 1; }
-  grep -E "^Done|stat::number_of_executed_units" "build/fuzz/$name.log"
-}
-fuzz fuzz_http1_parser tests/fuzz/seeds -dict=tests/fuzz/http1.dict
-fuzz fuzz_http1_session tests/fuzz/session_seeds
-fuzz fuzz_http2 tests/fuzz/http2_seeds
-fuzz fuzz_multipart tests/fuzz/multipart_seeds
-fuzz fuzz_websocket tests/fuzz/websocket_seeds
+FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
 
 echo "== the module builds on Python 3.10 and 3.13 (when present)"
 for v in 3.10 3.13; do
