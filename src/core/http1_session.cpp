@@ -38,21 +38,70 @@ void Http1Session::release() noexcept {
 }
 
 std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
-  if (buf_.size() - len_ < min_free) {
+  if (cap_ - len_ < min_free) {
     // A socket's session asks for 16 KiB at once; a session fed from elsewhere (an HTTP/2 stream) for what it
     // holds: a small request gets a small buffer.
-    size_t want = buf_.empty() ? kInitialBuffer : buf_.size();
-    while (want - len_ < min_free) want *= 2;
-    buf_.resize(want);
-    head_moved_ = true;
+    size_t want = cap_ == 0 || borrowed_ ? kInitialBuffer : cap_;
+    while (want < len_ + min_free) want *= 2;
+    own_input(want);
   }
-  return {buf_.data() + len_, buf_.size() - len_};
+  return {data_ + len_, cap_ - len_};
+}
+
+void Http1Session::own_input(size_t capacity) {
+  if (borrowed_) {
+    // The loop's buffer is reused by the next read of any connection: what is kept moves into our own.
+    std::vector<char> own(capacity);
+    if (len_ != 0) std::memcpy(own.data(), data_, len_);
+    buf_.swap(own);
+    borrowed_ = false;
+  } else {
+    buf_.resize(capacity);
+  }
+  data_ = buf_.data();
+  cap_ = buf_.size();
+  head_moved_ = true;
+}
+
+void Http1Session::release_input() noexcept {
+  if (len_ != 0 || borrowed_ || cap_ == 0) return;
+  std::vector<char>().swap(buf_);
+  data_ = nullptr;
+  cap_ = 0;
+  head_moved_ = true;
+}
+
+void Http1Session::on_read_borrowed(char* data, size_t n) {
+  if (len_ != 0 || borrowed_) {
+    // Part of a request is held already: the new bytes go after it.
+    feed(std::string_view(data, n));
+    return;
+  }
+  data_ = data;
+  cap_ = n;
+  borrowed_ = true;
+  on_read(n);
+  if (!borrowed_) return;  // read_space() moved what is kept into our own buffer
+  borrowed_ = false;
+  if (len_ == 0) {
+    data_ = buf_.data();
+    cap_ = buf_.size();
+    release_input();
+    return;
+  }
+  // A partial request, or requests held back by backpressure: only they are kept.
+  std::vector<char> own(std::max(len_, kInitialBuffer));
+  std::memcpy(own.data(), data_, len_);
+  buf_.swap(own);
+  data_ = buf_.data();
+  cap_ = buf_.size();
+  head_moved_ = true;
 }
 
 void Http1Session::on_read(size_t n) {
   len_ += n;
   if (upgraded_) {
-    std::string_view data(buf_.data() + len_ - n, n);
+    std::string_view data(data_ + len_ - n, n);
     len_ = pos_ = 0;
     if (!closing_ && !transport_closed_) upgraded_->on_bytes(data);
     return;
@@ -64,6 +113,7 @@ void Http1Session::on_read(size_t n) {
     len_ = pos_ = 0;
     head_start_ = 0;
     state_ = State::kClosing;
+    release_input();
     return;
   }
   process();
@@ -98,7 +148,7 @@ void Http1Session::process() {
     }
     if (out_.size() + transport_.unsent_bytes() > env_.config.write_high_watermark) {
       // Backpressure inside one read: a batch of small pipelined requests for large answers must not
-      // buffer every answer at once (40 request bytes can ask for megabytes). The rest waits in buf_;
+      // buffer every answer at once (40 request bytes can ask for megabytes). The rest waits in the buffer;
       // send_output() / on_drained() resume parsing once the output is written.
       write_blocked_ = true;
       break;
@@ -111,20 +161,20 @@ void Http1Session::process() {
       if (len_ - pos_ < need) {
         // Grow once for the whole declared body (already bounded by limits.max_body).
         size_t total = (pos_ - head_start_) + need;
-        if (buf_.size() - head_start_ < total) {
+        if (cap_ - head_start_ < total) {
           compact();
           read_space(static_cast<size_t>(total - (len_ - head_start_)));
         }
         break;
       }
-      std::string_view body(buf_.data() + pos_, static_cast<size_t>(need));
+      std::string_view body(data_ + pos_, static_cast<size_t>(need));
       pos_ += static_cast<size_t>(need);
       dispatch_current(body);
       state_ = State::kHead;
     } else if (state_ == State::kBodyChunked) {
       size_t consumed = 0;
       http1::ParseError err = http1::ParseError::kNone;
-      auto st = chunked_.feed(std::string_view(buf_.data() + pos_, len_ - pos_), env_.config.limits, chunked_body_,
+      auto st = chunked_.feed(std::string_view(data_ + pos_, len_ - pos_), env_.config.limits, chunked_body_,
                               consumed, err);
       size_t head_end = head_start_ + head_.head_size;
       if (st == http1::ParseStatus::kError) {
@@ -133,7 +183,7 @@ void Http1Session::process() {
       }
       // Decoded bytes now live in chunked_body_: drop the raw chunk bytes, keep the head in place.
       size_t rest = len_ - (pos_ + consumed);
-      std::memmove(buf_.data() + head_end, buf_.data() + pos_ + consumed, rest);
+      std::memmove(data_ + head_end, data_ + pos_ + consumed, rest);
       len_ = head_end + rest;
       pos_ = head_end;
       if (st == http1::ParseStatus::kIncomplete) break;
@@ -154,19 +204,19 @@ bool Http1Session::handle_head() {
   // since the last try; the doubling still enforces the limits with at most 2x buffering.
   size_t avail = len_ - pos_;
   size_t from = head_scanned_ > 3 ? head_scanned_ - 3 : 0;
-  bool terminated = from < avail && memmem(buf_.data() + pos_ + from, avail - from, "\r\n\r\n", 4) != nullptr;
+  bool terminated = from < avail && memmem(data_ + pos_ + from, avail - from, "\r\n\r\n", 4) != nullptr;
   head_scanned_ = avail;
   if (!terminated && head_tried_ != 0 && avail < 2 * head_tried_) return false;
   head_tried_ = avail;
   http1::ParseError err = http1::ParseError::kNone;
-  auto st = http1::parse_head(std::string_view(buf_.data() + pos_, avail), env_.config.limits, head_, err);
+  auto st = http1::parse_head(std::string_view(data_ + pos_, avail), env_.config.limits, head_, err);
   if (st == http1::ParseStatus::kIncomplete) return false;
   uint64_t stream_limit = 0;
   if (st == http1::ParseStatus::kError && err == http1::ParseError::kPayloadTooLarge && env_.routes.has_stream_body) {
     // Over max_body, but it may be for a route that streams its body (and has a limit of its own).
     http1::Limits unbounded = env_.config.limits;
     unbounded.max_body = UINT64_MAX;
-    st = http1::parse_head(std::string_view(buf_.data() + pos_, avail), unbounded, head_, err);
+    st = http1::parse_head(std::string_view(data_ + pos_, avail), unbounded, head_, err);
     if (st == http1::ParseStatus::kComplete) {
       stream_limit = stream_route_limit();
       if (stream_limit == 0) {
@@ -256,7 +306,7 @@ bool Http1Session::deliver_body() {
   if (state_ == State::kStreamLength) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len_ - pos_, body_left_));
     if (n > 0) {
-      std::string_view piece(buf_.data() + pos_, n);
+      std::string_view piece(data_ + pos_, n);
       pos_ += n;
       head_start_ = pos_;
       body_left_ -= n;
@@ -271,7 +321,7 @@ bool Http1Session::deliver_body() {
     limits.max_body = body_limit_;
     size_t consumed = 0;
     http1::ParseError err = http1::ParseError::kNone;
-    auto st = chunked_.feed(std::string_view(buf_.data() + pos_, len_ - pos_), limits, chunked_body_, consumed, err);
+    auto st = chunked_.feed(std::string_view(data_ + pos_, len_ - pos_), limits, chunked_body_, consumed, err);
     if (st == http1::ParseStatus::kError) {
       end_body_stream(http1::status_for(err), http1::describe(err));
       return false;
@@ -347,10 +397,10 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
     // The buffer moved since the head was parsed; the head is still intact at head_start_, so re-parse it
     // to re-point the views (cheaper and safer than rebasing every view).
     http1::ParseError err = http1::ParseError::kNone;
-    http1::parse_head(std::string_view(buf_.data() + head_start_, len_ - head_start_), env_.config.limits, head_,
+    http1::parse_head(std::string_view(data_ + head_start_, len_ - head_start_), env_.config.limits, head_,
                       err);
     if (head_.framing == http1::BodyFraming::kContentLength) {
-      body = std::string_view(buf_.data() + head_start_ + head_.head_size, static_cast<size_t>(head_.content_length));
+      body = std::string_view(data_ + head_start_ + head_.head_size, static_cast<size_t>(head_.content_length));
     }
     head_moved_ = false;
   }
@@ -641,7 +691,10 @@ void Http1Session::send_output() {
     return;
   }
   while (!transport_closed_) {
-    if (!out_.empty()) transport_.send(out_);
+    if (!out_.empty()) {
+      transport_.send(out_);
+      clear_sent(out_);
+    }
     if (close_after_ && next_write_ > close_seq_ && !closing_) {
       begin_close();
       return;
@@ -689,16 +742,19 @@ void Http1Session::compact() {
     // respond_error() dropped the input (len_ = pos_ = 0); head_start_ may still point past it, and
     // `len_ - head_start_` below would underflow into a huge memmove.
     head_start_ = 0;
+    release_input();
     return;
   }
   size_t keep_from = state_ == State::kHead ? pos_ : head_start_;
-  if (keep_from == 0) return;
-  size_t rest = len_ - keep_from;
-  if (rest) std::memmove(buf_.data(), buf_.data() + keep_from, rest);
-  len_ = rest;
-  pos_ -= keep_from;
-  head_start_ = 0;
-  if (state_ != State::kHead) head_moved_ = true;
+  if (keep_from != 0) {
+    size_t rest = len_ - keep_from;
+    if (rest) std::memmove(data_, data_ + keep_from, rest);
+    len_ = rest;
+    pos_ -= keep_from;
+    head_start_ = 0;
+    if (state_ != State::kHead) head_moved_ = true;
+  }
+  release_input();  // all of it was read: an idle connection keeps no buffer
 }
 
 void Http1Session::update_deadline() {
@@ -753,7 +809,7 @@ void Http1Session::upgrade(uint64_t seq, std::string_view response, UpgradedProt
   upgraded_ = protocol;
   deadline_ms_ = 0;
   head_deadline_ms_ = 0;
-  std::string leftover(buf_.data() + pos_, len_ - pos_);
+  std::string leftover(data_ + pos_, len_ - pos_);
   len_ = pos_ = 0;
   state_ = State::kHead;
   if (!in_process_) send_output();

@@ -93,6 +93,17 @@ class UpgradedProtocol {
   virtual void on_shutdown() noexcept {}
 };
 
+/// Clears a buffer whose bytes were sent. One that grew past a few answers' worth is freed instead of kept: a
+/// connection that once sent a large answer does not hold that much memory while it waits for the next request.
+inline void clear_sent(std::string& buffer) noexcept {
+  constexpr size_t kKept = 2048;
+  if (buffer.capacity() > kKept) {
+    std::string().swap(buffer);
+  } else {
+    buffer.clear();
+  }
+}
+
 /// The transport behind a session.
 class SessionTransport {
  public:
@@ -153,6 +164,15 @@ class Http1Session {
   void on_read(size_t n);
   /// on_read() for bytes the caller holds elsewhere: copied into read_space() and read.
   void feed(std::string_view bytes);
+  /// on_read() for `n` bytes at `data`, a buffer the caller reuses for every connection (the loop's). When the
+  /// session holds no input they are parsed where they are, and only what stays unprocessed (part of a request,
+  /// requests held back by backpressure) is copied into the session's own buffer: an idle connection holds none.
+  /// The bytes may be rewritten in place; nothing points into them after the call.
+  void on_read_borrowed(char* data, size_t n);
+  /// The session keeps unprocessed input (so its next bytes belong after it, in read_space()).
+  bool holds_input() const noexcept { return len_ != 0; }
+  /// Size of the session's own read buffer: 0 while it holds no input.
+  size_t input_capacity() const noexcept { return borrowed_ ? 0 : cap_; }
   /// The peer finished sending (or the transport failed): stop and cancel pending work.
   void on_eof();
   /// The transport is gone for good. Pending deferred work is cancelled.
@@ -287,7 +307,13 @@ class Http1Session {
   SessionTransport& transport_;
   std::string peer_ip_;
 
-  std::vector<char> buf_;  // read buffer: [0, len_) holds unprocessed bytes from pos_
+  void own_input(size_t capacity);  // the input moves into buf_, of `capacity` bytes
+  void release_input() noexcept;    // frees buf_ when it holds nothing
+
+  std::vector<char> buf_;  // the session's own read buffer; allocated only while it holds input
+  char* data_ = nullptr;   // the input: buf_'s bytes, or the caller's during on_read_borrowed(); [0, len_) holds
+  size_t cap_ = 0;         // unprocessed bytes from pos_ (and the head at head_start_ whose body is being read)
+  bool borrowed_ = false;  // data_ is the caller's buffer (on_read_borrowed() in progress)
   size_t len_ = 0;
   size_t pos_ = 0;
   size_t head_start_ = 0;  // where the head of the request whose body is being read starts

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <memory>
 #include <utility>
 
 namespace tiercel {
@@ -37,6 +38,16 @@ void MemoryConnection::pump() {
   pumping_ = true;
   refresh_clock();
   while (!backlog_.empty() && reading_ && !peer_closed_ && !close_requested_) {
+    if (!session_->holds_input()) {
+      // As TcpConnection reads into the loop's buffer: a read of its own, freed right after, so that a view the
+      // session kept into it is a use-after-free under ASan.
+      size_t n = std::min(kReadChunk, backlog_.size());
+      auto borrowed = std::make_unique<char[]>(n);
+      backlog_.copy(borrowed.get(), n);
+      backlog_.erase(0, n);
+      session_->on_read_borrowed(borrowed.get(), n);
+      continue;
+    }
     auto [p, space] = session_->read_space(kReadChunk);
     size_t n = std::min({space, kReadChunk, backlog_.size()});
     backlog_.copy(p, n);

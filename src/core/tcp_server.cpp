@@ -62,8 +62,9 @@ void EventLoop::close_all_handles() {
 
 namespace {
 constexpr uint64_t kLingerMs = 2000;  // how long a closing socket drains input so the peer reads our answer
-// TLS ciphertext (handed to OpenSSL at once) and cleartext HTTP/2 (handed to nghttp2 at once) are read here: one
-// buffer serves every such connection of the loop.
+// Every connection of the loop reads here: TLS ciphertext (handed to OpenSSL at once), cleartext HTTP/2 (handed to
+// nghttp2 at once) and HTTP/1.1, which the session parses in place and copies from only what it must keep (see
+// Http1Session::on_read_borrowed): an idle connection holds no read buffer.
 char wire_buffer[64 * 1024];
 constexpr std::string_view kPlainHttpOnTlsPort =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n"
@@ -136,7 +137,9 @@ class TcpConnection final : public SessionTransport {
   void drain_tls() {
     static char plain[64 * 1024];
     while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
-      auto [p, n] = h2_ ? std::pair<char*, size_t>(plain, sizeof plain) : session_->read_space();
+      // HTTP/1.1 reads into the session's buffer only after part of a request, as on_alloc() does.
+      bool shared = h2_ || !session_->holds_input();
+      auto [p, n] = shared ? std::pair<char*, size_t>(plain, sizeof plain) : session_->read_space();
       long got = tls_->read_plain(p, n);
       if (got > 0) {
         server_.refresh_clock();
@@ -144,7 +147,11 @@ class TcpConnection final : public SessionTransport {
           h2_->on_read(std::string_view(p, static_cast<size_t>(got)));
           continue;
         }
-        session_->on_read(static_cast<size_t>(got));
+        if (shared) {
+          session_->on_read_borrowed(p, static_cast<size_t>(got));
+        } else {
+          session_->on_read(static_cast<size_t>(got));
+        }
         if (!tls_ || !tls_->has_buffered_input()) break;  // nothing more to decrypt: spare the call that says so
         continue;
       }
@@ -241,12 +248,12 @@ class TcpConnection final : public SessionTransport {
   /// Bytes as they go on the wire: one write (a writev with a tail); only what the socket did not take is copied.
   void send_wire(std::string& out, std::string_view tail) {
     if (hard_closing_) {
-      out.clear();
+      clear_sent(out);
       return;
     }
     if (write_in_flight_) {
       pending_.append(out).append(tail);
-      out.clear();
+      clear_sent(out);
       return;
     }
     // One write (a writev with a tail); only what the socket did not take is copied, into the write queue.
@@ -254,13 +261,13 @@ class TcpConnection final : public SessionTransport {
                      uv_buf_init(const_cast<char*>(tail.data()), static_cast<unsigned>(tail.size()))};
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), b, tail.empty() ? 1 : 2);
     if (n < 0 && n != UV_EAGAIN) {
-      out.clear();
+      clear_sent(out);
       hard_close();
       return;
     }
     size_t done = n > 0 ? static_cast<size_t>(n) : 0;
     if (done == out.size() + tail.size()) {
-      out.clear();
+      clear_sent(out);
       return;
     }
     if (done < out.size()) {
@@ -269,7 +276,7 @@ class TcpConnection final : public SessionTransport {
     } else {
       writing_.assign(tail.substr(done - out.size()));
     }
-    out.clear();
+    clear_sent(out);
     start_write();
   }
 
@@ -360,15 +367,16 @@ class TcpConnection final : public SessionTransport {
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(h->data);
-    if ((self->tls_ || self->h2_) && !self->shut_down_) {
-      *buf = uv_buf_init(wire_buffer, sizeof wire_buffer);
-      return;
-    }
     if (self->shut_down_ || self->refused_) {
       static char discard[16 * 1024];  // lingering input is thrown away
       *buf = uv_buf_init(discard, sizeof discard);
       return;
     }
+    if (self->tls_ || self->h2_ || !self->session_->holds_input()) {
+      *buf = uv_buf_init(wire_buffer, sizeof wire_buffer);
+      return;
+    }
+    // Part of a request is held: the rest is read in after it.
     auto [p, n] = self->session_->read_space();
     *buf = uv_buf_init(p, static_cast<unsigned>(n));
   }
@@ -381,7 +389,11 @@ class TcpConnection final : public SessionTransport {
       if (self->tls_) return self->on_wire(std::string_view(wire_buffer, static_cast<size_t>(nread)));
       if (self->h2_) return self->h2_->on_read(std::string_view(wire_buffer, static_cast<size_t>(nread)));
       if (!self->sniffed_ && self->sniff_first(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
-      self->session_->on_read(static_cast<size_t>(nread));
+      if (buf->base == wire_buffer) {
+        self->session_->on_read_borrowed(wire_buffer, static_cast<size_t>(nread));
+      } else {
+        self->session_->on_read(static_cast<size_t>(nread));
+      }
     } else if (nread < 0) {
       if (nread == UV_EOF && !self->shut_down_) {
         // libuv stops reading at EOF, so no second EOF would end a linger: note it, let the answers
@@ -406,7 +418,7 @@ class TcpConnection final : public SessionTransport {
     }
     std::string data = sniff_ + std::string(fresh);
     if (looks_like_h2_preface(data)) {
-      if (data.size() < 3) {  // keep them: the next read lands in the same place of the session's buffer
+      if (data.size() < 3) {  // too few to tell: held in sniff_ until the next read
         sniff_ = std::move(data);
         return true;
       }
@@ -461,7 +473,7 @@ class TcpConnection final : public SessionTransport {
   static void on_write(uv_write_t* req, int status) {
     auto* self = static_cast<TcpConnection*>(req->data);
     self->write_in_flight_ = false;
-    self->writing_.clear();
+    clear_sent(self->writing_);
     if (status != 0) {
       self->pending_.clear();
       self->hard_close();
@@ -472,6 +484,7 @@ class TcpConnection final : public SessionTransport {
       self->start_write();
       return;
     }
+    clear_sent(self->pending_);  // the writes are done: buffers a large answer grew are not kept
     if (self->close_requested_) {
       self->shutdown();
       return;

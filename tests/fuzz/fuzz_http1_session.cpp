@@ -7,7 +7,8 @@
 //   Setup (read before anything runs): L small limits · S slow peer · N P max_pipelined · N W write
 //     high watermark (bytes).
 //   Actions, in order:
-//     r deliver N bytes (all that is left without N) in one read · u toggle read_space(1)/(16 KiB)
+//     r deliver N bytes (all that is left without N) in one read · u the next way of reading (from the
+//     transport's buffer as from a socket, then read_space(1), then read_space(16 KiB))
 //     o / n / N m answer the oldest / newest / N-th pending deferred request · c answer the oldest with
 //     close · a answer all · d drain (N bytes without calling on_drained unless all) · N t advance the
 //     clock by N ms (1000 without N) and time out if due · T jump to the deadline and time out · g the
@@ -400,7 +401,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     g_delivered = &c.delivered();
     g_sent = &t.sent();
     size_t next = 0;  // payload bytes handed to the transport so far
-    bool small_reads = false;
+    int read_mode = 0;  // see 'u'
     num = 0;
     has_num = false;
     for (char ch : script) {
@@ -421,9 +422,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           next += len;
           break;
         }
-        case 'u':
-          small_reads = !small_reads;
-          c.set_min_free(small_reads ? 1 : 16 * 1024);
+        case 'u':  // the next way of reading: borrowed (a socket's) → read_space(1) → read_space(16 KiB) → ...
+          read_mode = (read_mode + 1) % 3;
+          c.set_borrowing(read_mode == 0);
+          c.set_min_free(read_mode == 1 ? 1 : 16 * 1024);
           break;
         case 'o':
           if (!d.pending().empty()) d.complete_oldest();
@@ -492,7 +494,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The rest of the input arrives (the kernel delivers it once reading is on), answers complete and
     // the peer reads everything, unless something closed.
     if (!c.eof_sent() && !t.dead() && next < payload.size()) {
-      c.feed(payload.substr(next), small_reads ? 7 : SIZE_MAX);
+      c.feed(payload.substr(next), read_mode == 1 ? 7 : SIZE_MAX);
       run.check_step('r');
     }
     run.settle();

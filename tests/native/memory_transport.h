@@ -330,6 +330,17 @@ class MemoryConnection {
   /// Delivers queued input while the transport reads (after a resume, a test calls this as libuv would).
   void pump() {
     while (!backlog_.empty() && transport_.reading() && !eof_ && !transport_.dead()) {
+      if (borrow_ && !session_->holds_input()) {
+        // As TcpConnection reads into the loop's buffer: here a buffer of its own, freed (and so poisoned under
+        // ASan) as soon as the session returns, which must not point into it any more.
+        size_t n = std::min({chunk_, kLoopBuffer, backlog_.size()});
+        auto borrowed = std::make_unique<char[]>(n);
+        std::memcpy(borrowed.get(), backlog_.data(), n);
+        backlog_.erase(0, n);
+        delivered_.append(borrowed.get(), n);
+        session_->on_read_borrowed(borrowed.get(), n);
+        continue;
+      }
       auto [p, space] = session_->read_space(min_free_);
       size_t n = std::min({chunk_, space, backlog_.size()});
       std::memcpy(p, backlog_.data(), n);
@@ -371,6 +382,9 @@ class MemoryConnection {
 
   /// Size read_space() is asked for (TcpConnection uses the default 16 KiB).
   void set_min_free(size_t n) noexcept { min_free_ = n; }
+  /// Whether a session that holds no input reads from a buffer of the transport's (on_read_borrowed, as
+  /// TcpConnection does: the default) or always into read_space().
+  void set_borrowing(bool on) noexcept { borrow_ = on; }
   /// The live session; null once the transport closed (the session may already be freed).
   Http1Session* session() noexcept { return session_; }
   MemoryTransport& transport() noexcept { return transport_; }
@@ -389,7 +403,9 @@ class MemoryConnection {
   std::string backlog_;
   std::string delivered_;
   size_t chunk_ = SIZE_MAX;
+  static constexpr size_t kLoopBuffer = 64 * 1024;  // TcpConnection's wire_buffer
   size_t min_free_ = 16 * 1024;
+  bool borrow_ = true;
   bool eof_ = false;
 };
 

@@ -419,11 +419,12 @@ TEST_F(SessionTest, BodiesSplitAtEveryPointArriveIdentical) {
 TEST_F(SessionTest, SmallReadsDeliverIdenticalBodies) {
   const std::string stream = split_stream();
   for (size_t chunk : {1, 2, 3, 7, 64, 4096}) {
-    for (size_t min_free : {size_t{1}, size_t{16 * 1024}}) {
+    for (size_t min_free : {size_t{0}, size_t{1}, size_t{16 * 1024}}) {  // 0: reads borrowed, as from a socket
       ScriptedDispatcher d;
       d.set_policy([](const SeenRequest& s) { return s.seq % 2 == 1; });
       MemoryConnection c(config_, routes_, d);
-      c.set_min_free(min_free);
+      c.set_borrowing(min_free == 0);
+      if (min_free != 0) c.set_min_free(min_free);
       c.feed(stream, chunk);
       d.complete_all();
       ASSERT_EQ(d.seen().size(), 6u) << chunk;
@@ -745,13 +746,54 @@ TEST_F(SessionTest, NothingFollowsAnAnswerThatCloses) {
 // while a slow handler runs (no deadline applies then). Expected: input is dropped or reading paused.
 // read_space(0) has no side effects; its pointer moves only if the session keeps the bytes.
 TEST_F(SessionTest, InputAfterAClosingRequestIsNotBuffered) {
+  for (bool borrowing : {true, false}) {
+    ScriptedDispatcher d;
+    d.defer_all();
+    MemoryConnection c(config_, routes_, d);
+    c.set_borrowing(borrowing);
+    c.feed(get("/users/1", "Connection: close\r\n"));
+    const std::string junk(16 * 1024, 'x');
+    for (int i = 0; i < 64; ++i) c.feed(junk);  // 1 MiB that will never be parsed
+    EXPECT_EQ(c.session()->input_capacity(), 0u) << borrowing;
+    EXPECT_FALSE(c.session()->holds_input()) << borrowing;
+  }
+}
+
+TEST_F(SessionTest, IdleConnectionHoldsNoReadBuffer) {
+  // Requests read from the transport's buffer are parsed there: between requests nothing is kept, even after a
+  // request that arrived in pieces (kept in the session's own buffer until it was whole).
+  auto& c = connect();
+  c.feed(get("/users/1") + get("/users/2"));
+  EXPECT_EQ(c.session()->input_capacity(), 0u);
+  std::string head = get("/users/3");
+  c.feed(head.substr(0, 10));
+  EXPECT_TRUE(c.session()->holds_input());
+  EXPECT_GT(c.session()->input_capacity(), 0u);
+  EXPECT_LE(c.session()->input_capacity(), 16u * 1024 + 1024);
+  c.feed(head.substr(10));
+  EXPECT_EQ(c.session()->input_capacity(), 0u);
+  EXPECT_EQ(dispatcher_.seen().size(), 3u);
+  EXPECT_EQ(dispatcher_.seen()[2].target, "/users/3");
+}
+
+TEST_F(SessionTest, RequestsHeldBackByBackpressureOutliveTheReadBuffer) {
+  // Pipelined requests over max_pipelined wait in the session's own copy: the transport's buffer is gone (freed
+  // right after the read), and they are answered in order once the earlier answers are written.
+  config_.max_pipelined = 2;
   dispatcher_.defer_all();
   auto& c = connect();
-  c.feed(get("/users/1", "Connection: close\r\n"));
-  const char* before = c.session()->read_space(0).first;
-  const std::string junk(16 * 1024, 'x');
-  for (int i = 0; i < 64; ++i) c.feed(junk);  // 1 MiB that will never be parsed
-  EXPECT_EQ(c.session()->read_space(0).first, before);
+  std::string batch;
+  for (int i = 0; i < 6; ++i) batch += get("/users/" + std::to_string(i), "X-Pad: " + std::string(100, 'p') + "\r\n");
+  c.feed(batch);
+  EXPECT_EQ(dispatcher_.seen().size(), 2u);
+  EXPECT_TRUE(c.session()->holds_input());
+  while (!dispatcher_.pending().empty()) {
+    dispatcher_.complete_oldest();
+    c.pump();
+  }
+  ASSERT_EQ(dispatcher_.seen().size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(dispatcher_.seen()[i].target, "/users/" + std::to_string(i));
+  EXPECT_EQ(c.session()->input_capacity(), 0u);
 }
 
 }  // namespace
