@@ -1,5 +1,6 @@
 """What connections cost in memory, measured on a real server process: an idle keep-alive connection holds no read
-or write buffer (a few KB in all, where it held a 16 KiB read buffer)."""
+or write buffer (a few KB in all, where it held a 16 KiB read buffer), and what a burst of connections used is given
+back to the system once it is over (RSS stayed at the burst's peak until exit)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,20 @@ def test_an_idle_keep_alive_connection_holds_a_few_kilobytes(server):
         for s in socks:
             s.close()
     assert per_connection <= 4096, f"{per_connection:.0f} bytes per idle keep-alive connection"
+
+
+def test_a_burst_of_connections_gives_its_memory_back(server):
+    for s in keep_alive(server.port, 200):
+        s.close()
+    idle = settled_rss(server.proc.pid)
+    socks = keep_alive(server.port, CONNECTIONS) + keep_alive(server.port, 300, "/big")
+    peak = rss_kib(server.proc.pid)
+    for s in socks:
+        s.close()
+    deadline = time.monotonic() + 5
+    while (now := rss_kib(server.proc.pid)) > idle * 1.2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert now <= idle * 1.2, f"RSS {now} KiB after the burst (idle {idle} KiB, peak {peak} KiB)"
+    # And the server still serves.
+    for s in keep_alive(server.port, 1):
+        s.close()

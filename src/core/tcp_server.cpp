@@ -538,7 +538,7 @@ class TcpConnection final : public SessionTransport {
 // TcpServer
 
 TcpServer::TcpServer(EventLoop& loop, const ServerConfig& config, const RouteTable& routes, Dispatcher& dispatcher)
-    : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0, 0, nullptr} {
+    : loop_(loop), env_{config, routes, dispatcher, {}, 0, 0, 0, nullptr}, memory_return_(loop.raw()) {
   uv_timer_init(loop_.raw(), &sweep_);
   sweep_.data = this;
   uv_timer_init(loop_.raw(), &later_timer_);
@@ -551,6 +551,7 @@ TcpServer::~TcpServer() {
   for (auto* c : connections_) c->hard_close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&later_timer_), nullptr);
+  memory_return_.close();
   // Run the loop so every close callback (which touches this server) happens before it is gone.
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
   uv_run(loop_.raw(), UV_RUN_NOWAIT);
@@ -680,6 +681,7 @@ void TcpServer::accept_pending() {
   }
   refresh_clock();
   connections_.insert(conn);
+  memory_return_.on_connections(connections_.size());
   if (env_.observer) env_.observer->on_connection(1);
   conn->start(ip);
   ensure_sweep();
@@ -719,6 +721,7 @@ void TcpServer::leave_limit() {
 
 void TcpServer::on_connection_closed(TcpConnection* c) {
   if (connections_.erase(c) && env_.observer) env_.observer->on_connection(-1);
+  memory_return_.on_connections(connections_.size());
   laters_.erase(c);
   if (connections_.empty() && sweep_running_) {
     uv_timer_stop(&sweep_);

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "core/http1_session.h"
+#include "core/memory_return.h"
 #include "core/tls.h"
 
 namespace tiercel {
@@ -79,6 +80,8 @@ class TcpServer {
   /// TLS handshakes that failed (a client speaking another protocol, no common cipher, a refused client
   /// certificate...), and the last reason.
   uint64_t tls_failures() const noexcept { return tls_failures_; }
+  /// Times the memory of a burst of connections was given back to the system (see MemoryReturn).
+  uint64_t memory_returns() const noexcept { return memory_return_.returns(); }
   const std::string& last_tls_error() const noexcept { return last_tls_error_; }
   /// At max_connections the server stops accepting (new connections wait in the kernel's backlog, or go to a
   /// sibling worker on a shared socket) and resumes once one closes. `warn` gets one line about it at most every
@@ -120,6 +123,7 @@ class TcpServer {
   bool later_running_ = false;
   std::unordered_set<TcpConnection*> laters_;  // connections waiting for on_later()
   uint64_t tls_failures_ = 0;
+  MemoryReturn memory_return_;
   // At max_connections: a connection is left unaccepted in the listener, which libuv then stops polling.
   bool limited_ = false;
   uint64_t limited_counted_ms_ = 0;  // the time at the limit is reported up to here
