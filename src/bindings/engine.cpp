@@ -1407,7 +1407,9 @@ class Engine final : public Dispatcher {
       fail_stream(st, "The StreamingResponse's iterator raised");
     } else if (p.ended) {
       finish_stream(st);
-    } else if (!submit_pull(st)) {
+    } else if (size_t budget = st->session->stream_budget(st->seq); budget == 0) {
+      return true;  // the connection is full: the next job waits for on_writable()
+    } else if (p.inbox_limit = std::min(SyncPull::kInboxBytes, budget); !submit_pull(st)) {
       fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
     }
     return false;

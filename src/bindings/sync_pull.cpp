@@ -37,7 +37,7 @@ void SyncPull::run() {
       inbox.push_back(std::move(bytes));
       notify();
     }
-    if (inbox_bytes >= kInboxBytes || monotonic_seconds() - start >= kSliceSeconds) break;
+    if (inbox_bytes >= inbox_limit || monotonic_seconds() - start >= kSliceSeconds) break;
   }
   if (stop && nb::hasattr(iter, "close")) {
     PyObject* r = PyObject_CallMethod(iter.ptr(), "close", nullptr);

@@ -12,8 +12,9 @@ namespace tiercel::py {
 /// Pulls a sync iterator (a generator that may call time.sleep) in a worker thread, so it never stalls the loop.
 /// The worker turns each item into its bytes and wakes the loop at once (call_soon_threadsafe), so each item
 /// reaches the socket when it is yielded; a fast generator fills the inbox while the loop sends, so its items still
-/// leave many to a write. One job (`__call__`, submitted to the pool) pulls until the inbox holds kInboxBytes,
-/// the iterator ends or fails, `stop` is set, or it has run kSliceSeconds: then it ends, so endless streams
+/// leave many to a write. One job (`__call__`, submitted to the pool) pulls until the inbox holds inbox_limit
+/// (kInboxBytes, or the stream's share of what its connection's write watermark leaves, so that the streams of an
+/// HTTP/2 connection do not each fill an inbox), the iterator ends or fails, `stop` is set, or it has run kSliceSeconds: then it ends, so endless streams
 /// share the pool's threads. The iterator runs in `context` (a copy of the request's contextvars.Context, as on the
 /// loop), one job at a time. Every member is used with the GIL held: the GIL is the lock.
 class SyncPull {
@@ -45,6 +46,7 @@ class SyncPull {
   std::function<void()> on_wake;  // the stream's: send what the inbox holds, submit the next job
   std::deque<std::string> inbox;  // bytes ready to send, one entry per item
   size_t inbox_bytes = 0;
+  size_t inbox_limit = kInboxBytes;  // this job's: the stream's share of its connection's write budget
   bool running = false;   // a job is submitted or running
   bool ended = false;     // the iterator is exhausted
   bool failed = false;    // next() raised (`error`) or an item was refused (`message`)

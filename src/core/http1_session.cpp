@@ -654,6 +654,13 @@ bool Http1Session::stream_writable(uint64_t seq) {
   return ok;
 }
 
+size_t Http1Session::stream_budget(uint64_t seq) {
+  if (!stream_writable(seq)) return 0;
+  size_t used = out_.size() + transport_.unsent_bytes();
+  size_t left = env_.config.write_high_watermark - std::min(used, env_.config.write_high_watermark);
+  return std::max<size_t>(1, left / std::max<size_t>(1, transport_.write_sharers()));
+}
+
 void Http1Session::stream_end(uint64_t seq, bool close) {
   Slot* s = find_slot(seq);
   if (!s) return;

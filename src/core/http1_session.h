@@ -122,6 +122,8 @@ class SessionTransport {
   virtual void resume_reading() = 0;
   /// Bytes handed to send() and not yet written.
   virtual size_t unsent_bytes() const = 0;
+  /// How many answers share this transport's write watermark (HTTP/2: the streams open on the connection).
+  virtual size_t write_sharers() const { return 1; }
   /// Sends up to `count` bytes of the file `fd` from `offset` from the kernel's page cache (sendfile), when the
   /// socket takes them now and nothing is queued before them. Returns the bytes sent, 0 when it cannot now, or -1
   /// when this transport does not send files (the caller reads the file and send()s it instead).
@@ -246,6 +248,10 @@ class Http1Session {
   /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
   /// under the high watermark. When not, Dispatcher::on_writable(token) is called once it is.
   bool stream_writable(uint64_t seq);
+  /// How many bytes the producer of the stream of `seq` may make ahead of sending them (a generator pulled in a
+  /// thread fills an inbox): its share of what the write watermark leaves, at least 1; 0 when it is not
+  /// stream_writable() (on_writable follows).
+  size_t stream_budget(uint64_t seq);
   /// The stream of `seq` is complete; `close` closes the connection after it.
   void stream_end(uint64_t seq, bool close = false);
   /// Deferred answers keep the session alive through these.

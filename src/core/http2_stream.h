@@ -167,6 +167,9 @@ class Http2Stream final : public SessionTransport {
     return held;
   }
 
+  /// The connection's streams share its watermark.
+  size_t write_sharers() const override { return conn_.open_streams(); }
+
   /// This stream's answer bytes not yet taken by nghttp2 (its window is shut, or the connection's).
   size_t buffered() const noexcept { return body_.size() - body_off_; }
   /// Since when this stream has had bytes to send and sent none (meaningful while buffered() > 0).
