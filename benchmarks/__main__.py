@@ -7,6 +7,7 @@ Run from the repository root:
     python -m benchmarks run --servers tiercel,robyn --scenarios plaintext,json --runs 5 --duration 10
     python -m benchmarks run --quick --scenarios ws       # the WebSocket echo only (tiercel, robyn, granian-rsgi)
     python -m benchmarks run --quick --scenarios https,https_handshake --servers tiercel,granian-rsgi,nginx
+    python -m benchmarks run --scenarios memory   # RSS per idle keep-alive connection (10,000 held), every server
     python -m benchmarks report benchmarks/results/latest.json   # Markdown + PNG again from a results JSON
 
 See benchmarks/README.md for the method and what the numbers mean.
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import memory, report
 from benchmarks.measure import BENCH_DIR, LOAD_CPU, SERVER_CPU
 from benchmarks.runner import Settings, run
 from benchmarks.scenarios import SCENARIOS
@@ -66,6 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run_cmd.add_argument(
         "--ws-window", type=int, default=WINDOW, help=f"ws: messages in flight per WebSocket connection ({WINDOW})"
     )
+    run_cmd.add_argument(
+        "--memory-connections",
+        type=int,
+        default=memory.CONNECTIONS,
+        help=f"memory: idle keep-alive connections held ({memory.CONNECTIONS:,})",
+    )
     run_cmd.add_argument("--out", type=Path, default=RESULTS_DIR, help="output directory (benchmarks/results)")
 
     report_cmd = commands.add_parser("report", help="write Markdown + PNG again from a results JSON")
@@ -82,8 +89,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.scenarios = _names(args.scenarios or ",".join(default_scenarios), SCENARIOS, "scenarios", parser)
         if args.duration < 1 or args.warmup < 0 or args.runs < 1 or args.threads < 1 or args.connections < args.threads:
             parser.error("need --duration >= 1, --warmup >= 0, --runs >= 1, --threads >= 1, --connections >= --threads")
-        if args.ws_window < 1:
-            parser.error("need --ws-window >= 1")
+        if args.ws_window < 1 or args.memory_connections < 1:
+            parser.error("need --ws-window >= 1 and --memory-connections >= 1")
     return args
 
 
@@ -106,6 +113,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         connections=args.connections,
         threads=args.threads,
         ws_window=args.ws_window,
+        memory_connections=args.memory_connections,
     )
     try:
         results = run(settings, "python -m benchmarks " + shlex.join(argv))
@@ -125,9 +133,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     md_path, png_path = report.write(results, args.out, stem)
     shutil.copyfile(json_path, args.out / "latest.json")
     report.write(results, args.out, "latest")
-    print(report.markdown(results, png_path.name))
+    print(report.markdown(results, png_path.name if png_path else None))
     _print_targets(results)
-    print(f"\nwrote {json_path}, {md_path}, {png_path} (and latest.*)", file=sys.stderr)
+    print(f"\nwrote {json_path}, {md_path}{f', {png_path}' if png_path else ''} (and latest.*)", file=sys.stderr)
     failed = any(report.pair_median(entry) is None for pairs in results["results"].values() for entry in pairs.values())
     return 1 if failed else 0
 
@@ -144,7 +152,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = json.loads(args.results.read_text())
     md_path, png_path = report.write(results, args.out or args.results.parent, args.results.stem)
     _print_targets(results)
-    print(f"wrote {md_path}, {png_path}", file=sys.stderr)
+    print(f"wrote {md_path}{f', {png_path}' if png_path else ''}", file=sys.stderr)
     return 0
 
 

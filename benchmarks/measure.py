@@ -95,6 +95,11 @@ def _rss_kib(pid: int) -> int:
         return 0
 
 
+def tree_rss_kib(root: int) -> int:
+    """The summed resident set of ``root`` and all its descendants, in KiB."""
+    return sum(_rss_kib(pid) for pid in process_tree(root)[0])
+
+
 class PeakRss:
     """Samples the summed RSS of a fixed set of pids every RSS_SAMPLE_S in a thread; ``peak_kib`` is the max."""
 
@@ -297,6 +302,18 @@ def summarize(runs: list[Record]) -> Record | None:
     ok = [r for r in runs if r["ok"]]
     if not ok:
         return None
+    if "bytes_per_conn" in ok[0]:  # the memory scenario (benchmarks/memory.py)
+        per_conn = [r["bytes_per_conn"] for r in ok]
+        return {
+            "ok_runs": len(ok),
+            "runs": len(runs),
+            "connections": ok[0]["connections"],
+            "bytes_per_conn": statistics.median(per_conn),
+            "bytes_per_conn_min": min(per_conn),
+            "bytes_per_conn_max": max(per_conn),
+            "rss_before_mib": statistics.median(r["rss_before_kib"] for r in ok) / 1024,
+            "rss_held_mib": statistics.median(r["rss_held_kib"] for r in ok) / 1024,
+        }
     cpu = [r["cpu_us_per_req"] for r in ok]
     return {
         "ok_runs": len(ok),

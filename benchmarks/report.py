@@ -78,6 +78,8 @@ def cpu_medians(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     """scenario -> server label -> median CPU µs/req, for the pairs with at least one successful run."""
     out: dict[str, dict[str, float]] = {}
     for scenario, by_server in results["results"].items():
+        if is_memory(results, scenario):
+            continue
         for label, entry in by_server.items():
             median = pair_median(entry)
             if median is not None:
@@ -85,9 +87,14 @@ def cpu_medians(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def is_memory(results: dict[str, Any], scenario: str) -> bool:
+    """Whether ``scenario`` is the memory one (bytes per idle connection, no CPU per request)."""
+    return bool(results["scenarios"].get(scenario, {}).get("memory"))
+
+
 def targets(results: dict[str, Any]) -> list[Target]:
     """The issue's targets that apply to the scenarios and servers of this run."""
-    by_scenario = results["results"]
+    by_scenario = {name: entries for name, entries in results["results"].items() if not is_memory(results, name)}
     db = {name for name, s in results["scenarios"].items() if s["db"]}
     found: list[Target] = []
 
@@ -145,7 +152,8 @@ def target_line(result: TargetResult) -> str:
     return f"{result.verdict:<6} {t.scenario:<10} {numbers}" + (f" — {result.problem}" if result.problem else "")
 
 
-def markdown(results: dict[str, Any], image: str) -> str:
+def markdown(results: dict[str, Any], image: str | None) -> str:
+    """The report; ``image`` is the chart's file name (None: no chart, as when only `memory` was run)."""
     env, settings = results["environment"], results["settings"]
     date = datetime.datetime.fromisoformat(env["date"]).strftime("%Y-%m-%d %H:%M UTC")
     packages = ", ".join(f"{name} {v}" for name, v in env["packages"].items() if v)
@@ -176,8 +184,7 @@ def markdown(results: dict[str, Any], image: str) -> str:
         ),
         f"* Versions: {packages}; {tools}",
         "",
-        f"![Server CPU µs per request, per scenario]({image})",
-        "",
+        *([f"![Server CPU µs per request, per scenario]({image})", ""] if image else []),
     ]
 
     judged = judge(results)
@@ -201,20 +208,26 @@ def markdown(results: dict[str, Any], image: str) -> str:
     cpu = cpu_medians(results)
     labels = list(results["servers"])
     websocket = [name for name, info in results["scenarios"].items() if info.get("websocket")]
-    lines += [
-        "## CPU µs per request (median; lower is better)",
-        "",
-        *([f"Per WebSocket message for {', '.join(websocket)}.", ""] if websocket else []),
-        "| scenario | " + " | ".join(labels) + " |",
-        "|---|" + "--:|" * len(labels),
-    ]
-    for scenario, by_server in results["results"].items():
-        cells = [_num(cpu.get(scenario, {}).get(label), ".2f") if label in by_server else "" for label in labels]
-        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
-    lines.append("")
+    loads = [name for name in results["results"] if not is_memory(results, name)]
+    if loads:
+        lines += [
+            "## CPU µs per request (median; lower is better)",
+            "",
+            *([f"Per WebSocket message for {', '.join(websocket)}.", ""] if websocket else []),
+            "| scenario | " + " | ".join(labels) + " |",
+            "|---|" + "--:|" * len(labels),
+        ]
+        for scenario in loads:
+            by_server = results["results"][scenario]
+            cells = [_num(cpu.get(scenario, {}).get(label), ".2f") if label in by_server else "" for label in labels]
+            lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+        lines.append("")
 
     for scenario, by_server in results["results"].items():
         info = results["scenarios"][scenario]
+        if info.get("memory"):
+            lines += memory_table(scenario, info, by_server)
+            continue
         tiercel = cpu.get(scenario, {}).get(TIERCEL)
         unit, target = (
             ("msg", f"WebSocket {info['path']}")
@@ -255,6 +268,35 @@ def markdown(results: dict[str, Any], image: str) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def memory_table(scenario: str, info: dict[str, Any], by_server: dict[str, Record]) -> list[str]:
+    """The memory scenario's section: per server the median bytes per idle keep-alive connection and Tiercel's ÷ it."""
+    medians = {label: pair_median(entry) for label, entry in by_server.items()}
+    tiercel = medians.get(TIERCEL)
+    lines = [
+        f"## {scenario} — `GET {info['path']}` on each connection, then idle",
+        "",
+        info["summary"] + ". RSS = the server process tree's summed resident set; bytes per connection = (RSS with "
+        "the connections held - RSS before) ÷ connections; a fresh server instance per run.",
+        "",
+        "| server | connections | bytes/connection | (min–max) | RSS before MiB | RSS held MiB "
+        "| Tiercel ÷ this | status |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for label, entry in by_server.items():
+        m = medians[label]
+        status = pair_status(entry).replace("|", "\\|")
+        if m is None:
+            lines.append(f"| {label} | | | | | | | {status} |")
+            continue
+        ratio = tiercel["bytes_per_conn"] / m["bytes_per_conn"] if tiercel and m["bytes_per_conn"] > 0 else None
+        lines.append(
+            f"| {label} | {m['connections']:,} | {m['bytes_per_conn']:,.0f} | {m['bytes_per_conn_min']:,.0f}–"
+            f"{m['bytes_per_conn_max']:,.0f} | {m['rss_before_mib']:.1f} | {m['rss_held_mib']:.1f} | "
+            f"{_num(ratio, '.2f')} | {status} |"
+        )
+    return [*lines, ""]
 
 
 def tls_note(by_server: dict[str, Record]) -> str:
@@ -308,9 +350,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write(results: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem``.md and ``stem``.png into ``out_dir``; return their paths."""
+def write(results: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path | None]:
+    """Write ``stem``.md and ``stem``.png into ``out_dir``; return their paths (no PNG without a load scenario: the
+    chart is of CPU per request)."""
     md_path, png_path = out_dir / f"{stem}.md", out_dir / f"{stem}.png"
-    chart(results, png_path)
-    md_path.write_text(markdown(results, png_path.name))
-    return md_path, png_path
+    if any(not is_memory(results, name) for name in results["results"]):
+        chart(results, png_path)
+    else:
+        png_path.unlink(missing_ok=True)
+    md_path.write_text(markdown(results, png_path.name if png_path.exists() else None))
+    return md_path, png_path if png_path.exists() else None

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import wsload
+from benchmarks import memory, wsload
 from benchmarks.infra import HOST, Postgres, make_tls_files, nginx_version, postgres_version
 from benchmarks.measure import (
     LOAD_CPU,
@@ -38,7 +38,7 @@ from benchmarks.measure import (
     summarize,
 )
 from benchmarks.scenarios import SCENARIOS, Reply, Scenario, WorldLookup
-from benchmarks.servers import DB_POOL, SERVERS, Server, stop_all
+from benchmarks.servers import DB_POOL, SERVERS, Server, ServerSpec, stop_all
 
 PACKAGES = (
     "tiercel", "robyn", "granian", "socketify", "fastapi", "starlette", "uvicorn", "uvloop", "httptools",
@@ -57,6 +57,7 @@ class Settings:
     connections: int  # wrk's connections, and the WebSocket connections of `ws`
     threads: int
     ws_window: int  # `ws`: messages in flight on each WebSocket connection
+    memory_connections: int = memory.CONNECTIONS  # `memory`: idle keep-alive connections held
 
 
 def log(message: str) -> None:
@@ -273,18 +274,23 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
     specs = {label: SERVERS[name] for label, name in zip(labels, settings.servers, strict=True)}
     pairs = {s.name: [label for label in labels if s.name in specs[label].scenarios] for s in scenarios}
     n_pairs = sum(len(p) for p in pairs.values())
-    load_min = n_pairs * (settings.warmup_s + settings.runs * settings.duration_s) / 60
+    n_load = sum(len(pairs[s.name]) for s in scenarios if not s.memory)  # memory: a few seconds per run
+    load_min = n_load * (settings.warmup_s + settings.runs * settings.duration_s) / 60
     log(
         f"{n_pairs} (server, scenario) pairs: {settings.warmup_s} s warm-up + {settings.runs} x {settings.duration_s} s"
         f" each, about {load_min:.1f} min of load; wrk -t{settings.threads} -c{settings.connections} on CPU "
         f"{LOAD_CPU}, servers on CPU {SERVER_CPU}; load average {env['loadavg_at_start'][0]:.2f}"
         + (f"; ws: wsload, {settings.ws_window} messages in flight per connection" if "ws" in pairs else "")
+        + (f"; memory: {settings.memory_connections:,} idle connections per run" if "memory" in pairs else "")
     )
     results: dict[str, dict[str, Record]] = {s.name: {label: {} for label in pairs[s.name]} for s in scenarios}
     # One instance per (label, TLS or not) that has a pair to serve: a server is started for TLS only when a TLS
     # scenario it serves is selected, and not at all when it serves none of the selected scenarios.
-    needed = {(label, s.tls) for s in scenarios for label in pairs[s.name]}
+    # The memory scenario starts instances of its own (a fresh one per run, see _measure_memory).
+    needed = {(label, s.tls) for s in scenarios if not s.memory for label in pairs[s.name]}
     servers: list[Server] = []
+    if any(s.memory for s in scenarios):
+        memory.raise_nofile(settings.memory_connections)  # before any server starts: they inherit it
 
     with tempfile.TemporaryDirectory(prefix="tiercel-bench-") as tmp, contextlib.ExitStack() as stack:
         postgres = None
@@ -299,13 +305,18 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
                     workdir = Path(tmp) / (label.replace("#", "-") + ("-tls" if use_tls else ""))
                     dsn = postgres.dsn if postgres else None
                     servers.append(Server(label, spec, workdir, dsn, tls if use_tls else None))
-        for label in specs.keys() - {label for label, _ in needed}:
+        memory_labels = {label for s in scenarios if s.memory for label in pairs[s.name]}
+        for label in specs.keys() - {label for label, _ in needed} - memory_labels:
             log(f"{label}: serves none of the selected scenarios; not started")
         _start(servers)
         for scenario in scenarios:
-            _validate(scenario, servers, results[scenario.name], postgres.world_numbers if postgres else None)
+            if not scenario.memory:
+                _validate(scenario, servers, results[scenario.name], postgres.world_numbers if postgres else None)
         for scenario in scenarios:
-            _measure_scenario(scenario, servers, results[scenario.name], settings)
+            if scenario.memory:
+                _measure_memory(scenario, specs, results[scenario.name], settings, Path(tmp) / "memory")
+            else:
+                _measure_scenario(scenario, servers, results[scenario.name], settings)
 
     return {
         "command": command,
@@ -326,7 +337,8 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
                 "db": s.db,
                 "websocket": s.websocket,
                 "tls": s.tls,
-                "load": load_tool(s),
+                "memory": s.memory,
+                "load": "benchmarks/memory.py" if s.memory else load_tool(s),
             }
             for s in scenarios
         },
@@ -394,6 +406,43 @@ def _measure_scenario(
             log(f"{scenario.name:<15} {server.label:<14} [{round_no}/{settings.runs}] {describe(record, unit)}")
     for server in measured:
         entries[server.label]["median"] = summarize(entries[server.label]["runs"])
+
+
+def _measure_memory(
+    scenario: Scenario, specs: dict[str, ServerSpec], entries: dict[str, Record], settings: Settings, workdir: Path
+) -> None:
+    """Alternating rounds of one memory run per server, each on a fresh instance (started, validated, measured,
+    stopped): memory a server freed after one run's connections could be reused by the next without showing in its
+    RSS. The first instance's validation is the pair's."""
+
+    def reply_check(status: int, headers: dict[str, str], body: bytes) -> str | None:
+        return check_replies([Reply(status, headers, body)], scenario, None)
+
+    for round_no in range(1, settings.runs + 1):
+        for label in [label for label in entries if entries[label].get("validation", None) is None]:
+            server = Server(label, specs[label], workdir / f"{label.replace('#', '-')}-{round_no}", None)
+            entry = entries[label]
+            try:
+                server.start()
+                failure = f"server {server.failure}" if not server.wait_ready() else validate(server, scenario, None)
+                if round_no == 1:
+                    entry.update(validation=failure, runs=[])
+                if failure:
+                    log(f"{scenario.name:<15} {label:<14} FAILED validation: {failure}")
+                    if round_no > 1:
+                        entry["runs"].append({"ok": False, "failure": failure, "round": round_no})
+                    continue
+                record = memory.run_memory(server.pid, HOST, server.port, settings.memory_connections, reply_check)
+                if not server.alive():
+                    record.update(ok=False, failure=f"server {server.failure}")
+            finally:
+                stop_all([server])
+            record["round"] = round_no
+            entry["runs"].append(record)
+            log(f"{scenario.name:<15} {label:<14} [{round_no}/{settings.runs}] {memory.describe(record)}")
+    for entry in entries.values():
+        if not entry.get("validation"):
+            entry["median"] = summarize(entry.get("runs", []))
 
 
 def _measure(server: Server, scenario: Scenario, settings: Settings, duration: int) -> Record:

@@ -65,6 +65,7 @@ class Scenario:
     h2load: bool = False  # loaded by h2load instead of wrk, with `headers` on every request
     http2: bool = False  # h2load speaks HTTP/2 (ALPN h2), not HTTP/1.1 (`--h1`)
     streams: int = 1  # h2load -m: the requests in flight on each connection (HTTP/2: streams open at once)
+    memory: bool = False  # not a load: idle keep-alive connections held, RSS per connection (benchmarks/memory.py)
 
 
 # ------------------------------------------------------------------------ checks
@@ -282,6 +283,14 @@ SCENARIOS: dict[str, Scenario] = {
             h2load=True,
             http2=True,
             streams=H2_STREAMS,
+        ),
+        Scenario(
+            "memory",
+            "/",
+            "RSS per idle keep-alive connection: 10,000 connections (`--memory-connections`), one `plaintext` "
+            "request answered on each, held idle",
+            _plaintext,
+            memory=True,
         ),
         Scenario("db", "/db", "one random World row", _db, db=True),
         Scenario("queries", f"/queries?queries={QUERIES}", f"{QUERIES} World rows, one query each", _queries, db=True),
