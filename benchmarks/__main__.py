@@ -9,6 +9,7 @@ Run from the repository root:
     python -m benchmarks run --quick --scenarios https,https_handshake --servers tiercel,granian-rsgi,nginx
     python -m benchmarks run --scenarios memory   # RSS per idle keep-alive connection (10,000 held), every server
     python -m benchmarks report benchmarks/results/latest.json   # Markdown + PNG again from a results JSON
+    python -m benchmarks soak --duration 60       # Tiercel under the mixed load: errors, RSS and fd growth
 
 See benchmarks/README.md for the method and what the numbers mean.
 """
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks import memory, report
+from benchmarks import memory, report, soak
 from benchmarks.measure import BENCH_DIR, LOAD_CPU, SERVER_CPU
 from benchmarks.runner import Settings, run
 from benchmarks.scenarios import SCENARIOS
@@ -40,6 +41,7 @@ QUICK_SERVERS = ("tiercel", "robyn", "granian-rsgi", "nginx")
 QUICK_SCENARIOS = ("plaintext", "json", "db", "const")
 # (warm-up s, run s) for full and quick mode; both do 3 runs.
 FULL_TIMES, QUICK_TIMES, RUNS = (2, 5), (1, 2), 3
+SOAK_S, SOAK_WARMUP_S = 60, 5
 
 
 def _names(text: str, known: Mapping[str, object], what: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -79,7 +81,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     report_cmd.add_argument("results", type=Path, help="a results JSON written by `run`")
     report_cmd.add_argument("--out", type=Path, help="output directory (default: the JSON's)")
 
+    soak_cmd = commands.add_parser("soak", help="Tiercel under a mixed load for a while: errors, RSS and fd growth")
+    soak_cmd.add_argument("--duration", type=int, default=SOAK_S, help=f"seconds of the mixed load ({SOAK_S})")
+    soak_cmd.add_argument("--warmup", type=int, default=SOAK_WARMUP_S, help=f"warm-up seconds ({SOAK_WARMUP_S})")
+    soak_cmd.add_argument("--no-tls", dest="tls", action="store_false", help="leave out the TLS and HTTP/2 parts")
+    soak_cmd.add_argument("--json", type=Path, help="also write the result as JSON to this file")
+
     args = parser.parse_args(argv)
+    if args.command == "soak" and (args.duration < 1 or args.warmup < 0):
+        parser.error("need --duration >= 1 and --warmup >= 0")
     if args.command == "run":
         warmup, duration = QUICK_TIMES if args.quick else FULL_TIMES
         args.warmup = warmup if args.warmup is None else args.warmup
@@ -148,6 +158,26 @@ def _print_targets(results: dict[str, Any]) -> None:
             print("  " + report.target_line(result), file=sys.stderr)
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    for tool in ("wrk", "taskset", *(["h2load"] if args.tls else [])):
+        if shutil.which(tool) is None:
+            sys.exit(f"error: {tool} not found on PATH (run benchmarks/setup.sh)")
+    if not {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0):
+        sys.exit(f"error: need CPUs {SERVER_CPU} and {LOAD_CPU}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        result = soak.soak(args.duration, args.warmup, args.tls)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(soak.describe(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if "setup" in result:
+        return 2
+    return 1 if soak.failed(result) else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     results = json.loads(args.results.read_text())
     md_path, png_path = report.write(results, args.out or args.results.parent, args.results.stem)
@@ -159,6 +189,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.command == "soak":
+        return cmd_soak(args)
     return cmd_run(args, argv) if args.command == "run" else cmd_report(args)
 
 

@@ -27,6 +27,8 @@ BIG_BODY = b"x" * 65536  # the `big` scenario's body, built once at import
 FILE_NAME = "1m.bin"
 FILE_BYTES = bytes(i % 251 for i in range(1 << 20))
 SSE_EVENTS = 10_000
+# The soak's /stream (apps/tiercel_soak.py): 16 chunks of 1 KiB, each starting with its number.
+STREAM_CHUNKS = [f"chunk {i:02d} ".encode().ljust(1024, b"x") for i in range(16)]
 
 
 def static_dir() -> str:
