@@ -68,24 +68,25 @@ def cut_post(host: str, port: int) -> None:
         sock.sendall(head.encode() + CUT_BODY)
 
 
-def paced(kind: str, rate: float, until: float, totals: Totals, once: Callable[[int], str | None]) -> None:
-    """Call ``once(n)`` ``rate`` times a second until ``until`` (monotonic), counting each as ``kind``."""
+def paced(
+    kind: str, rate: float, start: float, duration: float, totals: Totals, once: Callable[[int], str | None]
+) -> None:
+    """Call ``once(n)`` at ``start`` + n / ``rate`` (monotonic; late calls catch up) for the n that fall within
+    ``duration``: rate x duration calls, each counted as ``kind``."""
     n = 0
-    due = time.monotonic()
-    while due < until:
+    while n / rate < duration:
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
         try:
             error = once(n)
         except OSError as exc:
             error = repr(exc)
         totals.add(kind, error)
         n += 1
-        due += 1 / rate
-        time.sleep(max(0.0, due - time.monotonic()))
 
 
 def run(host: str, port: int, duration: float, abandon_rate: float, ws_rate: float) -> dict[str, object]:
     totals = Totals()
-    until = time.monotonic() + duration
+    start = time.monotonic()
 
     def abandoned(n: int) -> None:
         abandon(host, port, reset=n % 2 == 1)
@@ -97,9 +98,9 @@ def run(host: str, port: int, duration: float, abandon_rate: float, ws_rate: flo
         return wsload.check(host, port, "/ws/echo", TIMEOUT_S)
 
     threads = [
-        threading.Thread(target=paced, args=("abandoned", abandon_rate, until, totals, abandoned)),
-        threading.Thread(target=paced, args=("cut_post", abandon_rate, until, totals, posted)),
-        threading.Thread(target=paced, args=("ws_session", ws_rate, until, totals, session)),
+        threading.Thread(target=paced, args=("abandoned", abandon_rate, start, duration, totals, abandoned)),
+        threading.Thread(target=paced, args=("cut_post", abandon_rate, start, duration, totals, posted)),
+        threading.Thread(target=paced, args=("ws_session", ws_rate, start, duration, totals, session)),
     ]
     for thread in threads:
         thread.start()
