@@ -420,7 +420,8 @@ def _measure_memory(
 
     for round_no in range(1, settings.runs + 1):
         for label in [label for label in entries if entries[label].get("validation", None) is None]:
-            server = Server(label, specs[label], workdir / f"{label.replace('#', '-')}-{round_no}", None)
+            spec = specs[label]
+            server = Server(label, spec, workdir / f"{label.replace('#', '-')}-{round_no}", None, env=spec.memory_env)
             entry = entries[label]
             try:
                 server.start()

@@ -40,7 +40,8 @@ class ServerSpec:
     command: Command
     scenarios: tuple[str, ...]
     summary: str
-    env: dict[str, str] = field(default_factory=dict)  # set for every instance, on top of the contract's BENCH_*
+    # The `memory` scenario's instances get these on top of the contract's BENCH_* (see benchmarks/memory.py).
+    memory_env: dict[str, str] = field(default_factory=dict)
 
 
 def _script(file: str) -> Command:
@@ -67,9 +68,12 @@ def _granian(interface: str, app: str, ws: bool) -> Command:
     ]  # fmt: skip
 
 
+# The memory scenario's 10,000 idle connections take a few seconds to open (more on a busy machine): where a server's
+# keep-alive timeout is shorter than that (Tiercel and uvicorn: 5 s), its memory instances get 60 s.
+KEEP_ALIVE_60S = {"tiercel": {"TIERCEL_TIMEOUT_KEEP_ALIVE": "60"}, "uvicorn": {"UVICORN_TIMEOUT_KEEP_ALIVE": "60"}}
 # Granian's backpressure (requests processed at once per worker, default backlog/workers = 1,024) also counts idle
-# keep-alive connections: the memory scenario's 10,000 would wait at the 1,025th. The load scenarios keep 64 busy.
-GRANIAN_ENV = {"GRANIAN_BACKPRESSURE": "20000"}
+# keep-alive connections: the memory scenario's 10,000 would wait at the 1,025th.
+GRANIAN_MEMORY_ENV = {"GRANIAN_BACKPRESSURE": "20000"}
 
 ALL = tuple(SCENARIOS)
 PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls)
@@ -90,8 +94,8 @@ SERVERS: dict[str, ServerSpec] = {
             _script("tiercel_bench.py"),
             ALL,
             "Tiercel, `apps/tiercel_bench.py`",
-            # Its default max_connections is exactly the memory scenario's 10,000: room for more, nothing else changes.
-            env={"TIERCEL_MAX_CONNECTIONS": "20000"},
+            # Its default max_connections is exactly the memory scenario's 10,000.
+            memory_env={"TIERCEL_MAX_CONNECTIONS": "20000", **KEEP_ALIVE_60S["tiercel"]},
         ),
         ServerSpec("robyn", _script("robyn_bench.py"), PLAIN, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
         ServerSpec(
@@ -99,26 +103,28 @@ SERVERS: dict[str, ServerSpec] = {
             _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app", ws=True),
             (*_without("middleware", "const"), *TLS),
             "Granian's own RSGI protocol, `apps/granian_rsgi_bench.py`, no framework",
-            env=GRANIAN_ENV,
+            memory_env=GRANIAN_MEMORY_ENV,
         ),
         ServerSpec(
             "granian-asgi",
             _granian("asgi", "benchmarks.apps.asgi_raw:app", ws=False),
             _without("middleware", "const", "file", "sse", "ws"),
             "Granian ASGI, raw ASGI app `apps/asgi_raw.py`, no framework",
-            env=GRANIAN_ENV,
+            memory_env=GRANIAN_MEMORY_ENV,
         ),
         ServerSpec(
             "uvicorn-raw",
             _uvicorn("benchmarks.apps.asgi_raw:app"),
             (*_without("middleware", "const", "file", "sse", "ws"), *TLS_H1),
             "uvicorn (httptools, uvloop, no access log), raw ASGI app `apps/asgi_raw.py`, no framework",
+            memory_env=KEEP_ALIVE_60S["uvicorn"],
         ),
         ServerSpec(
             "fastapi",
             _uvicorn("benchmarks.apps.fastapi_bench:app"),
             _without("const", "file", "sse", "ws"),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
+            memory_env=KEEP_ALIVE_60S["uvicorn"],
         ),
         ServerSpec(
             "socketify",
@@ -143,7 +149,13 @@ class Server:
     certificate."""
 
     def __init__(
-        self, label: str, spec: ServerSpec, workdir: Path, db_dsn: str | None, tls: TlsFiles | None = None
+        self,
+        label: str,
+        spec: ServerSpec,
+        workdir: Path,
+        db_dsn: str | None,
+        tls: TlsFiles | None = None,
+        env: dict[str, str] | None = None,  # on top of the contract's variables
     ) -> None:
         self.label = label
         self.spec = spec
@@ -152,7 +164,7 @@ class Server:
         self.workdir = workdir
         self.log_path = workdir / "server.log"
         self.argv: list[str] = []
-        self.env = {**os.environ, **spec.env, "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
+        self.env = {**os.environ, **(env or {}), "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
         if db_dsn:
             self.env.update(BENCH_DB_DSN=db_dsn, BENCH_DB_POOL=str(DB_POOL))
         if tls:

@@ -5,7 +5,6 @@ connections instead of 10,000: the reply parsing, a clean run, a server that clo
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -29,8 +28,8 @@ def hello(status: int, headers: dict[str, str], body: bytes) -> str | None:
     return None if (status, body) == (200, b"Hello, World!") else f"{status} {body!r}"
 
 
-def running(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
-    server = Server(spec.name, spec, workdir, None)
+def running(spec: ServerSpec, workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = Server(spec.name, spec, workdir, None, env=env)
     server.start()
     try:
         assert server.wait_ready(), server.failure
@@ -75,8 +74,7 @@ def test_a_wrong_reply_fails_the_run(tiercel: Server) -> None:
 
 def test_connections_closed_during_the_hold_fail_the_run(tmp_path: Path) -> None:
     """A keep-alive timeout shorter than the hold: the server closes them all before the RSS is read."""
-    spec = dataclasses.replace(SERVERS["tiercel"], env={"TIERCEL_TIMEOUT_KEEP_ALIVE": "0.2"})
-    for server in running(spec, tmp_path / "short-keep-alive"):
+    for server in running(SERVERS["tiercel"], tmp_path / "short-keep-alive", {"TIERCEL_TIMEOUT_KEEP_ALIVE": "0.2"}):
         record = run_memory(server.pid, HOST, server.port, CONNECTIONS, hello)
         assert not record["ok"]
         assert record["closed_early"] == CONNECTIONS
