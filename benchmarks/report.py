@@ -296,7 +296,9 @@ def memory_table(scenario: str, info: dict[str, Any], by_server: dict[str, Recor
             f"{m['bytes_per_conn_max']:,.0f} | {m['rss_before_mib']:.1f} | {m['rss_held_mib']:.1f} | "
             f"{_num(ratio, '.2f')} | {status} |"
         )
-    return [*lines, ""]
+    env = [f"{label} `{' '.join(f'{k}={v}' for k, v in e['memory_env'].items())}`"
+           for label, e in by_server.items() if e.get("memory_env")]  # fmt: skip
+    return [*lines, "", *([f"Set for these instances: {'; '.join(env)}.", ""] if env else [])]
 
 
 def tls_note(by_server: dict[str, Record]) -> str:

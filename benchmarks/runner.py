@@ -427,7 +427,7 @@ def _measure_memory(
                 server.start()
                 failure = f"server {server.failure}" if not server.wait_ready() else validate(server, scenario, None)
                 if round_no == 1:
-                    entry.update(validation=failure, runs=[])
+                    entry.update(validation=failure, runs=[], memory_env=spec.memory_env)
                 if failure:
                     log(f"{scenario.name:<15} {label:<14} FAILED validation: {failure}")
                     if round_no > 1:

@@ -322,6 +322,9 @@ def soak(duration: int, warmup: int, use_tls: bool) -> dict[str, Any]:
             warm_counts, warm_errors = run_phase(gens, warmup) if warmup else ({}, {})
             result["warmup"] = {"counts": warm_counts, "errors": warm_errors}
             for server in servers:
+                if not server.alive():
+                    result.update(counts={}, errors={f"{server.name} died in the warm-up: {server.failure}": 1})
+                    return result
                 entry = result["servers"][server.name]
                 entry["fds_start"] = settled_fds(server.pid)
                 entry["rss_start_kib"] = memory_kib(server.pid)["VmRSS"]
@@ -355,7 +358,7 @@ def describe(result: dict[str, Any]) -> str:
     counts, errors = result["counts"], result["errors"]
     total = sum(counts.values())
     lines = [
-        f"soak: {result['duration_s']} s after a {result['warmup_s']} s warm-up: {total:,} requests "
+        f"soak: {result['duration_s']} s after a {result['warmup_s']} s warm-up: {total:,} requests and messages "
         f"({total / result['duration_s']:,.0f}/s), {sum(errors.values()):,} errors",
         "",
         f"{'kind':<18} {'count':>12}",
@@ -367,7 +370,7 @@ def describe(result: dict[str, Any]) -> str:
     lines.append(f"{'server':<16} {'RSS start':>10} {'peak':>10} {'end':>10} {'growth':>10}   fds: started  start  end")
     for name, s in result["servers"].items():
         if "rss_end_kib" not in s:
-            lines.append(f"{name:<16} (gone)")
+            lines.append(f"{name:<16} (not measured)")
             continue
         growth = s["rss_end_kib"] - s["rss_start_kib"]
         lines.append(

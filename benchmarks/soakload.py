@@ -72,9 +72,10 @@ def paced(
     kind: str, rate: float, start: float, duration: float, totals: Totals, once: Callable[[int], str | None]
 ) -> None:
     """Call ``once(n)`` at ``start`` + n / ``rate`` (monotonic; late calls catch up) for the n that fall within
-    ``duration``: rate x duration calls, each counted as ``kind``."""
+    ``duration``, each counted as ``kind``: rate x duration calls, fewer when they take longer than their share and
+    the duration is over first."""
     n = 0
-    while n / rate < duration:
+    while n / rate < duration and time.monotonic() < start + duration:
         time.sleep(max(0.0, start + n / rate - time.monotonic()))
         try:
             error = once(n)
