@@ -20,6 +20,7 @@ error happened or the fds grew, 2 when the setup failed (a server that did not s
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ WRK_SOAK = BENCH_DIR / "wrk_soak.lua"
 GRACE_S = 30.0  # a generator still running this long after its duration is killed (and an error)
 SETTLE_S = 10.0  # how long the server may take to close its side of the clients' connections after a phase
 STABLE_S = 1.0  # after the warm-up, the fd count is taken once it has not changed for this long
+RSS_TRACE_S = 1.0  # the RSS of each server is sampled this often during the run
 WRK_CONNECTIONS, WS_CONNECTIONS, TLS_CONNECTIONS, H2_STREAMS = 16, 2, 4, 8
 TLS_PATHS = ("/", "/json", "/stream")
 
@@ -101,6 +104,30 @@ def memory_kib(pid: int) -> dict[str, int]:
     with open(f"/proc/{pid}/status") as f:
         fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
     return {name: int(value.split()[0]) for name, value in fields.items()}
+
+
+class RssTrace:
+    """Samples each pid's VmRSS every RSS_TRACE_S in a thread (``samples``: pid -> KiB, in order): a leak keeps
+    growing through the run, an allocator warming up levels off."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.samples: dict[int, list[int]] = {pid: [] for pid in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-trace", daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(RSS_TRACE_S):
+            for pid, samples in self.samples.items():
+                with contextlib.suppress(OSError, KeyError):
+                    samples.append(memory_kib(pid)["VmRSS"])
+
+    def __enter__(self) -> RssTrace:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def settled_fds(pid: int, target: int | None = None) -> int:
@@ -329,7 +356,8 @@ def soak(duration: int, warmup: int, use_tls: bool) -> dict[str, Any]:
                 entry["fds_start"] = settled_fds(server.pid)
                 entry["rss_start_kib"] = memory_kib(server.pid)["VmRSS"]
             log(f"soak: {duration} s")
-            counts, errors = run_phase(generators(plain, tls, root / "mix", duration), duration)
+            with RssTrace([server.pid for server in servers]) as trace:
+                counts, errors = run_phase(generators(plain, tls, root / "mix", duration), duration)
             result.update(counts=counts, errors=errors)
             for server in servers:
                 entry = result["servers"][server.name]
@@ -337,8 +365,9 @@ def soak(duration: int, warmup: int, use_tls: bool) -> dict[str, Any]:
                     errors[f"{server.name} {server.failure}"] = 1
                     continue
                 entry["fds_end"] = settled_fds(server.pid, entry["fds_start"])
-                mem = memory_kib(server.pid)
-                entry.update(rss_end_kib=mem["VmRSS"], rss_peak_kib=mem["VmHWM"])
+                mem, samples = memory_kib(server.pid), trace.samples[server.pid]
+                entry.update(rss_end_kib=mem["VmRSS"], rss_peak_kib=mem["VmHWM"], rss_trace_kib=samples)
+                entry["rss_mid_kib"] = samples[len(samples) // 2] if samples else entry["rss_start_kib"]
         finally:
             stop_all(servers)
     return result
@@ -367,15 +396,19 @@ def describe(result: dict[str, Any]) -> str:
     ]
     for phase, errs in (("warm-up", result.get("warmup", {}).get("errors", {})), ("soak", errors)):
         lines += [f"{phase} error: {what} = {n}" for what, n in errs.items()]
-    lines.append(f"{'server':<16} {'RSS start':>10} {'peak':>10} {'end':>10} {'growth':>10}   fds: started  start  end")
+    lines.append(
+        f"{'server':<16} {'RSS start':>10} {'mid-run':>10} {'end':>10} {'peak':>10} {'growth':>9} {'2nd half':>9}"
+        "   fds: started  start  end"
+    )
     for name, s in result["servers"].items():
         if "rss_end_kib" not in s:
             lines.append(f"{name:<16} (not measured)")
             continue
-        growth = s["rss_end_kib"] - s["rss_start_kib"]
+        growth, second_half = s["rss_end_kib"] - s["rss_start_kib"], s["rss_end_kib"] - s["rss_mid_kib"]
+        mib = [f"{s[key] / 1024:>6.1f} MiB" for key in ("rss_start_kib", "rss_mid_kib", "rss_end_kib", "rss_peak_kib")]
         lines.append(
-            f"{name:<16} {s['rss_start_kib'] / 1024:>7.1f} MiB {s['rss_peak_kib'] / 1024:>6.1f} MiB "
-            f"{s['rss_end_kib'] / 1024:>6.1f} MiB {growth:>+7,} kB   {s['fds_started']:>12} {s['fds_start']:>6} "
+            f"{name:<16} {mib[0]:>10} {mib[1]:>10} {mib[2]:>10} {mib[3]:>10} {growth:>+6,} kB {second_half:>+6,} kB"
+            f"   {s['fds_started']:>12} {s['fds_start']:>6} "
             f"{s['fds_end']:>4}" + ("  GREW" if s["fds_end"] > s["fds_start"] else "")
         )
     lines.append("soak: " + ("FAILED" if failed(result) else "ok: no errors, fds back to their start count"))

@@ -132,4 +132,5 @@ def test_a_short_soak_is_clean() -> None:
     for entry in result["servers"].values():
         assert entry["fds_end"] == entry["fds_start"]
         assert entry["rss_peak_kib"] >= entry["rss_end_kib"] > 0
+        assert entry["rss_trace_kib"] and entry["rss_mid_kib"] in entry["rss_trace_kib"]
     assert soak.describe(result).endswith("soak: ok: no errors, fds back to their start count")
