@@ -33,7 +33,7 @@ from benchmarks import memory, report, soak
 from benchmarks.measure import BENCH_DIR, LOAD_CPU, SERVER_CPU
 from benchmarks.runner import Settings, run
 from benchmarks.scenarios import SCENARIOS
-from benchmarks.servers import SERVERS
+from benchmarks.servers import BASE_PYTHON, SERVERS
 from benchmarks.wsload import WINDOW
 
 RESULTS_DIR = BENCH_DIR / "results"
@@ -94,8 +94,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         warmup, duration = QUICK_TIMES if args.quick else FULL_TIMES
         args.warmup = warmup if args.warmup is None else args.warmup
         args.duration = duration if args.duration is None else args.duration
-        default_servers, default_scenarios = (QUICK_SERVERS, QUICK_SCENARIOS) if args.quick else (SERVERS, SCENARIOS)
+        everyone = [name for name, spec in SERVERS.items() if spec.in_default]
+        default_servers, default_scenarios = (QUICK_SERVERS, QUICK_SCENARIOS) if args.quick else (everyone, SCENARIOS)
         args.servers = _names(args.servers or ",".join(default_servers), SERVERS, "servers", parser)
+        if "tiercel-base" in args.servers and not os.environ.get(BASE_PYTHON):
+            parser.error(
+                f"tiercel-base runs Tiercel with the interpreter in ${BASE_PYTHON}: set it to the python of a "
+                "venv where the base build is installed (with asyncpg and jinja2)"
+            )
         args.scenarios = _names(args.scenarios or ",".join(default_scenarios), SCENARIOS, "scenarios", parser)
         if args.duration < 1 or args.warmup < 0 or args.runs < 1 or args.threads < 1 or args.connections < args.threads:
             parser.error("need --duration >= 1, --warmup >= 0, --runs >= 1, --threads >= 1, --connections >= --threads")

@@ -24,6 +24,7 @@ HELLO = b"Hello, World!"
 POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
 WRK_POST_JSON = BENCH_DIR / "wrk_post_json.lua"
 WRK_CLOSE = BENCH_DIR / "wrk_close.lua"
+WRK_PIPELINE = BENCH_DIR / "wrk_pipeline.lua"
 QUERIES = 20
 # The h2_streams scenario's requests in flight per connection (h2load -m): 64 connections x 16 = 1,024 at once, all
 # under every server's stream limit (100 and more).
@@ -222,6 +223,13 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("plaintext", "/", "sync handler, text/plain `Hello, World!`", _plaintext),
+        Scenario(
+            "pipelined",
+            "/",
+            "`plaintext` with 16 requests in one write per connection (HTTP/1.1 pipelining)",
+            _plaintext,
+            wrk_script=WRK_PIPELINE,
+        ),
         Scenario("json", "/json", "`{'message': 'Hello, World!'}` as JSON", _json_equal({"message": "Hello, World!"})),
         Scenario("path", "/users/12345", "path parameter echoed as JSON", _json_equal({"id": "12345"})),
         Scenario(

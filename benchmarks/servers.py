@@ -42,11 +42,21 @@ class ServerSpec:
     summary: str
     # The `memory` scenario's instances get these on top of the contract's BENCH_* (see benchmarks/memory.py).
     memory_env: dict[str, str] = field(default_factory=dict)
+    in_default: bool = True  # part of a run that names no servers
 
 
 def _script(file: str) -> Command:
     # The app reads its certificate from the environment (BENCH_TLS_CERT / BENCH_TLS_KEY).
     return lambda port, workdir, tls: [sys.executable, str(APPS_DIR / file)]
+
+
+# `tiercel-base` is Tiercel as another interpreter has it installed: the python of a venv built from the base of a
+# change, to compare the change with its base in one run, runs alternating (see benchmarks/README.md).
+BASE_PYTHON = "BENCH_BASE_PYTHON"
+
+
+def _base_script(file: str) -> Command:
+    return lambda port, workdir, tls: [os.environ[BASE_PYTHON], str(APPS_DIR / file)]
 
 
 def _uvicorn(app: str) -> Command:
@@ -97,6 +107,14 @@ SERVERS: dict[str, ServerSpec] = {
             # Its default max_connections is exactly the memory scenario's 10,000.
             memory_env={"TIERCEL_MAX_CONNECTIONS": "20000", **KEEP_ALIVE_60S["tiercel"]},
         ),
+        ServerSpec(
+            "tiercel-base",
+            _base_script("tiercel_bench.py"),
+            ALL,
+            f"Tiercel as `${BASE_PYTHON}` has it installed (the base of a change), `apps/tiercel_bench.py`",
+            memory_env={"TIERCEL_MAX_CONNECTIONS": "20000", **KEEP_ALIVE_60S["tiercel"]},
+            in_default=False,
+        ),
         ServerSpec("robyn", _script("robyn_bench.py"), PLAIN, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
         ServerSpec(
             "granian-rsgi",
@@ -135,7 +153,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "nginx",
             nginx_command,
-            ("plaintext", "const", "file", "memory", *TLS),
+            ("plaintext", "pipelined", "const", "file", "memory", *TLS),
             "nginx, `apps/nginx.conf.template` (TLS: `apps/nginx-tls.conf.template`), one process (no master), "
             "`return 200`; the file from disk",
         ),
