@@ -698,10 +698,7 @@ void Http1Session::send_output() {
     return;
   }
   while (!transport_closed_) {
-    if (!out_.empty()) {
-      transport_.send(out_);
-      clear_sent(out_);
-    }
+    if (!out_.empty()) transport_.send(out_);
     if (close_after_ && next_write_ > close_seq_ && !closing_) {
       begin_close();
       return;

@@ -95,6 +95,7 @@ class UpgradedProtocol {
 
 /// Clears a buffer whose bytes were sent. One that grew past a few answers' worth is freed instead of kept: a
 /// connection that once sent a large answer does not hold that much memory while it waits for the next request.
+/// (Not after every send: a connection that pipelines would allocate its output anew for each batch.)
 inline void clear_sent(std::string& buffer) noexcept {
   constexpr size_t kKept = 2048;
   if (buffer.capacity() > kKept) {
@@ -175,6 +176,11 @@ class Http1Session {
   bool holds_input() const noexcept { return len_ != 0; }
   /// Size of the session's own read buffer: 0 while it holds no input.
   size_t input_capacity() const noexcept { return borrowed_ ? 0 : cap_; }
+  /// Frees the output buffer if a large answer grew it and nothing waits in it (the server's sweep calls this
+  /// once a second, so a connection that goes idle keeps no such buffer for long).
+  void shed_output() noexcept {
+    if (out_.empty()) clear_sent(out_);
+  }
   /// The peer finished sending (or the transport failed): stop and cancel pending work.
   void on_eof();
   /// The transport is gone for good. Pending deferred work is cancelled.

@@ -222,6 +222,14 @@ class TcpConnection final : public SessionTransport {
     session_->on_timeout();
   }
 
+  /// Frees output buffers a large answer grew, where nothing waits in them (see Http1Session::shed_output).
+  void shed_output() noexcept {
+    if (session_) session_->shed_output();
+    if (writing_.empty()) clear_sent(writing_);
+    if (pending_.empty()) clear_sent(pending_);
+    if (tls_ && tls_->output().empty()) clear_sent(tls_->output());
+  }
+
   /// Bytes the socket (or OpenSSL) holds that the loop has not read yet.
   bool input_waiting() {
     if (tls_ && tls_->has_buffered_input()) return true;
@@ -248,12 +256,12 @@ class TcpConnection final : public SessionTransport {
   /// Bytes as they go on the wire: one write (a writev with a tail); only what the socket did not take is copied.
   void send_wire(std::string& out, std::string_view tail) {
     if (hard_closing_) {
-      clear_sent(out);
+      out.clear();
       return;
     }
     if (write_in_flight_) {
       pending_.append(out).append(tail);
-      clear_sent(out);
+      out.clear();
       return;
     }
     // One write (a writev with a tail); only what the socket did not take is copied, into the write queue.
@@ -261,13 +269,13 @@ class TcpConnection final : public SessionTransport {
                      uv_buf_init(const_cast<char*>(tail.data()), static_cast<unsigned>(tail.size()))};
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), b, tail.empty() ? 1 : 2);
     if (n < 0 && n != UV_EAGAIN) {
-      clear_sent(out);
+      out.clear();
       hard_close();
       return;
     }
     size_t done = n > 0 ? static_cast<size_t>(n) : 0;
     if (done == out.size() + tail.size()) {
-      clear_sent(out);
+      out.clear();
       return;
     }
     if (done < out.size()) {
@@ -276,7 +284,7 @@ class TcpConnection final : public SessionTransport {
     } else {
       writing_.assign(tail.substr(done - out.size()));
     }
-    clear_sent(out);
+    out.clear();
     start_write();
   }
 
@@ -484,7 +492,7 @@ class TcpConnection final : public SessionTransport {
       self->start_write();
       return;
     }
-    clear_sent(self->pending_);  // the writes are done: buffers a large answer grew are not kept
+    clear_sent(self->pending_);  // the writes are done: the large answer they held is not kept
     if (self->close_requested_) {
       self->shutdown();
       return;
@@ -775,6 +783,7 @@ void TcpServer::on_sweep(uv_timer_t* t) {
     if (d != 0 && d <= now) due.push_back(c);
   }
   for (auto* c : due) c->on_deadline(now);
+  for (auto* c : self->connections_) c->shed_output();
 }
 
 }  // namespace tiercel
