@@ -14,6 +14,8 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
 
+from test_benchmark_app import running  # noqa: E402
+
 from benchmarks import report  # noqa: E402
 from benchmarks.__main__ import parse_args  # noqa: E402
 from benchmarks.infra import HOST  # noqa: E402
@@ -28,21 +30,13 @@ def hello(status: int, headers: dict[str, str], body: bytes) -> str | None:
     return None if (status, body) == (200, b"Hello, World!") else f"{status} {body!r}"
 
 
-def running(spec: ServerSpec, workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    server = Server(spec.name, spec, workdir, None, env=env)
-    server.start()
-    try:
-        assert server.wait_ready(), server.failure
-        yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(10)
+def running_spec(spec: ServerSpec, workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    yield from running(Server(spec.name, spec, workdir, None, env=env))
 
 
 @pytest.fixture
 def tiercel(tmp_path: Path) -> Iterator[Server]:
-    yield from running(SERVERS["tiercel"], tmp_path / "tiercel")
+    yield from running_spec(SERVERS["tiercel"], tmp_path / "tiercel")
 
 
 def test_parse_reply() -> None:
@@ -74,7 +68,8 @@ def test_a_wrong_reply_fails_the_run(tiercel: Server) -> None:
 
 def test_connections_closed_during_the_hold_fail_the_run(tmp_path: Path) -> None:
     """A keep-alive timeout shorter than the hold: the server closes them all before the RSS is read."""
-    for server in running(SERVERS["tiercel"], tmp_path / "short-keep-alive", {"TIERCEL_TIMEOUT_KEEP_ALIVE": "0.2"}):
+    short = {"TIERCEL_TIMEOUT_KEEP_ALIVE": "0.2"}
+    for server in running_spec(SERVERS["tiercel"], tmp_path / "short-keep-alive", short):
         record = run_memory(server.pid, HOST, server.port, CONNECTIONS, hello)
         assert not record["ok"]
         assert record["closed_early"] == CONNECTIONS

@@ -17,6 +17,8 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
 
+from test_benchmark_app import running  # noqa: E402
+
 from benchmarks import soak, soakload  # noqa: E402
 from benchmarks.__main__ import parse_args  # noqa: E402
 from benchmarks.infra import HOST, free_port  # noqa: E402
@@ -28,15 +30,7 @@ needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not inst
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server("tiercel", soak.SPEC, tmp_path_factory.mktemp("soak") / "plain", None)
-    server.start()
-    try:
-        assert server.wait_ready(), server.failure
-        yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(10)
+    yield from running(Server("tiercel", soak.SPEC, tmp_path_factory.mktemp("soak") / "plain", None))
 
 
 @pytest.fixture(scope="module")
