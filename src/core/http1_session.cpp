@@ -82,20 +82,11 @@ void Http1Session::on_read_borrowed(char* data, size_t n) {
   borrowed_ = true;
   on_read(n);
   if (!borrowed_) return;  // read_space() moved what is kept into our own buffer
+  if (len_ != 0) return own_input(std::max(len_, kInitialBuffer));  // a partial request, or requests held back
   borrowed_ = false;
-  if (len_ == 0) {
-    data_ = buf_.data();
-    cap_ = buf_.size();
-    release_input();
-    return;
-  }
-  // A partial request, or requests held back by backpressure: only they are kept.
-  std::vector<char> own(std::max(len_, kInitialBuffer));
-  std::memcpy(own.data(), data_, len_);
-  buf_.swap(own);
   data_ = buf_.data();
   cap_ = buf_.size();
-  head_moved_ = true;
+  release_input();
 }
 
 void Http1Session::on_read(size_t n) {
