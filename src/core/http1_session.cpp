@@ -1,4 +1,5 @@
-// HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure.
+// HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure. Streamed
+// request bodies and streamed answers are in http1_session_streams.cpp.
 #include "core/http1_session.h"
 
 #include <algorithm>
@@ -289,100 +290,6 @@ bool Http1Session::start_body_stream(uint64_t limit) {
   return true;
 }
 
-bool Http1Session::deliver_body() {
-  if (!body_sink_ || body_paused_) {
-    transport_.pause_reading();  // resume_body() or set_body_sink() reads on
-    return false;
-  }
-  if (state_ == State::kStreamLength) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(len_ - pos_, body_left_));
-    if (n > 0) {
-      std::string_view piece(data_ + pos_, n);
-      pos_ += n;
-      head_start_ = pos_;
-      body_left_ -= n;
-      if (!body_sink_->on_body(piece)) body_paused_ = true;
-    }
-    if (body_left_ == 0) {
-      end_body_stream(0, {});
-      return true;
-    }
-  } else {
-    http1::Limits limits = env_.config.limits;
-    limits.max_body = body_limit_;
-    size_t consumed = 0;
-    http1::ParseError err = http1::ParseError::kNone;
-    auto st = chunked_.feed(std::string_view(data_ + pos_, len_ - pos_), limits, chunked_body_, consumed, err);
-    if (st == http1::ParseStatus::kError) {
-      end_body_stream(http1::status_for(err), http1::describe(err));
-      return false;
-    }
-    pos_ += consumed;
-    head_start_ = pos_;
-    if (!chunked_body_.empty()) {
-      if (!body_sink_->on_body(chunked_body_)) body_paused_ = true;
-      chunked_body_.clear();
-    }
-    if (st == http1::ParseStatus::kComplete) {
-      end_body_stream(0, {});
-      return true;
-    }
-  }
-  if (body_paused_) transport_.pause_reading();
-  return false;
-}
-
-void Http1Session::end_body_stream(int status, std::string_view message) {
-  BodySink* sink = std::exchange(body_sink_, nullptr);
-  body_paused_ = false;
-  if (status == 0) {
-    state_ = State::kHead;
-    head_start_ = pos_;
-    if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
-    if (sink) sink->on_body_end();
-    return;
-  }
-  stop_body_stream();
-  if (sink) sink->on_body_error(status, message);
-}
-
-void Http1Session::stop_body_stream() {
-  // The rest of the body will not be read: nothing more is parsed, and the connection closes after the answer.
-  body_sink_ = nullptr;
-  body_paused_ = false;
-  state_ = State::kClosing;
-  len_ = pos_ = head_start_ = 0;
-  if (!close_after_ || body_seq_ < close_seq_) {
-    close_after_ = true;
-    close_seq_ = body_seq_;
-  }
-}
-
-void Http1Session::set_body_sink(BodySink* sink) {
-  if (!streaming_body() || body_sink_ || closing_ || transport_closed_) return;
-  body_sink_ = sink;
-  body_paused_ = false;
-  if (in_process_) return;  // dispatch: process() goes on to deliver what is buffered
-  if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
-  process();
-  send_output();
-}
-
-void Http1Session::resume_body() {
-  if (!streaming_body() || !body_sink_ || !body_paused_ || closing_ || transport_closed_) return;
-  body_paused_ = false;
-  if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
-  if (in_process_) return;
-  process();
-  send_output();
-}
-
-void Http1Session::drop_body_sink(BodySink* sink) noexcept {
-  if (!sink || body_sink_ != sink) return;
-  stop_body_stream();
-  if (!in_process_ && !closing_ && !transport_closed_) send_output();
-}
-
 void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   if (head_moved_) {
     // The buffer moved since the head was parsed; the head is still intact at head_start_, so re-parse it
@@ -592,83 +499,6 @@ Http1Session::Slot* Http1Session::find_slot(uint64_t seq) noexcept {
     if (s.seq == seq) return &s;
   }
   return nullptr;
-}
-
-void Http1Session::stream_begin(uint64_t seq, std::string_view head, void* token) {
-  Slot* s = find_slot(seq);
-  if (!s) {
-    // A stream always has a slot (even as the current answer): later answers queue behind it in order.
-    slots_.push_back(Slot{seq, {}, nullptr, false, false});
-    s = &slots_.back();
-  }
-  s->streaming = true;
-  s->token = token;
-  s->bytes.append(head);
-  s->streamed = head.size();
-  if (head.size() >= 12) s->status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
-  flush_ready();
-  if (!in_process_ && !closing_) send_output();
-}
-
-void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
-  Slot* s = find_slot(seq);
-  if (!s || !s->streaming || transport_closed_) return;
-  s->streamed += bytes.size();
-  if (&slots_.front() == s && s->bytes.empty()) {
-    out_.append(bytes);  // the current answer: straight into the output (flush_output() sends it)
-  } else {
-    s->bytes.append(bytes);
-    if (&slots_.front() == s) flush_ready();
-  }
-}
-
-ssize_t Http1Session::stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) {
-  Slot* s = find_slot(seq);
-  if (!s || !s->streaming || closing_ || transport_closed_) return -1;
-  if (&slots_.front() != s || !s->bytes.empty()) return 0;
-  if (!out_.empty()) transport_.send(out_);  // what comes before the file bytes goes first
-  if (transport_closed_ || transport_.unsent_bytes() != 0) return 0;
-  ssize_t n = transport_.send_file(fd, offset, count);
-  if (n > 0) s->streamed += static_cast<uint64_t>(n);
-  return n;
-}
-
-void Http1Session::flush_output() {
-  if (!in_process_ && !closing_ && !transport_closed_) send_output();
-}
-
-bool Http1Session::stream_writable(uint64_t seq) {
-  Slot* s = find_slot(seq);
-  if (!s || !s->streaming || closing_ || transport_closed_) return false;
-  bool ok = &slots_.front() == s && out_.size() + transport_.unsent_bytes() <= env_.config.write_high_watermark;
-  if (!ok) s->wants_writable = true;
-  return ok;
-}
-
-size_t Http1Session::stream_budget(uint64_t seq) {
-  if (!stream_writable(seq)) return 0;
-  size_t used = out_.size() + transport_.unsent_bytes();
-  size_t left = env_.config.write_high_watermark - std::min(used, env_.config.write_high_watermark);
-  return std::max<size_t>(1, left / std::max<size_t>(1, transport_.write_sharers()));
-}
-
-void Http1Session::stream_end(uint64_t seq, bool close) {
-  Slot* s = find_slot(seq);
-  if (!s) return;
-  s->streaming = false;
-  s->wants_writable = false;
-  response_done(seq, close);
-}
-
-void Http1Session::notify_writable() {
-  if (notifying_ || slots_.empty() || closing_ || transport_closed_) return;
-  Slot& front = slots_.front();
-  if (!front.streaming || !front.wants_writable || !front.token) return;
-  if (out_.size() + transport_.unsent_bytes() > env_.config.write_high_watermark) return;
-  front.wants_writable = false;
-  notifying_ = true;
-  env_.dispatcher.on_writable(front.token);  // may write, or end the stream, right away
-  notifying_ = false;
 }
 
 void Http1Session::respond_error(int status, std::string_view message) {
