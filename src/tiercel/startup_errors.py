@@ -16,6 +16,12 @@ from types import TracebackType
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def in_package(filename: str) -> bool:
+    """True for a file of the tiercel package or one of its subpackages."""
+    directory = os.path.dirname(os.path.abspath(filename))
+    return directory == PACKAGE_DIR or directory.startswith(PACKAGE_DIR + os.sep)
+
+
 def is_setup_error(e: BaseException) -> bool:
     """An error Tiercel raised about how the app or the server is set up: a ValueError, TypeError, RuntimeError or
     OSError whose innermost Python frame is in the tiercel package (errors raised in the app's own code, such as
@@ -27,7 +33,7 @@ def is_setup_error(e: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == PACKAGE_DIR
+    return in_package(tb.tb_frame.f_code.co_filename)
 
 
 def setup_error_line(e: BaseException) -> str:
@@ -37,7 +43,7 @@ def setup_error_line(e: BaseException) -> str:
     for frame in reversed(traceback.extract_tb(e.__traceback__)):
         if frame.filename.startswith("<"):
             continue  # generated code (a dataclass's __init__), frozen importlib
-        if os.path.dirname(os.path.abspath(frame.filename)) != PACKAGE_DIR:
+        if not in_package(frame.filename):
             rel = os.path.relpath(frame.filename)
             where = f"{frame.filename if rel.startswith('..') else rel}:{frame.lineno}: "
             break

@@ -1,0 +1,32 @@
+"""Optional dependencies (pydantic, msgspec, Jinja2, ...): imported when a feature that needs one is used, and a
+clear start-up error naming the command that installs it when it is missing.
+
+>>> require("json", "json", "reading JSON").__name__
+'json'
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def require(module: str, extra: str, feature: str) -> ModuleType:
+    """`module`, imported; a RuntimeError saying `pip install 'tiercel[extra]'` when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeError(
+            f"{feature} needs {module.split('.')[0]}, which is not installed: pip install 'tiercel[{extra}]'"
+        ) from None
+
+
+def installed(module: str) -> ModuleType | None:
+    """`module` when it is installed (and imports), else None."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+__all__ = ["installed", "require"]
