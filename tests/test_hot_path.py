@@ -6,17 +6,20 @@ served; the only Python frames allowed are the user's handlers (and asyncio/stdl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import msgspec
+import pydantic
 import pytest
 
 import tiercel
-from tiercel import Tiercel
+from tiercel import Form, Header, Query, Tiercel
 
 TIERCEL_DIR = os.path.dirname(os.path.abspath(tiercel.__file__))
 N = 1000
@@ -212,3 +215,85 @@ def test_no_framework_python_per_websocket_connection(loop_kind: str) -> None:
     # The profiler watched the server's thread: a coroutine's "call" event comes at its start and at each resume
     # (the handler resumes for two messages and for the disconnect).
     assert recorder.handler_calls == {"room": 4 * WS_N, "joined": WS_N, "left": WS_N}
+
+
+class Item(pydantic.BaseModel):
+    name: str
+    price: float = pydantic.Field(gt=0)
+
+
+class ItemOut(pydantic.BaseModel):
+    name: str
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
+@dataclasses.dataclass
+class Note:
+    text: str
+
+
+class Login(pydantic.BaseModel):
+    user: str
+    password: str
+
+
+MODEL_HANDLERS = ("create_pydantic", "create_struct", "create_dataclass", "search", "form_login")
+MODEL_N = 300
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_no_framework_python_for_validated_models(loop_kind: str) -> None:
+    """FastAPI's features under the same rule: bodies validated into pydantic models, msgspec Structs and
+    dataclasses, response models serialising the result, marker parameters with rules, a form into a model; all of
+    it runs the libraries' native callables from C++, no function of the tiercel package."""
+    from conftest import RunningServer
+
+    app = Tiercel(__file__)
+
+    @app.post("/items", status_code=201)
+    def create_pydantic(item: Item) -> ItemOut:
+        return item  # filtered to ItemOut's fields by the response model
+
+    @app.post("/points")
+    async def create_struct(point: Point) -> Point:
+        return point
+
+    @app.post("/notes")
+    def create_dataclass(note: Note) -> Note:
+        return note
+
+    @app.get("/search")
+    def search(q: Annotated[str, Query(min_length=2, pattern="^[a-z]+$")],
+               size: Annotated[int, Query(ge=1, le=50, alias="page-size")] = 10,
+               agent: Annotated[str | None, Header(alias="user-agent")] = None):  # fmt: skip
+        return {"q": q, "size": size}
+
+    @app.post("/login")
+    def form_login(login: Annotated[Login, Form()]):
+        return login.user
+
+    recorder = CallRecorder()
+    recorder.handler_names = MODEL_HANDLERS
+    server = RunningServer(app, loop_kind)
+    server.profile = recorder
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            client.get("/search?q=ab")  # warm-up
+            recorder.recording = True
+            for _ in range(MODEL_N):
+                r = client.post("/items", json={"name": "pen", "price": 2})
+                assert (r.status_code, r.json()) == (201, {"name": "pen"})
+                assert client.post("/points", json={"x": 1, "y": 2}).json() == {"x": 1, "y": 2}
+                assert client.post("/notes", json={"text": "hi"}).json() == {"text": "hi"}
+                assert client.get("/search?q=ab&page-size=5").json() == {"q": "ab", "size": 5}
+                assert client.post("/login", data={"user": "ann", "password": "x"}).text == "ann"
+            recorder.recording = False
+    finally:
+        server.stop()
+    assert recorder.handler_calls == {name: MODEL_N for name in MODEL_HANDLERS}
+    assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"

@@ -147,9 +147,10 @@ nb::object BodyStream::form(std::string_view content_type) {
 
 void BodyStream::complete_form() {
   if (!form_->finish()) return fail_form();
-  auto [form, files] = form_->build();
+  auto [form, files, lists] = form_->build();
   form_data_ = std::move(form);
   files_ = std::move(files);
+  (void)lists;  // a streamed form has no file parameters (they need the whole body)
   settle(form_future_, "set_result", form_data_);
 }
 

@@ -33,6 +33,7 @@ struct Globals {
   // tiercel.exceptions.ClientError and JSONBodyError (set at import): the framework's own client errors (malformed
   // forms, bodies too large or too slow) and request.json()'s on a body that is not JSON.
   nb::object client_error, json_error;
+  nb::object validation_error;  // tiercel.RequestValidationError(errors, body): FastAPI's 422
   size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file
 };
 Globals& globals();

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "bindings/answer_model.h"
 #include "bindings/arguments.h"
 #include "bindings/body_stream.h"
 #include "bindings/common.h"
@@ -214,6 +215,7 @@ class Engine final : public Dispatcher {
     std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
     bool auth = false;                  // before[0] is the authentication handler's authenticate()
     nb::object unauthorized;            // what auth answers when authenticate() returns None
+    std::shared_ptr<const AnswerModel> answer;  // FastAPI's response model / status_code, or null
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
   };
 
@@ -345,6 +347,22 @@ class Engine final : public Dispatcher {
     h.blocking = true;
     set_executor(std::move(executor), std::move(wrap_future_fn));
   }
+
+  void set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status) {
+    if (route_id >= route_info.size()) throw nb::index_error("no such route");
+    if (status != 0 && (status < 100 || status > 599)) throw nb::value_error("status_code is 100-599");
+    auto m = std::make_shared<AnswerModel>();
+    if (!validate.is_none()) m->validate = std::move(validate);
+    if (!encode.is_none()) m->encode = std::move(encode);
+    nb::dict headers;
+    headers["content-type"] = nb::str("application/json");
+    m->headers = std::move(headers);
+    m->status = status;
+    route_info[route_id].answer = std::move(m);
+  }
+
+  /// The handler's `result` shaped by the route's response model (FastAPI's): false with a Python error set.
+  static bool shape(const Route& rt, nb::object& result) { return !rt.answer || shape_answer(*rt.answer, result); }
 
   /// The thread pool that pulls the sync generators of streamed answers (and runs blocking=True handlers).
   void set_executor(nb::object executor, nb::object wrap_future_fn) {
@@ -769,7 +787,10 @@ class Engine final : public Dispatcher {
         suspend(fresh_pending(session, seq, ctx, req.route_id, request), nb::steal(res));
       } else if (!rt.handler.is_async) {
         nb::object result = nb::steal(res);
-        write_result(session, seq, ctx, result, rt, request);
+        if (!shape(rt, result))
+          fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Response model refused the handler's value");
+        else
+          write_result(session, seq, ctx, result, rt, request);
       } else {
         run_coroutine(session, seq, ctx, req.route_id, nb::steal(res), rt, request);
       }
@@ -847,6 +868,8 @@ class Engine final : public Dispatcher {
         return;
       }
       nb::object result = nb::steal(r);
+      if (!shape(rt, result))
+        return fail(fresh_pending(session, seq, ctx, route_id, request), rt, "Response model refused the handler's value");
       write_result(session, seq, ctx, result, rt, request);
       return;
     }
@@ -912,6 +935,7 @@ class Engine final : public Dispatcher {
         if (!r) return fail(std::move(p), rt, "Unhandled exception in " + stage_name(rt, stage));
         result = nb::steal(r);
       }
+      if (is_handler && !shape(rt, result)) return fail(std::move(p), rt, "Response model refused the handler's value");
       if (!take_stage_result(*p, rt, result)) return;
     }
     write_result(*p->session, p->seq, p->ctx, p->response, rt, p->request);
@@ -1097,7 +1121,11 @@ class Engine final : public Dispatcher {
         fail(std::move(owned), rt, "Unhandled exception in " + stage_name(rt, p->stage));
       } else {
         bool is_answer = std::exchange(p->handling_error, false);
-        resume_with(std::move(owned), rt, nb::steal(r), is_answer);
+        nb::object result = nb::steal(r);
+        if (!is_answer && p->stage == rt.before.size() && !shape(rt, result))
+          fail(std::move(owned), rt, "Response model refused the handler's value");
+        else
+          resume_with(std::move(owned), rt, result, is_answer);
       }
     }
     s->release();
@@ -1776,6 +1804,10 @@ void bind_engine(nb::module_& m) {
            "The thread pool that pulls sync generators of streamed answers and runs blocking=True handlers.")
       .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
            "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
+      .def("set_answer", &Engine::set_answer, nb::arg("route_id"), nb::arg("validate").none(),
+           nb::arg("encode").none(), nb::arg("status"),
+           "FastAPI's response model and status_code: what the handler returns, unless a response of its own, is "
+           "validate()d and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).")
       .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),
            "The route's sync handler runs in `executor` (blocking=True).")
       .def_prop_ro(

@@ -190,8 +190,8 @@ void FormBuilder::on_part_end() {
   if (in_file_) files_.back()->finish();
 }
 
-std::pair<nb::dict, nb::dict> FormBuilder::build() {
-  nb::dict form, files;
+std::tuple<nb::dict, nb::dict, nb::dict> FormBuilder::build() {
+  nb::dict form, files, lists;
   if (kind_ == Kind::kUrlencoded) {
     for (auto& [k, v] : parse_query(urlencoded_)) {
       nb::str key = text_of(k);
@@ -203,11 +203,17 @@ std::pair<nb::dict, nb::dict> FormBuilder::build() {
     if (!form.contains(key)) form[key] = text_of(f.value);
   }
   for (auto& f : files_) {
+    if (f->fd >= 0) continue;
     nb::str key = text_of(f->field);
-    if (!files.contains(key) && f->fd < 0) files[key] = nb::cast(std::move(f));
+    nb::object file = nb::cast(std::move(f));
+    if (!files.contains(key)) {
+      files[key] = file;
+      lists[key] = nb::list();
+    }
+    nb::borrow<nb::list>(lists[key]).append(file);
   }
   files_.clear();
-  return {form, files};
+  return {form, files, lists};
 }
 
 namespace {
@@ -223,9 +229,10 @@ void parse_form(Request& r) {
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     throw nb::python_error();
   }
-  auto [form, files] = builder.build();
+  auto [form, files, lists] = builder.build();
   r.py_form = std::move(form);
   r.py_files = std::move(files);
+  r.py_file_lists = std::move(lists);
 }
 
 }  // namespace
@@ -244,6 +251,16 @@ nb::object Request::get_files() {
     parse_form(*this);
   }
   return py_files;
+}
+
+nb::object Request::files_named(nb::handle field) {
+  get_files();
+  if (py_file_lists) {
+    PyObject* v = PyDict_GetItemWithError(py_file_lists.ptr(), field.ptr());  // borrowed
+    if (v) return nb::borrow(v);
+    if (PyErr_Occurred()) throw nb::python_error();
+  }
+  return nb::list();
 }
 
 void bind_forms(nb::module_& m) {

@@ -32,8 +32,8 @@ class FormBuilder : MultipartReader::Handler {
   bool finish();
   const std::string& error() const noexcept { return error_; }
   int error_status() const noexcept { return error_status_; }
-  /// (form_data, files) as dicts, the first of a repeated name winning.
-  std::pair<nb::dict, nb::dict> build();
+  /// (form_data, files, every file by field) as dicts, the first of a repeated name winning in the first two.
+  std::tuple<nb::dict, nb::dict, nb::dict> build();
 
  private:
   void on_part(const MultipartPart& part) override;

@@ -42,11 +42,12 @@ NB_MODULE(_core, m) {
       nb::arg("dumps"), nb::arg("loads"), "Sets the JSON functions (orjson.dumps, orjson.loads).");
   m.def(
       "set_client_errors",
-      [](nb::object client_error, nb::object json_error) {
+      [](nb::object client_error, nb::object json_error, nb::object validation_error) {
         globals().client_error = std::move(client_error);
         globals().json_error = std::move(json_error);
+        globals().validation_error = std::move(validation_error);
       },
-      nb::arg("client_error"), nb::arg("json_error"),
+      nb::arg("client_error"), nb::arg("json_error"), nb::arg("validation_error"),
       "The exceptions for the framework's own client errors: ClientError(status, detail) and "
       "JSONBodyError(problem).");
 

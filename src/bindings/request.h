@@ -26,6 +26,7 @@ class Request {
   nb::object py_method, py_path, py_url, py_headers, py_query, py_params, py_body, py_raw_body, py_cookies;
   // Set by the engine (authentication, sessions) or by hooks; None until then.
   nb::object py_identity, py_session, py_form, py_files;
+  nb::object py_file_lists;  // field name -> [UploadFile, ...]: every file of a repeated field
   /// request.stream()'s BodyStream; on a stream_body route (body_streamed) the only way to the body.
   nb::object py_stream;
   bool body_streamed = false;
@@ -50,6 +51,7 @@ class Request {
   nb::object get_session();
   nb::object get_form_data();  ///< dict of the urlencoded or multipart fields (a 400 HTTPException if malformed)
   nb::object get_files();      ///< dict of the multipart files: field name -> UploadFile
+  nb::object files_named(nb::handle field);  ///< every file uploaded under `field` (a list, maybe empty)
   /// The decoded query values named `name`, in order.
   std::vector<std::string_view> query_values(std::string_view name);
 

@@ -40,6 +40,11 @@ int fill_arguments(const WsHost& host, const WsRoute& route, nb::handle request,
     if (!*callees[i] || !callees[i]->plan) continue;
     if (plan_arguments(*callees[i]->plan, request, host.param_error, args[i])) continue;
     nb::python_error e;
+    nb::handle validation = globals().validation_error;
+    if (validation && nb::isinstance(e.value(), validation)) {
+      problem = nb::cast<std::string>(nb::str(e.value()));  // "query n: Input should be a valid integer, ..."
+      return 400;
+    }
     if (host.param_error && nb::isinstance(e.value(), host.param_error)) {
       problem = nb::cast<std::string>(nb::str(e.value().attr("detail")));
       return 400;

@@ -16,6 +16,7 @@ from tiercel._core import (
     SSEMessage,
     SSEResponse,
     StreamingResponse,
+    UploadFile,
     Url,
     WebSocket,
     html,
@@ -27,7 +28,8 @@ from tiercel._core import (
 from tiercel.app import SubRouter, Tiercel
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
 from tiercel.cors import ALLOW_CORS
-from tiercel.exceptions import HTTPException, WebSocketDisconnect
+from tiercel.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
+from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
 from tiercel.testing import TestClient, TestResponse
 from tiercel.types import JsonBody, RequestBody, RequestMethod, RequestURL
 
@@ -37,15 +39,23 @@ __all__ = [
     "ALLOW_CORS",
     "AuthenticationHandler",
     "BearerGetter",
+    "Body",
+    "Cookie",
+    "File",
+    "Form",
+    "Header",
     "HTTPException",
     "Identity",
     "Headers",
     "JsonBody",
+    "Path",
+    "Query",
     "QueryParams",
     "Request",
     "RequestBody",
     "RequestMethod",
     "RequestURL",
+    "RequestValidationError",
     "Response",
     "SSEMessage",
     "SSEResponse",
@@ -55,6 +65,7 @@ __all__ = [
     "TokenGetter",
     "TestResponse",
     "Tiercel",
+    "UploadFile",
     "Url",
     "WebSocket",
     "WebSocketAdapter",
@@ -69,4 +80,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 _core.set_json_functions(_orjson.dumps, _orjson.loads)
-_core.set_client_errors(_exceptions.ClientError, _exceptions.JSONBodyError)
+_core.set_client_errors(_exceptions.ClientError, _exceptions.JSONBodyError, _exceptions.RequestValidationError)

@@ -10,7 +10,7 @@ from typing import Any
 def set_json_functions(dumps: object, loads: object) -> None:
     """Sets the JSON functions (orjson.dumps, orjson.loads)."""
 
-def set_client_errors(client_error: object, json_error: object) -> None:
+def set_client_errors(client_error: object, json_error: object, validation_error: object) -> None:
     """
     The exceptions for the framework's own client errors: ClientError(status, detail) and JSONBodyError(problem).
     """
@@ -536,6 +536,11 @@ class Engine:
     def set_stream_body(self, route_id: int, limit: int) -> None:
         """
         The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).
+        """
+
+    def set_answer(self, route_id: int, validate: object | None, encode: object | None, status: int) -> None:
+        """
+        FastAPI's response model and status_code: what the handler returns, unless a response of its own, is validate()d and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).
         """
 
     def set_blocking(self, route_id: int, executor: object, wrap_future: object) -> None:

@@ -54,6 +54,29 @@ class JSONBodyError(ClientError, ValueError):
         return f"Invalid JSON body: {self.problem}"
 
 
+class RequestValidationError(ClientError):
+    """The request's parameters or body broke the handler's declared types or rules: a 422 whose body is FastAPI's,
+    `{"detail": [{"type", "loc", "msg", "input", "ctx"?}, ...]}` listing every refusal (`loc` says where: "path",
+    "query", "header", "cookie" or "body", then the name and, in a body, the path to the value). Register
+    `@app.exception(RequestValidationError)` to answer differently; `errors()` gives the list, `body` the raw body
+    when it was the body that was refused.
+
+    >>> str(RequestValidationError([{"type": "missing", "loc": ["query", "q"], "msg": "Field required"}]))
+    'query q: Field required'
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], body: Any = None) -> None:
+        super().__init__(422, {"detail": errors})
+        self._errors = errors
+        self.body = body
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{' '.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in self._errors)
+
+
 class WebSocketDisconnect(Exception):
     """Raised by a WebSocket's receive_*/send_* once the connection is closed: `code` is the close code (1000
     normal, 1001 going away, 1006 when the connection dropped without a close frame), `reason` the peer's text."""
@@ -67,4 +90,4 @@ class WebSocketDisconnect(Exception):
         return f"WebSocketDisconnect(code={self.code!r}, reason={self.reason!r})"
 
 
-__all__ = ["ClientError", "HTTPException", "JSONBodyError", "WebSocketDisconnect"]
+__all__ = ["ClientError", "HTTPException", "JSONBodyError", "RequestValidationError", "WebSocketDisconnect"]

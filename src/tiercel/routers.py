@@ -20,11 +20,13 @@ from tiercel.routing import (
     Handler,
     Hook,
     Route,
+    RouteDocs,
     duplicate_route,
     normalize_method,
     normalize_path,
     normalize_prefix,
     positional_count,
+    route_docs,
     route_pattern,
 )
 from tiercel.websockets import WebSocketRoute, check_hook, websocket_route
@@ -58,19 +60,24 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
+        **options: Any,
     ) -> Handler:
         """Registers `handler` for `route_type` (an HTTP method) on `endpoint`; returns the handler.
         `blocking=True`: a sync handler that may block (file or database I/O without asyncio) runs in a thread
         pool (`blocking_threads` threads), so it cannot stall the event loop.
         `stream_body=True`: an async handler gets the body as it arrives, `async for chunk in request.stream()` or
-        `await request.form()`, up to `max_stream_body` bytes instead of `max_body`, never held whole in memory."""
+        `await request.form()`, up to `max_stream_body` bytes instead of `max_body`, never held whole in memory.
+        Other options (FastAPI's and Robyn's): `status_code` (the default success status), `response_model`
+        (what the answer is serialised as; the return annotation when omitted, None for none), `responses`,
+        `deprecated`, `include_in_schema`, `summary`, `description`, `tags` / `openapi_tags`, `openapi_name`,
+        `operation_id`, `response_description`: see tiercel.routing.RouteDocs."""
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
         endpoint = route_pattern(endpoint)  # FastAPI's /items/{item_id} is /items/:item_id
         route = Route(
             method, endpoint, handler, const=const, auth_required=auth_required, blocking=blocking,
-            stream_body=stream_body,
+            stream_body=stream_body, docs=RouteDocs(**route_docs(options)),
         )  # fmt: skip
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
@@ -83,13 +90,21 @@ class Router:
         return handler
 
     def _decorator(
-        self, method: str, endpoint: str, const: bool, auth_required: bool, blocking: bool, stream_body: bool
+        self,
+        method: str,
+        endpoint: str,
+        const: bool,
+        auth_required: bool,
+        blocking: bool,
+        stream_body: bool,
+        options: dict[str, Any],
     ) -> Decorator:
         if isinstance(endpoint, str):
             route_pattern(endpoint)  # a malformed path is refused at `@app.get(path)` already
+        docs = route_docs(options)  # a bad status_code or response_model is refused here too
 
         def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body)
+            return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body, **docs)
 
         return register
 
@@ -100,9 +115,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("GET", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("GET", endpoint, const, auth_required, blocking, stream_body, options)
 
     def post(
         self,
@@ -111,9 +126,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("POST", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("POST", endpoint, const, auth_required, blocking, stream_body, options)
 
     def put(
         self,
@@ -122,9 +137,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("PUT", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("PUT", endpoint, const, auth_required, blocking, stream_body, options)
 
     def delete(
         self,
@@ -133,9 +148,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("DELETE", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("DELETE", endpoint, const, auth_required, blocking, stream_body, options)
 
     def patch(
         self,
@@ -144,9 +159,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("PATCH", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("PATCH", endpoint, const, auth_required, blocking, stream_body, options)
 
     def head(
         self,
@@ -155,9 +170,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("HEAD", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("HEAD", endpoint, const, auth_required, blocking, stream_body, options)
 
     def options(
         self,
@@ -166,9 +181,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("OPTIONS", endpoint, const, auth_required, blocking, stream_body, options)
 
     def connect(
         self,
@@ -177,9 +192,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("CONNECT", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("CONNECT", endpoint, const, auth_required, blocking, stream_body, options)
 
     def trace(
         self,
@@ -188,9 +203,9 @@ class Router:
         auth_required: bool = False,
         blocking: bool = False,
         stream_body: bool = False,
-        **_: Any,
+        **options: Any,
     ) -> Decorator:
-        return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body)
+        return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body, options)
 
     # ---- WebSockets and static files ------------------------------------------------------------
     def websocket(

@@ -152,6 +152,52 @@ def normalize_prefix(prefix: str) -> str:
     return route_pattern(prefix).rstrip("/")
 
 
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
+
+
+@dataclass
+class RouteDocs:
+    """What a route declares about its answers and for the OpenAPI document (FastAPI's and Robyn's decorator
+    options). `response_model` UNSET means the handler's return annotation; None means no response model."""
+
+    status_code: int | None = None
+    response_model: Any = UNSET
+    responses: dict[int | str, Any] | None = None
+    deprecated: bool = False
+    include_in_schema: bool = True
+    summary: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    operation_id: str | None = None
+    response_description: str = "Successful Response"
+
+
+# Robyn's names for RouteDocs' fields, and options accepted for compatibility that change nothing here.
+DOC_ALIASES = {"openapi_name": "summary", "openapi_tags": "tags"}
+IGNORED_OPTIONS = {"name", "response_class", "dependencies", "callbacks", "openapi_extra"}
+
+
+def route_docs(options: dict[str, Any]) -> dict[str, Any]:
+    """A decorator's keyword options as RouteDocs fields, checked; an unknown option is a TypeError naming it."""
+    known = set(RouteDocs.__dataclass_fields__)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in IGNORED_OPTIONS:
+            continue
+        field_name = DOC_ALIASES.get(key, key)
+        if field_name not in known:
+            choices = ", ".join(sorted(known | set(DOC_ALIASES)))
+            raise TypeError(f"unknown route option {key!r}; a route takes const, auth_required, blocking, "
+                            f"stream_body and {choices}")
+        if key == "openapi_name" and not value:
+            continue
+        out[field_name] = list(value) if field_name == "tags" and value is not None else value
+    status = out.get("status_code")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
+        raise ValueError(f"status_code is an HTTP status (100-599), got {status!r}")
+    return out
+
+
 @dataclass
 class Route:
     method: str
@@ -161,6 +207,7 @@ class Route:
     auth_required: bool = False
     blocking: bool = False
     stream_body: bool = False
+    docs: RouteDocs = field(default_factory=RouteDocs)
     is_async: bool = field(init=False)
     nargs: int = field(init=False)
 

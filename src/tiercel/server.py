@@ -17,14 +17,12 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
+from tiercel.answers import model_of_route
 from tiercel.config import Settings
 from tiercel.exceptions import HTTPException, WebSocketDisconnect
 from tiercel.params import (
-    BODY,
-    FILES,
-    FORM_DATA,
-    RAW_BODY,
     SESSION,
+    WHOLE_BODY,
     Arg,
     ParameterError,
     handler_plan,
@@ -122,11 +120,11 @@ def route_plan(app: Tiercel, compiled: CompiledRoute) -> list[Arg] | None:
             f"const route {where}: its handler runs once, at start-up, so it can take the "
             "request only, not parameters filled per request"
         )
-    if route.stream_body and any(arg[0] in (BODY, RAW_BODY, FORM_DATA, FILES) for arg in plan):
+    if route.stream_body and any(arg[0] in WHOLE_BODY for arg in plan):
         raise TypeError(
             f"{where}: a stream_body route cannot take body, raw_body, form_data or files "
-            "parameters (they need the whole body first): read it with `async for chunk in "
-            "request.stream()` or `await request.form()`"
+            "parameters, validated bodies, forms or files (they need the whole body first): read it with "
+            "`async for chunk in request.stream()` or `await request.form()`"
         )
     return plan
 
@@ -198,6 +196,9 @@ async def build_engine(
             engine.set_arguments(route_id, plan)
         if route.stream_body:
             engine.set_stream_body(route_id, settings.max_stream_body)
+        answer = model_of_route(route)
+        if answer is not None:
+            engine.set_answer(route_id, *answer)
         if route.blocking:
             engine.set_blocking(route_id, executor, asyncio.wrap_future)
         if app.response_headers and normalize_path(path) not in excluded:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Literal, NewType, TypedDict
 
 from tiercel._core import Headers, Identity, QueryParams, Request, Url
+from tiercel.fields import Body
 
 PathParams = NewType("PathParams", dict[str, str])
 Method = NewType("Method", str)
@@ -31,10 +32,6 @@ RequestURL = Url
 
 class JSONResponse(TypedDict):
     """Subclass it to describe a JSON response body (for the docs)."""
-
-
-class Body:
-    """Annotate a parameter with it (or a subclass) to receive the request's body."""
 
 
 class JsonBody:
