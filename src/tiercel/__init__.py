@@ -30,6 +30,7 @@ from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity
 from tiercel.cors import ALLOW_CORS
 from tiercel.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
+from tiercel.templating import JinjaTemplate
 from tiercel.testing import TestClient, TestResponse
 from tiercel.types import JsonBody, RequestBody, RequestMethod, RequestURL
 
@@ -47,6 +48,7 @@ __all__ = [
     "HTTPException",
     "Identity",
     "Headers",
+    "JinjaTemplate",
     "JsonBody",
     "Path",
     "Query",
