@@ -17,6 +17,7 @@ from typing import Any
 from tiercel import _core
 from tiercel.config import resolve
 from tiercel.cors import CorsSettings, cors_settings
+from tiercel.mcp import MCPApp
 from tiercel.routers import CompiledRoute, Router, SubRouter, compile_routes, mounted
 from tiercel.routing import (
     HTTP_METHODS,
@@ -78,6 +79,15 @@ class Tiercel(Router):
         self.cors: CorsSettings | None = None
         self.sessions: SessionSettings | None = None
         self.compression: tuple[int, list[str], list[str], int] | None = None
+        self._mcp: MCPApp | None = None
+
+    @property
+    def mcp(self) -> MCPApp:
+        """The app's MCP server (Model Context Protocol): `@app.mcp.tool()`, `@app.mcp.resource(uri)`,
+        `@app.mcp.prompt()`, served on POST /mcp from the first declaration on (tiercel.mcp)."""
+        if self._mcp is None:
+            self._mcp = MCPApp(self)
+        return self._mcp
 
     def configure_compression(
         self,
