@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -18,8 +19,9 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tiercel import Tiercel
+from tiercel import AuthenticationHandler, BearerGetter, Identity, TestClient, Tiercel
 
+EXAMPLE = str(Path(__file__).parent.parent / "examples" / "mcp_server.py")
 MODERN = "2026-07-28"
 META = {
     "io.modelcontextprotocol/protocolVersion": MODERN,
@@ -189,6 +191,12 @@ def test_sdk_session_handshake(server: Any) -> None:
             assert result.content[0].text == "42.0"
 
     run(scenario())
+
+
+def test_the_test_client_reaches_the_endpoint() -> None:
+    with TestClient(make_app()) as client:
+        r = client.post("/mcp", json=rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}), headers=HEADERS)
+        assert r.status_code == 200 and r.json()["result"]["content"] == [{"type": "text", "text": "3.0"}]
 
 
 def test_plain_routes_around_the_endpoint(server: Any) -> None:
@@ -365,6 +373,8 @@ def test_registration_mistakes_fail_at_the_decorator() -> None:
         app.mcp.resource("users://{user-id}")(lambda: "x")
     with pytest.raises(RuntimeError, match="before the first tool"):
         app.mcp.path = "/elsewhere"
+    with pytest.raises(RuntimeError, match="before the first tool"):
+        app.mcp.auth_required = True
     with pytest.raises(ValueError):  # the endpoint's route is a route like any other: no second POST /mcp
 
         @app.post("/mcp")
@@ -381,9 +391,13 @@ def test_custom_path_and_server_info(serve: Any) -> None:
     def p(x: str) -> str:
         return x
 
-    @app.mcp.resource()
+    @app.mcp.resource  # bare, like @app.mcp.tool and @app.mcp.prompt
     def motd() -> str:
         return "hello"
+
+    @app.mcp.tool
+    def echo(text: str) -> str:
+        return text
 
     s = serve(app)
 
@@ -392,12 +406,34 @@ def test_custom_path_and_server_info(serve: Any) -> None:
             assert client.protocol_version == "2025-11-25"
             assert client.server_info is not None and client.server_info.name == "shop"
             assert client.instructions == "Use the tools."
-            assert client.server_capabilities.tools is None  # no tools declared
+            assert client.server_capabilities.resources is not None
+            assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
             assert (await client.list_prompts()).prompts[0].arguments[0].name == "x"
             assert (await client.read_resource("function://motd")).contents[0].text == "hello"  # Robyn's default URI
 
     run(scenario())
     assert httpx.post(f"{s.url}/mcp", json=rpc("ping"), headers=HEADERS).status_code == 404
+
+
+class TokenAuth(AuthenticationHandler):
+    def authenticate(self, request: Any) -> Identity | None:
+        token = self.token_getter.get_token(request)
+        return Identity({"user": "ann"}) if token == "s3cret" else None
+
+
+def test_auth_required(serve: Any) -> None:
+    app = Tiercel(__file__)
+    app.configure_authentication(TokenAuth(BearerGetter()))
+    app.mcp.auth_required = True
+
+    @app.mcp.tool()
+    def whoami() -> str:
+        return "ann"
+
+    s = serve(app)
+    assert post(s, rpc("tools/list")).status_code == 401
+    r = post(s, rpc("tools/call", {"name": "whoami"}), {"Authorization": "Bearer s3cret"})
+    assert r.status_code == 200 and r.json()["result"]["content"][0]["text"] == "ann"
 
 
 def test_a_pydantic_model_argument(serve: Any) -> None:
@@ -429,3 +465,25 @@ def test_a_tool_that_raises_is_logged(server: Any, caplog: pytest.LogCaptureFixt
         r = post(server, rpc("tools/call", {"name": "fail", "arguments": {"reason": "x"}}))
     assert r.json()["result"]["isError"] is True
     assert any("MCP tool fail raised" in rec.getMessage() for rec in caplog.records)
+
+
+def test_the_example_as_a_client_sees_it(run_script: Any) -> None:
+    """examples/mcp_server.py, started as a script, used the way an MCP client would."""
+    p = run_script(EXAMPLE)
+
+    async def scenario() -> None:
+        async with Client(f"{p.url}/mcp") as client:
+            (tool,) = (await client.list_tools()).tools
+            assert tool.input_schema["properties"]["priority"] == {
+                "enum": ["low", "high"],
+                "type": "string",
+                "description": "how urgent it is",
+                "default": "low",
+            }
+            added = await client.call_tool("add_note", {"text": "call Bob", "priority": "high"})
+            assert added.structured_content == {"id": 2}
+            assert (await client.read_resource("notes://2")).contents[0].text == "[high] call Bob"
+            prompt = await client.get_prompt("summarize", {})
+            assert prompt.messages[0].content.text.endswith("buy milk\n[high] call Bob")
+
+    run(scenario())

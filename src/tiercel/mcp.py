@@ -52,25 +52,14 @@ _STRUCTURED_SINCE = "2025-06-18"  # structuredContent in tool results
 
 
 @dataclasses.dataclass
-class Tool:
+class Entry:
+    """A declared tool, resource or prompt: its function, the function's signature, what a list shows of it, and
+    for a resource template the regex of its URIs."""
+
     fn: Fn
     signature: Signature
     listing: dict[str, Any]
-
-
-@dataclasses.dataclass
-class Resource:
-    fn: Fn
-    signature: Signature
-    listing: dict[str, Any]
-    pattern: re.Pattern[str] | None  # None: a fixed URI
-
-
-@dataclasses.dataclass
-class Prompt:
-    fn: Fn
-    signature: Signature
-    listing: dict[str, Any]
+    pattern: re.Pattern[str] | None = None
 
 
 def _listing(name: str, title: str | None, description: str | None, **more: Any) -> dict[str, Any]:
@@ -129,10 +118,11 @@ class MCPApp:
     def __init__(self, app: Tiercel, path: str = "/mcp") -> None:
         self.app = app
         self._path = path
+        self._auth_required = False
         self._mounted = False
-        self.tools: dict[str, Tool] = {}
-        self.resources: dict[str, Resource] = {}  # by URI or URI template
-        self.prompts: dict[str, Prompt] = {}
+        self.tools: dict[str, Entry] = {}
+        self.resources: dict[str, Entry] = {}  # by URI or URI template
+        self.prompts: dict[str, Entry] = {}
         self.server_name = "tiercel-mcp-server"
         self.server_version = "1.0.0"
         self.instructions: str | None = None  # sent to clients at initialize / server/discover
@@ -142,25 +132,40 @@ class MCPApp:
 
     @property
     def path(self) -> str:
+        """Where the endpoint is (default /mcp); set before the first tool, resource or prompt."""
         return self._path
 
     @path.setter
     def path(self, value: str) -> None:
+        self._before_mount("path")
+        self._path = value
+
+    @property
+    def auth_required(self) -> bool:
+        """True: the endpoint is an `auth_required` route (the app's configure_authentication handler answers
+        401 before any MCP code runs); set before the first tool, resource or prompt."""
+        return self._auth_required
+
+    @auth_required.setter
+    def auth_required(self, value: bool) -> None:
+        self._before_mount("auth_required")
+        self._auth_required = bool(value)
+
+    def _before_mount(self, setting: str) -> None:
         if self._mounted:
             raise RuntimeError(
-                f"app.mcp.path is set before the first tool, resource or prompt ({self._path} is in use)"
+                f"app.mcp.{setting} is set before the first tool, resource or prompt: POST {self._path} is declared"
             )
-        self._path = value
 
     def _mount(self) -> None:
         if not self._mounted:
-            self.app.add_route("POST", self._path, Endpoint(self).handle)
+            self.app.add_route("POST", self._path, Endpoint(self).handle, auth_required=self._auth_required)
             self._mounted = True
 
     # ---- declarations ----------------------------------------------------------------------------
     def tool(
         self,
-        name: str | None = None,
+        name: str | Fn | None = None,
         description: str | None = None,
         input_schema: dict[str, Any] | None = None,
         *,
@@ -171,6 +176,9 @@ class MCPApp:
         JSON arguments, described by `input_schema` (default: from the type hints and docstring). What it returns
         is the result (text, or JSON for other values); what it raises is a result with isError true."""
 
+        if callable(name):  # used bare: @app.mcp.tool
+            return self.tool()(name)
+
         def register(fn: Fn) -> Fn:
             tool_name = name or fn.__name__
             if not _TOOL_NAME.match(tool_name):
@@ -180,7 +188,7 @@ class MCPApp:
             sig = Signature(fn)
             schema = input_schema if input_schema is not None else sig.schema
             entry = _listing(tool_name, title, description or sig.summary, inputSchema=schema, annotations=annotations)
-            self.tools[tool_name] = Tool(fn, sig, entry)
+            self.tools[tool_name] = Entry(fn, sig, entry)
             self._mount()
             return fn
 
@@ -188,7 +196,7 @@ class MCPApp:
 
     def resource(
         self,
-        uri: str | None = None,
+        uri: str | Fn | None = None,
         name: str | None = None,
         description: str | None = None,
         mime_type: str | None = None,
@@ -199,6 +207,8 @@ class MCPApp:
         variables are `fn`'s parameters (converted to their type hints); `{+var}` may span slashes. `fn` returns
         str (text), bytes (a blob) or JSON-able data (sent as application/json). Without `uri`, the resource is
         `function://<function name>`, as in Robyn."""
+        if callable(uri):  # used bare: @app.mcp.resource
+            return self.resource()(uri)
         given = uri
 
         def register(fn: Fn) -> Fn:
@@ -218,7 +228,7 @@ class MCPApp:
             key = "uriTemplate" if pattern else "uri"
             more = {key: uri, "mimeType": mime_type}
             entry = _listing(name or fn.__name__, title, description or sig.summary, **more)
-            self.resources[uri] = Resource(fn, sig, entry, pattern)
+            self.resources[uri] = Entry(fn, sig, entry, pattern)
             self._mount()
             return fn
 
@@ -226,7 +236,7 @@ class MCPApp:
 
     def prompt(
         self,
-        name: str | None = None,
+        name: str | Fn | None = None,
         description: str | None = None,
         arguments: list[dict[str, Any]] | None = None,
         *,
@@ -234,6 +244,9 @@ class MCPApp:
     ) -> Callable[[Fn], Fn]:
         """`@app.mcp.prompt()`: `fn` makes the prompt's messages from its (string) arguments: a str (one user
         message), or a list of str and {"role": ..., "content": ...} messages."""
+
+        if callable(name):  # used bare: @app.mcp.prompt
+            return self.prompt()(name)
 
         def register(fn: Fn) -> Fn:
             prompt_name = name or fn.__name__
@@ -247,7 +260,7 @@ class MCPApp:
                 ]
             else:
                 args = arguments
-            self.prompts[prompt_name] = Prompt(
+            self.prompts[prompt_name] = Entry(
                 fn, sig, _listing(prompt_name, title, description or sig.summary, arguments=args)
             )
             self._mount()
