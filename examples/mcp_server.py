@@ -15,7 +15,7 @@ def index(request):
 
 
 @app.mcp.tool()
-def add_note(text: str, priority: Literal["low", "high"] = "low") -> dict:
+def add_note(text: str, priority: Literal["low", "high"] = "low") -> dict[str, int]:
     """Adds a note.
 
     Args:

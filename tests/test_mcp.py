@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -436,6 +437,36 @@ def test_auth_required(serve: Any) -> None:
     assert r.status_code == 200 and r.json()["result"]["content"][0]["text"] == "ann"
 
 
+def test_a_blocking_tool_runs_beside_the_loop(serve: Any) -> None:
+    """`blocking=True`: while a sync tool waits in its thread, the same worker answers another call (inline, the
+    first call would hold the loop until its wait timed out)."""
+    app = Tiercel(__file__)
+    released = threading.Event()
+
+    @app.mcp.tool(blocking=True)
+    def wait_for_release() -> bool:
+        return released.wait(10)
+
+    @app.mcp.tool()
+    async def release() -> str:
+        released.set()
+        return "released"
+
+    with pytest.raises(ValueError, match="blocking=True is for sync functions"):
+        app.mcp.tool(name="bad", blocking=True)(release)
+    s = serve(app)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=s.url, headers=HEADERS, timeout=15) as http:
+            waiting = asyncio.create_task(http.post("/mcp", json=rpc("tools/call", {"name": "wait_for_release"})))
+            await asyncio.sleep(0.2)
+            releasing = await http.post("/mcp", json=rpc("tools/call", {"name": "release"}))
+            assert releasing.json()["result"]["content"][0]["text"] == "released"
+            assert (await waiting).json()["result"]["content"][0]["text"] == "true"
+
+    run(scenario())
+
+
 def test_a_pydantic_model_argument(serve: Any) -> None:
     app = Tiercel(__file__)
 
@@ -460,11 +491,23 @@ def test_a_pydantic_model_argument(serve: Any) -> None:
     run(scenario())
 
 
-def test_a_tool_that_raises_is_logged(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_what_raises_is_logged(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A tool that raises is a tool result the model reads; a resource or prompt that raises is an internal
+    error (-32603) that says nothing of the exception to the client. Both are logged with their traceback."""
+    app = make_app()
+
+    @app.mcp.resource("broken://{key}")
+    def broken(key: str) -> str:
+        raise KeyError(f"secret {key}")
+
+    s = serve(app)
     with caplog.at_level(logging.ERROR, logger="tiercel"):
-        r = post(server, rpc("tools/call", {"name": "fail", "arguments": {"reason": "x"}}))
-    assert r.json()["result"]["isError"] is True
-    assert any("MCP tool fail raised" in rec.getMessage() for rec in caplog.records)
+        r = post(s, rpc("tools/call", {"name": "fail", "arguments": {"reason": "x"}}))
+        assert r.json()["result"]["isError"] is True
+        r = post(s, rpc("resources/read", {"uri": "broken://k1"}))
+        assert r.json() == {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "Internal error"}}
+    logged = [(rec.getMessage(), rec.exc_info is not None) for rec in caplog.records]
+    assert ("MCP tool fail raised", True) in logged and ("MCP resources/read failed", True) in logged
 
 
 def test_the_example_as_a_client_sees_it(run_script: Any) -> None:

@@ -19,8 +19,10 @@ async. The transport is in tiercel.mcp_http.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+import functools
 import inspect
 import logging
 import re
@@ -40,6 +42,7 @@ from tiercel.mcp_http import (
     Endpoint,
     RPCError,
 )
+from tiercel.routing import is_async_callable
 
 if TYPE_CHECKING:
     from tiercel.app import Tiercel
@@ -171,10 +174,12 @@ class MCPApp:
         *,
         title: str | None = None,
         annotations: dict[str, Any] | None = None,
+        blocking: bool = False,
     ) -> Callable[[Fn], Fn]:
         """`@app.mcp.tool()`: `fn` is a tool named `name` (default: the function's name) that clients call with
         JSON arguments, described by `input_schema` (default: from the type hints and docstring). What it returns
-        is the result (text, or JSON for other values); what it raises is a result with isError true."""
+        is the result (text, or JSON for other values); what it raises is a result with isError true.
+        `blocking=True`: a sync tool that may block (file or database I/O) runs in a thread, not on the loop."""
 
         if callable(name):  # used bare: @app.mcp.tool
             return self.tool()(name)
@@ -185,10 +190,12 @@ class MCPApp:
                 raise ValueError(f"tool name {tool_name!r}: 1 to 128 letters, digits, '_', '-' or '.'")
             if tool_name in self.tools:
                 raise ValueError(f"a tool named {tool_name!r} is already declared")
+            if blocking and is_async_callable(fn):
+                raise ValueError(f"tool {tool_name!r}: blocking=True is for sync functions; an async one awaits")
             sig = Signature(fn)
             schema = input_schema if input_schema is not None else sig.schema
             entry = _listing(tool_name, title, description or sig.summary, inputSchema=schema, annotations=annotations)
-            self.tools[tool_name] = Entry(fn, sig, entry)
+            self.tools[tool_name] = Entry(functools.partial(asyncio.to_thread, fn) if blocking else fn, sig, entry)
             self._mount()
             return fn
 
