@@ -25,6 +25,13 @@ POST_BODY = (BENCH_DIR / "post_json_body.json").read_bytes()
 WRK_POST_JSON = BENCH_DIR / "wrk_post_json.lua"
 WRK_CLOSE = BENCH_DIR / "wrk_close.lua"
 WRK_PIPELINE = BENCH_DIR / "wrk_pipeline.lua"
+# The validate scenarios: an order (10 typed fields, a nested list of items) and the same with 3 invalid fields (an
+# empty customer, age 200, an item of quantity 0); see the models in apps/validate_pydantic.py, validate_msgspec.py.
+VALIDATE_BODY = (BENCH_DIR / "validate_body.json").read_bytes()
+VALIDATE_INVALID_BODY = (BENCH_DIR / "validate_invalid_body.json").read_bytes()
+WRK_VALIDATE = BENCH_DIR / "wrk_validate.lua"
+WRK_VALIDATE_INVALID = BENCH_DIR / "wrk_validate_invalid.lua"
+INVALID_FIELDS = ("customer", "age", "quantity")
 QUERIES = 20
 # The h2_streams scenario's requests in flight per connection (h2load -m): 64 connections x 16 = 1,024 at once, all
 # under every server's stream limit (100 and more).
@@ -57,6 +64,7 @@ class Scenario:
     summary: str
     check: Check | None  # None for the WebSocket scenario (wsload.check validates it)
     method: str = "GET"
+    status: int = 200  # every answer's status (wrk counts any other as an error: see wrk_validate_invalid.lua)
     db: bool = False
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -67,6 +75,7 @@ class Scenario:
     http2: bool = False  # h2load speaks HTTP/2 (ALPN h2), not HTTP/1.1 (`--h1`)
     streams: int = 1  # h2load -m: the requests in flight on each connection (HTTP/2: streams open at once)
     memory: bool = False  # not a load: idle keep-alive connections held, RSS per connection (benchmarks/memory.py)
+    models: bool = False  # a body validated into a model: served by the frameworks, not the raw apps
 
 
 # ------------------------------------------------------------------------ checks
@@ -142,6 +151,31 @@ def _sse(reply: Reply, _: WorldLookup | None) -> str | None:
     expected = [f"data: {i}".encode() for i in range(SSE_EVENTS)]
     if data != expected:
         return f"{len(data)} events, expected {SSE_EVENTS} numbered 0..{SSE_EVENTS - 1}"
+    return None
+
+
+def _order_out(body: bytes) -> dict[str, Any]:
+    """The answer to a valid order: the response model OrderOut, as JSON."""
+    order = json.loads(body)
+    return {k: order[k] for k in ("id", "customer", "total", "created")} | {"items": len(order["items"])}
+
+
+def _validation_errors(reply: Reply, _: WorldLookup | None) -> str | None:
+    """A 422's JSON lists the invalid fields, in each framework's shape: the list under "detail" (FastAPI, Robyn,
+    Tiercel), "extra" (Litestar) or "errors". Pydantic reports all 3 invalid fields; msgspec stops at the first, so
+    1 error naming one of them is right too."""
+    body, problem = _json(reply)
+    if problem:
+        return problem
+    lists = [body.get(key) for key in ("detail", "extra", "errors")] if isinstance(body, dict) else []
+    errors = next((x for x in lists if isinstance(x, list)), None)
+    if errors is None:
+        return f"no list of errors (under detail, extra or errors) in {reply.body[:120]!r}"
+    named = [[f for f in INVALID_FIELDS if re.search(rf"\b{f}\b", json.dumps(error))] for error in errors]
+    if len(errors) not in (1, len(INVALID_FIELDS)) or any(len(fields) != 1 for fields in named):
+        return f"expected 3 errors (or the first) naming one of {INVALID_FIELDS} each, got {reply.body[:300]!r}"
+    if len({fields[0] for fields in named}) != len(errors):
+        return f"errors naming the same field twice: {reply.body[:300]!r}"
     return None
 
 
@@ -247,6 +281,29 @@ SCENARIOS: dict[str, Scenario] = {
             body=POST_BODY,
             headers={"Content-Type": "application/json"},
             wrk_script=WRK_POST_JSON,
+        ),
+        Scenario(
+            "validate",
+            "/validate",
+            "~1 KiB JSON order validated into a model (10 typed fields, a nested list), a response model back",
+            _json_equal(_order_out(VALIDATE_BODY)),
+            method="POST",
+            body=VALIDATE_BODY,
+            headers={"Content-Type": "application/json"},
+            wrk_script=WRK_VALIDATE,
+            models=True,
+        ),
+        Scenario(
+            "validate_invalid",
+            "/validate",
+            "the same order with 3 invalid fields: 422 listing the errors",
+            _validation_errors,
+            method="POST",
+            status=422,
+            body=VALIDATE_INVALID_BODY,
+            headers={"Content-Type": "application/json"},
+            wrk_script=WRK_VALIDATE_INVALID,
+            models=True,
         ),
         Scenario("middleware", "/mw", "before-request and after-request hooks (`x-after: 1`)", _middleware),
         Scenario("async", "/async", "`async def` handler awaiting `asyncio.sleep(0)`", _hello),

@@ -43,6 +43,7 @@ class ServerSpec:
     # The `memory` scenario's instances get these on top of the contract's BENCH_* (see benchmarks/memory.py).
     memory_env: dict[str, str] = field(default_factory=dict)
     in_default: bool = True  # part of a run that names no servers
+    env: dict[str, str] = field(default_factory=dict)  # every instance's, on top of the contract's BENCH_*
 
 
 def _script(file: str) -> Command:
@@ -86,13 +87,14 @@ KEEP_ALIVE_60S = {"tiercel": {"TIERCEL_TIMEOUT_KEEP_ALIVE": "60"}, "uvicorn": {"
 GRANIAN_MEMORY_ENV = {"GRANIAN_BACKPRESSURE": "20000"}
 
 ALL = tuple(SCENARIOS)
-PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls)
+MODELS = tuple(name for name, s in SCENARIOS.items() if s.models)  # for the frameworks (validated bodies)
+PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls and not s.models)
 TLS = tuple(name for name, s in SCENARIOS.items() if s.tls)  # for the servers that terminate TLS themselves
 TLS_H1 = tuple(name for name, s in SCENARIOS.items() if s.tls and not s.http2)  # for those without HTTP/2
 
 
 def _without(*names: str) -> tuple[str, ...]:
-    """The plain-HTTP scenarios but ``names``."""
+    """The plain-HTTP scenarios (but the models ones) but ``names``."""
     return tuple(s for s in PLAIN if s not in names)
 
 
@@ -115,7 +117,16 @@ SERVERS: dict[str, ServerSpec] = {
             memory_env={"TIERCEL_MAX_CONNECTIONS": "20000", **KEEP_ALIVE_60S["tiercel"]},
             in_default=False,
         ),
-        ServerSpec("robyn", _script("robyn_bench.py"), PLAIN, "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"),
+        ServerSpec(
+            "tiercel-msgspec",
+            _script("tiercel_bench.py"),
+            MODELS,
+            "Tiercel, `apps/tiercel_bench.py` with msgspec Structs for the validate models (`BENCH_MODELS=msgspec`)",
+            env={"BENCH_MODELS": "msgspec"},
+        ),
+        ServerSpec(
+            "robyn", _script("robyn_bench.py"), (*PLAIN, *MODELS), "Robyn, `apps/robyn_bench.py`, 1 process, 1 worker"
+        ),
         ServerSpec(
             "granian-rsgi",
             _granian("rsgi", "benchmarks.apps.granian_rsgi_bench:app", ws=True),
@@ -140,8 +151,15 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "fastapi",
             _uvicorn("benchmarks.apps.fastapi_bench:app"),
-            _without("const", "file", "sse", "ws"),
+            (*_without("const", "file", "sse", "ws"), *MODELS),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
+            memory_env=KEEP_ALIVE_60S["uvicorn"],
+        ),
+        ServerSpec(
+            "litestar",
+            _uvicorn("benchmarks.apps.litestar_bench:app"),
+            (*_without("const", "file", "sse", "ws"), *MODELS),
+            "Litestar `apps/litestar_bench.py` (msgspec Structs) on the same uvicorn command",
             memory_env=KEEP_ALIVE_60S["uvicorn"],
         ),
         ServerSpec(
@@ -182,7 +200,7 @@ class Server:
         self.workdir = workdir
         self.log_path = workdir / "server.log"
         self.argv: list[str] = []
-        self.env = {**os.environ, **(env or {}), "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
+        self.env = {**os.environ, **spec.env, **(env or {}), "BENCH_HOST": HOST, "BENCH_PORT": str(self.port)}
         if db_dsn:
             self.env.update(BENCH_DB_DSN=db_dsn, BENCH_DB_POOL=str(DB_POOL))
         if tls:

@@ -1,7 +1,8 @@
 """FastAPI benchmark app, written the way FastAPI's docs write it, run by uvicorn with uvloop + httptools.
 
-Scenarios: plaintext, json, path, query, post_json, middleware, async, big, db, queries, fortunes, updates.
-Not here: const (a Tiercel/Robyn route feature).
+Scenarios: plaintext, json, path, query, post_json, middleware, async, big, db, queries, fortunes, updates, validate,
+validate_invalid (the Pydantic models of `validate_pydantic.py`: the body parameter and the return type, FastAPI's
+422 `{"detail": [...]}` for an invalid body). Not here: const (a Tiercel/Robyn route feature).
 
 JSON responses: the default, not ORJSONResponse. FastAPI 0.165 deprecates ORJSONResponse/UJSONResponse; its docs
 now recommend declaring a return type or a response_model instead, which makes FastAPI validate the result and
@@ -35,8 +36,10 @@ from pydantic import BaseModel
 
 try:
     from . import bench_common as common
+    from .validate_pydantic import Order, OrderOut, summary
 except ImportError:  # imported with benchmarks/apps itself on sys.path
     import bench_common as common
+    from validate_pydantic import Order, OrderOut, summary
 
 db: dict[str, Any] = {}  # the lifespan's resources, as in FastAPI's lifespan docs
 
@@ -95,6 +98,11 @@ async def query(a: str, b: str, c: str) -> QueryEcho:
 @app.post("/echo")
 async def echo(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
+
+
+@app.post("/validate")
+async def validate(order: Order) -> OrderOut:
+    return summary(order)
 
 
 @app.get("/async", response_class=PlainTextResponse)

@@ -2,7 +2,9 @@
 
 Scenarios: plaintext, json, path, query, post_json, middleware, async, big, const, db, queries, fortunes, updates,
 file (serve_directory), sse (SSEResponse over a generator), ws (a WebSocket echo with `@app.websocket`, the
-channel-backed API of Robyn's docs).
+channel-backed API of Robyn's docs), validate and validate_invalid (Robyn's Pydantic integration: a parameter annotated
+with a BaseModel is the validated JSON body, a returned BaseModel is serialized as JSON, an invalid body is answered
+422 `{"error": "Validation Error", "detail": [...]}` by Robyn itself; the models are `validate_pydantic.py`'s).
 
 Handlers return str/dict/list/bytes and Robyn builds the response (dicts and lists serialized by its executor with
 orjson); the fortunes page is an explicit Response for its `text/html; charset=utf-8` content type. The middleware
@@ -22,8 +24,10 @@ from robyn.responses import SSEMessage, SSEResponse
 
 try:
     from . import bench_common as common
+    from .validate_pydantic import Order, summary
 except ImportError:  # run as a script: benchmarks/apps is sys.path[0]
     import bench_common as common
+    from validate_pydantic import Order, summary
 
 app = Robyn(__file__)
 db = {"pool": None}
@@ -83,6 +87,11 @@ def query(request):
 @app.post("/echo")
 def echo(request):
     return request.json()
+
+
+@app.post("/validate")
+def validate(order: Order):
+    return summary(order)
 
 
 @app.before_request("/mw")
