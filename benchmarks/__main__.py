@@ -100,7 +100,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if "tiercel-base" in args.servers and not os.environ.get(BASE_PYTHON):
             parser.error(
                 f"tiercel-base runs Tiercel with the interpreter in ${BASE_PYTHON}: set it to the python of a "
-                "venv where the base build is installed (with asyncpg and jinja2)"
+                "venv where the base build is installed (with asyncpg, jinja2, pydantic and msgspec)"
             )
         args.scenarios = _names(args.scenarios or ",".join(default_scenarios), SCENARIOS, "scenarios", parser)
         if args.duration < 1 or args.warmup < 0 or args.runs < 1 or args.threads < 1 or args.connections < args.threads:
