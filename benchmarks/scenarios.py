@@ -64,7 +64,7 @@ class Scenario:
     summary: str
     check: Check | None  # None for the WebSocket scenario (wsload.check validates it)
     method: str = "GET"
-    status: int = 200  # every answer's status (wrk counts any other as an error: see wrk_validate_invalid.lua)
+    status: int = 200  # the answer's status, checked at validation (under load: wrk_report.lua's expected_status)
     db: bool = False
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
