@@ -1,9 +1,7 @@
 """The benchmark's Tiercel app (benchmarks/apps/tiercel_bench.py) passes every scenario's check, against a real
 PostgreSQL cluster started for this module: the same validation `python -m benchmarks run` does before it
 measures, plus the database scenarios under concurrent requests and a clean shutdown that closes the pool.
-
-The validate scenarios need a Tiercel that takes model bodies (FastAPI's API); until this one does, the app answers
-them 501, the pairs fail their check, and the test checks exactly that (see `takes_model_bodies`).
+The validate scenarios are served with pydantic models (the `tiercel` server) and msgspec Structs (`tiercel-msgspec`).
 """
 
 from __future__ import annotations
@@ -25,32 +23,10 @@ from benchmarks.scenarios import SCENARIOS  # noqa: E402
 from benchmarks.servers import SERVERS, Server  # noqa: E402
 
 DB_SCENARIOS = [s for s in SCENARIOS.values() if s.db]
-NOT_YET = "HTTP 501: b'this Tiercel does not take model bodies yet'"
-
-
-def takes_model_bodies() -> bool:
-    """Whether the installed Tiercel plans a parameter annotated with a Pydantic model (as the validated body)."""
-    from pydantic import BaseModel
-
-    from tiercel.params import handler_plan
-
-    class Model(BaseModel):
-        x: int
-
-    def handler(model: Model) -> Model:
-        return model
-
-    try:
-        handler_plan(handler, set(), {}, {})
-    except TypeError:
-        return False
-    return True
 
 
 def check_models_reply(server: Server, name: str) -> None:
-    """A models scenario validates, or, with a Tiercel that cannot take model bodies, fails as the 501 it answers."""
-    expected = None if takes_model_bodies() else NOT_YET
-    assert validate(server, SCENARIOS[name], None) == expected
+    assert validate(server, SCENARIOS[name], None) is None
 
 
 @pytest.fixture(scope="module")

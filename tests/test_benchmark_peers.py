@@ -1,8 +1,7 @@
 """The peer apps on uvicorn that the test dependencies cover (FastAPI, Litestar: benchmarks/apps/fastapi_bench.py,
 litestar_bench.py) pass the check of every plain-HTTP scenario they serve, against a real PostgreSQL cluster started
 for this module, as `python -m benchmarks run` validates them before measuring. And a short run of a validate
-scenario end to end: measured for Litestar (every answer a 422, which wrk must not count as errors), and, for a Tiercel
-that does not take model bodies yet, failed at validation with the rest of the run measured.
+scenario end to end: measured for Litestar and Tiercel (every answer a 422, which wrk must not count as errors).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repository root, after site-packages
 
-from test_benchmark_app import NOT_YET, running, takes_model_bodies  # noqa: E402
+from test_benchmark_app import running  # noqa: E402
 
 from benchmarks.infra import Postgres  # noqa: E402
 from benchmarks.runner import Settings, run, validate  # noqa: E402
@@ -73,7 +72,5 @@ def test_a_run_measures_422s_and_fails_only_the_pairs_that_fail_validation() -> 
     assert [r["ok"] for r in litestar["runs"]] == [True], litestar["runs"]
     assert litestar["runs"][0]["requests"] > 0 and litestar["runs"][0]["errors"]["status"] == 0
     tiercel = results["validate_invalid"]["tiercel"]
-    if takes_model_bodies():
-        assert tiercel["validation"] is None and tiercel["median"] is not None, tiercel
-    else:
-        assert tiercel["validation"] == NOT_YET and "runs" not in tiercel, tiercel
+    assert tiercel["validation"] is None and tiercel["median"] is not None, tiercel
+    assert tiercel["runs"][0]["errors"]["status"] == 0

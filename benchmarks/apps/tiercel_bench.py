@@ -8,8 +8,7 @@ The asyncpg pool is opened by a startup handler (when BENCH_DB_DSN is set) and k
 validate and validate_invalid, FastAPI's way: a parameter annotated with a model is the validated JSON body, the return
 annotation is the response model, an invalid body is answered 422 `{"detail": [...]}`. The models are Pydantic's
 (`validate_pydantic.py`), or msgspec Structs (`validate_msgspec.py`) with BENCH_MODELS=msgspec (the `tiercel-msgspec`
-server). A Tiercel that does not take model bodies yet would refuse to start with that handler: there, /validate
-answers 501 instead, so those two pairs fail their check and every other scenario is still measured.
+server).
 
 Run (repository root as the working directory):
     BENCH_HOST=127.0.0.1 BENCH_PORT=8000 python benchmarks/apps/tiercel_bench.py
@@ -22,7 +21,6 @@ import os
 import bench_common as common
 
 from tiercel import Response, SSEMessage, SSEResponse, Tiercel, WebSocketDisconnect
-from tiercel.params import handler_plan
 
 if os.environ.get("BENCH_MODELS", "pydantic") == "msgspec":
     from validate_msgspec import Order, OrderOut, summary
@@ -85,24 +83,9 @@ def echo(request):
     return request.json()
 
 
+@app.post("/validate")
 def validate(order: Order) -> OrderOut:
     return summary(order)
-
-
-def takes_model_bodies() -> bool:
-    """Whether this Tiercel can plan `validate`'s model parameter (it refuses at start-up when it cannot)."""
-    try:
-        handler_plan(validate, set(), {}, {})
-    except TypeError:
-        return False
-    return True
-
-
-def models_not_supported(request):
-    return Response(501, {"Content-Type": "text/plain"}, "this Tiercel does not take model bodies yet")
-
-
-app.post("/validate")(validate if takes_model_bodies() else models_not_supported)
 
 
 @app.before_request("/mw")

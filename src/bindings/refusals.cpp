@@ -32,6 +32,16 @@ nb::object item_or_null(nb::handle dict, const char* key) {
   return v && v != Py_None ? nb::borrow(v) : nb::object();
 }
 
+/// pydantic's refusal of a text's length: "String should have at least 2 characters".
+void refuse_length(Refusals& st, const ValueCheck& c, const char* type, const char* rule, const char* words,
+                   Py_ssize_t bound, nb::handle text, Py_ssize_t index) {
+  nb::dict ctx;
+  ctx[rule] = nb::int_(bound);
+  nb::object msg = nb::steal(
+      PyUnicode_FromFormat("String should have %s %zd character%s", words, bound, bound == 1 ? "" : "s"));
+  st.add(error_of(c, type, msg, text, ctx, index));
+}
+
 }  // namespace
 
 void Refusals::add(nb::handle error) {
@@ -146,19 +156,11 @@ bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, nb::handle te
   if (PyUnicode_Check(value.ptr())) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(value.ptr());
     if (c.min_length >= 0 && n < c.min_length) {
-      nb::dict ctx;
-      ctx["min_length"] = nb::int_(c.min_length);
-      nb::object msg = nb::steal(PyUnicode_FromFormat("String should have at least %zd character%s", c.min_length,
-                                                      c.min_length == 1 ? "" : "s"));
-      st.add(error_of(c, "string_too_short", msg, text, ctx, index));
+      refuse_length(st, c, "string_too_short", "min_length", "at least", c.min_length, text, index);
       ok = false;
     }
     if (c.max_length >= 0 && n > c.max_length) {
-      nb::dict ctx;
-      ctx["max_length"] = nb::int_(c.max_length);
-      nb::object msg = nb::steal(PyUnicode_FromFormat("String should have at most %zd character%s", c.max_length,
-                                                      c.max_length == 1 ? "" : "s"));
-      st.add(error_of(c, "string_too_long", msg, text, ctx, index));
+      refuse_length(st, c, "string_too_long", "max_length", "at most", c.max_length, text, index);
       ok = false;
     }
     if (c.search) {
