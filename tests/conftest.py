@@ -158,6 +158,11 @@ class Subprocess:
         with self._new_output:
             return self._new_output.wait_for(lambda: any(text in line for line in self.output), timeout)
 
+    def wait_for_lines(self, text: str, count: int, timeout: float) -> bool:
+        """Blocks until `count` lines containing `text` were printed (or the timeout passes)."""
+        with self._new_output:
+            return self._new_output.wait_for(lambda: sum(text in line for line in self.output) >= count, timeout)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -297,3 +297,54 @@ def test_no_framework_python_for_validated_models(loop_kind: str) -> None:
         server.stop()
     assert recorder.handler_calls == {name: MODEL_N for name in MODEL_HANDLERS}
     assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"
+
+
+BG_HANDLERS = ("takes_tasks", "adds_tasks", "on_the_loop")
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_no_framework_python_per_request_with_background_tasks(loop_kind: str) -> None:
+    """BackgroundTasks are native too: the argument, add_task, starting the tasks once the answer is out, their
+    done-callbacks and the counting run no function of the tiercel package, whether a route adds tasks or not."""
+    from conftest import RunningServer
+
+    app = Tiercel(__file__)
+    ended = threading.Semaphore(0)
+
+    def in_the_pool(n: int) -> None:  # runs in the thread pool, which the profiler does not watch
+        pass
+
+    async def on_the_loop(n: int, *, last: bool) -> None:
+        if last:
+            ended.release()
+
+    @app.get("/none")
+    def takes_tasks(tasks: tiercel.BackgroundTasks):
+        return "none"
+
+    @app.post("/some/:n")
+    def adds_tasks(n: int, tasks: tiercel.BackgroundTasks):
+        tasks.add_task(in_the_pool, n)
+        tasks.add_task(on_the_loop, n, last=True)
+        return "some"
+
+    recorder = CallRecorder()
+    recorder.handler_names = BG_HANDLERS
+    server = RunningServer(app, loop_kind, metrics="/metrics")
+    server.profile = recorder
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            client.get("/none")  # warm-up
+            recorder.recording = True
+            for _ in range(N):
+                assert client.get("/none").text == "none"
+            for i in range(N):
+                assert client.post(f"/some/{i}").text == "some"
+            for _ in range(N):  # every request's last task ran (each ends its request's tasks)
+                assert ended.acquire(timeout=10)
+            recorder.recording = False
+    finally:
+        server.stop()
+    assert recorder.handler_calls == {"takes_tasks": N, "adds_tasks": N, "on_the_loop": N}
+    assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"

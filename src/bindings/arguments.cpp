@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "bindings/refusals.h"
+#include "bindings/background_tasks.h"
 #include "bindings/request.h"
 #include "core/cors.h"
 #include "core/percent.h"
@@ -193,7 +194,7 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, CallState&
     case ArgSource::kCookies: return r.get_cookies();
     case ArgSource::kValue: return a.extra;
     case ArgSource::kWebSocket: return nb::none();  // filled by the caller (plan_arguments)
-    case ArgSource::kBackgroundTasks: return nb::none();
+    case ArgSource::kBackgroundTasks: return background_tasks_argument(r.py_background);
     case ArgSource::kIdentity: return r.py_identity ? r.py_identity : nb::none();
     case ArgSource::kJson: {  // request.json(): its error (a 400 for a body that is not JSON) is the call's
       PyObject* v = PyObject_CallMethodNoArgs(request.ptr(), globals().s_json.ptr());

@@ -12,7 +12,7 @@ namespace tiercel::py {
 enum class ArgSource : uint8_t {
   kRequest, kQueryParams, kHeaders, kPathParams, kBody, kMethod, kUrl, kIpAddr, kCookies, kValue,
   kPath, kQuery, kQueryList, kIdentity, kRawBody, kSession, kFormData, kFiles, kJson, kWebSocket,
-  kBackgroundTasks,  // 20
+  kBackgroundTasks,  // the request's BackgroundTasks, made on first use
   // FastAPI's markers and validated models (tiercel/params.py, tiercel/body_plan.py)
   kModel, kBodyField, kHeader, kCookie, kFormField, kFormModel, kFile, kFileList,
 };

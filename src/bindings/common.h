@@ -144,6 +144,7 @@ void bind_request(nb::module_& m);
 void bind_response(nb::module_& m);
 void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
+void bind_background_tasks(nb::module_& m);
 void bind_streaming(nb::module_& m);
 void bind_file_response(nb::module_& m);
 void bind_sync_pull(nb::module_& m);

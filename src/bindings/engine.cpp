@@ -16,6 +16,7 @@
 
 #include "bindings/answer_model.h"
 #include "bindings/arguments.h"
+#include "bindings/background_tasks.h"
 #include "bindings/body_stream.h"
 #include "bindings/common.h"
 #include "bindings/request.h"
@@ -149,6 +150,7 @@ struct Stream : Token {
   bool sendfile = true;  // until the transport says it cannot
   size_t piece = 0;
   uint64_t piece_done = 0;
+  nb::object background;  // the request's BackgroundTasks: queued once the stream ends
 };
 
 /// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
@@ -235,6 +237,7 @@ class Engine final : public Dispatcher {
   std::unordered_set<Pending*> pending;
   std::unordered_set<Stream*> streams;
   nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
+  BackgroundRunner tasks_runner;         // the handlers' BackgroundTasks, run once their answers are out
 
   nb::object aio_loop, call_at, call_soon, poll_cb, timer_cb, timer_handle;
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
@@ -307,6 +310,7 @@ class Engine final : public Dispatcher {
       label += "\",method=\"" + rt.method + "\"";
       telemetry.route_labels.push_back(std::move(label));
     }
+    tasks_runner.telemetry = &telemetry;
     telemetry_on = true;
     observe();
   }
@@ -369,6 +373,8 @@ class Engine final : public Dispatcher {
     blocking_submit = executor.attr("submit");
     blocking_executor = std::move(executor);
     wrap_future = std::move(wrap_future_fn);
+    tasks_runner.submit = blocking_submit;
+    tasks_runner.wrap_future = wrap_future;
   }
 
   void set_stream_body(uint32_t route_id, uint64_t limit) {
@@ -645,6 +651,8 @@ class Engine final : public Dispatcher {
     call_at = aio_loop.attr("call_at");
     call_soon = aio_loop.attr("call_soon");
     ensure_future = nb::module_::import_("asyncio").attr("ensure_future");
+    tasks_runner.loop = aio_loop;
+    tasks_runner.call_soon = call_soon;
     ws_host->loop = aio_loop;
     ws_host->logger = globals().logger;
     ws_host->after_callback = [this]() {
@@ -673,6 +681,8 @@ class Engine final : public Dispatcher {
     // poll_cb is a bound method of this engine: drop it (and the loop) so nothing keeps a cycle alive.
     poll_cb.reset();
     timer_cb.reset();
+    tasks_runner.loop.reset();
+    tasks_runner.call_soon.reset();
     call_at.reset();
     call_soon.reset();
     aio_loop.reset();
@@ -721,6 +731,7 @@ class Engine final : public Dispatcher {
     }
     pending.clear();
     for (Stream* st : streams) {
+      if (st->background) queue_tasks(std::move(st->background), route_info[st->route_id]);  // abandoned below
       st->engine = nullptr;
       st->cancelled = true;
       if (st->puller) st->puller->detach();
@@ -733,6 +744,7 @@ class Engine final : public Dispatcher {
       }
     }
     streams.clear();
+    tasks_runner.abandon("the server stopped before it finished");
     ws_host->after_callback = nullptr;
     ws_host->conns.clear();
     detach();
@@ -975,6 +987,7 @@ class Engine final : public Dispatcher {
       log_message("Bad return value from " + stage_name(rt, stage) + " for " + rt.method + " " + rt.path + ": " +
                   error);
       write_error(*p.session, p.seq, p.ctx, rt);
+      queue_tasks(take_tasks(p.request), rt);
       return false;
     }
     p.response = std::move(response);
@@ -995,6 +1008,7 @@ class Engine final : public Dispatcher {
   /// after-request hooks still run.
   void fail(std::unique_ptr<Pending> p, const Route& rt, const std::string& what) {
     nb::object exc = fetch_exception();
+    if (p->stage == rt.before.size()) discard_tasks(p->request);  // the handler raised: its tasks never run
     if (p->handling_error) return unhandled(*p, rt, "Exception handler failed for " + stage_name(rt, p->stage), exc);
     const Callee* handler = find_error_handler(exc);
     if (!handler) {
@@ -1074,6 +1088,7 @@ class Engine final : public Dispatcher {
   /// Logs `exc` and answers 500: "Internal Server Error", or in development mode the traceback.
   void unhandled(Pending& p, const Route& rt, const std::string& what, nb::handle exc) {
     log_exception(what, rt.method, rt.path, exc);
+    queue_tasks(take_tasks(p.request), rt);  // a later stage failed, not the handler: its tasks still run
     if (dev && exc && format_exception) {
       try {
         nb::object lines = format_exception(exc);
@@ -1113,6 +1128,12 @@ class Engine final : public Dispatcher {
     PyObject* r = task_result(task);
     if (s->closed()) {
       // The client left: the outcome was consumed above so that asyncio does not warn it was never retrieved.
+      // The tasks of a handler that returned still run; those of one that raised (or was cancelled) do not.
+      const Route& rt = route_info[p->route_id];
+      if (!r && p->stage == rt.before.size())
+        discard_tasks(p->request);
+      else
+        queue_tasks(take_tasks(p->request), rt);
       Py_XDECREF(r);
       PyErr_Clear();
     } else {
@@ -1209,7 +1230,7 @@ class Engine final : public Dispatcher {
   }
 
   void send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
-                        FileAnswer& a) {
+                        FileAnswer& a, nb::object* tasks = nullptr) {
     const ResponseContext ctx = live(session, seq, request_ctx);
     std::string head;
     ResponseWriter w(head, session.env().date_line(), config.server_header);
@@ -1237,6 +1258,7 @@ class Engine final : public Dispatcher {
     st->fd = a.fd;
     st->pieces = std::move(a.pieces);
     st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
+    if (tasks) st->background = std::move(*tasks);
     streams.insert(st);
     session.retain();
     session.stream_begin(seq, head, st);
@@ -1292,7 +1314,7 @@ class Engine final : public Dispatcher {
   // ---- streamed answers ---------------------------------------------------------------------------
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
   void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
-                    const Route& rt, nb::handle request) {
+                    const Route& rt, nb::handle request, nb::object* tasks = nullptr) {
     const ResponseContext ctx = live(session, seq, request_ctx);
     auto& sr = nb::cast<StreamingResponse&>(result);
     bool is_async = nb::hasattr(sr.content, "__aiter__");
@@ -1332,6 +1354,7 @@ class Engine final : public Dispatcher {
       st->puller->on_wake = [this, st] { on_pulled(st); };
     }
     st->ping_interval = sr.ping_interval;
+    if (tasks) st->background = std::move(*tasks);
     st->framing = w.finish_head_streaming(ctx);
     streams.insert(st);
     session.retain();
@@ -1562,6 +1585,7 @@ class Engine final : public Dispatcher {
 
   void drop_stream(Stream* st) {
     if (st->fd >= 0) ::close(st->fd);
+    if (st->background) queue_tasks(std::move(st->background), route_info[st->route_id]);
     cancel_handle(st->timer);  // no callback may come for a stream that is gone
     cancel_handle(st->resume);
     streams.erase(st);
@@ -1627,9 +1651,43 @@ class Engine final : public Dispatcher {
     return ctx;
   }
 
+  // ---- background tasks -------------------------------------------------------------------------
+  /// The request's BackgroundTasks (null when the handler took none), taken from it.
+  static nb::object take_tasks(nb::handle request) {
+    return request ? std::exchange(nb::inst_ptr<Request>(request)->py_background, nb::object()) : nb::object();
+  }
+
+  static void discard_tasks(nb::handle request) {
+    if (nb::object tasks = take_tasks(request)) discard_background_tasks(tasks);
+  }
+
+  /// `tasks` (a BackgroundTasks, or null) of a request to `rt` start on the loop's next turn, after its answer.
+  void queue_tasks(nb::handle tasks, const Route& rt) noexcept {
+    if (!tasks) return;
+    try {
+      tasks_runner.queue(tasks, rt.method, rt.path);
+    } catch (nb::python_error& e) {
+      e.restore();
+      log_current_exception("Cannot queue the background tasks", rt.method, rt.path);
+    } catch (const std::exception& e) {
+      log_message(std::string("Cannot queue the background tasks for ") + rt.method + " " + rt.path + ": " + e.what());
+    }
+  }
+
+  /// Queues a request's tasks when the answer's writing is over, unless a stream took them (queued at its end).
+  struct QueueTasksAfter {
+    Engine* engine;
+    const Route& rt;
+    nb::object tasks;
+    ~QueueTasksAfter() { engine->queue_tasks(tasks, rt); }
+  };
+
   void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request) {
-    if (nb::isinstance<StreamingResponse>(result)) return start_stream(session, seq, request_ctx, result, rt, request);
+    QueueTasksAfter after{this, rt, take_tasks(request)};
+    nb::object* tasks = after.tasks ? &after.tasks : nullptr;
+    if (nb::isinstance<StreamingResponse>(result))
+      return start_stream(session, seq, request_ctx, result, rt, request, tasks);
     if (nb::isinstance<FileResponse>(result)) {
       auto& f = nb::cast<const FileResponse&>(result);
       static const std::vector<http1::Header> kNoHeaders;
@@ -1649,7 +1707,7 @@ class Engine final : public Dispatcher {
         a.header_lines = std::move(merged);
       }
       if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
-      return send_file_answer(session, seq, request_ctx, rt, a);
+      return send_file_answer(session, seq, request_ctx, rt, a, tasks);
     }
     const ResponseContext ctx = live(session, seq, request_ctx);
     Rendered r;
@@ -1923,6 +1981,15 @@ void bind_engine(nb::module_& m) {
            })
       .def_prop_ro("connection_count", [](Engine& e) { return e.server ? e.server->connection_count() : 0; })
       .def_prop_ro("pending_count", [](Engine& e) { return e.pending.size(); })
+      .def_prop_ro("background_count", [](Engine& e) { return e.tasks_runner.unfinished(); },
+                   "Background tasks queued (their answers written) and not finished yet.")
+      .def("background_idle", [](Engine& e) { return e.tasks_runner.idle(); },
+           nb::sig("def background_idle(self) -> asyncio.Future[None]"),
+           "An asyncio Future done once no background task is unfinished.")
+      .def("abandon_background_tasks", [](Engine& e, const std::string& why) { return e.tasks_runner.abandon(why); },
+           nb::arg("why"),
+           "Logs every unfinished background task as abandoned (one warning naming its function, saying `why`), "
+           "counts it, and cancels what can be; returns how many.")
       .def("close", &Engine::shutdown, "Cancels pending handlers, closes every connection and the listener.");
 
   m.def(

@@ -60,6 +60,7 @@ NB_MODULE(_core, m) {
   bind_sync_pull(m);
   bind_forms(m);
   bind_websocket(m);
+  bind_background_tasks(m);
   bind_engine(m);
   bind_debug(m);
 }

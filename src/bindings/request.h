@@ -29,6 +29,8 @@ class Request {
   nb::object py_file_lists;  // field name -> [UploadFile, ...]: every file of a repeated field
   /// request.stream()'s BodyStream; on a stream_body route (body_streamed) the only way to the body.
   nb::object py_stream;
+  /// The handler's BackgroundTasks (a parameter annotated so), taken by the engine once the answer is written.
+  nb::object py_background;
   bool body_streamed = false;
   /// The connection's TLS (null for plain TCP): request.tls and request.client_cert.
   std::shared_ptr<const TlsInfo> tls;

@@ -79,6 +79,10 @@ void Telemetry::on_connection_limit(bool reached, uint64_t limited_ms) noexcept 
   if (reached) add(block(own) + 3, 1);
 }
 
+void Telemetry::on_background(int outcome, uint64_t n) noexcept {
+  if (base && n && outcome >= kTaskQueued && outcome <= kTaskAbandoned) add(block(own) + 4 + outcome, n);
+}
+
 void Telemetry::flush() noexcept {
   size_t done = 0;
   while (done < log_.size()) {
@@ -154,6 +158,17 @@ std::string Telemetry::render() const {
   out.append("# HELP tiercel_connections_limited_total Times a worker reached max_connections and stopped accepting.\n");
   out.append("# TYPE tiercel_connections_limited_total counter\n");
   out.append("tiercel_connections_limited_total ").append(std::to_string(sum[3])).append("\n");
+  static constexpr const char* kTasks[][2] = {
+      {"queued", "handed to the engine once their answer was written"},
+      {"done", "that returned"},
+      {"failed", "that raised (logged with the traceback) or could not start"},
+      {"abandoned", "still pending or running when a worker stopped (logged by name)"}};
+  for (int i = kTaskQueued; i <= kTaskAbandoned; ++i) {
+    std::string name = std::string("tiercel_background_tasks_") + kTasks[i][0] + "_total";
+    out.append("# HELP ").append(name).append(" Background tasks ").append(kTasks[i][1]).append(".\n");
+    out.append("# TYPE ").append(name).append(" counter\n");
+    out.append(name).append(" ").append(std::to_string(sum[4 + static_cast<size_t>(i)])).append("\n");
+  }
   return out;
 }
 

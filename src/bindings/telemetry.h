@@ -18,8 +18,11 @@ class Telemetry final : public RequestObserver {
   static constexpr double kBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1.0,   2.5,   5.0,   10.0};
   static constexpr int kBucketCount = sizeof(kBuckets) / sizeof(kBuckets[0]);
-  // Open connections; worker restarts (kept in the archive block); ms at max_connections; times it was reached.
-  static constexpr size_t kHeader = 4;
+  // Open connections; worker restarts (kept in the archive block); ms at max_connections; times it was reached;
+  // background tasks queued, done, failed, abandoned.
+  static constexpr size_t kHeader = 8;
+  /// What became of background tasks (on_background).
+  enum BackgroundOutcome : int { kTaskQueued, kTaskDone, kTaskFailed, kTaskAbandoned };
   static constexpr size_t kStride = kStatusClasses + kBucketCount + 1;  // + the sum of durations in µs
 
   /// Words (uint64) of one worker's block for up to `max_routes` routes (plus one for unmatched requests).
@@ -40,6 +43,8 @@ class Telemetry final : public RequestObserver {
   void on_response(const RequestRecord& r) noexcept override;
   void on_connection(int delta) noexcept override;
   void on_connection_limit(bool reached, uint64_t limited_ms) noexcept override;
+  /// `n` background tasks reached `outcome` (a BackgroundOutcome).
+  void on_background(int outcome, uint64_t n) noexcept;
 
  private:
   uint64_t* block(size_t i) const { return base + i * block_words(max_routes); }

@@ -9,6 +9,7 @@ import orjson as _orjson
 from tiercel import _core, status_codes
 from tiercel import exceptions as _exceptions
 from tiercel._core import (
+    BackgroundTasks,
     Headers,
     QueryParams,
     Request,
@@ -39,6 +40,7 @@ WebSocketAdapter = WebSocket  # Robyn's name for the object a WebSocket handler 
 __all__ = [
     "ALLOW_CORS",
     "AuthenticationHandler",
+    "BackgroundTasks",
     "BearerGetter",
     "Body",
     "Cookie",

@@ -1,5 +1,6 @@
 """Tiercel's native engine (private; import from `tiercel`)."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 import concurrent.futures
 import datetime
@@ -476,6 +477,23 @@ class WebSocket:
 
     def __repr__(self) -> str: ...
 
+class BackgroundTasks:
+    """
+    Work to do once the answer is written: declare a handler parameter `tasks: BackgroundTasks`, then
+    `tasks.add_task(fn, *args, **kwargs)`. Sync functions run in the thread pool, async ones on the loop; one
+    request's tasks run one after another, in order. A failing task is logged and changes nothing else.
+    """
+
+    def __init__(self) -> None: ...
+
+    def add_task(self, func: Callable[..., object], /, *args: object, **kwargs: object) -> None:
+        """
+        Runs func(*args, **kwargs) after the answer is written (awaited when func is async).
+        """
+
+    def __len__(self) -> int:
+        """The tasks queued so far."""
+
 class MemoryConnection:
     """A connection over memory to an engine (the TestClient's)."""
 
@@ -685,6 +703,18 @@ class Engine:
 
     @property
     def pending_count(self) -> int: ...
+
+    @property
+    def background_count(self) -> int:
+        """Background tasks queued (their answers written) and not finished yet."""
+
+    def background_idle(self) -> asyncio.Future[None]:
+        """An asyncio Future done once no background task is unfinished."""
+
+    def abandon_background_tasks(self, why: str) -> int:
+        """
+        Logs every unfinished background task as abandoned (one warning naming its function, saying `why`), counts it, and cancels what can be; returns how many.
+        """
 
     def close(self) -> None:
         """Cancels pending handlers, closes every connection and the listener."""

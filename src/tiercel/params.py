@@ -5,7 +5,8 @@ The result is a plan of plain tuples the engine keeps; per request, C++ fills th
 
 * by name: `request`, `query_params`, `headers`, `path_params`, `body`, `raw_body`, `method`, `url`,
   `ip_addr`, `cookies`, `identity`, `session`, `form_data`, `files`, `global_dependencies`, `router_dependencies`;
-* by annotation: `Request`, `QueryParams`, `Headers`, `Url`, `Identity`, and Robyn's markers from tiercel.types
+* by annotation: `Request`, `QueryParams`, `Headers`, `Url`, `Identity`, `BackgroundTasks` (work to run once the
+  answer is written, as in FastAPI), and Robyn's markers from tiercel.types
   (`Body`, `JsonBody` and TypedDicts — the body parsed as JSON —, `PathParams`, `Method`, `FormData`, `Files`,
   `IPAddress`); `r` and `req` unannotated are the request, as in Robyn;
 * by the name of an injected dependency (`app.inject(db=pool)` then `def h(db)`);
@@ -45,8 +46,8 @@ from tiercel.optional import installed
 # Where an argument comes from (the engine's ArgSource).
 REQUEST, QUERY_PARAMS, HEADERS, PATH_PARAMS, BODY, METHOD, URL, IP_ADDR, COOKIES, VALUE = range(10)
 PATH, QUERY, QUERY_LIST, IDENTITY, RAW_BODY, SESSION, FORM_DATA, FILES, JSON = range(10, 19)
-WEBSOCKET_ = 19  # a WebSocket handler's connection (tiercel.websockets.WEBSOCKET)
-# FastAPI's markers and validated models (tiercel.fields, tiercel.body_plan); 20 is taken by BackgroundTasks.
+BACKGROUND_TASKS = 20  # the request's BackgroundTasks (19 is the WebSocket's, tiercel/websockets.py)
+# FastAPI's markers and validated models (tiercel.fields, tiercel.body_plan).
 MODEL, BODY_FIELD, HEADER, COOKIE, FORM_FIELD, FORM_MODEL, FILE, FILE_LIST = range(21, 29)
 # The sources that need the whole body (not on a stream_body route).
 WHOLE_BODY = (BODY, RAW_BODY, FORM_DATA, FILES, JSON, MODEL, BODY_FIELD, FORM_FIELD, FORM_MODEL, FILE, FILE_LIST)
@@ -75,6 +76,7 @@ BY_ANNOTATION: dict[Any, int] = {
     _core.Headers: HEADERS,
     _core.Url: URL,
     _core.Identity: IDENTITY,
+    _core.BackgroundTasks: BACKGROUND_TASKS,
     types_.PathParams: PATH_PARAMS,
     types_.Method: METHOD,
     types_.FormData: FORM_DATA,

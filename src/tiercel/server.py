@@ -6,6 +6,7 @@ The only Python here runs at start-up and shutdown; per request, C++ calls the h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import mmap
@@ -305,20 +306,26 @@ class Server:
     async def _drain(self, engine: _core.Engine) -> None:
         """Graceful shutdown: stop accepting; busy connections close after their answers (which say
         `Connection: close`); idle keep-alive ones after a grace of ~100 ms in which a request that arrives (one
-        already sent when the signal came) is answered the same way; whatever is still running after
-        timeout_graceful_shutdown is cancelled."""
+        already sent when the signal came) is answered the same way; background tasks are awaited; whatever is
+        still running after timeout_graceful_shutdown is cancelled (a background task, logged as abandoned)."""
         engine.stop_listening()
         engine.drain_connections()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.timeout_graceful_shutdown
+        timeout = self.settings.timeout_graceful_shutdown
+        deadline = loop.time() + timeout
         while (engine.connection_count or engine.pending_count) and loop.time() < deadline:
             await asyncio.sleep(0.01)
         if engine.connection_count or engine.pending_count:
             logger.warning(
                 "graceful shutdown: %d connection(s) still busy after %.1f s; closing them",
                 engine.connection_count,
-                self.settings.timeout_graceful_shutdown,
+                timeout,
             )
+        # Background tasks get what is left of the same grace; those still unfinished are named, one by one.
+        if engine.background_count:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(engine.background_idle(), max(0.0, deadline - loop.time()))
+        engine.abandon_background_tasks(f"not finished within the graceful shutdown timeout ({timeout:g} s)")
 
     def reload_tls(self) -> bool:
         """Loads the certificates again (SIGHUP): new connections get them, open ones keep theirs. A certificate

@@ -242,7 +242,7 @@ class TestClient:
             while True:
                 reader.feed(conn.receive())
                 if reader.response is not None:
-                    return reader.response
+                    break
                 if conn.closed:
                     raise ConnectionError("the server closed the connection without a complete response")
                 woken.clear()
@@ -256,6 +256,14 @@ class TestClient:
         finally:
             conn.set_on_output(None)
             conn.disconnect()
+        # As Starlette's TestClient: the request's background tasks have run when the response is returned.
+        if self._engine.background_count:
+            try:
+                await asyncio.wait_for(self._engine.background_idle(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"background tasks still running after {self.timeout} s") from None
+        assert reader.response is not None
+        return reader.response
 
 
 class _ResponseReader:

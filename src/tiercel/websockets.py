@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tiercel import _core
-from tiercel.params import BY_NAME, SESSION, Arg, _type_hints, handler_plan, path_param_names
+from tiercel.params import BACKGROUND_TASKS, BY_NAME, SESSION, Arg, _type_hints, handler_plan, path_param_names
 from tiercel.routing import is_async_callable, normalize_path
 
 if TYPE_CHECKING:
@@ -170,6 +170,11 @@ def add_websocket_routes(engine: Any, app: Tiercel) -> None:
             for fn in callables
         ]
         for fn, plan in zip(callables, plans, strict=True):
+            if plan and any(arg[0] == BACKGROUND_TASKS for arg in plan):
+                raise TypeError(
+                    f"WebSocket {mounted.path}: {_name(fn)} takes BackgroundTasks, which run after an HTTP answer; "
+                    "a WebSocket handler can start its own work with asyncio.create_task"
+                )
             if app.sessions is None and plan and any(arg[0] == SESSION for arg in plan):
                 raise RuntimeError(
                     f"WebSocket {mounted.path}: {_name(fn)} takes `session` but the app has no sessions: "
