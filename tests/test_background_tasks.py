@@ -353,3 +353,82 @@ def test_a_recycled_worker_names_and_counts_its_abandoned_tasks(run_script):
     assert metric(text, "tiercel_background_tasks_abandoned_total") == 2
     assert metric(text, "tiercel_background_tasks_done_total") == 0
     assert p.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize("how", ["blocking", "suspended", "hooked"])
+def test_every_way_a_handler_runs_hands_its_tasks_over(serve, loop_kind, how):
+    """A blocking=True handler (arguments filled on the loop, add_task in a pool thread), an async handler that
+    suspends before adding, and a route with before/after hooks all pass their tasks on."""
+    app = Tiercel(__file__)
+    ran = threading.Event()
+
+    if how == "blocking":
+
+        @app.post("/", blocking=True)
+        def handler(tasks: BackgroundTasks):
+            tasks.add_task(ran.set)
+            return "ok"
+
+    elif how == "suspended":
+
+        @app.post("/")
+        async def handler(tasks: BackgroundTasks):
+            await asyncio.sleep(0)
+            tasks.add_task(ran.set)
+            return "ok"
+
+    else:
+
+        @app.post("/")
+        def handler(tasks: BackgroundTasks):
+            tasks.add_task(ran.set)
+            return "ok"
+
+        @app.before_request("/")
+        async def before(request):
+            await asyncio.sleep(0)
+            return request
+
+        @app.after_request("/")
+        def after(response):
+            response.headers.set("x-after", "1")
+            return response
+
+    s = serve(app, loop_kind)
+    r = httpx.post(s.url + "/")
+    assert r.text == "ok"
+    assert ran.wait(10)
+    if how == "hooked":
+        assert r.headers["x-after"] == "1"
+
+
+def test_a_blocking_handler_whose_client_left_can_still_add_tasks(serve, loop_kind):
+    """Its wrapper is cancelled when the client leaves, but the thread goes on: add_task must not raise into it
+    (the rest of its work still runs); the tasks are dropped, as a cancelled handler's are."""
+    app = Tiercel(__file__)
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    @app.post("/slow", blocking=True)
+    def slow(tasks: BackgroundTasks):
+        entered.set()
+        release.wait(10)
+        try:
+            tasks.add_task(outcome.append, "task ran")
+            outcome.append("added")
+        finally:
+            finished.set()
+        return "too late"
+
+    s = serve(app, loop_kind)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sock.sendall(b"POST /slow HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n")
+        assert entered.wait(10)
+    deadline = time.monotonic() + 10
+    while s.call(lambda: s.server.engine.pending_count) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the engine has seen the client leave and given up on the answer
+    assert s.call(lambda: s.server.engine.pending_count) == 0
+    release.set()
+    assert finished.wait(10)
+    assert s.call(lambda: s.server.engine.background_count) == 0
+    assert outcome == ["added"]

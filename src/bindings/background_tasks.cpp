@@ -240,9 +240,9 @@ size_t BackgroundRunner::abandon(const std::string& why) {
 }
 
 void discard_background_tasks(nb::handle tasks) {
-  auto& bt = nb::cast<BackgroundTasks&>(tasks);
-  bt.tasks.clear();
-  bt.taken = true;
+  // Not `taken`: a blocking handler cancelled because its client left goes on in its thread, and its add_task
+  // must not raise into code that still has work to do (the request's tasks are dropped all the same).
+  nb::cast<BackgroundTasks&>(tasks).tasks.clear();
 }
 
 nb::object background_tasks_argument(nb::object& slot) {
@@ -282,7 +282,7 @@ void bind_background_tasks(nb::module_& m) {
           [](BackgroundTasks& self, nb::object fn, nb::args args, nb::kwargs kwargs) {
             if (self.taken)
               throw std::runtime_error("add_task after the answer was written: the request's tasks are already "
-                                       "running (or were dropped because the handler raised)");
+                                       "running");
             if (!PyCallable_Check(fn.ptr())) throw nb::type_error("add_task needs a function (a callable)");
             bool is_async = is_async_callable(fn);
             self.tasks.push_back(

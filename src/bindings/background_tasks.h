@@ -25,7 +25,7 @@ class BackgroundTasks {
     bool is_async = false;
   };
   std::vector<Task> tasks;
-  bool taken = false;  // the engine took the tasks (or dropped them): add_task now would queue into nothing
+  bool taken = false;  // the engine took the tasks to run them: add_task now would queue into nothing
 };
 
 struct BackgroundRun;
@@ -70,7 +70,7 @@ class BackgroundRunner {
   std::vector<nb::object> idle_waiters_;
 };
 
-/// Drops the tasks of `tasks` (a BackgroundTasks) unrun: its handler raised, so they are not run (as in FastAPI).
+/// Drops the tasks of `tasks` (a BackgroundTasks) unrun: its handler raised or was cancelled (as in FastAPI).
 void discard_background_tasks(nb::handle tasks);
 
 /// The BackgroundTasks of a request as a handler argument: `slot` (the request's), made on first use.
