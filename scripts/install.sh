@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything Tiercel needs on a fresh Debian machine — system packages (libuv, GoogleTest,
 # OpenSSL, nghttp2 and its h2load client, clang/libFuzzer, wrk, PostgreSQL for the database tests, nginx for the
-# scale-out test, strace for a test that watches the native loop's system calls) and one virtualenv per supported
-# interpreter — then builds the native module.
+# scale-out test, strace for a test that watches the native loop's system calls, chromium and its driver for the /docs
+# page's browser test) and one virtualenv per supported interpreter — then builds the native module.
 #   .venv     Python 3.11 (the default; examples and benchmarks use it)
 #   .venv312  Python 3.12 (eager-task path), when a python3.12 is present
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/apt.sh
-apt_install build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql nginx-light strace libnghttp2-dev nghttp2-client
+apt_install build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql nginx-light strace libnghttp2-dev nghttp2-client chromium chromium-driver
 
 find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
   local v=$1 p

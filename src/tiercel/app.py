@@ -18,6 +18,7 @@ from tiercel import _core
 from tiercel.config import resolve
 from tiercel.cors import CorsSettings, cors_settings
 from tiercel.mcp import MCPApp
+from tiercel.openapi import OpenAPI, app_openapi
 from tiercel.routers import CompiledRoute, Router, SubRouter, compile_routes, mounted
 from tiercel.routing import (
     HTTP_METHODS,
@@ -61,11 +62,22 @@ class SessionSettings:
 class Tiercel(Router):
     """A Tiercel application. Same names as Robyn's `Robyn` class."""
 
-    def __init__(self, file_object: str, config: Any = None, openapi: Any = None, dependencies: Any = None):
+    def __init__(
+        self,
+        file_object: str,
+        config: Any = None,
+        openapi_file_path: str | None = None,
+        openapi: OpenAPI | None = None,
+        dependencies: Any = None,
+    ):
+        """`openapi`: the document's title, version and more (tiercel.openapi); `openapi_file_path` (relative to
+        the app file's directory), or else an `openapi.json` beside the app file, is served as the document
+        instead of the one made from the routes."""
         super().__init__()
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         report_in_main(file_object)  # `python app.py`: a route Tiercel refuses is one line, as under the CLI
+        self.openapi = app_openapi(self.directory_path, openapi, openapi_file_path)
         self.config = config
         self.global_dependencies.update(dependencies or {})
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any], bool, int]] = []

@@ -159,6 +159,7 @@ class Settings:
     max_requests_jitter: int = 0
     max_rss: int = 0
     metrics: str | None = None
+    disable_openapi: bool = False
     loop: str = "auto"
     http2: bool = True
     ssl_certfile: str | None = None
@@ -270,6 +271,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_rss", _int(0), "recycle a worker whose memory (RSS) passes this many MiB (0: never)", "MIB", "processes"
     ),
     Option("metrics", _path, "serve Prometheus metrics on this path (for example /metrics)", "PATH", "run"),
+    Option("disable_openapi", _bool, "serve neither /openapi.json nor the /docs page", group="run"),
     Option("loop", _choice(LOOPS), "event loop: uvloop when installed (auto), uvloop, or asyncio", "KIND", "run"),
     Option("http2", _bool, "speak HTTP/2: ALPN h2 over TLS, prior-knowledge h2c on cleartext", group="tls"),
     Option(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tiercel import _core
@@ -47,6 +47,7 @@ class Router:
         self.routers: list[SubRouter] = []
         self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
         self.websocket_routes: list[tuple[str, WebSocketRoute]] = []
+        self.tags: list[str] = []  # OpenAPI tags of every route of this router (and of those it includes)
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.Engine()
 
@@ -70,7 +71,7 @@ class Router:
         Other options (FastAPI's and Robyn's): `status_code` (the default success status), `response_model`
         (what the answer is serialised as; the return annotation when omitted, None for none), `responses`,
         `deprecated`, `include_in_schema`, `summary`, `description`, `tags` / `openapi_tags`, `openapi_name`,
-        `operation_id`, `response_description`: see tiercel.routing.RouteDocs."""
+        `operation_id`, `response_description`, `openapi_extra`: see tiercel.routing.RouteDocs."""
         method = normalize_method(route_type)
         if not isinstance(endpoint, str):
             raise TypeError(f"the path must be a str, got {endpoint!r}")
@@ -327,11 +328,23 @@ class SubRouter(Router):
     """A group of routes under a common prefix, with its own middleware and dependencies; mounted with
     `app.include_router(router)`. Same names as Robyn's `SubRouter`."""
 
-    def __init__(self, file_object: str = "", prefix: str = "", config: Any = None, openapi: Any = None) -> None:
+    def __init__(
+        self,
+        file_object: str = "",
+        prefix: str = "",
+        config: Any = None,
+        openapi: Any = None,
+        tags: list[str] | None = None,
+    ) -> None:
+        """`tags`: OpenAPI tags given to each of its routes (after those of the routers that include it), as in
+        Robyn. The prefix alone adds none."""
         if not prefix and _looks_like_prefix(file_object):
             file_object, prefix = "", file_object  # SubRouter("/api"): the prefix alone
         super().__init__(prefix)
         self.file_path = file_object
+        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+            raise TypeError(f"SubRouter(tags=...) is a list of str, got {tags!r}")
+        self.tags = list(tags or [])
 
 
 def _looks_like_prefix(text: str) -> bool:
@@ -351,6 +364,7 @@ class CompiledRoute:
     router_dependencies: dict[str, Any]
     global_dependencies: dict[str, Any]
     authentication_handler: AuthenticationHandler | None
+    tags: list[str] = field(default_factory=list)  # the OpenAPI tags of the routers it is in, outermost first
 
 
 def _all_routers(router: Router) -> list[Router]:
@@ -377,6 +391,7 @@ def compile_routes(
     deps = {**deps, **router.dependencies}
     global_deps = {**global_deps, **router.global_dependencies}
     auth = router.authentication_handler or auth
+    tags = list(dict.fromkeys(t for _, r in chain for t in r.tags))
     out = []
     for route in router.routes:
         path = normalize_path(prefix + route.path) if prefix else route.path
@@ -391,6 +406,7 @@ def compile_routes(
                 deps,
                 global_deps,
                 auth,
+                tags,
             )
         )
     for child in router.routers:

@@ -170,11 +170,12 @@ class RouteDocs:
     tags: list[str] | None = None
     operation_id: str | None = None
     response_description: str = "Successful Response"
+    openapi_extra: dict[str, Any] | None = None  # merged into the operation (FastAPI's), e.g. a "requestBody"
 
 
 # Robyn's names for RouteDocs' fields, and options accepted for compatibility that change nothing here.
 DOC_ALIASES = {"openapi_name": "summary", "openapi_tags": "tags"}
-IGNORED_OPTIONS = {"name", "response_class", "dependencies", "callbacks", "openapi_extra"}
+IGNORED_OPTIONS = {"name", "response_class", "dependencies", "callbacks"}
 
 
 def route_docs(options: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +193,9 @@ def route_docs(options: dict[str, Any]) -> dict[str, Any]:
         if key == "openapi_name" and not value:
             continue
         out[field_name] = list(value) if field_name == "tags" and value is not None else value
+    extra = out.get("openapi_extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"openapi_extra is a dict merged into the route's OpenAPI operation, got {extra!r}")
     status = out.get("status_code")
     if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
         raise ValueError(f"status_code is an HTTP status (100-599), got {status!r}")

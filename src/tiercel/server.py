@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
-from tiercel import _core
+from tiercel import _core, docs_page
 from tiercel.answers import model_of_route
 from tiercel.config import Settings
 from tiercel.exceptions import HTTPException, WebSocketDisconnect
@@ -66,7 +66,8 @@ async def run_shutdown_handlers(app: Tiercel) -> None:
 def metrics_max_routes(app: Tiercel) -> int:
     """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, two per served
     directory, the metrics one."""
-    return 2 * len(app.compiled_routes()) + 2 * len(app.mounted_directories()) + len(app.mounted_websockets()) + 2
+    routes = len(app.compiled_routes()) + docs_page.ROUTE_COUNT
+    return 2 * routes + 2 * len(app.mounted_directories()) + len(app.mounted_websockets()) + 2
 
 
 def load_tls(engine: _core.Engine, s: Settings) -> None:
@@ -185,6 +186,7 @@ async def build_engine(
     if app.compression is not None:
         engine.set_compression(*app.compression)
     compiled_routes = app.compiled_routes()
+    compiled_routes += docs_page.docs_routes(app, s, compiled_routes)  # /openapi.json, /docs: const routes, last
     # Threads start on first use: blocking=True handlers and the sync generators of streamed answers.
     executor = ThreadPoolExecutor(max_workers=s.blocking_threads, thread_name_prefix="tiercel-blocking")
     engine.set_executor(executor, asyncio.wrap_future)
