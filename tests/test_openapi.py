@@ -20,9 +20,11 @@ from pydantic import BaseModel, Field
 
 from tiercel import AuthenticationHandler, BearerGetter, Identity, SubRouter, Tiercel, TokenGetter
 from tiercel._core import QueryParams, UploadFile
+from tiercel.config import resolve
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
 from tiercel.openapi import Components, Contact, ExternalDocumentation, License, OpenAPI, OpenAPIInfo, Server
 from tiercel.openapi_document import build_document, openapi_path
+from tiercel.server import check_app
 from tiercel.types import JsonBody
 
 # ---- the app ---------------------------------------------------------------------------------
@@ -369,6 +371,9 @@ def test_a_given_operation_id_used_twice_is_refused():
     app.get("/two", operation_id="getThing")(lambda request: 2)
     with pytest.raises(ValueError, match=r"GET /two .*operation_id 'getThing' is already the one of GET /one"):
         build_document(OpenAPI(), app.compiled_routes())
+    with pytest.raises(ValueError, match="operation_id 'getThing'"):
+        check_app(app, resolve({}))  # a supervisor finds it once, before it forks workers
+    check_app(app, resolve({"disable_openapi": True}))  # no document, no mistake in it
 
 
 def test_generated_operation_ids_are_made_unique():

@@ -134,8 +134,13 @@ def route_plan(app: Tiercel, compiled: CompiledRoute) -> list[Arg] | None:
 def check_app(app: Tiercel, settings: Settings) -> None:
     """What build_engine would refuse, found without building one (a supervisor checks before it forks workers,
     so a mistake is one message rather than one per worker)."""
-    for compiled in app.compiled_routes():
+    compiled_routes = app.compiled_routes()
+    for compiled in compiled_routes:
         route_plan(app, compiled)
+    if not settings.disable_openapi:
+        from tiercel.openapi_document import build_document
+
+        build_document(app.openapi, compiled_routes)  # a document it cannot make (operation_id twice)
     load_tls(_core.Engine(), settings)
 
 
