@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import inspect
 import json
 import uuid
 from typing import Annotated, Any, Literal, TypedDict
@@ -107,10 +108,10 @@ def shop_app() -> Tiercel:
     @app.get("/items/:item_id", auth_required=True)
     def read_item(
         item_id: int,
-        q: Annotated[str | None, Query(max_length=5, description="a filter")] = None,
+        q: Annotated[str | None, Query(max_length=5, description="a filter", examples=["abc"])] = None,
         color: Color = Color.RED,
         size: Annotated[int, Query(ge=1, lt=10)] = 3,
-        agent: Annotated[str | None, Header()] = None,
+        user_agent: Annotated[str | None, Header(pattern="^[a-z]+/")] = None,
         session_id: Annotated[str | None, Cookie()] = None,
         tags: list[str] | None = None,
         since: datetime.datetime | None = None,
@@ -156,6 +157,9 @@ def shop_app() -> Tiercel:
     def plain(request) -> str:
         return "text"
 
+    @app.get("/untyped", response_model=None)
+    def untyped(request) -> Item: ...
+
     @app.get("/kind/:kind")
     def kind(kind: Literal["a", "b"]):
         return kind
@@ -191,7 +195,7 @@ def shop_app() -> Tiercel:
 
     shop = SubRouter("/api/v1", tags=["shop"])
 
-    @shop.get("/colors/:color", tags=["colors", "shop"])
+    @shop.get("/colors/:color", openapi_tags=["colors", "shop"])  # Robyn's spelling of tags
     def by_color(color: Color):
         return color.value
 
@@ -252,7 +256,7 @@ def test_paths_use_openapi_spelling_and_skip_what_is_not_http(doc):
     assert openapi_path("/a/:b/c/*rest") == "/a/{b}/c/{rest}"
     assert set(doc["paths"]) == {
         "/items/{item_id}", "/items", "/upload", "/login", "/points", "/plain", "/kind/{kind}", "/files/{rest}",
-        "/a/b_c", "/c", "/robyn/search", "/robyn/comments", "/notes", "/raw", "/api/v1/colors/{color}",
+        "/untyped", "/a/b_c", "/c", "/robyn/search", "/robyn/comments", "/notes", "/raw", "/api/v1/colors/{color}",
         "/api/v1/inner/secret",
     }  # fmt: skip  (no /hidden, no WebSocket, no static directory, not the docs' own routes)
     assert set(doc["paths"]["/items/{item_id}"]) == {"get", "put", "delete"}
@@ -262,11 +266,12 @@ def test_parameters_types_and_rules(doc):
     read = params(op(doc, "get", "/items/{item_id}"))
     assert read["item_id"] == {"name": "item_id", "in": "path", "required": True,
                                "schema": {"type": "integer", "title": "Item Id"}}  # fmt: skip
-    assert read["q"]["schema"] == {"type": "string", "maxLength": 5, "title": "Q"}
+    assert read["q"]["schema"] == {"type": "string", "maxLength": 5, "title": "Q", "examples": ["abc"]}
     assert (read["q"]["required"], read["q"]["description"]) == (False, "a filter")
     assert read["color"]["schema"] == {"$ref": "#/components/schemas/Color", "default": "red", "title": "Color"}
     assert read["size"]["schema"] == {"type": "integer", "minimum": 1, "exclusiveMaximum": 10, "title": "Size"}
-    assert (read["agent"]["in"], read["session_id"]["in"]) == ("header", "cookie")
+    assert (read["user-agent"]["in"], read["session_id"]["in"]) == ("header", "cookie")  # User-Agent, dashed
+    assert read["user-agent"]["schema"]["pattern"] == "^[a-z]+/"
     assert read["tags"]["schema"] == {"type": "array", "items": {"type": "string"}, "title": "Tags"}
     assert read["since"]["schema"] == {"type": "string", "format": "date-time", "title": "Since"}
     assert "secret" not in read  # Query(include_in_schema=False)
@@ -335,6 +340,7 @@ def test_responses_models_status_extra_and_422(doc):
         "$ref": "#/components/schemas/Point"}  # fmt: skip
     plain = {"text/plain": {"schema": {"type": "string"}}}
     assert op(doc, "get", "/plain")["responses"] == {"200": {"description": "Successful Response", "content": plain}}
+    assert op(doc, "get", "/untyped")["responses"] == {"200": {"description": "Successful Response"}}
     assert "422" not in op(doc, "get", "/files/{rest}")["responses"]  # nothing of the request is validated
 
 
@@ -474,3 +480,60 @@ def test_a_generated_document_becomes_the_openapi_spec():
     app = shop_app()
     document = build_document(app.openapi, app.compiled_routes())
     assert app.openapi.get_openapi_config() is document
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's `anyOf: [T, null]` of an optional parameter as T (a query string has no null), without titles."""
+    schema = {k: v for k, v in schema.items() if k != "title"}
+    options = schema.pop("anyOf", None)
+    if options is not None:
+        rest = [o for o in options if o != {"type": "null"}]
+        schema = {**rest[0], **schema} if len(rest) == 1 else {"anyOf": rest, **schema}
+    return schema
+
+
+def test_parameters_are_described_as_fastapi_describes_them():
+    fastapi = pytest.importorskip("fastapi")
+
+    def handler(): ...
+
+    def annotations(query: Any, header: Any, path: Any) -> dict[str, Any]:
+        return {
+            "item_id": Annotated[int, path(gt=0)],
+            "size": Annotated[float, query(ge=1, lt=10)],
+            "ref": uuid.UUID,
+            "mode": Literal["fast", "slow"],
+            "q": Annotated[str | None, query(max_length=5, pattern="^[a-z]+$")],
+            "user_agent": Annotated[str | None, header()],
+            "tags": Annotated[list[str] | None, query()],
+            "color": Color,
+            "day": datetime.date | None,
+        }
+
+    handler.__annotations__ = annotations(Query, Header, Path)  # the same parameters, with each one's markers
+    names = list(handler.__annotations__)
+    defaults = {"q": None, "user_agent": None, "tags": None, "color": Color.RED, "day": None}
+    handler.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=handler.__annotations__[n],
+                          default=defaults.get(n, inspect.Parameter.empty)) for n in names])  # fmt: skip
+    app = Tiercel(__file__)
+    app.get("/items/{item_id}")(handler)
+    ours = params(build_document(OpenAPI(), app.compiled_routes())["paths"]["/items/{item_id}"]["get"])
+
+    def theirs_handler(): ...
+
+    theirs_handler.__annotations__ = annotations(fastapi.Query, fastapi.Header, fastapi.Path)
+    theirs_handler.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        p.replace(annotation=theirs_handler.__annotations__[p.name])
+        for p in handler.__signature__.parameters.values()])  # fmt: skip
+    reference = fastapi.FastAPI()
+    reference.get("/items/{item_id}")(theirs_handler)
+    spec = reference.openapi()
+    theirs = params(spec["paths"]["/items/{item_id}"]["get"])
+    assert list(ours) == list(theirs)
+    for name, theirs_param in theirs.items():
+        mine = ours[name]
+        assert (mine["in"], mine["required"]) == (theirs_param["in"], theirs_param["required"]), name
+        assert _without_null(mine["schema"]) == _without_null(theirs_param["schema"]), name
+    assert spec["components"]["schemas"]["Color"] == build_document(OpenAPI(), app.compiled_routes())[
+        "components"]["schemas"]["Color"]  # fmt: skip

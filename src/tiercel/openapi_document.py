@@ -218,7 +218,8 @@ class DocumentBuilder:
                         seen.add((name, "query"))
                         schema = {**self.book.plain(tp), "title": title(name)}
                         out.append({"name": name, "in": "query", "required": False, "schema": schema})
-        return out
+        order = ("path", "query", "header", "cookie")  # FastAPI's order, the one Swagger UI shows
+        return sorted(out, key=lambda p: order.index(p["in"]))
 
     def parameter(self, info: ParamInfo) -> dict[str, Any]:
         marker = info.marker
