@@ -212,7 +212,8 @@ def shop_app() -> Tiercel:
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    document = build_document(shop_app().openapi, shop_app().compiled_routes())
+    app = shop_app()
+    document = build_document(app.openapi, app.compiled_routes())
     return json.loads(json.dumps(document))  # what clients read: JSON, not the dicts the builder shares
 
 
@@ -380,6 +381,18 @@ def test_a_given_operation_id_used_twice_is_refused():
     with pytest.raises(ValueError, match="operation_id 'getThing'"):
         check_app(app, resolve({}))  # a supervisor finds it once, before it forks workers
     check_app(app, resolve({"disable_openapi": True}))  # no document, no mistake in it
+
+
+def test_a_given_operation_id_names_the_body_component_with_valid_characters():
+    app = Tiercel(__file__)
+
+    def login(user: Annotated[str, Form()], password: Annotated[str, Form()]): ...
+
+    app.post("/login", operation_id="log in!")(login)
+    doc = build_document(OpenAPI(), app.compiled_routes())
+    assert doc["paths"]["/login"]["post"]["operationId"] == "log in!"
+    assert "Body_log_in_" in doc["components"]["schemas"]
+    validate(doc)
 
 
 def test_generated_operation_ids_are_made_unique():

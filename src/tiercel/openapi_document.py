@@ -253,7 +253,7 @@ class DocumentBuilder:
             return None
         json_ = [i for i in body if i.location == "body"]
         required = any(i.required for i in body)
-        name = "Body_" + operation_id
+        name = "Body_" + re.sub(r"[^A-Za-z0-9._-]", "_", operation_id)  # a component name's characters
         if json_:
             library = library_for([i.annotation for i in json_], where)
             media = getattr(json_[0].marker, "media_type", None) or "application/json"
