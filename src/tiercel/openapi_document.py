@@ -18,6 +18,7 @@ Each HTTP route (but `include_in_schema=False` ones, and CONNECT, which OpenAPI 
 
 from __future__ import annotations
 
+import copy
 import http
 import inspect
 import re
@@ -320,7 +321,7 @@ class DocumentBuilder:
             key = str(code)
             out[key] = {**out.get(key, {}), **self.extra_response(code, value, where)}
         if validated and "422" not in out:
-            out["422"] = VALIDATION_RESPONSE
+            out["422"] = copy.deepcopy(VALIDATION_RESPONSE)  # the document is the app's to change; these stay
             self.validation = True
         return out
 
@@ -390,7 +391,7 @@ def build_document(openapi: OpenAPI, compiled_routes: list[CompiledRoute]) -> di
     made = dict(builder.book.schemas)
     if builder.validation:
         for name, schema in VALIDATION_SCHEMAS.items():
-            made.setdefault(name, schema)
+            made.setdefault(name, copy.deepcopy(schema))
     components["schemas"] = dict(sorted({**components["schemas"], **made}.items()))
     components["securitySchemes"] = {**components["securitySchemes"], **builder.security}
     openapi.openapi_spec = doc
