@@ -203,6 +203,8 @@ def test_the_test_client_reaches_the_endpoint() -> None:
 def test_plain_routes_around_the_endpoint(server: Any) -> None:
     assert httpx.get(f"{server.url}/before").text == "declared before the MCP endpoint"
     assert httpx.get(f"{server.url}/after").text == "declared after it"
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert "/before" in paths and "/mcp" not in paths  # the endpoint is the framework's, not in the document
 
 
 # ---- raw HTTP: the transport's rules -------------------------------------------------------------

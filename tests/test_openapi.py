@@ -270,7 +270,9 @@ def test_parameters_types_and_rules(doc):
     assert read["q"]["schema"] == {"type": "string", "maxLength": 5, "title": "Q", "examples": ["abc"]}
     assert (read["q"]["required"], read["q"]["description"]) == (False, "a filter")
     assert read["color"]["schema"] == {"$ref": "#/components/schemas/Color", "default": "red", "title": "Color"}
-    assert read["size"]["schema"] == {"type": "integer", "minimum": 1, "exclusiveMaximum": 10, "title": "Size"}
+    assert read["size"]["schema"] == {"type": "integer", "minimum": 1, "exclusiveMaximum": 10, "default": 3,
+                                      "title": "Size"}  # fmt: skip
+    assert read["size"]["required"] is False  # the parameter's own default, as FastAPI reads it
     assert (read["user-agent"]["in"], read["session_id"]["in"]) == ("header", "cookie")  # User-Agent, dashed
     assert read["user-agent"]["schema"]["pattern"] == "^[a-z]+/"
     assert read["tags"]["schema"] == {"type": "array", "items": {"type": "string"}, "title": "Tags"}

@@ -32,7 +32,6 @@ from urllib.parse import unquote
 
 import orjson
 
-from tiercel.json_schema import ArgumentError, Signature
 from tiercel.mcp_http import (
     HANDSHAKE_VERSIONS,
     INVALID_PARAMS,
@@ -42,6 +41,7 @@ from tiercel.mcp_http import (
     Endpoint,
     RPCError,
 )
+from tiercel.mcp_signature import ArgumentError, Signature
 from tiercel.routing import is_async_callable
 
 if TYPE_CHECKING:
@@ -162,7 +162,9 @@ class MCPApp:
 
     def _mount(self) -> None:
         if not self._mounted:
-            self.app.add_route("POST", self._path, Endpoint(self).handle, auth_required=self._auth_required)
+            self.app.add_route(
+                "POST", self._path, Endpoint(self).handle, auth_required=self._auth_required, include_in_schema=False
+            )
             self._mounted = True
 
     # ---- declarations ----------------------------------------------------------------------------

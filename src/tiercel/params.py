@@ -213,6 +213,15 @@ def _split_annotated(annotation: Any) -> tuple[Any, fields.Param | None]:
     return base, (markers[0] if markers else None)
 
 
+def _validated(ann: Any) -> bool:
+    """A model (or a list/dict/Optional of one) or UploadFile: what FastAPI validates, whatever the name."""
+    try:
+        inner = _strip_optional(ann)[0]
+    except TypeError:
+        return False
+    return kind_of(inner) is not None or upload_kind(inner)[0]
+
+
 def _source_of_annotation(ann: Any) -> int | None:
     """The request part a parameter annotated `ann` receives (tiercel.types' markers, Robyn's), or None."""
     source = BY_ANNOTATION.get(ann)
@@ -301,7 +310,7 @@ def handler_plan(
         source = sources.get(p.name) if sources else None
         if source is None and marker is None:
             source = _source_of_annotation(ann)
-        if source is None and marker is None:
+        if source is None and marker is None and not _validated(ann):  # `body: Item` is the validated body
             source = BY_NAME.get(p.name)
             if source == BODY and ann is bytes:
                 source = RAW_BODY

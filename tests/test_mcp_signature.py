@@ -1,5 +1,5 @@
 """JSON Schema from type hints and docstrings, and JSON arguments converted back to the hinted types
-(tiercel.json_schema, what MCP tools, resources and prompts are described and called with)."""
+(tiercel.mcp_signature, what MCP tools, resources and prompts are described and called with)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Optional
 import pydantic
 import pytest
 
-from tiercel.json_schema import ArgumentError, Signature, convert, describe, type_schema
+from tiercel.mcp_signature import ArgumentError, Signature, convert, describe, type_schema
 
 
 class Size(enum.Enum):
