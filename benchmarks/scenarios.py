@@ -76,6 +76,7 @@ class Scenario:
     streams: int = 1  # h2load -m: the requests in flight on each connection (HTTP/2: streams open at once)
     memory: bool = False  # not a load: idle keep-alive connections held, RSS per connection (benchmarks/memory.py)
     models: bool = False  # a body validated into a model: served by the frameworks, not the raw apps
+    docs: bool = False  # the framework's OpenAPI document: served by Tiercel and FastAPI
 
 
 # ------------------------------------------------------------------------ checks
@@ -158,6 +159,16 @@ def _order_out(body: bytes) -> dict[str, Any]:
     """The answer to a valid order: the response model OrderOut, as JSON."""
     order = json.loads(body)
     return {k: order[k] for k in ("id", "customer", "total", "created")} | {"items": len(order["items"])}
+
+
+def _openapi_document(reply: Reply, _: WorldLookup | None) -> str | None:
+    """An OpenAPI 3.1 document that describes the app's /validate operation."""
+    body, problem = _json(reply)
+    if problem:
+        return problem
+    if not isinstance(body, dict) or not str(body.get("openapi", "")).startswith("3.1"):
+        return f"not an OpenAPI 3.1 document: {reply.body[:120]!r}"
+    return None if "/validate" in body.get("paths", {}) else "the document has no /validate operation"
 
 
 def _validation_errors(reply: Reply, _: WorldLookup | None) -> str | None:
@@ -309,6 +320,13 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("async", "/async", "`async def` handler awaiting `asyncio.sleep(0)`", _hello),
         Scenario("big", "/64k", "65,536-byte body", _big),
         Scenario("const", "/const", "`const=True` route (nginx: `return 200`)", _hello),
+        Scenario(
+            "openapi",
+            "/openapi.json",
+            "the app's OpenAPI document (Tiercel: bytes made once at start-up, served as a const route)",
+            _openapi_document,
+            docs=True,
+        ),
         Scenario("file", "/static/1m.bin", "a 1 MiB static file", _file),
         Scenario("sse", "/sse", f"{SSE_EVENTS:,} server-sent events in one response", _sse),
         Scenario(

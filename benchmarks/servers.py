@@ -88,7 +88,8 @@ GRANIAN_MEMORY_ENV = {"GRANIAN_BACKPRESSURE": "20000"}
 
 ALL = tuple(SCENARIOS)
 MODELS = tuple(name for name, s in SCENARIOS.items() if s.models)  # for the frameworks (validated bodies)
-PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls and not s.models)
+DOCS = tuple(name for name, s in SCENARIOS.items() if s.docs)  # for the frameworks that publish an OpenAPI document
+PLAIN = tuple(name for name, s in SCENARIOS.items() if not s.tls and not s.models and not s.docs)
 TLS = tuple(name for name, s in SCENARIOS.items() if s.tls)  # for the servers that terminate TLS themselves
 TLS_H1 = tuple(name for name, s in SCENARIOS.items() if s.tls and not s.http2)  # for those without HTTP/2
 
@@ -151,7 +152,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "fastapi",
             _uvicorn("benchmarks.apps.fastapi_bench:app"),
-            (*_without("const", "file", "sse", "ws"), *MODELS),
+            (*_without("const", "file", "sse", "ws"), *MODELS, *DOCS),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
             memory_env=KEEP_ALIVE_60S["uvicorn"],
         ),

@@ -61,7 +61,7 @@ def tls_bench_server(tmp_path_factory):
     yield from running(Server("tiercel", SERVERS["tiercel"], root / "tiercel", None, tls=tls))
 
 
-@pytest.mark.parametrize("name", [name for name, s in SCENARIOS.items() if not s.tls and not s.models])
+@pytest.mark.parametrize("name", [name for name, s in SCENARIOS.items() if not s.tls and not s.models])  # docs too
 def test_scenario_reply_is_valid(bench_server, postgres, name):
     assert validate(bench_server, SCENARIOS[name], postgres.world_numbers) is None
 

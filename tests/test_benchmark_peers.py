@@ -47,7 +47,9 @@ def peers(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def test_litestar_serves_what_fastapi_serves() -> None:
-    assert SERVERS["litestar"].scenarios == SERVERS["fastapi"].scenarios
+    # but FastAPI's /openapi.json (Litestar serves its document elsewhere, /schema/openapi.json)
+    docs = {name for name, s in SCENARIOS.items() if s.docs}
+    assert set(SERVERS["litestar"].scenarios) == set(SERVERS["fastapi"].scenarios) - docs
     assert {"validate", "validate_invalid", "db", "middleware"} <= set(SERVERS["litestar"].scenarios)
 
 
