@@ -45,6 +45,17 @@ class ItemOut(pydantic.BaseModel):
     ref: uuid.UUID
 
 
+class Coupon(pydantic.BaseModel):
+    code: str
+
+    @pydantic.field_validator("code")
+    @classmethod
+    def known(cls, code: str) -> str:
+        if not code.startswith("TC-"):
+            raise ValueError("unknown coupon")
+        return code
+
+
 class Login(pydantic.BaseModel):
     user: str = pydantic.Field(min_length=2)
     remember: bool = False
@@ -86,6 +97,10 @@ def build(app: Any, m: Any) -> Any:
     @app.get("/users/{user_id}")
     def user(user_id: Annotated[int, m.Path(gt=0)], when: datetime.date | None = None, ref: uuid.UUID | None = None):
         return {"user_id": user_id, "when": when, "ref": ref}
+
+    @app.post("/coupons")
+    def coupon(coupon: Coupon):
+        return {"code": coupon.code}
 
     @app.post("/login")
     def login(data: Annotated[Login, m.Form()]):
@@ -136,6 +151,8 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/users/3?when=2026-12-07&ref=8c5f1b7e-3d2a-4f6b-9a1c-2e4d6f8a0b1c", {}),
     ("GET", "/users/0", {}),
     ("GET", "/users/x?when=tomorrow&ref=nope", {}),
+    ("POST", "/coupons", {"json": {"code": "TC-1"}}),
+    ("POST", "/coupons", {"json": {"code": "nope"}}),  # a validator's ValueError: ctx {"error": {}}
     ("POST", "/login", {"data": {"user": "ann", "remember": "yes"}}),
     ("POST", "/login", {"data": {"user": "a", "remember": "perhaps"}}),
     ("POST", "/signup", {"data": {"user": "bob", "age": "30"}}),

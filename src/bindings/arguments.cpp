@@ -239,7 +239,8 @@ nb::object value_of(const ArgSpec& a, Request& r, nb::handle request, CallState&
       return out;
     }
     case ArgSource::kHeader: {
-      const std::string_view* v = r.headers ? find_header(*r.headers, nb::cast<std::string_view>(a.check->key)) : nullptr;
+      auto name = nb::cast<std::string_view>(a.check->key);
+      const std::string_view* v = r.headers ? find_header(*r.headers, name) : nullptr;
       return v ? checked(st, a, *v) : missing(st, a);
     }
     case ArgSource::kCookie: {
@@ -367,9 +368,12 @@ std::shared_ptr<const ArgPlan> make_plan(nb::handle args) {
       check = make_check(check_dict);
     } else if (needs_check(src)) {  // an older plan: the value is refused where it is, under its name
       nb::dict d;
-      d["loc"] = nb::str(src == ArgSource::kPath ? "path" : src == ArgSource::kHeader ? "header"
-                         : src == ArgSource::kCookie ? "cookie" : src == ArgSource::kQuery || src == ArgSource::kQueryList
-                         ? "query" : "body");
+      const char* loc = src == ArgSource::kPath     ? "path"
+                        : src == ArgSource::kHeader ? "header"
+                        : src == ArgSource::kCookie ? "cookie"
+                        : src == ArgSource::kQuery || src == ArgSource::kQueryList ? "query"
+                                                                                   : "body";
+      d["loc"] = nb::str(loc);
       d["key"] = nb::str(name.c_str(), name.size());
       auto plain = std::make_shared<ValueCheck>(*make_check(d));
       plain->fastapi = false;

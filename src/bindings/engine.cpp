@@ -359,7 +359,7 @@ class Engine final : public Dispatcher {
     if (!validate.is_none()) m->validate = std::move(validate);
     if (!encode.is_none()) m->encode = std::move(encode);
     nb::dict headers;
-    headers["content-type"] = nb::str("application/json");
+    headers["Content-Type"] = nb::str("application/json");
     m->headers = std::move(headers);
     m->status = status;
     route_info[route_id].answer = std::move(m);

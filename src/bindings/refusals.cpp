@@ -27,6 +27,8 @@ nb::object format1(const char* fmt, nb::handle value) {
   return nb::steal(PyUnicode_FromFormat(fmt, value.ptr()));
 }
 
+constexpr Py_ssize_t kMaxInputChars = 256;  // of a refused input quoted back (tiercel/models.py's MAX_INPUT_CHARS)
+
 nb::object item_or_null(nb::handle dict, const char* key) {
   PyObject* v = PyDict_GetItemString(dict.ptr(), key);  // borrowed
   return v && v != Py_None ? nb::borrow(v) : nb::object();
@@ -80,7 +82,8 @@ void refuse_conversion(Refusals& st, const ArgSpec& a, nb::handle text, Py_ssize
   const ValueCheck& c = *a.check;
   switch (a.conv) {
     case Conversion::kInt:
-      st.add(error_of(c, "int_parsing", str_obj("Input should be a valid integer, unable to parse string as an integer"),
+      st.add(error_of(c, "int_parsing",
+                      str_obj("Input should be a valid integer, unable to parse string as an integer"),
                       text, {}, index));
       return;
     case Conversion::kFloat:
@@ -196,8 +199,78 @@ void missing_body(Refusals& st, nb::handle key) {
   PyList_Append(st.body_errors.ptr(), e.ptr());
 }
 
+namespace {
+
+bool is_scalar(PyObject* v) {
+  return v == Py_None || PyLong_CheckExact(v) || PyFloat_CheckExact(v) || PyBool_Check(v);
+}
+
+/// pydantic's errors of `exc` in FastAPI's shape, made here (the common case, no Python): its own dicts, each `loc`
+/// after "body". Null (no error set) when one needs the Python description: a JSON decoding error, an error type
+/// that validating the parsed value words otherwise, an input or context value that is not short text or a number.
+nb::object native_pydantic_errors(nb::handle exc, bool members) {
+  static PyObject* kwnames = Py_BuildValue("(s)", "include_url");
+  static PyObject* method = PyUnicode_InternFromString("errors");
+  PyObject* args[2] = {exc.ptr(), Py_False};
+  PyObject* found = PyObject_VectorcallMethod(method, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+  if (!found) {
+    PyErr_Clear();
+    return {};
+  }
+  nb::object list = nb::steal(found);
+  if (!PyList_Check(found)) return {};
+  const Py_ssize_t n = PyList_GET_SIZE(found);
+  for (Py_ssize_t i = 0; i < n; ++i) {  // first look, change nothing: the Python description may be needed
+    PyObject* e = PyList_GET_ITEM(found, i);
+    PyObject* type = PyDict_Check(e) ? PyDict_GetItemString(e, "type") : nullptr;
+    PyObject* input = PyDict_Check(e) ? PyDict_GetItemString(e, "input") : nullptr;
+    if (!type || !input || !PyUnicode_Check(type)) return {};
+    for (const char* t : {"json_invalid", "model_type", "dataclass_type"})
+      if (PyUnicode_CompareWithASCIIString(type, t) == 0) return {};
+    if (!is_scalar(input) && !(PyUnicode_CheckExact(input) && PyUnicode_GET_LENGTH(input) <= kMaxInputChars))
+      return {};
+    if (PyObject* ctx = PyDict_GetItemString(e, "ctx")) {
+      if (!PyDict_Check(ctx)) return {};
+      PyObject *k, *v;
+      Py_ssize_t pos = 0;
+      while (PyDict_Next(ctx, &pos, &k, &v))
+        if (!is_scalar(v) && !PyUnicode_CheckExact(v)) return {};
+    }
+  }
+  nb::object body = nb::str("body");
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* e = PyList_GET_ITEM(found, i);
+    PyObject* loc = PyDict_GetItemString(e, "loc");
+    const Py_ssize_t depth = loc && PyTuple_Check(loc) ? PyTuple_GET_SIZE(loc) : 0;
+    nb::object full = nb::steal(PyList_New(depth + 1));
+    PyList_SET_ITEM(full.ptr(), 0, nb::object(body).release().ptr());
+    for (Py_ssize_t j = 0; j < depth; ++j)
+      PyList_SET_ITEM(full.ptr(), j + 1, nb::borrow(PyTuple_GET_ITEM(loc, j)).release().ptr());
+    PyDict_SetItemString(e, "loc", full.ptr());
+    // FastAPI validates each member of an embedded body alone: a missing one has no input
+    if (members && depth == 1 && PyUnicode_CompareWithASCIIString(PyDict_GetItemString(e, "type"), "missing") == 0)
+      PyDict_SetItemString(e, "input", Py_None);
+  }
+  return list;
+}
+
+}  // namespace
+
 bool refused_body(Refusals& st, nb::handle refusal, nb::handle data) {
   nb::python_error e;
+  if (PyTuple_Check(refusal.ptr())) {  // (description in Python, pydantic's ValidationError, members)
+    PyObject* error_type = PyTuple_GET_ITEM(refusal.ptr(), 1);
+    if (PyObject_TypeCheck(e.value().ptr(), reinterpret_cast<PyTypeObject*>(error_type))) {
+      bool members = PyObject_IsTrue(PyTuple_GET_ITEM(refusal.ptr(), 2)) == 1;
+      if (nb::object list = native_pydantic_errors(e.value(), members)) {
+        if (!st.body_errors) st.body_errors = nb::steal(PyList_New(0));
+        for (nb::handle item : list) PyList_Append(st.body_errors.ptr(), item.ptr());
+        if (!st.body) st.body = nb::borrow(data);
+        return true;
+      }
+    }
+    refusal = PyTuple_GET_ITEM(refusal.ptr(), 0);
+  }
   PyObject* found = PyObject_CallFunctionObjArgs(refusal.ptr(), e.value().ptr(), data.ptr(), nullptr);
   if (!found) return false;  // the refusal's own failure is the error now
   if (found == Py_None) {

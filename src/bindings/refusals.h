@@ -36,8 +36,9 @@ void refuse_missing(Refusals& st, const ValueCheck& c);
 /// Adds "Field required" at ("body"[, key]).
 void missing_body(Refusals& st, nb::handle key);
 
-/// The current Python error, raised by a codec on `data`, described by `refusal` (tiercel/models.py Codec.errors)
-/// and added; false (the error left set, a bug to answer 500) when it is not a refusal.
+/// The current Python error, raised by a codec on `data`, described by `refusal` (tiercel/models.py Codec.errors, or
+/// (that, pydantic's ValidationError, members): the common pydantic refusals are then worded here) and added;
+/// false (the error left set, a bug to answer 500) when it is not a refusal.
 bool refused_body(Refusals& st, nb::handle refusal, nb::handle data);
 
 /// Raises param_error(message, name) for a plain parameter refused, else RequestValidationError(errors, body):

@@ -57,8 +57,12 @@ def _container(library: str, infos: list[params.ParamInfo], handler: str) -> Cod
 
 
 def _failure(c: Codec) -> Any:
-    """What C++ calls when the codec refuses the body: (exception, the data) -> FastAPI's error list, or None."""
-    return functools.partial(c.errors, prefix=("body",))
+    """What C++ calls when the codec refuses the body: (exception, the data) -> FastAPI's error list, or None. For
+    pydantic, (that, its ValidationError, members): C++ then words the common refusals itself."""
+    described = functools.partial(c.errors, prefix=("body",))
+    if c.library != PYDANTIC:
+        return described
+    return described, require("pydantic", "pydantic", "a validated body").ValidationError, c.members
 
 
 def fill_body_arguments(plan: list[params.Arg], bodies: list[tuple[int, params.ParamInfo]], handler: str) -> None:

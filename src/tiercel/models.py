@@ -26,10 +26,15 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from tiercel.optional import installed, require
 
 MAX_INPUT_CHARS = 256  # of a refused input quoted back in a 422 (text, or the JSON of a larger value)
 PYDANTIC, MSGSPEC = "pydantic", "msgspec"
+# pydantic's error types that validating JSON gives where validating the parsed value (FastAPI's way) gives another
+JSON_MODE_ONLY = frozenset({"model_type", "dataclass_type"})
+_SHOWN_AS_IS = (int, float, bool)  # input and ctx values a 422 quotes unchanged (and short text)
 
 
 def _is_pydantic_model(tp: Any) -> bool:
@@ -105,7 +110,7 @@ class Codec:
         """`exc`, the library's validation or decoding error, as FastAPI's error list (each `loc` after `prefix`);
         None when `exc` is not one of them (a bug to report as such)."""
         if self.library == PYDANTIC:
-            found = _pydantic_errors(self._as_fastapi_does(exc, data), data, prefix)
+            found = _pydantic_errors(exc, data, prefix, self._python_mode_errors)
         else:
             found = _msgspec_errors(exc, data, prefix)
         if found is not None and self.members:
@@ -114,20 +119,19 @@ class Codec:
                     e["input"] = None
         return found
 
-    def _as_fastapi_does(self, exc: BaseException, data: Any) -> BaseException:
+    def _python_mode_errors(self, data: bytes | str) -> list[dict[str, Any]] | None:
         """FastAPI parses the JSON first, then validates the Python value: where that reads otherwise than
-        validating the JSON directly (an array for an object...), its error is the one to give."""
-        if not isinstance(data, (bytes, str)):
-            return exc
+        validating the JSON directly (an array where an object belongs), its errors are the ones to give."""
         try:
-            value = json.loads(data)
+            value = orjson.loads(data)
         except ValueError:
-            return exc
+            return None
         try:
             self.validate(value)
         except Exception as python_error:
-            return python_error
-        return exc
+            errors = getattr(python_error, "errors", None)
+            return errors(include_url=False) if errors is not None else None
+        return None
 
 
 def codec(library: str, tp: Any) -> Codec:
@@ -163,12 +167,12 @@ def bounded(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
+        text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, ValueError):
         return bounded(str(value))
     if len(text) <= MAX_INPUT_CHARS:
-        return json.loads(text)
-    return text[:MAX_INPUT_CHARS] + "..."
+        return orjson.loads(text)
+    return text[:MAX_INPUT_CHARS].decode("utf-8", "ignore") + "..."
 
 
 def _jsonable(value: Any) -> Any:
@@ -197,20 +201,29 @@ def json_invalid(data: bytes | str, prefix: tuple[str | int, ...]) -> list[dict[
              "ctx": {"error": problem}}]  # fmt: skip
 
 
-def _pydantic_errors(exc: BaseException, data: Any, prefix: tuple[str | int, ...]) -> list[dict[str, Any]] | None:
+def _pydantic_errors(
+    exc: BaseException,
+    data: Any,
+    prefix: tuple[str | int, ...],
+    python_mode: Callable[[bytes | str], list[dict[str, Any]] | None],
+) -> list[dict[str, Any]] | None:
     pydantic = sys.modules.get("pydantic")
     if pydantic is None or not isinstance(exc, pydantic.ValidationError):
         return None
-    found = exc.errors(include_url=False)
+    found: list[dict[str, Any]] = exc.errors(include_url=False)
     if len(found) == 1 and found[0]["type"] == "json_invalid" and not found[0]["loc"]:
         return json_invalid(data, prefix)
-    out = []
-    for e in found:
-        error = {"type": e["type"], "loc": [*prefix, *e["loc"]], "msg": e["msg"], "input": bounded(e["input"])}
-        if "ctx" in e:
-            error["ctx"] = {k: _jsonable(v) for k, v in e["ctx"].items()}
-        out.append(error)
-    return out
+    if isinstance(data, (bytes, str)) and any(e["type"] in JSON_MODE_ONLY for e in found):
+        found = python_mode(data) or found
+    for e in found:  # pydantic's own dicts (made for this call), in FastAPI's shape: type, loc, msg, input, ctx
+        e["loc"] = [*prefix, *e["loc"]]
+        value = e["input"]
+        if not (value is None or type(value) in _SHOWN_AS_IS or (type(value) is str and len(value) <= MAX_INPUT_CHARS)):
+            e["input"] = bounded(value)
+        ctx = e.get("ctx")
+        if ctx is not None and not all(type(v) in _SHOWN_AS_IS or type(v) is str for v in ctx.values()):
+            e["ctx"] = {k: _jsonable(v) for k, v in ctx.items()}
+    return found
 
 
 _MSGSPEC_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>.*)`)?$", re.S)
