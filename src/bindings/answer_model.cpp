@@ -13,7 +13,7 @@ bool shape_answer(const AnswerModel& m, nb::object& result) {
     return true;
   }
   nb::object value = result;
-  if (m.validate) {
+  if (m.validate && Py_TYPE(result.ptr()) != m.exact) {
     PyObject* v = PyObject_CallOneArg(m.validate.ptr(), result.ptr());
     if (!v) return false;
     value = nb::steal(v);

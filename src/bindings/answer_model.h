@@ -9,6 +9,8 @@ namespace tiercel::py {
 
 struct AnswerModel {
   nb::object validate;  // result -> the model's value (from attributes too), or null: encode the result as it is
+  PyTypeObject* exact = nullptr;  // the model's class: a result of exactly that class is encoded without validate
+  nb::object exact_owner;         // keeps `exact` alive
   nb::object encode;    // value -> JSON bytes, or null: no response model, only a status
   nb::object headers;   // {"content-type": "application/json"}
   int status = 0;       // the success status (0: 200)

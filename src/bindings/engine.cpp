@@ -352,12 +352,16 @@ class Engine final : public Dispatcher {
     set_executor(std::move(executor), std::move(wrap_future_fn));
   }
 
-  void set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status) {
+  void set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status, nb::object exact) {
     if (route_id >= route_info.size()) throw nb::index_error("no such route");
     if (status != 0 && (status < 100 || status > 599)) throw nb::value_error("status_code is 100-599");
     auto m = std::make_shared<AnswerModel>();
     if (!validate.is_none()) m->validate = std::move(validate);
     if (!encode.is_none()) m->encode = std::move(encode);
+    if (PyType_Check(exact.ptr())) {
+      m->exact = reinterpret_cast<PyTypeObject*>(exact.ptr());
+      m->exact_owner = std::move(exact);
+    }
     nb::dict headers;
     headers["Content-Type"] = nb::str("application/json");
     m->headers = std::move(headers);
@@ -1863,9 +1867,10 @@ void bind_engine(nb::module_& m) {
       .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
            "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
       .def("set_answer", &Engine::set_answer, nb::arg("route_id"), nb::arg("validate").none(),
-           nb::arg("encode").none(), nb::arg("status"),
+           nb::arg("encode").none(), nb::arg("status"), nb::arg("exact").none() = nb::none(),
            "FastAPI's response model and status_code: what the handler returns, unless a response of its own, is "
-           "validate()d and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).")
+           "validate()d (unless it is an instance of exactly the class `exact`) and encode()d to JSON (encode "
+           "None: kept as it is), answered with `status` (0: 200).")
       .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),
            "The route's sync handler runs in `executor` (blocking=True).")
       .def_prop_ro(

@@ -556,9 +556,9 @@ class Engine:
         The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).
         """
 
-    def set_answer(self, route_id: int, validate: object | None, encode: object | None, status: int) -> None:
+    def set_answer(self, route_id: int, validate: object | None, encode: object | None, status: int, exact: object | None = None) -> None:
         """
-        FastAPI's response model and status_code: what the handler returns, unless a response of its own, is validate()d and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).
+        FastAPI's response model and status_code: what the handler returns, unless a response of its own, is validate()d (unless it is an instance of exactly the class `exact`) and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).
         """
 
     def set_blocking(self, route_id: int, executor: object, wrap_future: object) -> None:

@@ -7,7 +7,7 @@ made into what the engine calls per request: the model's native validate and enc
 ... class Out:
 ...     id: int
 >>> def h() -> Out: ...
->>> validate, encode, status = model_of_route(Route("GET", "/", h))
+>>> validate, encode, status, exact = model_of_route(Route("GET", "/", h))
 >>> encode(validate({"id": 1, "extra": 2}))
 b'{"id":1}'
 """
@@ -20,7 +20,8 @@ from typing import Any
 from tiercel.models import codec, kind_of, library_for
 from tiercel.routing import UNSET, Route, declared_at, handler_name
 
-Answer = tuple[Any, Any, int]  # (validate or None, encode or None, status or 0)
+# (validate or None, encode or None, status or 0, the model's class when it is one: its instances skip validate)
+Answer = tuple[Any, Any, int, Any]
 
 
 def response_model(route: Route) -> Any:
@@ -39,14 +40,14 @@ def response_model(route: Route) -> Any:
 
 
 def model_of_route(route: Route) -> Answer | None:
-    """(validate, encode, status) for the engine's set_answer, or None when the route declares neither."""
+    """(validate, encode, status, exact class) for the engine's set_answer, or None when the route declares neither."""
     model = response_model(route)
     status = route.docs.status_code or 0
     if model is None:
-        return (None, None, status) if status else None
+        return (None, None, status, None) if status else None
     where = f"{route.method} {route.path} ({handler_name(route.handler)} at {declared_at(route.handler)})"
     c = codec(library_for([model], where), model)
-    return c.validate, c.encode, status
+    return c.validate, c.encode, status, model if isinstance(model, type) else None
 
 
 __all__ = ["model_of_route", "response_model"]

@@ -238,7 +238,7 @@ def _msgspec_errors(exc: BaseException, data: Any, prefix: tuple[str | int, ...]
     if isinstance(exc, msgspec.ValidationError):
         if isinstance(data, (bytes, str)):
             try:  # msgspec checks types as it reads: a type error may come before the JSON's own error
-                json.loads(data)
+                data = orjson.loads(data)
             except ValueError:
                 return json_invalid(data, prefix)
         match = _MSGSPEC_AT.match(str(exc))
@@ -259,12 +259,7 @@ def _msgspec_errors(exc: BaseException, data: Any, prefix: tuple[str | int, ...]
 
 
 def _at(data: Any, loc: list[str | int]) -> Any:
-    """The part of the (JSON) input at `loc`, or None when it cannot be found."""
-    if isinstance(data, (bytes, str)):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return None
+    """The part of the input (parsed JSON, or a form) at `loc`, or None when it cannot be found."""
     for step in loc:
         try:
             data = data[step]
