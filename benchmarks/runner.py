@@ -38,7 +38,7 @@ from benchmarks.measure import (
     summarize,
 )
 from benchmarks.scenarios import SCENARIOS, Reply, Scenario, WorldLookup
-from benchmarks.servers import DB_POOL, SERVERS, Server, ServerSpec, stop_all
+from benchmarks.servers import DB_POOL, REPO_ROOT, SERVERS, Server, ServerSpec, stop_all
 
 PACKAGES = (
     "tiercel", "robyn", "granian", "socketify", "fastapi", "starlette", "litestar", "uvicorn", "uvloop", "httptools",
@@ -346,6 +346,22 @@ def run(settings: Settings, command: str) -> dict[str, Any]:
     }
 
 
+def _portable(argv: list[str]) -> list[str]:
+    """A server's argv as the results record it: paths under the repository relative to it, this interpreter as
+    `python`, and paths in the run's temporary directory as `<run>/...`, so no machine's paths are kept."""
+    root, tmp = str(REPO_ROOT) + os.sep, tempfile.gettempdir() + os.sep
+    out = []
+    for arg in argv:
+        if arg == sys.executable:
+            arg = "python"
+        elif arg.startswith(root):
+            arg = arg[len(root) :]
+        elif arg.startswith(tmp):  # <tmp>/tiercel-bench-1a2b3c/nginx/nginx.conf -> <run>/nginx/nginx.conf
+            arg = "<run>/" + arg[len(tmp) :].partition("/")[2]
+        out.append(arg)
+    return out
+
+
 def _server_records(servers: list[Server]) -> dict[str, Record]:
     """Per label: name, summary, command and failure (of the plain instance); ``tls``: those of the TLS one."""
     records: dict[str, Record] = {}
@@ -354,9 +370,9 @@ def _server_records(servers: list[Server]) -> dict[str, Record]:
             server.label, {"name": server.spec.name, "summary": server.spec.summary, "command": [], "failure": None}
         )
         if server.tls:
-            record["tls"] = {"command": server.argv, "failure": server.failure}
+            record["tls"] = {"command": _portable(server.argv), "failure": server.failure}
         else:
-            record.update(command=server.argv, failure=server.failure)
+            record.update(command=_portable(server.argv), failure=server.failure)
     return records
 
 
