@@ -65,16 +65,6 @@ void log(const char* level, const std::string& msg, nb::handle exc = nb::handle(
   }
 }
 
-/// The current Python exception (normalised, with its traceback), cleared.
-nb::object take_exception() {
-  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb && value) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return nb::steal(value);
-}
 
 /// Starts task `t`: its asyncio Future (a Task, or the thread's wrapped future), or null with the error set.
 nb::object start_task(BackgroundRunner& r, const BackgroundTasks::Task& t) {
@@ -160,7 +150,7 @@ void BackgroundRunner::step(const std::shared_ptr<BackgroundRun>& run, nb::handl
       }
       // Cannot watch it: it runs on unwatched; counted as failed below, with the reason.
     }
-    nb::object exc = take_exception();
+    nb::object exc = fetch_exception();
     --unfinished_;
     count(Telemetry::kTaskFailed);
     log("error", "Background task " + task_name(t.fn) + " (after " + run->where + ") could not start", exc);

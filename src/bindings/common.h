@@ -39,6 +39,17 @@ struct Globals {
 Globals& globals();
 
 /// CLOCK_MONOTONIC in seconds (the clock asyncio's loops use).
+/// The current Python exception, normalised, with its traceback attached; cleared (null when none is set).
+inline nb::object fetch_exception() {
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return nb::steal(value);
+}
+
 inline double monotonic_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

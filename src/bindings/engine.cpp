@@ -45,16 +45,6 @@ void cancel_handle(const nb::object& h) noexcept {
   PyErr_Clear();
 }
 
-/// The current Python exception, normalised, with its traceback attached; cleared.
-nb::object fetch_exception() {
-  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb && value) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return nb::steal(value);
-}
 
 /// Logs `exc` (with its traceback) through the "tiercel" logger.
 void log_exception(std::string_view what, std::string_view method, std::string_view path, nb::handle exc) {

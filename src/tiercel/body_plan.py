@@ -14,21 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import typing
 from typing import Any
 
 from tiercel import params
-from tiercel.models import PYDANTIC, Codec, codec, kind_of, library_for
+from tiercel.models import PYDANTIC, Codec, annotated_with_rules, codec, kind_of, library_for
 from tiercel.optional import require
-
-
-def _with_rules(library: str, tp: Any, rules: dict[str, Any]) -> Any:
-    """`tp` with a marker's rules attached as its library understands them."""
-    if not rules:
-        return tp
-    if library == PYDANTIC:
-        return typing.Annotated[tp, require("pydantic", "pydantic", "Body rules").Field(**rules)]
-    return typing.Annotated[tp, require("msgspec", "msgspec", "Body rules").Meta(**rules)]
 
 
 def _rules(info: params.ParamInfo) -> dict[str, Any]:
@@ -49,7 +39,7 @@ def _container(library: str, infos: list[params.ParamInfo], handler: str) -> Cod
     msgspec = require("msgspec", "msgspec", "a validated body")
     struct_fields: list[tuple[Any, ...]] = []
     for info in infos:
-        tp = _with_rules(library, info.annotation, _rules(info))
+        tp = annotated_with_rules(library, info.annotation, _rules(info))
         struct_fields.append((info.name, tp) if info.required else (info.name, tp, info.default))
     renames = {i.name: i.key for i in infos if i.key != i.name}
     struct = msgspec.defstruct(type_name, struct_fields, rename=renames or None)
@@ -92,7 +82,7 @@ def fill_body_arguments(plan: list[params.Arg], bodies: list[tuple[int, params.P
     embed = len(json_bodies) > 1 or any(getattr(info.marker, "embed", False) for _, info in json_bodies)
     if not embed:
         i, info = json_bodies[0]
-        c = codec(library, _with_rules(library, info.annotation, _rules(info)))
+        c = codec(library, annotated_with_rules(library, info.annotation, _rules(info)))
         plan[i] = (params.MODEL, *plan[i][1:3], (c.decode, c.validate, _failure(c)), *plan[i][4:7], None)
         return
     c = _container(library, [info for _, info in json_bodies], handler)

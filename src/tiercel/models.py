@@ -157,6 +157,16 @@ def codec(library: str, tp: Any) -> Codec:
     )
 
 
+def annotated_with_rules(library: str, tp: Any, rules: dict[str, Any]) -> Any:
+    """`tp` with a marker's rules (gt, ge, lt, le, min_length, max_length, pattern) attached as `library`
+    understands them: validated, and shown in its JSON Schema."""
+    if not rules:
+        return tp
+    if library == PYDANTIC:
+        return typing.Annotated[tp, require("pydantic", "pydantic", "Body rules").Field(**rules)]
+    return typing.Annotated[tp, require("msgspec", "msgspec", "Body rules").Meta(**rules)]
+
+
 def bounded(value: Any) -> Any:
     """`value` as a 422 quotes it: JSON-able, and never more than MAX_INPUT_CHARS of text (a larger container is
     replaced by the start of its JSON)."""
@@ -268,4 +278,4 @@ def _at(data: Any, loc: list[str | int]) -> Any:
     return data
 
 
-__all__ = ["Codec", "bounded", "codec", "json_invalid", "kind_of", "library_for"]
+__all__ = ["Codec", "annotated_with_rules", "bounded", "codec", "json_invalid", "kind_of", "library_for"]

@@ -28,9 +28,8 @@ from typing import Any
 from tiercel import _core, fields
 from tiercel import types as types_
 from tiercel.json_schemas import REF, SchemaBook, jsonable, title, with_rules
-from tiercel.models import PYDANTIC, kind_of, library_for
+from tiercel.models import annotated_with_rules, kind_of, library_for
 from tiercel.openapi import OpenAPI
-from tiercel.optional import require
 from tiercel.params import ParamInfo, describe_parameters, path_param_names
 from tiercel.routers import CompiledRoute
 from tiercel.routing import UNSET, declared_at, handler_name
@@ -71,15 +70,6 @@ ANSWERS = (_core.Response, _core.StreamingResponse)  # annotations that say noth
 def openapi_path(path: str) -> str:
     """A route pattern in OpenAPI's spelling: `:name` and `*name` segments as `{name}`."""
     return "/".join("{" + s[1:] + "}" if s[:1] in (":", "*") and len(s) > 1 else s for s in path.split("/"))
-
-
-def _annotated_with_rules(library: str, tp: Any, rules: dict[str, Any]) -> Any:
-    """`tp` with a Body marker's rules, as its library understands them (so the schema shows them)."""
-    if not rules:
-        return tp
-    if library == PYDANTIC:
-        return typing.Annotated[tp, require("pydantic", "pydantic", "Body rules").Field(**rules)]
-    return typing.Annotated[tp, require("msgspec", "msgspec", "Body rules").Meta(**rules)]
 
 
 def _hints(fn: Any) -> dict[str, Any]:
@@ -260,9 +250,9 @@ class DocumentBuilder:
             media = getattr(json_[0].marker, "media_type", None) or "application/json"
             if len(json_) == 1 and not getattr(json_[0].marker, "embed", False):
                 info = json_[0]
-                schema = self.model(library, _annotated_with_rules(library, info.annotation, self._rules(info)))
+                schema = self.model(library, annotated_with_rules(library, info.annotation, self._rules(info)))
             else:
-                members = {i.key: self.model(library, _annotated_with_rules(library, i.annotation, self._rules(i)))
+                members = {i.key: self.model(library, annotated_with_rules(library, i.annotation, self._rules(i)))
                            for i in json_}  # fmt: skip
                 schema = self.component(name, self._object(name, members, json_))
             return {"content": {media: {"schema": schema}}, "required": required}
