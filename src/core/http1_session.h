@@ -12,134 +12,17 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/dispatcher.h"
 #include "core/observer.h"
 #include "core/http1_parser.h"
 #include "core/response_writer.h"
 #include "core/router.h"
+#include "core/transport.h"
 
 namespace tiercel {
 
 class Http1Session;
 struct TlsInfo;  // core/tls.h
-
-/// Routes of a server and the responses of `const=True` routes, which C++ serves without Python.
-struct RouteTable {
-  Router router;
-  /// Per route id: pre-serialised status line and headers (each ending in CRLF) of a const route,
-  /// empty for routes whose handler is called per request.
-  std::vector<std::string> const_head;
-  std::vector<std::string> const_body;
-  /// Per route id: 0 when the route gets its body whole (bounded by limits.max_body); otherwise the route streams
-  /// its body (see BodySink) and this is the largest body it takes (413 above).
-  std::vector<uint64_t> stream_body_limit;
-  bool has_stream_body = false;  ///< any route streams its body
-  uint64_t stream_limit(uint32_t route_id) const noexcept {
-    return route_id < stream_body_limit.size() ? stream_body_limit[route_id] : 0;
-  }
-};
-
-/// What a dispatcher sees of one routed request. The views are valid only during dispatch().
-struct RoutedRequest {
-  const http1::RequestHead& head;
-  std::string_view body;
-  Method method;
-  uint32_t route_id;
-  const std::vector<PathParam>& params;
-  ResponseContext ctx;
-  std::string_view peer_ip;         ///< the client's address (from proxy headers when the peer is trusted)
-  std::string_view scheme = "http";  ///< "https" when a trusted proxy says so
-  bool body_streamed = false;        ///< `body` is empty: the body follows through Http1Session::set_body_sink
-  std::shared_ptr<const TlsInfo> tls;  ///< the connection's TLS (null for plain TCP)
-};
-
-/// Where a streamed request body goes (routes with a RouteTable::stream_body_limit): the request is dispatched when
-/// its head is in, and its body is handed on piece by piece as it arrives, never held whole.
-class BodySink {
- public:
-  virtual ~BodySink() = default;
-  /// The next piece of the body (valid during the call only). False when the sink holds enough for now: the
-  /// session stops reading the connection until Http1Session::resume_body().
-  virtual bool on_body(std::string_view data) = 0;
-  /// The body is complete.
-  virtual void on_body_end() = 0;
-  /// The body cannot be read to its end: `status` says why (400 malformed chunked framing, 408 too slow, 413 too
-  /// large), or is 0 when the client went away.
-  virtual void on_body_error(int status, std::string_view message) = 0;
-};
-
-/// Calls the application for routed requests (implemented by the Python bindings).
-class Dispatcher {
- public:
-  virtual ~Dispatcher() = default;
-  /// Answers request `seq`: either writes the response now (session.response_buffer + response_done),
-  /// or calls session.defer(seq, token) and answers later.
-  virtual void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) = 0;
-  /// The session closed before deferred request `token` was answered: stop that work.
-  virtual void cancel(void* token) noexcept = 0;
-  /// The streamed answer of `token` (see Http1Session::stream_begin) may write again.
-  virtual void on_writable(void* token) noexcept { (void)token; }
-};
-
-/// The protocol a connection switched to (WebSocket): it gets every byte after the switch.
-class UpgradedProtocol {
- public:
-  virtual ~UpgradedProtocol() = default;
-  virtual void on_bytes(std::string_view data) = 0;
-  /// The connection is gone (closed by either side, or failed).
-  virtual void on_closed() noexcept = 0;
-  /// Output that was over the watermark has been written.
-  virtual void on_drained() noexcept {}
-  /// The server is shutting down (graceful): say goodbye (WebSocket close 1001).
-  virtual void on_shutdown() noexcept {}
-};
-
-/// Clears a buffer whose bytes were sent. One that grew past a few answers' worth is freed instead of kept: a
-/// connection that once sent a large answer does not hold that much memory while it waits for the next request.
-/// (Not after every send: a connection that pipelines would allocate its output anew for each batch.)
-inline void clear_sent(std::string& buffer) noexcept {
-  constexpr size_t kKept = 2048;
-  if (buffer.capacity() > kKept) {
-    std::string().swap(buffer);
-  } else {
-    buffer.clear();
-  }
-}
-
-/// The transport behind a session.
-class SessionTransport {
- public:
-  virtual ~SessionTransport() = default;
-  /// Sends the bytes of `out` and clears it.
-  virtual void send(std::string& out) = 0;
-  /// Sends `out` then `tail` and clears `out`. `tail` need only live during the call: a transport that can
-  /// write it at once sends it from the caller's memory, and copies only what it cannot.
-  virtual void send(std::string& out, std::string_view tail) {
-    out.append(tail);
-    send(out);
-  }
-  /// Closes once everything handed to send() has been written.
-  virtual void close() = 0;
-  virtual void pause_reading() = 0;
-  virtual void resume_reading() = 0;
-  /// Bytes handed to send() and not yet written.
-  virtual size_t unsent_bytes() const = 0;
-  /// How many answers share this transport's write watermark (HTTP/2: the streams open on the connection).
-  virtual size_t write_sharers() const { return 1; }
-  /// Sends up to `count` bytes of the file `fd` from `offset` from the kernel's page cache (sendfile), when the
-  /// socket takes them now and nothing is queued before them. Returns the bytes sent, 0 when it cannot now, or -1
-  /// when this transport does not send files (the caller reads the file and send()s it instead).
-  virtual ssize_t send_file(int fd, uint64_t offset, size_t count) {
-    (void)fd;
-    (void)offset;
-    (void)count;
-    return -1;
-  }
-  /// What the TLS handshake settled, when the connection is TLS (null for plain TCP).
-  virtual std::shared_ptr<const TlsInfo> tls() const { return nullptr; }
-  /// Asks to be called back from the loop's next turn (an HTTP/2 connection's on_later()), outside every call in
-  /// progress. Transports that carry no HTTP/2 connection need not.
-  virtual void wake_later() {}
-};
 
 /// Shared per-loop state the sessions read: settings, routes, clock, Date line.
 struct SessionEnv {
