@@ -29,7 +29,7 @@ from tiercel._core import (
 from tiercel.app import SubRouter, Tiercel
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
 from tiercel.cors import ALLOW_CORS
-from tiercel.exceptions import HTTPException, RequestValidationError, WebSocketDisconnect
+from tiercel.exceptions import HTTPException, RequestValidationError, TiercelError, WebSocketDisconnect
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
 from tiercel.templating import JinjaTemplate
 from tiercel.testing import TestClient, TestResponse
@@ -66,6 +66,7 @@ __all__ = [
     "StreamingResponse",
     "SubRouter",
     "TestClient",
+    "TiercelError",
     "TokenGetter",
     "TestResponse",
     "Tiercel",

@@ -10,7 +10,13 @@ from http import HTTPStatus
 from typing import Any
 
 
-class HTTPException(Exception):
+class TiercelError(Exception):
+    """The base of the exceptions Tiercel defines: `except TiercelError` catches every one of them (an HTTP error a
+    handler raised, a client's refused input, a WebSocket that closed). Mistakes in how an app is set up are
+    `TypeError` / `ValueError`, raised at registration or start-up, as Python's own are."""
+
+
+class HTTPException(TiercelError):
     """Raised in a handler or a hook, becomes a response with `status_code`, `detail` as the body (a str as
     text, a dict or list as JSON; the status's reason phrase when omitted) and `headers`."""
 
@@ -77,7 +83,7 @@ class RequestValidationError(ClientError):
         return "; ".join(f"{' '.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in self._errors)
 
 
-class WebSocketDisconnect(Exception):
+class WebSocketDisconnect(TiercelError):
     """Raised by a WebSocket's receive_*/send_* once the connection is closed: `code` is the close code (1000
     normal, 1001 going away, 1006 when the connection dropped without a close frame), `reason` the peer's text."""
 
@@ -90,4 +96,11 @@ class WebSocketDisconnect(Exception):
         return f"WebSocketDisconnect(code={self.code!r}, reason={self.reason!r})"
 
 
-__all__ = ["ClientError", "HTTPException", "JSONBodyError", "RequestValidationError", "WebSocketDisconnect"]
+__all__ = [
+    "ClientError",
+    "HTTPException",
+    "JSONBodyError",
+    "RequestValidationError",
+    "TiercelError",
+    "WebSocketDisconnect",
+]
