@@ -68,6 +68,9 @@ class Headers {
   void append(std::string_view name, std::string_view value) { items.emplace_back(name, value); }
   /// Fills from a dict, a Headers, or an iterable of pairs; TypeError otherwise.
   void update_from(nb::handle source);
+  /// A new Python Headers holding the fields of `source` (as update_from takes it): what `response.headers = ...`
+  /// stores.
+  static nb::object copy_of(nb::handle source);
 };
 
 /// Decoded query parameters, in order, with repeats.

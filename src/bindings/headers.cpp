@@ -81,6 +81,12 @@ nb::list all_of(const std::vector<std::pair<std::string, std::string>>& items, s
 
 }  // namespace
 
+nb::object Headers::copy_of(nb::handle source) {
+  Headers h;
+  h.update_from(source);
+  return nb::cast(std::move(h));
+}
+
 void bind_headers(nb::module_& m) {
   nb::class_<Headers>(m, "Headers", "Case-insensitive multi-map of HTTP header fields.")
       .def(

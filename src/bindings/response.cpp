@@ -481,11 +481,7 @@ void bind_response(nb::module_& m) {
           })
       .def_prop_rw(
           "headers", [](Response& r) { return r.headers; },
-          [](Response& r, nb::handle h) {
-            Headers tmp;
-            tmp.update_from(h);
-            r.headers = nb::cast(std::move(tmp));
-          })
+          [](Response& r, nb::handle h) { r.headers = Headers::copy_of(h); })
       .def_rw("description", &Response::description)
       .def_prop_rw(
           "body", [](Response& r) { return r.description; },

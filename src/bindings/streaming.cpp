@@ -133,11 +133,7 @@ void bind_streaming(nb::module_& m) {
       .def_rw("status_code", &StreamingResponse::status_code)
       .def_prop_rw(
           "headers", [](StreamingResponse& r) { return r.headers; },
-          [](StreamingResponse& r, nb::handle h) {
-            Headers tmp;
-            tmp.update_from(h);
-            r.headers = nb::cast(std::move(tmp));
-          })
+          [](StreamingResponse& r, nb::handle h) { r.headers = Headers::copy_of(h); })
       .def_ro("content", &StreamingResponse::content)
       .def_rw("media_type", &StreamingResponse::media_type)
       .def("__repr__", [](StreamingResponse& r) {

@@ -9,10 +9,11 @@ namespace {
 
 constexpr size_t kMaxUnread = 1024;  // messages the handler has not read yet before the connection is refused
 
-nb::object message_value(ws::Opcode op, const std::string& data, int want) {
-  if (want == 2) return nb::bytes(data.data(), data.size());
-  if (want == 3) return globals().json_loads(nb::bytes(data.data(), data.size()));  // ValueError when not JSON
-  if (op == ws::kText || want == 1) {
+nb::object message_value(ws::Opcode op, const std::string& data, WsConn::Want want) {
+  if (want == WsConn::Want::kBytes) return nb::bytes(data.data(), data.size());
+  if (want == WsConn::Want::kJson)  // ValueError when not JSON
+    return globals().json_loads(nb::bytes(data.data(), data.size()));
+  if (op == ws::kText || want == WsConn::Want::kText) {
     PyObject* s = PyUnicode_DecodeUTF8(data.data(), static_cast<Py_ssize_t>(data.size()), "strict");
     if (!s) {
       PyErr_Clear();
@@ -421,7 +422,7 @@ void WsConn::finish(uint16_t code, std::string_view reason) {
   }
 }
 
-nb::object WsConn::receive(int want) {
+nb::object WsConn::receive(Want want) {
   nb::object fut = host->loop.attr("create_future")();
   if (!inbox_.empty() && receivers_.empty()) {
     auto [op, data] = std::move(inbox_.front());

@@ -66,7 +66,9 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   void on_close(uint16_t code, std::string_view reason) override;
 
   // Python side
-  nb::object receive(int want);  // 0 any, 1 text, 2 bytes
+  /// What a receive_* call wants a message as.
+  enum class Want : uint8_t { kAny, kText, kBytes, kJson };
+  nb::object receive(Want want);
   /// Writes the frames send() kept back (WsHost::flush_later).
   void flush();
   nb::object send(ws::Opcode opcode, std::string_view data);
@@ -115,7 +117,7 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   ws::Parser parser_;
   State state_ = State::kOpen;
   std::deque<std::pair<ws::Opcode, std::string>> inbox_;
-  std::deque<std::pair<nb::object, int>> receivers_;  // futures waiting for a message, and what they want
+  std::deque<std::pair<nb::object, Want>> receivers_;  // futures waiting for a message, and what they want
   std::vector<nb::object> drain_waiters_;              // send() futures waiting for the output to drain
   nb::object close_timer_;
   nb::object keepalive_timer_;

@@ -24,14 +24,14 @@ ws::Opcode message_of(nb::handle data, std::string_view& payload, const char* wh
 void bind_websocket(nb::module_& m) {
   nb::class_<WebSocketHandle>(m, "WebSocket", "A WebSocket connection, as its handler sees it.")
       .def(
-          "receive_text", [](WebSocketHandle& w) { return w.conn->receive(1); },
+          "receive_text", [](WebSocketHandle& w) { return w.conn->receive(WsConn::Want::kText); },
           nb::sig("def receive_text(self) -> collections.abc.Awaitable[str]"),
           "The next message as str (WebSocketDisconnect once the connection is closed).")
       .def(
-          "receive_bytes", [](WebSocketHandle& w) { return w.conn->receive(2); },
+          "receive_bytes", [](WebSocketHandle& w) { return w.conn->receive(WsConn::Want::kBytes); },
           nb::sig("def receive_bytes(self) -> collections.abc.Awaitable[bytes]"), "The next message as bytes.")
       .def(
-          "receive", [](WebSocketHandle& w) { return w.conn->receive(0); },
+          "receive", [](WebSocketHandle& w) { return w.conn->receive(WsConn::Want::kAny); },
           nb::sig("def receive(self) -> collections.abc.Awaitable[str | bytes]"),
           "The next message: str for a text message, bytes for a binary one.")
       .def(
@@ -45,7 +45,7 @@ void bind_websocket(nb::module_& m) {
           nb::arg("data"), nb::sig("def send_text(self, data: str) -> collections.abc.Awaitable[None]"),
           "Sends a text message; awaiting it waits while the client is slow to read (backpressure).")
       .def(
-          "receive_json", [](WebSocketHandle& w) { return w.conn->receive(3); },
+          "receive_json", [](WebSocketHandle& w) { return w.conn->receive(WsConn::Want::kJson); },
           nb::sig("def receive_json(self) -> collections.abc.Awaitable[typing.Any]"),
           "The next message parsed as JSON (ValueError when it is not JSON).")
       .def(
