@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime
 import enum
+import importlib.util
 import inspect
 import json
+import pathlib
 import uuid
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -552,3 +554,17 @@ def test_parameters_are_described_as_fastapi_describes_them():
         assert _without_null(mine["schema"]) == _without_null(theirs_param["schema"]), name
     assert spec["components"]["schemas"]["Color"] == build_document(OpenAPI(), app.compiled_routes())[
         "components"]["schemas"]["Color"]  # fmt: skip
+
+
+EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_apps_document_is_valid_openapi(path):
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the examples start their server only under __main__
+    document = build_document(module.app.openapi, module.app.compiled_routes())
+    validate(json.loads(json.dumps(document)))
+    assert document["paths"], f"{path.name} documents no operation"
