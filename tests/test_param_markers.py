@@ -73,6 +73,15 @@ def test_markers_as_defaults_fastapis_older_spelling(client):
     ]
 
 
+def test_a_long_refused_value_is_quoted_by_its_start(client):
+    long = "x" * 300
+    r = client.get(f"/old/{long}?q={long}")
+    inputs = [(e["loc"], e["input"]) for e in r.json()["detail"]]
+    assert inputs == [(["path", "n"], "x" * 256 + "..."), (["query", "q"], "x" * 256 + "...")]
+    r = client.get("/old/%C3%A9x")  # a refused value is quoted as the decoded text
+    assert [e["input"] for e in r.json()["detail"]] == ["\u00e9x"]
+
+
 def test_enums_and_literals_name_their_choices(client):
     assert client.get("/choices?size=m&mode=b").json() == {"size": "m", "mode": "b"}
     r = client.get("/choices?size=xl&mode=c")

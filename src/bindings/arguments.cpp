@@ -17,7 +17,6 @@ namespace {
 
 constexpr size_t kMaxArgs = 32;      // more parameters than this and the arguments go on the heap
 constexpr size_t kMaxPlainShown = 64;  // characters of a refused value quoted in a plain parameter's 400
-constexpr size_t kMaxShown = 256;    // characters of a refused value quoted back in a 422 (tiercel/models.py's)
 constexpr size_t kMaxIntDigits = 4300;  // CPython's default int-from-text limit
 
 nb::object str_of(std::string_view s) {
@@ -124,13 +123,11 @@ nb::object checked(CallState& st, const ArgSpec& a, std::string_view text, Py_ss
     }
     return v ? v : nb::none();
   }
-  nb::object shown_text =
-      text.size() <= kMaxShown ? str_of(text) : str_of(std::string(text.substr(0, kMaxShown)) + "...");
   if (!v) {
-    refuse_conversion(st, a, shown_text, index);
+    refuse_conversion(st, a, text, index);
     return nb::none();
   }
-  if (!check_rules(st, a, v, shown_text, index)) return nb::none();
+  if (!check_rules(st, a, v, text, index)) return nb::none();
   return v;
 }
 

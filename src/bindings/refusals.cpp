@@ -7,6 +7,20 @@ namespace {
 
 nb::object str_obj(const char* s) { return nb::steal(PyUnicode_FromString(s)); }
 
+constexpr size_t kMaxShown = 256;  // bytes of a refused value quoted back in a 422 (tiercel/models.py's)
+
+/// A refused request text as quoted back in an error: its first kMaxShown bytes (then "..."), invalid UTF-8
+/// replaced. Built only when a refusal is added, never for a value that passes.
+nb::object quoted(std::string_view text) {
+  std::string cut;
+  if (text.size() > kMaxShown) {
+    cut.assign(text.substr(0, kMaxShown));
+    cut += "...";
+    text = cut;
+  }
+  return nb::steal(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+}
+
 /// One FastAPI error: {"type", "loc": [loc, key, (index)], "msg", "input"[, "ctx"]}.
 nb::object error_of(const ValueCheck& c, const char* type, nb::handle msg, nb::handle input, nb::handle ctx = {},
                     Py_ssize_t index = -1) {
@@ -36,12 +50,12 @@ nb::object item_or_null(nb::handle dict, const char* key) {
 
 /// pydantic's refusal of a text's length: "String should have at least 2 characters".
 void refuse_length(Refusals& st, const ValueCheck& c, const char* type, const char* rule, const char* words,
-                   Py_ssize_t bound, nb::handle text, Py_ssize_t index) {
+                   Py_ssize_t bound, std::string_view text, Py_ssize_t index) {
   nb::dict ctx;
   ctx[rule] = nb::int_(bound);
   nb::object msg = nb::steal(
       PyUnicode_FromFormat("String should have %s %zd character%s", words, bound, bound == 1 ? "" : "s"));
-  st.add(error_of(c, type, msg, text, ctx, index));
+  st.add(error_of(c, type, msg, quoted(text), ctx, index));
 }
 
 }  // namespace
@@ -78,8 +92,9 @@ std::shared_ptr<const ValueCheck> make_check(nb::handle d) {
   return c;
 }
 
-void refuse_conversion(Refusals& st, const ArgSpec& a, nb::handle text, Py_ssize_t index) {
+void refuse_conversion(Refusals& st, const ArgSpec& a, std::string_view raw, Py_ssize_t index) {
   const ValueCheck& c = *a.check;
+  nb::object text = quoted(raw);
   switch (a.conv) {
     case Conversion::kInt:
       st.add(error_of(c, "int_parsing",
@@ -129,7 +144,7 @@ void refuse_conversion(Refusals& st, const ArgSpec& a, nb::handle text, Py_ssize
   st.add(error_of(c, "value_error", str_obj("Input is not valid"), text, {}, index));
 }
 
-bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, nb::handle text, Py_ssize_t index) {
+bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, std::string_view text, Py_ssize_t index) {
   const ValueCheck& c = *a.check;
   bool ok = true;
   struct Bound {
@@ -152,7 +167,7 @@ bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, nb::handle te
       nb::dict ctx;
       ctx[b.name] = b.bound;
       nb::object msg = nb::steal(PyUnicode_FromFormat("Input should be %s %S", b.words, b.bound.ptr()));
-      st.add(error_of(c, b.type, msg, text, ctx, index));
+      st.add(error_of(c, b.type, msg, quoted(text), ctx, index));
       ok = false;
     }
   }
@@ -172,8 +187,8 @@ bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, nb::handle te
       if (m == Py_None || !m) {
         nb::dict ctx;
         ctx["pattern"] = c.pattern;
-        st.add(error_of(c, "string_pattern_mismatch", format1("String should match pattern '%U'", c.pattern), text,
-                        ctx, index));
+        st.add(error_of(c, "string_pattern_mismatch", format1("String should match pattern '%U'", c.pattern),
+                        quoted(text), ctx, index));
         ok = false;
       }
       Py_XDECREF(m);

@@ -25,10 +25,10 @@ std::shared_ptr<const ValueCheck> make_check(nb::handle d);
 
 /// Adds the refusal of the text `text` by `a`'s conversion (kInt, kFloat, kBool, kLookup, kCall). `index`: its
 /// place in a repeated query parameter, or -1.
-void refuse_conversion(Refusals& st, const ArgSpec& a, nb::handle text, Py_ssize_t index);
+void refuse_conversion(Refusals& st, const ArgSpec& a, std::string_view text, Py_ssize_t index);
 
 /// Checks `value` (converted from `text`) against `a`'s rules, adding what they refuse; false when refused.
-bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, nb::handle text, Py_ssize_t index);
+bool check_rules(Refusals& st, const ArgSpec& a, nb::handle value, std::string_view text, Py_ssize_t index);
 
 /// Adds "Field required" for the value `c` describes.
 void refuse_missing(Refusals& st, const ValueCheck& c);
