@@ -1,0 +1,410 @@
+// Engine: one native loop + server per asyncio loop. Dispatches routed requests to Python handlers by
+// vectorcall, runs async handlers as (eager) Tasks, and writes their results — no framework Python per request.
+// One class, its parts in the files of this folder (named in the sections below); python_api.cpp binds it.
+#pragma once
+
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/unique_ptr.h>
+
+#include <memory>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "bindings/answer_model.h"
+#include "bindings/arguments.h"
+#include "bindings/background_tasks.h"
+#include "bindings/body_stream.h"
+#include "bindings/common.h"
+#include "bindings/request.h"
+#include "bindings/response_compression.h"
+#include "bindings/sessions.h"
+#include "bindings/sync_pull.h"
+#include "bindings/telemetry.h"
+#include "bindings/websocket.h"
+#include "core/compression.h"
+#include "core/cors.h"
+#include "core/memory_connection.h"
+#include "core/percent.h"
+#include "core/proxy.h"
+#include "core/static_files.h"
+#include "core/tcp_server.h"
+
+namespace tiercel::py {
+
+/// Calls `.cancel()` on a Task, Future or TimerHandle (when set), ignoring whatever it raises.
+void cancel_handle(const nb::object& h) noexcept;
+/// Logs `exc` (with its traceback) through the "tiercel" logger.
+void log_exception(std::string_view what, std::string_view method, std::string_view path, nb::handle exc);
+/// Logs the current Python exception and clears it.
+void log_current_exception(std::string_view what, std::string_view method, std::string_view path);
+/// A warning / an error line through the "tiercel" logger.
+void log_warning(const std::string& msg);
+void log_message(const std::string& msg);
+
+class Engine;
+
+/// What a session holds as the token of a deferred answer: a Pending request or a Stream.
+struct Token {
+  enum class Kind : uint8_t { kPending, kStream };
+  Kind kind = Kind::kPending;
+};
+
+/// A request on its way through its route's stages (before hooks, handler, after hooks), kept while one
+/// of them is suspended: where the answer goes when that stage's Task finishes.
+struct Pending : Token {
+  Pending(Engine* e, Http1Session* s, uint64_t q, const ResponseContext& c, uint32_t r)
+      : engine(e), session(s), seq(q), ctx(c), route_id(r) {}
+  Engine* engine;
+  Http1Session* session;
+  uint64_t seq;
+  ResponseContext ctx;
+  uint32_t route_id;
+  size_t stage = 0;    // index into [before hooks..., handler, after hooks...]
+  nb::object request;  // the Request (a before hook may return a new one)
+  nb::object response; // the handler's result; a Response object once an after hook needs one
+  nb::object context;  // the contextvars.Context the stages share (hooked routes only)
+  nb::object task;     // the suspended stage's Task
+  bool handling_error = false;  // the Task is an exception handler's, for an error of `stage`
+};
+
+/// Native done-callback of a suspended stage's Task.
+struct TaskDone {
+  Pending* pending;
+};
+
+/// A StreamingResponse being sent: its iterator is pulled only while the connection can take more.
+struct Stream : Token {
+  Stream() { kind = Kind::kStream; }
+  ~Stream() {
+    if (puller) puller->detach();
+  }
+  Engine* engine = nullptr;
+  Http1Session* session = nullptr;
+  uint64_t seq = 0;
+  uint32_t route_id = 0;
+  nb::object iter;         // the iterator, or the async iterator
+  bool is_async = false;
+  nb::object pull;             // a sync iterator's SyncPull (pulled in the thread pool)
+  SyncPull* puller = nullptr;  // its C++ object
+  bool sse = false;
+  ResponseWriter::Framing framing = ResponseWriter::Framing::kChunked;
+  nb::object task;         // the pending __anext__() of an async iterator
+  nb::object timer;        // the pending ping callback's handle
+  nb::object resume;       // the pending resume callback's handle
+  double ping_interval = 0;
+  bool wrote = false;      // since the last ping check
+  bool cancelled = false;  // the client left
+  bool resume_scheduled = false;
+  // A file body (serve_directory, serve_file): pieces read from `fd`, Content-Length framed.
+  int fd = -1;
+  std::vector<FilePiece> pieces;
+  bool sendfile = true;  // until the transport says it cannot
+  size_t piece = 0;
+  uint64_t piece_done = 0;
+  nb::object background;  // the request's BackgroundTasks: queued once the stream ends
+};
+
+/// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
+/// (kResume), its keep-alive ping timer (kPing).
+struct StreamEvent {
+  enum What : uint8_t { kTaskDone, kResume, kPing };
+  Stream* stream;
+  What what;
+};
+
+/// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early. Holds a
+/// reference: the Pending that owns the context may be gone before the scope ends.
+class ContextScope {
+ public:
+  explicit ContextScope(PyObject* ctx) : ctx_(nb::borrow(ctx)) { enter(); }
+  ~ContextScope() { exit(); }
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+  void enter() {
+    if (ctx_ && !in_) {
+      if (PyContext_Enter(ctx_.ptr()) == 0)
+        in_ = true;
+      else
+        PyErr_Clear();
+    }
+  }
+  void exit() {
+    if (in_) {
+      if (PyContext_Exit(ctx_.ptr()) != 0) PyErr_Clear();
+      in_ = false;
+    }
+  }
+
+ private:
+  nb::object ctx_;
+  bool in_ = false;
+};
+
+class Engine final : public Dispatcher {
+ public:
+  /// A callable the engine calls with up to two positional arguments, or (a handler) with the arguments its plan
+  /// fills.
+  struct Callee {
+    nb::object fn;
+    bool is_async = false;
+    int nargs = 0;
+    std::shared_ptr<const ArgPlan> plan;
+    bool blocking = false;  // a sync handler run in the blocking thread pool
+  };
+  struct Route {
+    Callee handler;
+    std::string method;
+    std::string path;
+    std::vector<Callee> before, after;  // hooks, in the order they run
+    nb::object const_result;            // a const route with hooks: the handler's result, reused
+    std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
+    bool preflight = false;             // answers CORS preflights natively (no handler)
+    bool metrics = false;               // serves the Prometheus metrics natively (no handler)
+    std::shared_ptr<WsRoute> ws;         // a websocket route: upgrades, then runs ws->handler
+    bool is_static = false;             // serves files under static_root natively (no handler)
+    std::string static_root, static_index;
+    bool static_listing = false;
+    std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
+    bool auth = false;                  // before[0] is the authentication handler's authenticate()
+    nb::object unauthorized;            // what auth answers when authenticate() returns None
+    std::shared_ptr<const AnswerModel> answer;  // FastAPI's response model / status_code, or null
+    bool hooked() const noexcept { return !before.empty() || !after.empty(); }
+  };
+  ServerConfig config;
+  RouteTable routes;
+  std::vector<Route> route_info;
+  std::unique_ptr<EventLoop> loop;  // made on first use: an engine that only checks routes has no loop (no fds)
+  std::unique_ptr<TcpServer> server;
+  std::unique_ptr<SessionEnv> memory_env;
+  std::unique_ptr<CorsPolicy> cors;
+  std::shared_ptr<WsHost> ws_host = std::make_shared<WsHost>();
+  std::unique_ptr<ResponseCompression> compression;
+  Telemetry telemetry;
+  bool telemetry_on = false;
+  Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
+  std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
+  std::unordered_set<Pending*> pending;
+  std::unordered_set<Stream*> streams;
+  nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
+  BackgroundRunner tasks_runner;         // the handlers' BackgroundTasks, run once their answers are out
+
+  nb::object aio_loop, call_at, call_soon, poll_cb, timer_cb, timer_handle;
+  // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
+  // the exception for a refused path or query parameter.
+  nb::object error_handlers, http_exception, format_exception, param_error;
+  // Blocking handlers and sync generators of streams: the thread pool, its submit, and asyncio.wrap_future.
+  nb::object blocking_executor, blocking_submit, wrap_future;
+  std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
+  std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
+  bool dev = false;
+  double timer_deadline = 0;
+  bool soon_pending = false;
+  bool attached = false;
+  int reader_fd = -1;
+  /// Queues a request's tasks when the answer's writing is over, unless a stream took them (queued at its end).
+  struct QueueTasksAfter {
+    Engine* engine;
+    const Route& rt;
+    nb::object tasks;
+    ~QueueTasksAfter() { engine->queue_tasks(tasks, rt); }
+  };
+
+  // ---- lifecycle and polling (lifecycle.cpp) ----------------------------------------------------------------------
+  ~Engine() override;
+  /// The listener's server, made on first use, with the observer set.
+  TcpServer& tcp_server();
+  void set_access_log(bool on, int fd);
+  /// The server's connections report to the telemetry once it is on (the server may be made before: TLS settings).
+  void observe() {
+    if (server && telemetry_on) server->env().observer = &telemetry;
+  }
+  EventLoop& ev();
+  int listen(const std::string& host, int port, int backlog, bool reuse_port);
+  /// A connection over memory to this engine's routes (the TestClient's): the same sessions and dispatch.
+  std::unique_ptr<MemoryConnection> open_memory_connection(std::string peer_ip);
+  void attach(nb::object asyncio_loop, nb::object self_poll, nb::object self_on_timer);
+  void detach();
+  void poll();
+  /// The asyncio timer fired. It is forgotten before polling: asyncio may fire it a little before
+  /// `timer_deadline` by our clock (uvloop counts whole milliseconds), and a fired handle kept as "pending"
+  /// would never be replaced, leaving the native timers (timeouts, lingering closes) unserved.
+  void on_timer();
+  /// Mirrors the native loop's next deadline into asyncio, touching asyncio only when it changes.
+  void schedule(int timeout_ms);
+  void shutdown();
+
+  // ---- registration (registration.cpp) ----------------------------------------------------------------------------
+  uint32_t add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async, int nargs);
+  /// The handler's arguments: (source, name, conversion, extra, default, has_default, keyword) per parameter.
+  void set_arguments(uint32_t route_id, nb::handle args);
+  /// The route's handler is sync and may block: it runs in `executor` (a concurrent.futures.Executor).
+  void set_blocking(uint32_t route_id, nb::object executor, nb::object wrap_future_fn);
+  void set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status, nb::object exact);
+  /// The thread pool that pulls the sync generators of streamed answers (and runs blocking=True handlers).
+  void set_executor(nb::object executor, nb::object wrap_future_fn);
+  void set_stream_body(uint32_t route_id, uint64_t limit);
+  /// Serves TLS with these certificates ((cert file, key file, key password); the first is the default, the others
+  /// are chosen by SNI). Called again, it reloads: new connections get the new certificates.
+  void set_tls(const std::vector<std::tuple<std::string, std::string, std::string>>& certificates,
+               std::string ca_file, int verify_client, std::string ciphers, bool http2);
+  void set_hooks(uint32_t route_id, const std::vector<std::tuple<nb::object, bool, int>>& before,
+                 const std::vector<std::tuple<nb::object, bool, int>>& after);
+  /// Trust proxy headers from these proxies ("127.0.0.1,10.0.0.0/8", "*").
+  void set_proxy_headers(std::string_view trusted);
+  /// CORS for every route: `origins` empty means any origin ("*"), `headers` empty with any_header means any.
+  void set_cors(const std::vector<std::string>& origins, const std::vector<std::string>& headers, bool any_header,
+                bool credentials, uint32_t max_age, const std::vector<std::string>& expose);
+  /// Response compression for every route (off until this is called).
+  void set_compression(size_t min_size, std::vector<std::string> types, const std::vector<std::string>& codings,
+                       int level);
+  /// Signed cookie sessions (request.session) for every route.
+  void set_sessions(nb::bytes key, std::string cookie_name, long long max_age, std::string path, nb::object domain,
+                    bool secure, bool http_only, nb::object same_site);
+  /// WebSocket settings: the exception for a closed connection, the largest message accepted (1009 above).
+  void set_websocket(nb::object disconnect, uint64_t max_message, double ping_interval, double ping_timeout,
+                     double idle_timeout);
+  /// A websocket route: GET `path` upgrades and runs `handler` (async) with optional hooks, each called with the
+  /// arguments of its plan (as set_arguments' tuples), or with the WebSocket alone when its plan is None.
+  uint32_t add_websocket_route(std::string_view path, nb::object handler, nb::object on_connect, nb::object on_close,
+                               nb::object handler_args, nb::object on_connect_args, nb::object on_close_args);
+  /// auth_required: `authenticate(request)` runs before the route's hooks; None answers `unauthorized`, anything
+  /// else becomes request.identity. Call after set_hooks.
+  void set_authentication(uint32_t route_id, nb::object authenticate, bool is_async, nb::object unauthorized);
+  /// Header lines for the answers connections make themselves (404, 405, refusals): the global response headers.
+  void set_default_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
+    config.extra_header_lines = header_lines(headers);
+  }
+  /// The app's global request headers, as (name, value, replace), for every route (checked by the app).
+  void set_request_headers(const std::vector<std::tuple<std::string, std::string, bool>>& headers);
+  /// Global response headers for one route (checked by the app): added to each of its responses that does not
+  /// set the same name.
+  void set_response_headers(uint32_t route_id, const std::vector<std::pair<std::string, std::string>>& headers);
+  /// "Name: value\r\n" for each header; ValueError for one that could split a response.
+  static std::string header_lines(const std::vector<std::pair<std::string, std::string>>& headers);
+  void set_error_handling(nb::list handlers, nb::object http_exception_type, nb::object format_exception_fn,
+                          bool dev_mode, nb::object param_error_type);
+  void set_const_response(uint32_t route_id, nb::handle result);
+
+  // ---- dispatch and task resumption (dispatch.cpp) ----------------------------------------------------------------
+  /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
+  /// It runs in a copy of `context` (or of the current one): a Context cannot be entered by two threads at once.
+  PyObject* submit_blocking(const Callee& h, nb::handle request, nb::handle context);
+  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override;
+  /// The handler called for `request`: with the request alone, or with the arguments of its plan. A new reference,
+  /// or null with the Python error set.
+  PyObject* call_handler(const Callee& h, nb::handle request);
+  /// asyncio.Task(coro, loop=..., [eager_start=True,] [context=...]); null with the Python error set on failure.
+  PyObject* make_task(nb::handle coro, nb::handle context);
+  std::unique_ptr<Pending> fresh_pending(Http1Session& session, uint64_t seq, const ResponseContext& ctx,
+                                         uint32_t route_id, nb::handle request);
+  void run_coroutine(Http1Session& session, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+                     nb::object coro, const Route& rt, nb::handle request);
+  /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
+  void suspend(std::unique_ptr<Pending> owned, nb::object task);
+  /// task.result(): a new reference, or null with the task's exception set.
+  static PyObject* task_result(nb::handle task) {
+    return PyObject_CallMethodNoArgs(task.ptr(), globals().s_result.ptr());
+  }
+  static bool task_done(nb::handle task);
+  void on_task_done(Pending* p);
+  void cancel(void* token) noexcept override;
+  void on_writable(void* token) noexcept override;
+
+  // ---- stages and error handlers (stages.cpp) ---------------------------------------------------------------------
+  /// Runs p's stages from p->stage on, in p's context, until one suspends or the answer is written.
+  void run_stages(std::unique_ptr<Pending> p);
+  /// Applies what stage p->stage returned and moves p to its next stage. False when the answer was written.
+  /// `is_answer`: the result is an exception handler's, the answer whatever the stage (a None included).
+  bool take_stage_result(Pending& p, const Route& rt, nb::handle result, bool is_answer = false);
+  static std::string stage_name(const Route& rt, size_t stage);
+  /// The current Python exception ended p's stage: an exception handler (the most specific for its type), an
+  /// HTTPException's own response, or a 500. A handled error counts as what the stage returned, so the
+  /// after-request hooks still run.
+  void fail(std::unique_ptr<Pending> p, const Route& rt, const std::string& what);
+  /// Goes on with p's stages as if its current stage had returned `result` (`is_answer`: an exception handler's).
+  void resume_with(std::unique_ptr<Pending> p, const Route& rt, nb::handle result, bool is_answer);
+  /// The handler for `exc`: the first of its MRO's classes with one. A client error the framework raised
+  /// (ClientError) is the app's only where it asked for HTTPException or a subclass: a catch-all handler
+  /// (Exception) does not see it, and it keeps its 4xx.
+  const Callee* find_error_handler(nb::handle exc);
+  /// (detail, status_code, headers) of an HTTPException; null with a Python error when it has no valid status.
+  static nb::object http_exception_result(nb::handle exc);
+  /// Logs `exc` and answers 500: "Internal Server Error", or in development mode the traceback.
+  void unhandled(Pending& p, const Route& rt, const std::string& what, nb::handle exc);
+
+  // ---- results into answers (answers.cpp) -------------------------------------------------------------------------
+  /// The handler's `result` shaped by the route's response model (FastAPI's): false with a Python error set.
+  static bool shape(const Route& rt, nb::object& result) { return !rt.answer || shape_answer(*rt.answer, result); }
+  /// `ctx` for the answer to `seq` now: a connection that is draining makes it say `Connection: close`.
+  static ResponseContext live(const Http1Session& session, uint64_t seq, ResponseContext ctx);
+  /// The request's BackgroundTasks (null when the handler took none), taken from it.
+  static nb::object take_tasks(nb::handle request) {
+    return request ? std::exchange(nb::inst_ptr<Request>(request)->py_background, nb::object()) : nb::object();
+  }
+  static void discard_tasks(nb::handle request) {
+    if (nb::object tasks = take_tasks(request)) discard_background_tasks(tasks);
+  }
+  /// `tasks` (a BackgroundTasks, or null) of a request to `rt` start on the loop's next turn, after its answer.
+  void queue_tasks(nb::handle tasks, const Route& rt) noexcept;
+  void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+                    const Route& rt, nb::handle request);
+  void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt);
+  /// The header lines of the engine's own error answers on `rt`: its global headers and the CORS ones.
+  std::string error_lines(const Route& rt, const ResponseContext& ctx) const;
+
+  // ---- response pumps (pumps.cpp) ---------------------------------------------------------------------------------
+  void send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+                        FileAnswer& a, nb::object* tasks = nullptr);
+  /// The next chunk of a file stream; false when it failed (the stream is over).
+  bool pump_file(Stream* st);
+  /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
+  void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+                    const Route& rt, nb::handle request, nb::object* tasks = nullptr);
+  /// Pulls items while the connection takes them, then sends what they made in one write.
+  void pump(Stream* st);
+  /// One batch of pump(): yields the loop after 64 items so one stream cannot hog it. The bytes stay in the
+  /// connection's output until the batch ends. True when it stopped only because the output is full.
+  bool pump_batch(Stream* st);
+  /// Sends what the pool's worker made while the connection takes it; then, the inbox empty, ends the stream or
+  /// submits the next job. True when it stopped only because the output is full.
+  bool send_pulled(Stream* st);
+  bool submit_pull(Stream* st);
+  /// The worker woke the loop: it made items, or its job ended.
+  void on_pulled(Stream* st);
+  /// A pull is under way: its completion comes back to the stream.
+  static bool busy(const Stream* st) { return st->task || (st->puller && st->puller->running); }
+  /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
+  bool take_anext(Stream* st, nb::handle task);
+  bool write_item(Stream* st, nb::handle item);
+  void send_stream_bytes(Stream* st, std::string_view data);
+  void finish_stream(Stream* st);
+  /// The iterator failed mid-body: the status is long sent, so the connection closes without the final chunk
+  /// (the client sees an incomplete body, not a complete wrong one).
+  void fail_stream(Stream* st, const std::string& what);
+  void cancel_stream(Stream* st) noexcept;
+  /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
+  void close_iterator(Stream* st);
+  void drop_stream(Stream* st);
+  /// Runs `what` for `st` after `delay` seconds (0: on the loop's next turn).
+  void schedule(Stream* st, StreamEvent::What what, double delay);
+  void on_stream_event(Stream* st, StreamEvent::What what);
+
+  // ---- built-in routes (builtin_routes.cpp) -----------------------------------------------------------------------
+  /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers
+  /// by a supervisor), and served at GET `path` from all of them.
+  void set_metrics(nb::object memory, size_t nblocks, size_t own, size_t max_routes, std::string_view path);
+  /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
+  uint32_t add_preflight_route(std::string_view path, std::string allow_methods);
+  /// An OPTIONS request to a path the app has no OPTIONS route for, when CORS is on: a preflight's answer, or
+  /// for a plain OPTIONS 204 with `Allow`.
+  void write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
+                       const Route& rt);
+  /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory).
+  std::vector<uint32_t> add_static_route(std::string_view prefix, const std::string& root, std::string index,
+                                         bool listing);
+  void serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+                    const Route& rt);
+};
+
+}  // namespace tiercel::py

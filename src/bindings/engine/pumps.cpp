@@ -1,0 +1,409 @@
+// The Engine's response pumps: a StreamingResponse (sync iterators pulled in the pool, async ones awaited,
+// SSE pings) and a file body (sendfile, else pread), sent only while the connection takes more.
+#include <cstdio>
+#include <unistd.h>
+
+#include "bindings/engine/engine.h"
+
+namespace tiercel::py {
+
+void Engine::send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+                              FileAnswer& a, nb::object* tasks) {
+  const ResponseContext ctx = live(session, seq, request_ctx);
+  std::string head;
+  ResponseWriter w(head, session.env().date_line(), config.server_header);
+  if (a.fd < 0 && !a.text.empty() && !find_field(a.header_lines, "content-type"))
+    a.header_lines.append("Content-Type: text/plain; charset=utf-8\r\n");
+  w.start(a.status);
+  w.raw_headers(a.header_lines);
+  if (!rt.global_lines.empty()) append_absent(head, a.header_lines, rt.global_lines);
+  if (cors) cors->append_response_lines(head, ctx.cors_origin, a.header_lines);
+  if (a.fd < 0) {
+    w.finish(a.text, ctx);
+    session.response_buffer(seq).append(head);
+    return session.response_done(seq);
+  }
+  if (!w.finish_head(a.content_length, ctx) || a.content_length == 0) {  // HEAD, or an empty file
+    ::close(a.fd);
+    session.response_buffer(seq).append(head);
+    return session.response_done(seq);
+  }
+  auto* st = new Stream();
+  st->engine = this;
+  st->session = &session;
+  st->seq = seq;
+  st->route_id = static_cast<uint32_t>(&rt - route_info.data());
+  st->fd = a.fd;
+  st->pieces = std::move(a.pieces);
+  st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
+  if (tasks) st->background = std::move(*tasks);
+  streams.insert(st);
+  session.retain();
+  session.stream_begin(seq, head, st);
+  pump(st);
+}
+
+bool Engine::pump_file(Stream* st) {
+  constexpr uint64_t kChunk = 64 * 1024;
+  while (st->piece < st->pieces.size()) {
+    FilePiece& p = st->pieces[st->piece];
+    if (!p.literal.empty()) {
+      st->session->stream_write(st->seq, p.literal);
+      ++st->piece;
+      return true;
+    }
+    if (st->piece_done >= p.length) {
+      ++st->piece;
+      st->piece_done = 0;
+      continue;
+    }
+    if (st->sendfile) {
+      // Straight from the page cache to the socket while it takes them; when it is full, one piece goes
+      // through the write queue below, whose draining brings the stream back here.
+      ssize_t sent = st->session->stream_send_file(st->seq, st->fd, p.offset + st->piece_done,
+                                                   static_cast<size_t>(p.length - st->piece_done));
+      if (sent > 0) {
+        st->piece_done += static_cast<uint64_t>(sent);
+        return true;
+      }
+      if (sent < 0) st->sendfile = false;
+    }
+    uint64_t want = std::min(kChunk, p.length - st->piece_done);
+    std::string buf(static_cast<size_t>(want), '\0');
+    ssize_t n = ::pread(st->fd, buf.data(), static_cast<size_t>(want), static_cast<off_t>(p.offset + st->piece_done));
+    if (n <= 0) {  // the file shrank or failed under us: the promised length cannot be met
+      const Route& rt = route_info[st->route_id];
+      log_message("Reading a file for " + rt.method + " " + rt.path + " failed: the connection is closed");
+      st->session->stream_end(st->seq, true);
+      drop_stream(st);
+      return false;
+    }
+    buf.resize(static_cast<size_t>(n));
+    st->piece_done += static_cast<uint64_t>(n);
+    st->session->stream_write(st->seq, buf);
+    return true;
+  }
+  st->session->stream_end(st->seq, false);
+  drop_stream(st);
+  return false;
+}
+
+void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+                          const Route& rt, nb::handle request, nb::object* tasks) {
+  const ResponseContext ctx = live(session, seq, request_ctx);
+  auto& sr = nb::cast<StreamingResponse&>(result);
+  bool is_async = nb::hasattr(sr.content, "__aiter__");
+  PyObject* it = is_async ? PyObject_CallMethod(sr.content.ptr(), "__aiter__", nullptr)
+                           : PyObject_GetIter(sr.content.ptr());
+  if (!it) {
+    log_current_exception("Cannot iterate the StreamingResponse", rt.method, rt.path);
+    return write_error(session, seq, ctx, rt);
+  }
+  nb::object iter = nb::steal(it);
+  std::string lines, error;
+  bool has_ct = false;
+  if (sr.status_code < 100 || sr.status_code > 999 || !response_header_lines(sr.headers, lines, has_ct, error)) {
+    log_message("Bad StreamingResponse for " + rt.method + " " + rt.path + ": " +
+                (error.empty() ? "status_code out of range 100-999" : error));
+    return write_error(session, seq, ctx, rt);
+  }
+  std::string head;
+  ResponseWriter w(head, session.env().date_line(), config.server_header);
+  w.start(sr.status_code);
+  if (!has_ct && !bodyless_status(sr.status_code)) w.header("Content-Type", sr.media_type);
+  head.append(lines);
+  if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
+  if (cors) cors->append_response_lines(head, ctx.cors_origin, lines);
+  if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
+  auto* st = new Stream();
+  st->engine = this;
+  st->session = &session;
+  st->seq = seq;
+  st->route_id = static_cast<uint32_t>(&rt - route_info.data());
+  st->iter = std::move(iter);
+  st->is_async = is_async;
+  st->sse = sr.sse;
+  if (!is_async && blocking_submit) {  // it may block (time.sleep): pulled in the pool, never on the loop
+    nb::object context = nb::steal(PyContext_CopyCurrent());  // the request's, when a stage or handler runs us
+    st->pull = nb::cast(SyncPull(st->iter, sr.sse, std::move(context), aio_loop.attr("call_soon_threadsafe")));
+    st->puller = nb::inst_ptr<SyncPull>(st->pull);
+    st->puller->on_wake = [this, st] { on_pulled(st); };
+  }
+  st->ping_interval = sr.ping_interval;
+  if (tasks) st->background = std::move(*tasks);
+  st->framing = w.finish_head_streaming(ctx);
+  streams.insert(st);
+  session.retain();
+  session.stream_begin(seq, head, st);
+  if (st->framing == ResponseWriter::Framing::kNone) {  // HEAD, 204, 304: the head alone
+    close_iterator(st);
+    return finish_stream(st);
+  }
+  if (st->ping_interval > 0) schedule(st, StreamEvent::kPing, st->ping_interval);
+  pump(st);
+}
+
+void Engine::pump(Stream* st) {
+  Http1Session* session = st->session;
+  const uint64_t seq = st->seq;
+  session->retain();  // `st` may be dropped inside: the session stays until the batch is sent
+  while (pump_batch(st)) {
+    // Stopped because the output reached the watermark: send it; if the socket took it, go on at once (the
+    // session's own call-back may be the one running us, so it would not come again).
+    session->flush_output();
+    if (!session->stream_writable(seq)) break;  // now on_writable() comes back, once the client has read
+  }
+  session->flush_output();
+  session->release();
+}
+
+bool Engine::pump_batch(Stream* st) {
+  for (int budget = 64; !st->task && !st->cancelled; --budget) {
+    if (!st->session->stream_writable(st->seq)) return true;
+    if (budget == 0) {
+      schedule(st, StreamEvent::kResume, 0);
+      return false;
+    }
+    if (st->fd >= 0) {
+      if (!pump_file(st)) return false;
+      continue;
+    }
+    if (st->puller) return send_pulled(st);
+    if (!st->is_async) {
+      PyObject* item = PyIter_Next(st->iter.ptr());
+      if (!item) {
+        if (PyErr_Occurred()) {
+          fail_stream(st, "The StreamingResponse's iterator raised");
+        } else {
+          finish_stream(st);
+        }
+        return false;
+      }
+      if (!write_item(st, nb::steal(item))) return false;
+      continue;
+    }
+    PyObject* aw = PyObject_CallMethod(st->iter.ptr(), "__anext__", nullptr);
+    if (!aw) {
+      fail_stream(st, "The StreamingResponse's async iterator raised");
+      return false;
+    }
+    nb::object awaitable = nb::steal(aw);
+    nb::object task;
+    try {
+      task = ensure_future(awaitable, nb::arg("loop") = aio_loop);
+    } catch (nb::python_error& e) {
+      e.restore();
+      fail_stream(st, "Cannot await the StreamingResponse's async iterator");
+      return false;
+    }
+    if (!task_done(task)) {
+      st->task = task;
+      nb::object cb = nb::cast(StreamEvent{st, StreamEvent::kTaskDone});
+      PyObject* r = PyObject_CallMethodOneArg(task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
+      if (!r) {
+        fail_stream(st, "Cannot watch the StreamingResponse's async iterator");
+        return false;
+      }
+      Py_DECREF(r);
+      return false;
+    }
+    if (!take_anext(st, task)) return false;
+  }
+  return false;
+}
+
+bool Engine::send_pulled(Stream* st) {
+  SyncPull& p = *st->puller;
+  for (; !p.inbox.empty(); p.inbox.pop_front()) {
+    if (!st->session->stream_writable(st->seq)) return true;
+    p.inbox_bytes -= p.inbox.front().size();
+    send_stream_bytes(st, p.inbox.front());
+    st->wrote = true;
+  }
+  if (p.running) return false;  // its wake-up comes back here
+  if (p.failed) {
+    const Route& rt = route_info[st->route_id];
+    if (!p.restore_error())
+      log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + p.message);
+    fail_stream(st, "The StreamingResponse's iterator raised");
+  } else if (p.ended) {
+    finish_stream(st);
+  } else if (size_t budget = st->session->stream_budget(st->seq); budget == 0) {
+    return true;  // the connection is full: the next job waits for on_writable()
+  } else if (p.inbox_limit = std::min(SyncPull::kInboxBytes, budget); !submit_pull(st)) {
+    fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
+  }
+  return false;
+}
+
+bool Engine::submit_pull(Stream* st) {
+  st->puller->running = true;
+  PyObject* f = PyObject_CallOneArg(blocking_submit.ptr(), st->pull.ptr());
+  Py_XDECREF(f);
+  if (!f) st->puller->running = false;
+  return f != nullptr;
+}
+
+void Engine::on_pulled(Stream* st) {
+  if (st->cancelled) {
+    if (st->puller->running) return;  // its end wakes us again
+    if (!st->puller->stop) close_iterator(st);  // else the job that stopped closed it
+    drop_stream(st);
+  } else {
+    pump(st);
+  }
+  if (loop && loop->dirty()) poll();
+}
+
+bool Engine::take_anext(Stream* st, nb::handle task) {
+  PyObject* r = task_result(task);
+  if (!r) {
+    if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) {
+      PyErr_Clear();
+      finish_stream(st);
+    } else {
+      fail_stream(st, "The StreamingResponse's async iterator raised");
+    }
+    return false;
+  }
+  return write_item(st, nb::steal(r));
+}
+
+bool Engine::write_item(Stream* st, nb::handle item) {
+  std::string data, error;
+  if (!stream_item_bytes(item, st->sse, data, error)) {
+    const Route& rt = route_info[st->route_id];
+    log_message("Bad item from the StreamingResponse of " + rt.method + " " + rt.path + ": " + error);
+    fail_stream(st, "");
+    return false;
+  }
+  if (data.empty()) return true;  // an empty chunk would end a chunked body
+  send_stream_bytes(st, data);
+  st->wrote = true;
+  return true;
+}
+
+void Engine::send_stream_bytes(Stream* st, std::string_view data) {
+  if (st->framing == ResponseWriter::Framing::kChunked) {
+    char size[24];
+    int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string frame;
+    frame.reserve(static_cast<size_t>(n) + data.size() + 2);
+    frame.append(size, static_cast<size_t>(n)).append(data).append("\r\n");
+    st->session->stream_write(st->seq, frame);
+  } else {
+    st->session->stream_write(st->seq, data);
+  }
+}
+
+void Engine::finish_stream(Stream* st) {
+  if (st->framing == ResponseWriter::Framing::kChunked) st->session->stream_write(st->seq, "0\r\n\r\n");
+  st->session->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
+  drop_stream(st);
+}
+
+void Engine::fail_stream(Stream* st, const std::string& what) {
+  const Route& rt = route_info[st->route_id];
+  if (PyErr_Occurred()) log_current_exception(what, rt.method, rt.path);
+  st->session->stream_end(st->seq, true);
+  drop_stream(st);
+}
+
+void Engine::cancel_stream(Stream* st) noexcept {
+  st->cancelled = true;
+  if (st->puller && st->puller->running) {  // the job stops at its next item, closes the iterator, wakes us
+    st->puller->stop = true;
+  } else if (st->task) {  // its done-callback drops the stream
+    cancel_handle(st->task);
+  } else {  // not from inside the session's close: later
+    try {
+      schedule(st, StreamEvent::kResume, 0);
+    } catch (...) {
+      PyErr_Clear();
+    }
+  }
+}
+
+void Engine::close_iterator(Stream* st) {
+  try {
+    if (st->puller) {  // a job that stops at once closes it in the pool (its `finally` may block)
+      st->puller->stop = true;
+      if (!submit_pull(st)) PyErr_Clear();
+    } else if (st->is_async) {
+      if (nb::hasattr(st->iter, "aclose")) {
+        nb::object t = ensure_future(st->iter.attr("aclose")(), nb::arg("loop") = aio_loop);
+        background.attr("add")(t);  // asyncio keeps only weak references to tasks
+        t.attr("add_done_callback")(background.attr("discard"));
+      }
+    } else if (nb::hasattr(st->iter, "close")) {
+      st->iter.attr("close")();
+    }
+  } catch (nb::python_error& e) {
+    const Route& rt = route_info[st->route_id];
+    e.restore();
+    log_current_exception("Closing the StreamingResponse's iterator failed", rt.method, rt.path);
+  }
+}
+
+void Engine::drop_stream(Stream* st) {
+  if (st->fd >= 0) ::close(st->fd);
+  if (st->background) queue_tasks(std::move(st->background), route_info[st->route_id]);
+  cancel_handle(st->timer);  // no callback may come for a stream that is gone
+  cancel_handle(st->resume);
+  streams.erase(st);
+  Http1Session* s = st->session;
+  delete st;
+  s->release();
+}
+
+void Engine::schedule(Stream* st, StreamEvent::What what, double delay) {
+  if (what == StreamEvent::kResume) {
+    if (st->resume_scheduled) return;
+    st->resume_scheduled = true;
+    st->resume = call_soon(nb::cast(StreamEvent{st, what}));
+    return;
+  }
+  st->timer = aio_loop.attr("call_later")(delay, nb::cast(StreamEvent{st, what}));
+}
+
+void Engine::on_stream_event(Stream* st, StreamEvent::What what) {
+  switch (what) {
+    case StreamEvent::kTaskDone: {
+      nb::object task = std::move(st->task);
+      if (st->cancelled) {
+        PyObject* r = task_result(task);  // consumed, so asyncio does not warn it was never retrieved
+        Py_XDECREF(r);
+        PyErr_Clear();
+        drop_stream(st);
+        break;
+      }
+      if (take_anext(st, task)) pump(st);
+      break;
+    }
+    case StreamEvent::kResume:
+      st->resume_scheduled = false;
+      st->resume.reset();
+      if (st->cancelled) {
+        if (!busy(st)) {
+          if (st->fd < 0) close_iterator(st);
+          drop_stream(st);
+        }
+      } else if (!busy(st)) {
+        pump(st);
+      }
+      break;
+    case StreamEvent::kPing:
+      st->timer.reset();
+      if (st->cancelled) break;
+      if (!st->wrote && st->session->stream_writable(st->seq)) {
+        send_stream_bytes(st, ": ping\n\n");
+        st->session->flush_output();
+      }
+      st->wrote = false;
+      schedule(st, StreamEvent::kPing, st->ping_interval);
+      break;
+  }
+  if (loop && loop->dirty()) poll();
+}
+
+}  // namespace tiercel::py
