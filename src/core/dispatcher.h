@@ -18,19 +18,36 @@ namespace tiercel {
 class Http1Session;
 struct TlsInfo;  // core/tls.h
 
-/// Routes of a server and the responses of `const=True` routes, which C++ serves without Python.
+/// What a connection itself knows of one route.
+struct RouteEntry {
+  /// A const route's answer, which C++ serves without Python: its status line and headers (each ending in CRLF)
+  /// and its body. An empty head: the route is dispatched per request.
+  std::string const_head;
+  std::string const_body;
+  /// 0 when the route gets its body whole (bounded by limits.max_body); otherwise the route streams its body (see
+  /// BodySink) and this is the largest body it takes (413 above).
+  uint64_t stream_body_limit = 0;
+};
+
+/// Routes of a server: the router, and per route id its entry.
 struct RouteTable {
   Router router;
-  /// Per route id: pre-serialised status line and headers (each ending in CRLF) of a const route,
-  /// empty for routes whose handler is called per request.
-  std::vector<std::string> const_head;
-  std::vector<std::string> const_body;
-  /// Per route id: 0 when the route gets its body whole (bounded by limits.max_body); otherwise the route streams
-  /// its body (see BodySink) and this is the largest body it takes (413 above).
-  std::vector<uint64_t> stream_body_limit;
-  bool has_stream_body = false;  ///< any route streams its body
+  std::vector<RouteEntry> entries;  ///< by route id
+  bool has_stream_body = false;     ///< any route streams its body
+
+  /// Adds a route; its id (the next one), or UINT32_MAX with `error` saying why (a bad or clashing path).
+  uint32_t add(Method method, std::string_view path, std::string& error) {
+    auto id = static_cast<uint32_t>(entries.size());
+    if (!router.add(method, path, id, error)) return UINT32_MAX;
+    entries.emplace_back();
+    return id;
+  }
+  const RouteEntry* entry(uint32_t route_id) const noexcept {
+    return route_id < entries.size() ? &entries[route_id] : nullptr;
+  }
   uint64_t stream_limit(uint32_t route_id) const noexcept {
-    return route_id < stream_body_limit.size() ? stream_body_limit[route_id] : 0;
+    const RouteEntry* e = entry(route_id);
+    return e ? e->stream_body_limit : 0;
   }
 };
 

@@ -353,10 +353,10 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
     response_done(seq);
     return;
   }
-  if (m.route_id < env_.routes.const_head.size() && !env_.routes.const_head[m.route_id].empty()) {
+  if (const RouteEntry* e = env_.routes.entry(m.route_id); e && !e->const_head.empty()) {
     ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
-    w.prebuilt(env_.routes.const_head[m.route_id]);
-    w.finish(env_.routes.const_body[m.route_id], ctx);
+    w.prebuilt(e->const_head);
+    w.finish(e->const_body, ctx);
     response_done(seq);
     return;
   }

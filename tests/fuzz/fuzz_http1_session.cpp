@@ -100,10 +100,9 @@ const RouteTable& routes() {
               t.router.add(Method::kGet, "/f/*r", 4, error) && t.router.add(Method::kPut, "/f/*r", 5, error) &&
               t.router.add(Method::kGet, "/c", kConstRoute, error) && t.router.add(Method::kPost, "/p", 7, error);
     if (!ok) fail("route table: " + error);
-    t.const_head.resize(8);
-    t.const_body.resize(8);
-    t.const_head[kConstRoute] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-    t.const_body[kConstRoute] = std::string(kConstBody);
+    t.entries.resize(8);
+    t.entries[kConstRoute].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+    t.entries[kConstRoute].const_body = std::string(kConstBody);
     return t;
   }();
   return table;

@@ -95,10 +95,9 @@ const tiercel::RouteTable& routes() {
               t.router.add(Method::kPut, "/r", 2, error) && t.router.add(Method::kGet, "/u/:id", 3, error) &&
               t.router.add(Method::kGet, "/c", 4, error);
     if (!ok) fail("route table: " + error);
-    t.const_head.resize(5);
-    t.const_body.resize(5);
-    t.const_head[4] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-    t.const_body[4] = std::string(kConstBody);
+    t.entries.resize(5);
+    t.entries[4].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+    t.entries[4].const_body = std::string(kConstBody);
     return t;
   }();
   return table;

@@ -1,4 +1,4 @@
-// GoogleTest suite for streamed request bodies (RouteTable::stream_body_limit, BodySink): delivery as bytes
+// GoogleTest suite for streamed request bodies (RouteEntry::stream_body_limit, BodySink): delivery as bytes
 // arrive, backpressure, limits, errors, early answers and pipelining, under the sanitizers.
 #include <gtest/gtest.h>
 
@@ -58,9 +58,8 @@ struct Harness {
     std::string error;
     routes.router.add(Method::kPost, "/up", 0, error);
     routes.router.add(Method::kGet, "/plain", 1, error);
-    routes.const_head.resize(2);
-    routes.const_body.resize(2);
-    routes.stream_body_limit = {1000, 0};
+    routes.entries.resize(2);
+    routes.entries[0].stream_body_limit = 1000;
     routes.has_stream_body = true;
     config.limits.max_body = 100;
     session = new Http1Session(env, transport, "127.0.0.1");

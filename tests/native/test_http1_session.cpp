@@ -38,10 +38,9 @@ RouteTable make_routes() {
   add(Method::kGet, "/files/*rest", kFiles);
   add(Method::kGet, "/const", kConst);
   add(Method::kPost, "/upload", kUpload);
-  t.const_head.resize(kUpload + 1);
-  t.const_body.resize(kUpload + 1);
-  t.const_head[kConst] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-  t.const_body[kConst] = std::string(kConstBody);
+  t.entries.resize(kUpload + 1);
+  t.entries[kConst].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+  t.entries[kConst].const_body = std::string(kConstBody);
   return t;
 }
 

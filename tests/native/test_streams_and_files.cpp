@@ -48,8 +48,7 @@ struct Harness {
     std::string error;
     routes.router.add(Method::kGet, "/stream", 0, error);
     routes.router.add(Method::kGet, "/plain", 1, error);
-    routes.const_head.resize(2);
-    routes.const_body.resize(2);
+    routes.entries.resize(2);
     config.write_high_watermark = 1024;
     session = new Http1Session(env, transport, "127.0.0.1");
   }
@@ -133,8 +132,7 @@ TEST(Upgrade, LaterBytesGoToTheProtocol) {
   RouteTable routes;
   std::string error;
   routes.router.add(Method::kGet, "/stream", 0, error);
-  routes.const_head.resize(1);
-  routes.const_body.resize(1);
+  routes.entries.resize(1);
   UpgradingDispatcher d;
   SessionEnv env{config, routes, d, {}, 1000, 1'700'000'000, 0, nullptr};
   testing::MemoryTransport transport;

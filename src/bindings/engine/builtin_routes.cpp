@@ -21,8 +21,7 @@ void Engine::set_metrics(nb::object memory, size_t nblocks, size_t own, size_t m
     metrics_view = {};
     throw nb::value_error("the metrics memory is too small or not aligned");
   }
-  uint32_t id = add_route("GET", path, nb::none(), false, 0);
-  route_info[id].metrics = true;
+  add_native_route(RouteKind::kMetrics, "GET", path);
   telemetry.base = static_cast<uint64_t*>(metrics_view.buf);
   telemetry.nblocks = nblocks;
   telemetry.own = own;
@@ -41,12 +40,18 @@ void Engine::set_metrics(nb::object memory, size_t nblocks, size_t own, size_t m
   observe();
 }
 
+void Engine::write_metrics(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
+  ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+  w.start(200);
+  w.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  w.finish(telemetry.render(), live(session, seq, ctx));
+  session.response_done(seq);
+}
+
 uint32_t Engine::add_preflight_route(std::string_view path, std::string allow_methods) {
   if (!cors) throw std::runtime_error("preflight routes need set_cors first");
-  uint32_t id = add_route("OPTIONS", path, nb::none(), false, 0);
-  route_info[id].preflight = true;
-  route_info[id].allow_methods = std::move(allow_methods);
-  return id;
+  add_native_route(RouteKind::kPreflight, "OPTIONS", path).allow_methods = std::move(allow_methods);
+  return static_cast<uint32_t>(route_info.size() - 1);
 }
 
 void Engine::write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head,
@@ -78,12 +83,8 @@ std::vector<uint32_t> Engine::add_static_route(std::string_view prefix, const st
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   std::vector<uint32_t> ids;
   for (std::string pattern : {base, (base == "/" ? std::string() : base) + "/*path"}) {
-    uint32_t id = ids.emplace_back(add_route("GET", pattern, nb::none(), false, 0));
-    Route& rt = route_info[id];
-    rt.is_static = true;
-    rt.static_root = buf;
-    rt.static_index = index;
-    rt.static_listing = listing;
+    add_native_route(RouteKind::kStatic, "GET", pattern).static_dir = StaticDir{buf, index, listing};
+    ids.push_back(static_cast<uint32_t>(route_info.size() - 1));
   }
   return ids;
 }
@@ -95,7 +96,7 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
     if (p.name == "path") rel = percent_decode(p.value, false);
   }
   std::string path;
-  if (!resolve_under(rt.static_root, rel, path)) {
+  if (!resolve_under(rt.static_dir.root, rel, path)) {
     FileAnswer refused;
     refused.status = 404;
     refused.text = "Not Found\n";
@@ -105,10 +106,10 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     std::string index;
     struct stat ist {};
-    bool has_index = !rt.static_index.empty() && resolve_under(rt.static_root, rel + "/" + rt.static_index, index) &&
+    bool has_index = !rt.static_dir.index.empty() && resolve_under(rt.static_dir.root, rel + "/" + rt.static_dir.index, index) &&
                      ::stat(index.c_str(), &ist) == 0 && S_ISREG(ist.st_mode);
     std::string_view asked = req.head.path;  // as Robyn: a directory's URL ends in '/', so relative links work
-    if ((has_index || rt.static_listing) && !asked.empty() && asked.back() != '/' && asked.substr(0, 2) != "//") {
+    if ((has_index || rt.static_dir.listing) && !asked.empty() && asked.back() != '/' && asked.substr(0, 2) != "//") {
       FileAnswer moved;
       moved.status = 302;
       moved.header_lines = "Location: " + std::string(asked) + "/\r\n";
@@ -119,7 +120,7 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
       return send_file_answer(session, seq, ctx, rt, a);
     }
     FileAnswer a;
-    if (rt.static_listing) {
+    if (rt.static_dir.listing) {
       a.header_lines = "Content-Type: text/html; charset=utf-8\r\n";
       a.text = directory_listing(path, percent_decode(req.head.path, false));
     } else {

@@ -42,21 +42,22 @@ void Engine::dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& 
     const std::string_view* origin = find_header(req.head.headers, "origin");
     ctx.cors_origin = static_cast<int16_t>(origin ? cors->match(*origin) : CorsPolicy::kNoOrigin);
   }
-  if (rt.preflight) return write_preflight(session, seq, req.head, ctx, rt);
-  if (rt.is_static) return serve_static(session, seq, req, ctx, rt);
-  if (rt.ws) {
-    if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
-    nb::object request = make_request(req);
-    nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
-    if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;  // read at the upgrade, never saved
-    return start_websocket(ws_host, rt.ws, session, seq, req, ctx, std::move(request), config.server_header);
-  }
-  if (rt.metrics) {
-    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
-    w.start(200);
-    w.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    w.finish(telemetry.render(), live(session, seq, ctx));
-    return session.response_done(seq);
+  switch (rt.kind) {
+    case RouteKind::kHandler:
+      break;
+    case RouteKind::kPreflight:
+      return write_preflight(session, seq, req.head, ctx, rt);
+    case RouteKind::kStatic:
+      return serve_static(session, seq, req, ctx, rt);
+    case RouteKind::kMetrics:
+      return write_metrics(session, seq, ctx);
+    case RouteKind::kWebSocket: {
+      if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
+      nb::object request = make_request(req);
+      nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
+      if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;  // read at the upgrade, never saved
+      return start_websocket(ws_host, rt.ws, session, seq, req, ctx, std::move(request), config.server_header);
+    }
   }
   nb::object request = make_request(req);
   if (req.body_streamed) attach_body_stream(request, session);

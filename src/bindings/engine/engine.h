@@ -152,25 +152,45 @@ class Engine final : public Dispatcher {
     std::shared_ptr<const ArgPlan> plan;
     bool blocking = false;  // a sync handler run in the blocking thread pool
   };
+
+  /// What a route does with a request.
+  enum class RouteKind : uint8_t {
+    kHandler,    // calls its handler, with its stages (authentication, hooks) and response model
+    kWebSocket,  // upgrades, then runs ws->handler
+    kStatic,     // answers from the files under static_dir.root (serve_directory)
+    kPreflight,  // answers CORS preflights and plain OPTIONS (allow_methods)
+    kMetrics,    // answers the Prometheus metrics
+  };
+
+  /// A directory served by a kStatic route.
+  struct StaticDir {
+    std::string root;   // real path
+    std::string index;  // the file answered for a directory ("index.html"), or empty
+    bool listing = false;
+  };
+
+  /// One route: its kind, what every kind has (method, path, the app's global response headers), and the data of
+  /// its kind.
   struct Route {
-    Callee handler;
+    RouteKind kind = RouteKind::kHandler;
     std::string method;
     std::string path;
+    std::string global_lines;  // the app's global response headers ("Name: value\r\n"*), if any
+    // kHandler
+    Callee handler;
     std::vector<Callee> before, after;  // hooks, in the order they run
     nb::object const_result;            // a const route with hooks: the handler's result, reused
-    std::string global_lines;           // the app's global response headers ("Name: value\r\n"*), if any
-    bool preflight = false;             // answers CORS preflights natively (no handler)
-    bool metrics = false;               // serves the Prometheus metrics natively (no handler)
-    std::shared_ptr<WsRoute> ws;         // a websocket route: upgrades, then runs ws->handler
-    bool is_static = false;             // serves files under static_root natively (no handler)
-    std::string static_root, static_index;
-    bool static_listing = false;
-    std::string allow_methods;          // preflight: the methods of the path ("GET, HEAD, POST")
-    bool auth = false;                  // before[0] is the authentication handler's authenticate()
-    nb::object unauthorized;            // what auth answers when authenticate() returns None
+    nb::object unauthorized;            // set when before[0] authenticates: what a None from it answers
     std::shared_ptr<const AnswerModel> answer;  // FastAPI's response model / status_code, or null
+    // kWebSocket, kStatic, kPreflight
+    std::shared_ptr<WsRoute> ws;
+    StaticDir static_dir;
+    std::string allow_methods;  // the methods of the path ("GET, HEAD, POST")
+
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
+    bool authenticated() const noexcept { return unauthorized.is_valid(); }
   };
+
   ServerConfig config;
   RouteTable routes;
   std::vector<Route> route_info;
@@ -236,6 +256,10 @@ class Engine final : public Dispatcher {
 
   // ---- registration (registration.cpp) ----------------------------------------------------------------------------
   uint32_t add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async, int nargs);
+  /// A new route of `kind` (other than kHandler): no handler, answered by the engine.
+  Route& add_native_route(RouteKind kind, std::string_view method, std::string_view path);
+  /// The handler route `route_id`: IndexError for no such route, ValueError for a route the engine answers.
+  Route& handler_route(uint32_t route_id);
   /// The handler's arguments: (source, name, conversion, extra, default, has_default, keyword) per parameter.
   void set_arguments(uint32_t route_id, nb::handle args);
   /// The route's handler is sync and may block: it runs in `executor` (a concurrent.futures.Executor).
@@ -394,6 +418,8 @@ class Engine final : public Dispatcher {
   /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers
   /// by a supervisor), and served at GET `path` from all of them.
   void set_metrics(nb::object memory, size_t nblocks, size_t own, size_t max_routes, std::string_view path);
+  /// The Prometheus metrics of every worker, in the text format.
+  void write_metrics(Http1Session& session, uint64_t seq, const ResponseContext& ctx);
   /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
   uint32_t add_preflight_route(std::string_view path, std::string allow_methods);
   /// An OPTIONS request to a path the app has no OPTIONS route for, when CORS is on: a preflight's answer, or

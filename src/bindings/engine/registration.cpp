@@ -6,36 +6,44 @@ namespace tiercel::py {
 
 uint32_t Engine::add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async,
                            int nargs) {
+  if (nargs < 0 || nargs > 1) throw nb::value_error("a handler takes at most one positional argument (the request)");
+  Route& rt = add_native_route(RouteKind::kHandler, method, path);
+  rt.handler = Callee{std::move(handler), is_async, nargs, {}};
+  return static_cast<uint32_t>(route_info.size() - 1);
+}
+
+Engine::Route& Engine::add_native_route(RouteKind kind, std::string_view method, std::string_view path) {
   auto m = parse_method(method);
   if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
-  if (nargs < 0 || nargs > 1) throw nb::value_error("a handler takes at most one positional argument (the request)");
-  uint32_t id = static_cast<uint32_t>(route_info.size());
   std::string error;
-  if (!routes.router.add(*m, path, id, error)) throw nb::value_error(error.c_str());
+  if (routes.add(*m, path, error) == UINT32_MAX) throw nb::value_error(error.c_str());
   Route& rt = route_info.emplace_back();
-  rt.handler = Callee{std::move(handler), is_async, nargs, {}};
+  rt.kind = kind;
   rt.method = method;
   rt.path = path;
-  routes.const_head.emplace_back();
-  routes.const_body.emplace_back();
-  return id;
+  return rt;
+}
+
+Engine::Route& Engine::handler_route(uint32_t route_id) {
+  if (route_id >= route_info.size()) throw nb::index_error("no such route");
+  Route& rt = route_info[route_id];
+  if (rt.kind != RouteKind::kHandler) throw nb::value_error("the route is answered by the engine, not a handler");
+  return rt;
 }
 
 void Engine::set_arguments(uint32_t route_id, nb::handle args) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
-  route_info[route_id].handler.plan = make_plan(args);
+  handler_route(route_id).handler.plan = make_plan(args);
 }
 
 void Engine::set_blocking(uint32_t route_id, nb::object executor, nb::object wrap_future_fn) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
-  Callee& h = route_info[route_id].handler;
+  Callee& h = handler_route(route_id).handler;
   if (h.is_async) throw nb::value_error("blocking=True is for sync handlers; an async handler must not block");
   h.blocking = true;
   set_executor(std::move(executor), std::move(wrap_future_fn));
 }
 
 void Engine::set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status, nb::object exact) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
+  Route& rt = handler_route(route_id);
   if (status != 0 && (status < 100 || status > 599)) throw nb::value_error("status_code is 100-599");
   auto m = std::make_shared<AnswerModel>();
   if (!validate.is_none()) m->validate = std::move(validate);
@@ -48,7 +56,7 @@ void Engine::set_answer(uint32_t route_id, nb::object validate, nb::object encod
   headers["Content-Type"] = nb::str("application/json");
   m->headers = std::move(headers);
   m->status = status;
-  route_info[route_id].answer = std::move(m);
+  rt.answer = std::move(m);
 }
 
 void Engine::set_executor(nb::object executor, nb::object wrap_future_fn) {
@@ -60,13 +68,11 @@ void Engine::set_executor(nb::object executor, nb::object wrap_future_fn) {
 }
 
 void Engine::set_stream_body(uint32_t route_id, uint64_t limit) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
-  if (!route_info[route_id].handler.is_async) {
+  if (!handler_route(route_id).handler.is_async) {
     throw nb::value_error("stream_body=True needs an async handler: it reads the body with `async for`");
   }
   if (limit == 0) throw nb::value_error("the largest streamed body must be at least 1 byte");
-  if (routes.stream_body_limit.size() <= route_id) routes.stream_body_limit.resize(route_id + 1, 0);
-  routes.stream_body_limit[route_id] = limit;
+  routes.entries[route_id].stream_body_limit = limit;
   routes.has_stream_body = true;
 }
 
@@ -89,8 +95,7 @@ void Engine::set_tls(const std::vector<std::tuple<std::string, std::string, std:
 
 void Engine::set_hooks(uint32_t route_id, const std::vector<std::tuple<nb::object, bool, int>>& before,
                        const std::vector<std::tuple<nb::object, bool, int>>& after) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
-  Route& rt = route_info[route_id];
+  Route& rt = handler_route(route_id);
   auto fill = [](std::vector<Callee>& out, const std::vector<std::tuple<nb::object, bool, int>>& in, int max_args) {
     out.clear();
     for (auto& [fn, is_async, nargs] : in) {
@@ -172,19 +177,16 @@ uint32_t Engine::add_websocket_route(std::string_view path, nb::object handler, 
     if (!fn->is_none()) callee->fn = *fn;
     if (!args->is_none()) callee->plan = make_plan(*args);
   }
-  uint32_t id = add_route("GET", path, nb::none(), false, 0);
-  route_info[id].ws = std::move(r);
-  return id;
+  add_native_route(RouteKind::kWebSocket, "GET", path).ws = std::move(r);
+  return static_cast<uint32_t>(route_info.size() - 1);
 }
 
 void Engine::set_authentication(uint32_t route_id, nb::object authenticate, bool is_async, nb::object unauthorized) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
+  Route& rt = handler_route(route_id);
   std::string error;
   if (!as_response(unauthorized, error)) throw nb::type_error(("unauthorized_response: " + error).c_str());
-  Route& rt = route_info[route_id];
-  if (rt.auth) throw nb::value_error("the route already has authentication");
+  if (rt.authenticated()) throw nb::value_error("the route already has authentication");
   rt.before.insert(rt.before.begin(), Callee{std::move(authenticate), is_async, 1, {}});
-  rt.auth = true;
   rt.unauthorized = std::move(unauthorized);
 }
 
@@ -232,17 +234,17 @@ void Engine::set_error_handling(nb::list handlers, nb::object http_exception_typ
 }
 
 void Engine::set_const_response(uint32_t route_id, nb::handle result) {
-  if (route_id >= route_info.size()) throw nb::index_error("no such route");
+  Route& rt = handler_route(route_id);
   if (nb::isinstance<StreamingResponse>(result))
     throw nb::type_error("const route: a StreamingResponse is used up by one request; drop const=True so that "
                          "each request gets a fresh one");
-  if (route_info[route_id].hooked() || cors || compression || nb::isinstance<FileResponse>(result)) {
+  if (rt.hooked() || cors || compression || nb::isinstance<FileResponse>(result)) {
     // Hooks run per request and CORS headers depend on the request's Origin, so the bytes cannot be fixed:
     // the result is reused instead of calling the handler.
     std::string error;
     nb::object response = as_response(result, error);
     if (!response) throw nb::type_error(("const route: " + error).c_str());
-    route_info[route_id].const_result = nb::borrow(result);
+    rt.const_result = nb::borrow(result);
     return;
   }
   Rendered r;
@@ -252,9 +254,9 @@ void Engine::set_const_response(uint32_t route_id, nb::handle result) {
     throw nb::type_error(("const route: " + error).c_str());
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
   head += r.header_lines;
-  append_absent(head, r.header_lines, route_info[route_id].global_lines);
-  routes.const_head[route_id] = std::move(head);
-  routes.const_body[route_id] = std::string(r.body);
+  append_absent(head, r.header_lines, rt.global_lines);
+  routes.entries[route_id].const_head = std::move(head);
+  routes.entries[route_id].const_body = std::string(r.body);
 }
 
 }  // namespace tiercel::py

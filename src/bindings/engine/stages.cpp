@@ -55,7 +55,7 @@ bool Engine::take_stage_result(Pending& p, const Route& rt, nb::handle result, b
   if (p.stage < before) {
     if (is_answer) {
       // an exception handler answered for this before stage
-    } else if (stage == 0 && rt.auth) {
+    } else if (stage == 0 && rt.authenticated()) {
       if (!result.is_none()) {
         nb::inst_ptr<Request>(p.request)->py_identity = nb::borrow(result);
         ++p.stage;
@@ -91,7 +91,7 @@ bool Engine::take_stage_result(Pending& p, const Route& rt, nb::handle result, b
 
 std::string Engine::stage_name(const Route& rt, size_t stage) {
   const size_t before = rt.before.size();
-  if (stage == 0 && rt.auth) return "authentication handler";
+  if (stage == 0 && rt.authenticated()) return "authentication handler";
   if (stage < before) return "before-request hook";
   if (stage == before) return "handler";
   return "after-request hook";
