@@ -31,7 +31,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../native/memory_transport.h"
+#include "../native/response_splitter.h"
+#include "../native/scripted_dispatcher.h"
 #include "fuzz_limits.h"
 #include "core/http1_parser.h"
 
@@ -41,20 +42,19 @@ using tiercel::Http1Session;
 using tiercel::Method;
 using tiercel::RouteTable;
 using tiercel::ServerConfig;
-using tiercel::testing::MemoryConnection;
+using tiercel::testing::ScriptedConnection;
 using tiercel::testing::ParsedResponse;
 using tiercel::testing::ScriptedDispatcher;
 using tiercel::testing::SeenRequest;
 namespace http1 = tiercel::http1;
 
 /// With TIERCEL_FUZZ_TRACE=1 a failing run also prints the delivered input and the sent output.
-const std::string* g_delivered = nullptr;
-const std::string* g_sent = nullptr;
+std::string_view g_payload;
+const ScriptedConnection* g_conn = nullptr;
 
-void dump(const char* label, const std::string* s) {
-  if (s == nullptr) return;
-  std::fprintf(stderr, "--- %s (%zu bytes) ---\n", label, s->size());
-  for (unsigned char c : *s) {
+void dump(const char* label, std::string_view s) {
+  std::fprintf(stderr, "--- %s (%zu bytes) ---\n", label, s.size());
+  for (unsigned char c : s) {
     if (c == '\n' || (c >= 0x20 && c < 0x7f)) std::fputc(c, stderr);
     else if (c == '\r') std::fputs("\\r", stderr);
     else std::fprintf(stderr, "\\x%02x", c);
@@ -77,8 +77,11 @@ std::string_view target_path(std::string_view target) {
   std::fprintf(stderr, "fuzz_http1_session: %s\n", what.c_str());
   const char* trace = std::getenv("TIERCEL_FUZZ_TRACE");
   if (trace != nullptr && trace[0] == '1') {
-    dump("delivered", g_delivered);
-    dump("sent", g_sent);
+    if (g_conn != nullptr) {
+      // What was fed comes from the payload in order, so what was delivered is its first delivered_bytes().
+      dump("delivered", g_payload.substr(0, g_conn->delivered_bytes()));
+      dump("sent", g_conn->transport().sent());
+    }
   }
   std::abort();
 }
@@ -186,7 +189,7 @@ class Run {
     conn_.transport().set_slow(slow);
   }
 
-  MemoryConnection& conn() { return conn_; }
+  ScriptedConnection& conn() { return conn_; }
   ScriptedDispatcher& dispatcher() { return d_; }
 
   /// Invariants that hold after every step.
@@ -218,7 +221,7 @@ class Run {
   /// The transport dies: every unanswered deferred request is cancelled, right now.
   void kill() {
     if (conn_.transport().dead()) return;
-    conn_.close_transport();
+    conn_.disconnect();
     for (const auto* p : d_.pending()) check(p->cancels == 1, "pending request not cancelled on close");
   }
 
@@ -356,7 +359,7 @@ class Run {
 
  private:
   ScriptedDispatcher& d_;
-  MemoryConnection conn_;
+  ScriptedConnection conn_;
   bool close_seen_ = false;
   size_t seen_at_close_ = 0;
   bool drained_ = false;
@@ -395,10 +398,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   d.set_policy([](const SeenRequest& s) { return s.seq % 2 == 1; });
   {
     Run run(config, slow, d);
-    MemoryConnection& c = run.conn();
+    ScriptedConnection& c = run.conn();
     auto& t = c.transport();
-    g_delivered = &c.delivered();
-    g_sent = &t.sent();
+    g_payload = payload;
+    g_conn = &c;
     size_t next = 0;  // payload bytes handed to the transport so far
     int read_mode = 0;  // see 'u'
     num = 0;
@@ -417,7 +420,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 'r': {
           if (c.eof_sent() || t.dead()) break;
           size_t len = given ? std::min<size_t>(static_cast<size_t>(n), payload.size() - next) : payload.size() - next;
-          c.feed(payload.substr(next, len), len);
+          c.set_read_size(len);
+          c.feed(payload.substr(next, len));
           next += len;
           break;
         }
@@ -493,11 +497,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The rest of the input arrives (the kernel delivers it once reading is on), answers complete and
     // the peer reads everything, unless something closed.
     if (!c.eof_sent() && !t.dead() && next < payload.size()) {
-      c.feed(payload.substr(next), read_mode == 1 ? 7 : SIZE_MAX);
+      c.set_read_size(read_mode == 1 ? 7 : SIZE_MAX);
+      c.feed(payload.substr(next));
       run.check_step('r');
     }
     run.settle();
-    const auto model = model_requests(c.delivered(), config.limits);
+    const auto model = model_requests(payload.substr(0, c.delivered_bytes()), config.limits);
     size_t answers = run.check_stream(model);
     run.check_liveness(model, answers);
 
@@ -512,7 +517,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(a->answered, "deferred request never answered");
       check(a->cancels == (a->cancelled_before_answer ? 1 : 0), "cancel count");
     }
-    g_delivered = g_sent = nullptr;
+    g_conn = nullptr;
   }
   return 0;
 }

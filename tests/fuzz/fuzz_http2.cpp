@@ -55,7 +55,8 @@
 #include <utility>
 #include <vector>
 
-#include "../native/memory_transport.h"
+#include "../native/scripted_dispatcher.h"
+#include "core/memory_transport.h"
 #include "core/http2.h"
 #include "fuzz_limits.h"
 
@@ -266,7 +267,7 @@ class Run {
   tiercel::ServerConfig config_;
   ScriptedDispatcher d_;
   tiercel::SessionEnv env_;
-  tiercel::testing::MemoryTransport t_;
+  tiercel::MemoryTransport t_;
   std::unique_ptr<tiercel::Http2Connection> conn_;
   nghttp2_hd_deflater* deflater_ = nullptr;
   nghttp2_hd_inflater* inflater_ = nullptr;

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/http1_session.h"
-#include "memory_transport.h"
+#include "core/memory_connection.h"
 
 namespace tiercel {
 namespace {
@@ -54,7 +54,7 @@ class SinkDispatcher final : public Dispatcher, public BodySink {
 };
 
 struct Harness {
-  Harness() : env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr} {
+  Harness() {
     std::string error;
     routes.router.add(Method::kPost, "/up", 0, error);
     routes.router.add(Method::kGet, "/plain", 1, error);
@@ -62,31 +62,22 @@ struct Harness {
     routes.entries[0].stream_body_limit = 1000;
     routes.has_stream_body = true;
     config.limits.max_body = 100;
-    session = new Http1Session(env, transport, "127.0.0.1");
-  }
-  ~Harness() {
-    session->on_transport_closed();
-    session->release();
-  }
-  void feed(std::string_view bytes) {
-    auto [p, n] = session->read_space(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), p);
-    session->on_read(bytes.size());
   }
   ServerConfig config;
   RouteTable routes;
   SinkDispatcher dispatcher;
-  SessionEnv env;
-  testing::MemoryTransport transport;
-  Http1Session* session;
+  SessionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
+  MemoryConnection conn{env, "127.0.0.1", MemoryLoop::kStepped};
+  MemoryTransport& transport = conn.transport();
+  Http1Session* session = conn.session();
 };
 
 TEST(BodyStream, PiecesArriveAsTheyComeAndPipeliningGoesOn) {
   Harness h;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + std::string(120, 'a'));  // over max_body: allowed here
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + std::string(120, 'a'));  // over max_body: allowed here
   EXPECT_EQ(h.dispatcher.body, std::string(120, 'a'));
   EXPECT_FALSE(h.dispatcher.ended);
-  h.feed(std::string(180, 'b') + "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.conn.feed(std::string(180, 'b') + "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(h.dispatcher.ended);
   EXPECT_EQ(h.dispatcher.body.size(), 300u);
   EXPECT_EQ(h.transport.sent(), "");  // the plain answer waits behind the streamed request's
@@ -98,9 +89,9 @@ TEST(BodyStream, PiecesArriveAsTheyComeAndPipeliningGoesOn) {
 
 TEST(BodyStream, ChunkedPiecesAndTheLimit) {
   Harness h;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   EXPECT_EQ(h.dispatcher.body, "hello");
-  h.feed("3e8\r\n" + std::string(1000, 'x') + "\r\n0\r\n\r\n");  // 1005 bytes in all: over the route's 1000
+  h.conn.feed("3e8\r\n" + std::string(1000, 'x') + "\r\n0\r\n\r\n");  // 1005 bytes in all: over the route's 1000
   EXPECT_EQ(h.dispatcher.status, 413);
   EXPECT_FALSE(h.dispatcher.ended);
   h.dispatcher.answer("too big");
@@ -110,60 +101,62 @@ TEST(BodyStream, ChunkedPiecesAndTheLimit) {
 
 TEST(BodyStream, ContentLengthOverTheRouteLimitIsRefusedBeforeDispatch) {
   Harness h;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
   EXPECT_EQ(h.dispatcher.seq_, 0u);
   EXPECT_EQ(h.dispatcher.session_, nullptr);
   EXPECT_EQ(h.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
   Harness g;  // a route that reads its body whole keeps max_body
-  g.feed("GET /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n");
+  g.conn.feed("GET /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n");
   EXPECT_EQ(g.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
 }
 
 TEST(BodyStream, BackpressureStopsReadingUntilResumed) {
   Harness h;
   h.dispatcher.hold_above = 10;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + std::string(15, 'a'));
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + std::string(15, 'a'));
   EXPECT_FALSE(h.transport.reading());
-  h.feed(std::string(10, 'b'));  // already in flight when reading stopped: kept, not delivered
+  h.conn.feed(std::string(10, 'b'));  // waits in the "kernel" while reading is paused
   EXPECT_EQ(h.dispatcher.body.size(), 15u);
+  EXPECT_EQ(h.conn.backlog().size(), 10u);
   h.dispatcher.hold_above = SIZE_MAX;
   h.session->resume_body();
   EXPECT_TRUE(h.transport.reading());
+  h.conn.pump();  // the loop's next turn reads
   EXPECT_EQ(h.dispatcher.body.size(), 25u);
-  h.feed(std::string(15, 'c'));
+  h.conn.feed(std::string(15, 'c'));
   EXPECT_TRUE(h.dispatcher.ended);
 }
 
 TEST(BodyStream, AnswerBeforeTheBodyClosesAfterIt) {
   Harness h;
   h.dispatcher.answer_at_once = true;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nabc");
+  h.transport.set_slow(true);  // the answer is still being written: the socket is read on
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nabc");
   EXPECT_NE(h.transport.sent().find("Connection: close"), std::string::npos);
   EXPECT_TRUE(h.transport.close_requested());
-  h.feed("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");  // the rest of the body is never parsed as requests
+  h.conn.feed("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");  // the rest of the body is never parsed as requests
   EXPECT_EQ(h.transport.sent().find("ok"), std::string::npos);
 }
 
 TEST(BodyStream, SlowBodyTimesOutAndEofReachesTheSink) {
   Harness h;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
   ASSERT_NE(h.session->deadline(), 0u);
-  h.env.now_ms = h.session->deadline();
-  h.session->on_timeout();
+  EXPECT_TRUE(h.conn.advance_to(h.session->deadline()));
   EXPECT_EQ(h.dispatcher.status, 408);
   Harness g;
-  g.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
-  g.session->on_eof();
-  g.session->on_transport_closed();
+  g.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  g.conn.eof();
+  g.conn.disconnect();
   EXPECT_EQ(g.dispatcher.status, 0);
   EXPECT_EQ(g.dispatcher.cancels, 1);
 }
 
 TEST(BodyStream, DroppedSinkStopsReading) {
   Harness h;
-  h.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
+  h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
   h.session->drop_body_sink(&h.dispatcher);
-  h.feed("more body");
+  h.conn.feed("more body");
   EXPECT_EQ(h.dispatcher.body, "abc");
   h.dispatcher.answer("bye");
   EXPECT_TRUE(h.transport.close_requested());

@@ -12,12 +12,13 @@
 #include <string_view>
 #include <vector>
 
-#include "memory_transport.h"
+#include "response_splitter.h"
+#include "scripted_dispatcher.h"
 
 namespace tiercel {
 namespace {
 
-using testing::MemoryConnection;
+using testing::ScriptedConnection;
 using testing::ParsedResponse;
 using testing::ScriptedDispatcher;
 using testing::SeenRequest;
@@ -80,8 +81,8 @@ class SessionTest : public ::testing::Test {
  protected:
   SessionTest() : routes_(make_routes()) { dispatcher_.answer_all_sync(); }
 
-  MemoryConnection& connect(uint64_t now_ms = 1000) {
-    conn_ = std::make_unique<MemoryConnection>(config_, routes_, dispatcher_, now_ms);
+  ScriptedConnection& connect(uint64_t now_ms = 1000) {
+    conn_ = std::make_unique<ScriptedConnection>(config_, routes_, dispatcher_, now_ms);
     return *conn_;
   }
 
@@ -108,7 +109,7 @@ class SessionTest : public ::testing::Test {
   ServerConfig config_;
   RouteTable routes_;
   ScriptedDispatcher dispatcher_;
-  std::unique_ptr<MemoryConnection> conn_;  // last: destroyed first, answering what is still pending
+  std::unique_ptr<ScriptedConnection> conn_;  // last: destroyed first, answering what is still pending
 };
 
 // --- ordering ---------------------------------------------------------------------------------------
@@ -403,7 +404,7 @@ TEST_F(SessionTest, BodiesSplitAtEveryPointArriveIdentical) {
   for (size_t cut = 0; cut <= stream.size(); cut += cut < 2000 ? 1 : 97) {
     ScriptedDispatcher d;
     d.answer_all_sync();
-    MemoryConnection c(config_, routes_, d);
+    ScriptedConnection c(config_, routes_, d);
     c.feed(std::string_view(stream).substr(0, cut));
     c.feed(std::string_view(stream).substr(cut));
     ASSERT_EQ(d.seen().size(), expected.size()) << "cut at " << cut;
@@ -421,10 +422,11 @@ TEST_F(SessionTest, SmallReadsDeliverIdenticalBodies) {
     for (size_t min_free : {size_t{0}, size_t{1}, size_t{16 * 1024}}) {  // 0: reads borrowed, as from a socket
       ScriptedDispatcher d;
       d.set_policy([](const SeenRequest& s) { return s.seq % 2 == 1; });
-      MemoryConnection c(config_, routes_, d);
+      ScriptedConnection c(config_, routes_, d);
       c.set_borrowing(min_free == 0);
       if (min_free != 0) c.set_min_free(min_free);
-      c.feed(stream, chunk);
+      c.set_read_size(chunk);
+      c.feed(stream);
       d.complete_all();
       ASSERT_EQ(d.seen().size(), 6u) << chunk;
       EXPECT_EQ(d.seen()[0].body, binary_body(300)) << chunk;
@@ -648,10 +650,10 @@ TEST_F(SessionTest, TransportCloseCancelsEachPendingRequestOnceAndLateAnswersAre
   auto& c = connect();
   c.feed(get("/users/1") + get("/users/2") + get("/users/3") + get("/users/4"));
   dispatcher_.complete(1);  // answered (held behind seq 0): must not be cancelled
-  c.close_transport();
+  c.disconnect();
   EXPECT_EQ(dispatcher_.cancel_log(), (std::vector<uint64_t>{0, 2, 3}));
   for (const auto& a : dispatcher_.answers()) EXPECT_EQ(a->cancels, a->seq == 1 ? 0 : 1) << a->seq;
-  c.close_transport();  // a second close is a no-op
+  c.disconnect();  // a second close is a no-op
   EXPECT_EQ(dispatcher_.cancel_log().size(), 3u);
   dispatcher_.complete_newest();
   dispatcher_.complete_oldest();
@@ -667,7 +669,7 @@ TEST_F(SessionTest, SessionLivesUntilTheLastRelease) {
   c.feed(get("/users/1") + get("/users/2"));
   Http1Session* s = c.session();
   s->retain();  // an extra holder, like a second suspended handler reference
-  c.close_transport();
+  c.disconnect();
   EXPECT_TRUE(s->closed());  // still alive: two deferred answers and our reference hold it
   dispatcher_.complete_oldest();
   dispatcher_.complete_oldest();
@@ -684,7 +686,7 @@ TEST_F(SessionTest, EofClosesAndCancelsThroughTheTransport) {
   c.eof();
   EXPECT_TRUE(c.transport().close_requested());
   EXPECT_EQ(seqs(responses(c.transport().sent())), (std::vector<int>{0}));
-  c.close_transport();
+  c.disconnect();
   EXPECT_EQ(dispatcher_.cancel_log(), (std::vector<uint64_t>{1}));
   dispatcher_.complete_oldest();
   EXPECT_EQ(c.transport().calls_after_dead(), 0);
@@ -722,7 +724,7 @@ TEST_F(SessionTest, LateAnswerAfterCloseDoesNotTouchTheTransport) {
   auto& c = connect();
   c.feed(get("/users/1") + get("/users/2"));
   ASSERT_FALSE(c.transport().reading());
-  c.close_transport();
+  c.disconnect();
   dispatcher_.complete_oldest();
   EXPECT_EQ(c.transport().calls_after_dead(), 0);
 }
@@ -748,7 +750,7 @@ TEST_F(SessionTest, InputAfterAClosingRequestIsNotBuffered) {
   for (bool borrowing : {true, false}) {
     ScriptedDispatcher d;
     d.defer_all();
-    MemoryConnection c(config_, routes_, d);
+    ScriptedConnection c(config_, routes_, d);
     c.set_borrowing(borrowing);
     c.feed(get("/users/1", "Connection: close\r\n"));
     const std::string junk(16 * 1024, 'x');

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "core/http1_session.h"
+#include "core/memory_connection.h"
 #include "core/static_files.h"
-#include "memory_transport.h"
 
 namespace tiercel {
 namespace {
@@ -44,34 +44,25 @@ class StreamingDispatcher final : public Dispatcher {
 };
 
 struct Harness {
-  Harness() : env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr} {
+  Harness() {
     std::string error;
     routes.router.add(Method::kGet, "/stream", 0, error);
     routes.router.add(Method::kGet, "/plain", 1, error);
     routes.entries.resize(2);
     config.write_high_watermark = 1024;
-    session = new Http1Session(env, transport, "127.0.0.1");
-  }
-  ~Harness() {
-    session->on_transport_closed();
-    session->release();
-  }
-  void feed(std::string_view bytes) {
-    auto [p, n] = session->read_space(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), p);
-    session->on_read(bytes.size());
   }
   ServerConfig config;
   RouteTable routes;
   StreamingDispatcher dispatcher;
-  SessionEnv env;
-  testing::MemoryTransport transport;
-  Http1Session* session;
+  SessionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
+  MemoryConnection conn{env, "127.0.0.1", MemoryLoop::kStepped};
+  MemoryTransport& transport = conn.transport();
+  Http1Session* session = conn.session();
 };
 
 TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
   Harness h;
-  h.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(h.transport.sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   h.session->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
   EXPECT_EQ(h.transport.sent().size(), 47u);  // held until the batch is flushed
@@ -84,27 +75,26 @@ TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
 TEST(Streams, BackpressureAsksThenCallsBack) {
   Harness h;
   h.transport.set_slow(true);
-  h.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   uint64_t seq = h.dispatcher.seq_;
   EXPECT_TRUE(h.session->stream_writable(seq));
   h.session->stream_write(seq, std::string(4096, 'x'));  // over the 1 KiB watermark, unread
   h.session->flush_output();
   EXPECT_FALSE(h.session->stream_writable(seq));
   EXPECT_EQ(h.dispatcher.writable_calls, 0);
-  h.transport.drain();
-  h.session->on_drained();
+  h.conn.drain();
   EXPECT_EQ(h.dispatcher.writable_calls, 1);
   EXPECT_TRUE(h.session->stream_writable(seq));
   h.dispatcher.end();
 }
 
 TEST(Streams, ClosingCancelsTheStream) {
-  auto h = std::make_unique<Harness>();
-  h->feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  h->session->on_transport_closed();
-  EXPECT_EQ(h->dispatcher.cancels, 1);
-  EXPECT_FALSE(h->session->stream_writable(h->dispatcher.seq_));
-  h->session->release();  // the stream's reference; the harness drops its own
+  Harness h;
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.conn.disconnect();  // the transport's reference goes; the stream's keeps the session
+  EXPECT_EQ(h.dispatcher.cancels, 1);
+  EXPECT_FALSE(h.session->stream_writable(h.dispatcher.seq_));
+  h.session->release();  // the stream's reference
 }
 
 /// Upgrades GET /stream requests (reusing the harness's route) and records what the protocol receives.
@@ -135,18 +125,14 @@ TEST(Upgrade, LaterBytesGoToTheProtocol) {
   routes.entries.resize(1);
   UpgradingDispatcher d;
   SessionEnv env{config, routes, d, {}, 1000, 1'700'000'000, 0, nullptr};
-  testing::MemoryTransport transport;
-  auto* session = new Http1Session(env, transport, "127.0.0.1");
-  std::string_view input = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nframe-bytes";
-  auto [p, n] = session->read_space(input.size());
-  std::copy(input.begin(), input.end(), p);
-  session->on_read(input.size());
+  MemoryConnection conn(env, "127.0.0.1", MemoryLoop::kStepped);
+  MemoryTransport& transport = conn.transport();
+  Http1Session* session = conn.session();
+  conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nframe-bytes");
   EXPECT_EQ(transport.take_sent(), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
   EXPECT_EQ(d.protocol.received, "frame-bytes");  // what came right after the request
   EXPECT_EQ(session->deadline(), 0u);             // no HTTP timeouts any more
-  auto [p2, n2] = session->read_space(4);
-  std::copy_n("more", 4, p2);
-  session->on_read(4);
+  conn.feed("more");
   EXPECT_EQ(d.protocol.received, "frame-bytesmore");
   session->send_raw("reply");
   EXPECT_EQ(transport.take_sent(), "reply");
@@ -154,9 +140,8 @@ TEST(Upgrade, LaterBytesGoToTheProtocol) {
   EXPECT_EQ(d.protocol.shutdowns, 1);
   session->close_upgraded();
   EXPECT_TRUE(transport.close_requested());
-  session->on_transport_closed();
+  conn.disconnect();
   EXPECT_EQ(d.protocol.closed, 1);
-  session->release();
 }
 
 class Files : public ::testing::Test {
