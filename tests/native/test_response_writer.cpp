@@ -88,5 +88,146 @@ TEST(ResponseWriter, AppendAbsentTreatsVaryAsAList) {
   EXPECT_EQ(out, "");
 }
 
+TEST(ResponseWriter, ReasonPhrasesAreRfc9110s) {
+  EXPECT_EQ(reason_phrase(200), "OK");
+  EXPECT_EQ(reason_phrase(206), "Partial Content");
+  EXPECT_EQ(reason_phrase(308), "Permanent Redirect");
+  EXPECT_EQ(reason_phrase(404), "Not Found");
+  EXPECT_EQ(reason_phrase(413), "Content Too Large");       // RFC 9110 §15.5.14 (was "Payload Too Large")
+  EXPECT_EQ(reason_phrase(422), "Unprocessable Content");   // RFC 9110 §15.5.21
+  EXPECT_EQ(reason_phrase(431), "Request Header Fields Too Large");  // RFC 6585 §5
+  EXPECT_EQ(reason_phrase(505), "HTTP Version Not Supported");
+  EXPECT_EQ(reason_phrase(299), "Unknown");
+  std::string out;
+  ResponseWriter(out, kDate, "").start(299);
+  EXPECT_EQ(out, "HTTP/1.1 299 Unknown\r\n");
+}
+
+TEST(ResponseWriter, DateLineIsFormattedOncePerSecond) {
+  DateCache cache;
+  std::string_view a = cache.line(784111777);
+  EXPECT_EQ(a, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n");  // RFC 9110 §5.6.7's example
+  EXPECT_EQ(cache.line(784111777).data(), a.data());
+  EXPECT_EQ(cache.line(784111778), "Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n");
+}
+
+TEST(ResponseWriter, HeaderLinesAndKeepAliveForms) {
+  std::string out;
+  ResponseWriter w(out, kDate, "");
+  w.start(201);
+  w.header("Location", "/items/7");
+  w.finish("{}", ResponseContext{.head_request = false, .keep_alive = true, .http10 = true});
+  // HTTP/1.0 closes by default: keeping it open must be said (RFC 9112 §9.3).
+  EXPECT_EQ(out, std::string("HTTP/1.1 201 Created\r\nLocation: /items/7\r\nContent-Length: 2\r\n") +
+                     std::string(kDate) + "Connection: keep-alive\r\n\r\n{}");
+  out.clear();
+  ResponseWriter c(out, kDate, "");
+  c.start(200);
+  c.finish("x", ResponseContext{.head_request = false, .keep_alive = false, .http10 = false});
+  EXPECT_EQ(out, std::string("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n") + std::string(kDate) +
+                     "Connection: close\r\n\r\nx");
+}
+
+TEST(ResponseWriter, FinishHeadSaysWhetherTheBodyFollows) {
+  const ResponseContext head{.head_request = true, .keep_alive = true, .http10 = false};
+  std::string out;
+  ResponseWriter get(out, kDate, "");
+  get.start(200);
+  EXPECT_TRUE(get.finish_head(5, kKeepAlive));
+  EXPECT_EQ(out, std::string("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n") + std::string(kDate) + "\r\n");
+  // HEAD: the Content-Length a GET would have had (RFC 9110 §9.3.2, §8.6), and no body.
+  std::string head_out;
+  ResponseWriter h(head_out, kDate, "");
+  h.start(200);
+  EXPECT_FALSE(h.finish_head(5, head));
+  EXPECT_EQ(head_out, out);
+  std::string head_whole;
+  ResponseWriter hw(head_whole, kDate, "");
+  hw.start(200);
+  hw.finish("hello", head);  // finish() for HEAD appends no body either
+  EXPECT_EQ(head_whole, out);
+  // 204 and 1xx: no Content-Length at all (RFC 9110 §8.6); 304: no body.
+  std::string none;
+  ResponseWriter n(none, kDate, "");
+  n.start(204);
+  EXPECT_FALSE(n.finish_head(5, kKeepAlive));
+  EXPECT_EQ(none, std::string("HTTP/1.1 204 No Content\r\n") + std::string(kDate) + "\r\n");
+  none.clear();
+  ResponseWriter i(none, kDate, "");
+  i.start(103);
+  EXPECT_FALSE(i.finish_head(0, kKeepAlive));
+  EXPECT_EQ(none.find("Content-Length"), std::string::npos);
+  none.clear();
+  ResponseWriter m(none, kDate, "");
+  m.start(304);
+  EXPECT_FALSE(m.finish_head(5, kKeepAlive));
+  none.clear();
+  ResponseWriter nm(none, kDate, "");
+  nm.start(304);
+  nm.finish("hello", kKeepAlive);
+  EXPECT_EQ(none.find("hello"), std::string::npos);
+}
+
+TEST(ResponseWriter, StreamingFramingByVersionAndStatus) {
+  std::string out;
+  ResponseWriter w11(out, kDate, "");
+  w11.start(200);
+  EXPECT_EQ(w11.finish_head_streaming(kKeepAlive), ResponseWriter::Framing::kChunked);
+  EXPECT_EQ(out, std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n") + std::string(kDate) + "\r\n");
+  // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): the body ends with the connection.
+  out.clear();
+  ResponseWriter w10(out, kDate, "");
+  w10.start(200);
+  EXPECT_EQ(w10.finish_head_streaming({.head_request = false, .keep_alive = true, .http10 = true}),
+            ResponseWriter::Framing::kUntilClose);
+  EXPECT_EQ(out, std::string("HTTP/1.1 200 OK\r\n") + std::string(kDate) + "Connection: close\r\n\r\n");
+  out.clear();
+  ResponseWriter nc(out, kDate, "");
+  nc.start(204);
+  EXPECT_EQ(nc.finish_head_streaming(kKeepAlive), ResponseWriter::Framing::kNone);
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  out.clear();
+  ResponseWriter hd(out, kDate, "");
+  hd.start(200);
+  EXPECT_EQ(hd.finish_head_streaming({.head_request = true, .keep_alive = true, .http10 = false}),
+            ResponseWriter::Framing::kNone);
+}
+
+TEST(ResponseWriter, ErrorResponseIsWholeAndCloses) {
+  std::string out = "earlier bytes stay|";
+  write_error_response(out, 431, "header too large", kDate, "tiercel", "X-Why: size\r\nContent-Type: text/html\r\n");
+  EXPECT_EQ(out, std::string("earlier bytes stay|HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\nX-Why: size\r\nContent-Length: 17\r\n") +
+                     std::string(kDate) + "Server: tiercel\r\nConnection: close\r\n\r\nheader too large\n");
+}
+
+TEST(ResponseWriter, BodylessStatusesAreRfc9110s) {
+  for (int s : {100, 101, 103, 199, 204, 304}) EXPECT_TRUE(bodyless_status(s)) << s;
+  for (int s : {200, 201, 205, 206, 303, 400, 404, 500}) EXPECT_FALSE(bodyless_status(s)) << s;
+}
+
+TEST(ResponseWriter, HeaderNamesAreTokens) {
+  // token = 1*tchar (RFC 9110 §5.6.2).
+  EXPECT_TRUE(is_header_name("X-Custom_1.2"));
+  EXPECT_TRUE(is_header_name("!#$%&'*+-.^_`|~"));
+  for (std::string_view bad : {"", "a b", "a:b", "a\"b", "(x)", "a/b", "a,b", "a=b", "a@b", "[x]", "{x}", "a\tb",
+                               "caf\xC3\xA9"}) {
+    EXPECT_FALSE(is_header_name(bad)) << bad;
+  }
+  EXPECT_FALSE(is_header_name(std::string_view("a\0b", 3)));
+}
+
+TEST(ResponseWriter, HeaderValuesRefuseControlBytes) {
+  // field-value: VCHAR, SP, HTAB and obs-text (RFC 9110 §5.5); CR, LF and NUL would split the response.
+  EXPECT_TRUE(is_header_value("text/html; charset=utf-8"));
+  EXPECT_TRUE(is_header_value("a\tb c"));
+  EXPECT_TRUE(is_header_value("\x80\xFF"));
+  EXPECT_TRUE(is_header_value(""));
+  for (std::string_view bad : {"a\rb", "a\nb", "a\r\nSet-Cookie: x=1", "\x7F", "\x01", "\x1F"}) {
+    EXPECT_FALSE(is_header_value(bad));
+  }
+  EXPECT_FALSE(is_header_value(std::string_view("a\0b", 3)));
+}
+
 }  // namespace
 }  // namespace tiercel
