@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from tiercel import Tiercel
-from tiercel.runner import loop_factory as _loop_factory
 from tiercel.server import Server
+from tiercel.server import loop_factory as _loop_factory
 
 LOOP_KINDS = ["asyncio", "uvloop"]
 

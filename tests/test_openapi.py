@@ -23,11 +23,11 @@ from pydantic import BaseModel, Field
 
 from tiercel import AuthenticationHandler, BearerGetter, Identity, SubRouter, Tiercel, TokenGetter
 from tiercel._core import QueryParams, UploadFile
+from tiercel.compile import check_app
 from tiercel.config import resolve
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
 from tiercel.openapi import Components, Contact, ExternalDocumentation, License, OpenAPI, OpenAPIInfo, Server
 from tiercel.openapi_document import build_document, openapi_path
-from tiercel.server import check_app
 from tiercel.types import JsonBody
 
 # ---- the app ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 import tiercel
 from tiercel import JinjaTemplate, TestClient, Tiercel
-from tiercel.reload import CHILD_ENV
+from tiercel.config import RELOAD_CHILD_ENV
 
 
 def write(directory: Path, **files: str) -> Path:
@@ -157,7 +157,7 @@ def test_templates_are_cached_unless_auto_reload(tmp_path, monkeypatch):
     assert cached.render_template("a.html").description == "old"
     assert reloading.render_template("a.html").description == "new"
     assert not cached.env.auto_reload
-    monkeypatch.setenv(CHILD_ENV, "3")  # the app runs under the --dev reloader
+    monkeypatch.setenv(RELOAD_CHILD_ENV, "3")  # the app runs under the --dev reloader
     assert JinjaTemplate(tmp_path).env.auto_reload
 
 

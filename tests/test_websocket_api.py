@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tiercel import SubRouter, Tiercel, WebSocket, WebSocketDisconnect
-from tiercel.server import build_engine
+from tiercel.compile import build_engine
 
 APP = str(Path(__file__).parent / "apps" / "robyn_websocket_app.py")
 

@@ -26,11 +26,12 @@ from tiercel._core import (
     serve_file,
     serve_html,
 )
-from tiercel.app import SubRouter, Tiercel
+from tiercel.app import ALLOW_CORS
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
-from tiercel.cors import ALLOW_CORS
 from tiercel.exceptions import HTTPException, RequestValidationError, TiercelError, WebSocketDisconnect
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
+from tiercel.routers import SubRouter
+from tiercel.start import Tiercel
 from tiercel.templating import JinjaTemplate
 from tiercel.testing import TestClient, TestResponse
 from tiercel.types import JsonBody, RequestBody, RequestMethod, RequestURL

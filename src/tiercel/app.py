@@ -1,6 +1,7 @@
-"""The application object: route registration and `start()`.
+"""The application as declared: its routes and routers, handlers, global headers and settings (CORS, sessions,
+compression). What tiercel.compile reads to build an engine; tiercel.start's Tiercel adds start() and server().
 
->>> app = Tiercel(__file__)
+>>> app = App(__file__)
 >>> @app.get("/")
 ... def index(request):
 ...     return "Hello, World!"
@@ -15,7 +16,6 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from tiercel import _core
-from tiercel.config import resolve
 from tiercel.cors import CorsSettings, cors_settings
 from tiercel.mcp import MCPApp
 from tiercel.openapi import OpenAPI, app_openapi
@@ -26,8 +26,6 @@ from tiercel.routing import (
     normalize_path,
     positional_count,
 )
-from tiercel.runner import run
-from tiercel.server import Server
 from tiercel.startup_errors import report_in_main
 from tiercel.state import State, lifecycle_handler
 from tiercel.websockets import WebSocketRoute
@@ -59,8 +57,9 @@ class SessionSettings:
     same_site: str | None
 
 
-class Tiercel(Router):
-    """A Tiercel application. Same names as Robyn's `Robyn` class."""
+class App(Router):
+    """An application as declared (the base of tiercel.Tiercel, which adds start() and server()). Same names as
+    Robyn's `Robyn` class."""
 
     def __init__(
         self,
@@ -244,20 +243,6 @@ class Tiercel(Router):
         self.shutdown_handlers.append(lifecycle_handler(handler, "shutdown"))
         return handler
 
-    # ---- running -----------------------------------------------------------------------------
-    def server(self, host: str = "127.0.0.1", port: int = 8080, **settings: Any) -> Server:
-        """A Server for this app, for embedding in an asyncio program (`await server.serve()`). Takes the
-        settings app.start() takes; TIERCEL_* variables do not apply."""
-        return Server(self, resolve({"host": host, "port": port, **settings}))
-
-    def start(self, host: str | None = None, port: int | None = None, **settings: Any) -> None:
-        """Serves until Ctrl-C or SIGTERM (graceful: in-flight requests finish). Every setting of
-        `python -m tiercel --help` is a keyword here (`processes=4`, `access_log=True`, `max_body=...`), and
-        TIERCEL_* environment variables override them (as Robyn's ROBYN_HOST / ROBYN_PORT do). With
-        processes > 1, a supervisor forks and watches the workers."""
-        code = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-        run(self, resolve({**code, **settings}, os.environ))
-
 
 def _header(key: str, value: str) -> tuple[str, str]:
     _core.check_header(key, value)  # the same rule the engine applies to a handler's response headers
@@ -273,4 +258,14 @@ def _response_header(key: str, value: str) -> tuple[str, str]:
     return _header(key, value)
 
 
-__all__ = ["HTTP_METHODS", "CompiledRoute", "Router", "State", "SubRouter", "Tiercel"]  # Router & co.: tiercel.routers
+def ALLOW_CORS(app: App, origins: str | list[str], headers: str | list[str] | None = None) -> None:  # noqa: N802
+    """Robyn's name: lets `origins` ("*" or a list) read the app's responses, with `headers` allowed in
+    requests (Authorization and Content-Type when None; "*" for any). As in Robyn, listed origins may send
+    credentials (cookies, Authorization) and preflights are cached an hour; "*" allows no credentials (browsers
+    refuse them with "*" anyway). `app.configure_cors(...)` takes every setting (tiercel.cors)."""
+    listed = [origins] if isinstance(origins, str) else list(origins)
+    app.configure_cors(listed, headers, credentials="*" not in listed, max_age=3600)
+
+
+# Router, SubRouter, CompiledRoute: tiercel.routers; State: tiercel.state; HTTP_METHODS: tiercel.routing.
+__all__ = ["ALLOW_CORS", "HTTP_METHODS", "App", "CompiledRoute", "Router", "State", "SubRouter"]

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tiercel.config import OPTIONS, Settings, resolve
+from tiercel.reload import child_fd, run_with_reload
+from tiercel.start import Tiercel, run
+from tiercel.startup_errors import is_setup_error, setup_error_line
 
 GROUPS = {
     "server": "server",
@@ -70,8 +73,6 @@ def load_app(target: str, app_dir: str = ".") -> Any:
             raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
         raise
     except Exception as e:
-        from tiercel.startup_errors import is_setup_error, setup_error_line
-
         if is_setup_error(e):  # a route or setting Tiercel refused while the module declared it
             raise SystemExit(setup_error_line(e)) from None
         raise
@@ -81,8 +82,6 @@ def load_app(target: str, app_dir: str = ".") -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise SystemExit(f"tiercel: module {module_name!r} has no attribute {attr!r}") from None
-    from tiercel.app import Tiercel
-
     if callable(obj) and not isinstance(obj, Tiercel):
         obj = obj()  # an app factory
     if not isinstance(obj, Tiercel):
@@ -97,18 +96,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = resolve(None, os.environ, cli)
     except (ValueError, TypeError) as e:
         raise SystemExit(f"tiercel: {e}") from None
-    if settings.dev:
-        from tiercel.reload import child_fd, run_with_reload
-
-        if child_fd() is None:  # the watching parent: the app is imported (and may fail) in its child
-            try:
-                run_with_reload(settings, args.app_dir)
-            except RuntimeError as e:  # the socket cannot be bound
-                raise SystemExit(f"tiercel: error: {e}") from None
-            return
+    if settings.dev and child_fd() is None:  # the watching parent: the app is imported (and may fail) in its child
+        try:
+            run_with_reload(settings, args.app_dir)
+        except RuntimeError as e:  # the socket cannot be bound
+            raise SystemExit(f"tiercel: error: {e}") from None
+        return
     app = load_app(args.app, args.app_dir)
-    from tiercel.runner import run
-
     run(app, settings)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOOPS = ("auto", "uvloop", "asyncio")
+RELOAD_CHILD_ENV = "TIERCEL_RELOAD_CHILD_FD"  # set by the --dev reloader (tiercel.reload) in its child: the socket's fd
 
 
 def _bool(text: str) -> bool:
@@ -387,4 +388,4 @@ def setting_names() -> list[str]:
     return [f.name for f in fields(Settings) if f.name != "sources"]
 
 
-__all__ = ["ALIASES", "OPTIONS", "Option", "Settings", "resolve"]
+__all__ = ["ALIASES", "OPTIONS", "RELOAD_CHILD_ENV", "Option", "Settings", "resolve"]

@@ -1,18 +1,15 @@
-"""Cross-origin resource sharing. `ALLOW_CORS(app, origins, headers)` as in Robyn, or
-`app.configure_cors(...)` for every setting. The engine adds the CORS headers and answers preflights itself.
+"""Cross-origin resource sharing settings, as `app.configure_cors(...)` and Robyn's `ALLOW_CORS(app, origins,
+headers)` (tiercel.app) take them. The engine adds the CORS headers and answers preflights itself.
 
->>> # ALLOW_CORS(app, ["https://app.example"], headers=["Content-Type", "X-Token"])
+>>> cors_settings(["https://app.example"], ["Content-Type", "X-Token"], False, 600, None).origins
+['https://app.example']
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from tiercel.app import Tiercel
 
 DEFAULT_HEADERS = ("Authorization", "Content-Type")
 
@@ -74,13 +71,4 @@ def _origin(origin: str) -> str:
     return o
 
 
-def ALLOW_CORS(app: Tiercel, origins: str | list[str], headers: str | list[str] | None = None) -> None:  # noqa: N802
-    """Robyn's name: lets `origins` ("*" or a list) read the app's responses, with `headers` allowed in
-    requests (Authorization and Content-Type when None; "*" for any). As in Robyn, listed origins may send
-    credentials (cookies, Authorization) and preflights are cached an hour; "*" allows no credentials (browsers
-    refuse them with "*" anyway)."""
-    listed = [origins] if isinstance(origins, str) else list(origins)
-    app.configure_cors(listed, headers, credentials="*" not in listed, max_age=3600)
-
-
-__all__ = ["ALLOW_CORS", "CorsSettings", "cors_settings"]
+__all__ = ["CorsSettings", "cors_settings"]

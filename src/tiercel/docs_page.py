@@ -27,7 +27,7 @@ from tiercel.routers import CompiledRoute
 from tiercel.routing import Route, RouteDocs
 
 if TYPE_CHECKING:
-    from tiercel.app import Tiercel
+    from tiercel.app import App
     from tiercel.config import Settings
 
 logger = logging.getLogger("tiercel")
@@ -132,7 +132,7 @@ def _const(path: str, make: Any) -> CompiledRoute:
     return CompiledRoute(route, path, [], [], {}, {}, None)
 
 
-def docs_routes(app: Tiercel, settings: Settings, compiled: list[CompiledRoute]) -> list[CompiledRoute]:
+def docs_routes(app: App, settings: Settings, compiled: list[CompiledRoute]) -> list[CompiledRoute]:
     """The const routes of /openapi.json, /docs and its assets, to register after the app's own `compiled` routes
     (so that the document, made when its route's answer is computed, describes routes already checked); none
     with disable_openapi."""

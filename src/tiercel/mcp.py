@@ -45,7 +45,7 @@ from tiercel.mcp_signature import ArgumentError, Signature
 from tiercel.routing import is_async_callable
 
 if TYPE_CHECKING:
-    from tiercel.app import Tiercel
+    from tiercel.app import App
 
 logger = logging.getLogger("tiercel")
 Fn = Callable[..., Any]
@@ -118,7 +118,7 @@ def _text(value: Any) -> str:
 class MCPApp:
     """`app.mcp`: the MCP server of a Tiercel app. Robyn's decorators: `tool`, `resource`, `prompt`."""
 
-    def __init__(self, app: Tiercel, path: str = "/mcp") -> None:
+    def __init__(self, app: App, path: str = "/mcp") -> None:
         self.app = app
         self._path = path
         self._auth_required = False

@@ -21,16 +21,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tiercel.config import Settings
+from tiercel.config import RELOAD_CHILD_ENV, Settings
+from tiercel.server import READY_LINE, bind_socket, configure_logging, socket_url
 
 logger = logging.getLogger("tiercel")
-
-CHILD_ENV = "TIERCEL_RELOAD_CHILD_FD"  # set in the child: the listening socket's fd
 
 
 def child_fd() -> int | None:
     """In a reloader's child, the listening socket it was given; None otherwise."""
-    text = os.environ.get(CHILD_ENV)
+    text = os.environ.get(RELOAD_CHILD_ENV)
     return int(text) if text else None
 
 
@@ -40,14 +39,12 @@ def run_with_reload(settings: Settings, watch: str | None = None) -> None:
         import watchfiles
     except ImportError:
         raise SystemExit("tiercel: --dev needs watchfiles to notice changes: pip install watchfiles") from None
-    from tiercel.runner import READY_LINE, bind_socket, configure_logging, socket_url
-
     configure_logging(settings.log_level)
     directory = os.path.abspath(watch or os.getcwd())
     sock = bind_socket(settings)
     fd = sock.fileno()
     command = [sys.executable, *sys.orig_argv[1:]]
-    env = {**os.environ, CHILD_ENV: str(fd)}
+    env = {**os.environ, RELOAD_CHILD_ENV: str(fd)}
     stop = False
 
     def on_stop(sig: int, frame: object) -> None:
@@ -217,3 +214,6 @@ def _stop_child(child: subprocess.Popen[bytes], grace: float) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+__all__ = ["ErrorPage", "child_fd", "run_with_reload"]

@@ -1,4 +1,4 @@
-"""`app.state` and the start-up / shutdown handlers that usually fill and empty it.
+"""`app.state` and the start-up / shutdown handlers that usually fill and empty it (checked, and run).
 
 >>> state = State()
 >>> state["db"] = "pool"
@@ -9,8 +9,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, MutableMapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
+
+logger = logging.getLogger("tiercel")
 
 
 class State(MutableMapping[str, Any]):
@@ -108,4 +111,27 @@ def lifecycle_handler(handler: Callable[[], Any], kind: str) -> Callable[[], Any
     return handler
 
 
-__all__ = ["State", "lifecycle_handler"]
+async def await_call(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), awaited when it returns an awaitable (sync or async user functions alike)."""
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def run_startup_handlers(handlers: Iterable[Callable[[], Any]]) -> None:
+    """Runs each start-up handler in turn; one that fails stops the start (its error propagates)."""
+    for handler in handlers:
+        await await_call(handler)
+
+
+async def run_shutdown_handlers(handlers: Iterable[Callable[[], Any]]) -> None:
+    """Runs each shutdown handler; one that fails is logged and the others still run."""
+    for handler in handlers:
+        try:
+            await await_call(handler)
+        except Exception:
+            logger.exception("shutdown handler %s failed", getattr(handler, "__qualname__", handler))
+
+
+__all__ = ["State", "await_call", "lifecycle_handler", "run_shutdown_handlers", "run_startup_handlers"]

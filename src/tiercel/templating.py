@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tiercel._core import Response, html
+from tiercel.config import RELOAD_CHILD_ENV
 from tiercel.optional import require
 
 StrPath = str | os.PathLike[str]
@@ -56,8 +57,6 @@ class JinjaTemplate(TemplateInterface):
         auto_reload: bool | None = None,
     ) -> None:
         jinja2 = require("jinja2", "jinja2", "JinjaTemplate")
-        from tiercel.reload import CHILD_ENV  # set in the --dev reloader's child
-
         paths = [directory] if isinstance(directory, (str, os.PathLike)) else list(directory)
         self.directories = [os.path.abspath(os.fspath(p)) for p in paths]
         for path in self.directories:
@@ -66,7 +65,7 @@ class JinjaTemplate(TemplateInterface):
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.directories, encoding=encoding, followlinks=followlinks),
             autoescape=jinja2.select_autoescape(disabled_extensions=("txt",), default=True),
-            auto_reload=bool(os.environ.get(CHILD_ENV)) if auto_reload is None else auto_reload,
+            auto_reload=bool(os.environ.get(RELOAD_CHILD_ENV)) if auto_reload is None else auto_reload,
             enable_async=enable_async,
         )
         self._syntax_error = jinja2.TemplateSyntaxError

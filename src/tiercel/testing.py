@@ -19,15 +19,16 @@ import asyncio
 import json as _json
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 
 from tiercel import _core
-
-if TYPE_CHECKING:
-    from tiercel.app import Tiercel
+from tiercel.app import App
+from tiercel.compile import build_engine, close_engine_executor
+from tiercel.config import resolve
+from tiercel.state import await_call, run_shutdown_handlers
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | str | None
 HeadersIn = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -74,7 +75,7 @@ class TestClient:
 
     def __init__(
         self,
-        app: Tiercel,
+        app: App,
         base_url: str = "http://testserver",
         headers: HeadersIn = None,
         cookies: Mapping[str, str] | None = None,
@@ -82,8 +83,6 @@ class TestClient:
         timeout: float = 30.0,
         **limits: Any,
     ) -> None:
-        from tiercel.config import resolve
-
         self.app = app
         split = urlsplit(base_url)
         self.host = split.netloc or "testserver"
@@ -107,13 +106,11 @@ class TestClient:
     def _start(self) -> None:
         if self._engine is not None:
             return
-        from tiercel.server import _call, build_engine
-
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
             for handler in self.app.startup_handlers:
-                loop.run_until_complete(_call(handler))
+                loop.run_until_complete(await_call(handler))
             engine = loop.run_until_complete(build_engine(self.app, self.settings))
             engine.attach(loop)
         except BaseException:
@@ -124,8 +121,6 @@ class TestClient:
 
     def close(self) -> None:
         """Stops the engine, runs the shutdown handlers and closes the client's event loop."""
-        from tiercel.server import close_engine_executor, run_shutdown_handlers
-
         engine, loop = self._engine, self._loop
         self._engine = self._loop = None
         if loop is None:
@@ -134,7 +129,7 @@ class TestClient:
             if engine is not None:
                 engine.close()
                 close_engine_executor(engine)
-            loop.run_until_complete(run_shutdown_handlers(self.app))
+            loop.run_until_complete(run_shutdown_handlers(self.app.shutdown_handlers))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()

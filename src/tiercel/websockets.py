@@ -32,7 +32,7 @@ from tiercel.params import BACKGROUND_TASKS, BY_NAME, SESSION, Arg, _type_hints,
 from tiercel.routing import is_async_callable, normalize_path
 
 if TYPE_CHECKING:
-    from tiercel.app import Tiercel
+    from tiercel.app import App
     from tiercel.routers import Router
 
 WEBSOCKET = 19  # the engine's ArgSource::kWebSocket: the connection itself
@@ -158,7 +158,7 @@ def websocket_plan(
     return handler_plan(fn, path_params, router_deps, global_deps, {name: WEBSOCKET} if name else {})
 
 
-def add_websocket_routes(engine: Any, app: Tiercel) -> None:
+def add_websocket_routes(engine: Any, app: App) -> None:
     """Adds every WebSocket route of `app` to `engine`, with the argument plans of its handler and hooks."""
     for mounted in websocket_mounts(app):
         route, names = mounted.route, path_param_names(mounted.path)

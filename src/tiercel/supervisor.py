@@ -1,19 +1,18 @@
-"""Running an app for real: one process, or a supervisor and its forked workers.
+"""The supervisor and its forked workers (`processes > 1`, or recycling with `max_requests` / `max_rss`).
 
-* One process (the default): the engine serves in this process; SIGTERM/SIGINT drain it gracefully.
-* A supervisor (`processes > 1`, or recycling with `max_requests` / `max_rss`): this process binds the listening
-  socket once and forks workers that all accept on it (the kernel hands each connection to one of them), so a
-  worker can die, be replaced or recycled without a single refused connection. The supervisor:
+This process binds the listening socket once and forks workers that all accept on it (the kernel hands each
+connection to one of them), so a worker can die, be replaced or recycled without a single refused connection. Each
+worker serves as one process does (tiercel.server). The supervisor:
 
-  - restarts a worker that dies (with a back-off, and gives up with a clear message when workers keep dying
-    before they ever become ready);
-  - kills and replaces a worker whose event loop stops beating for `heartbeat_timeout` seconds;
-  - replaces a worker that asks to retire (after `max_requests`, or past `max_rss` MiB) by starting its
-    successor first;
-  - SIGTERM/SIGINT: every worker drains (up to `timeout_graceful_shutdown`), runs its shutdown handlers and
-    exits, then the supervisor exits 0; a second signal kills them at once;
-  - SIGHUP: rolling restart, each worker replaced once its successor is ready;
-  - SIGTTIN / SIGTTOU: one worker more / one fewer.
+- restarts a worker that dies (with a back-off, and gives up with a clear message when workers keep dying
+  before they ever become ready);
+- kills and replaces a worker whose event loop stops beating for `heartbeat_timeout` seconds;
+- replaces a worker that asks to retire (after `max_requests`, or past `max_rss` MiB) by starting its
+  successor first;
+- SIGTERM/SIGINT: every worker drains (up to `timeout_graceful_shutdown`), runs its shutdown handlers and
+  exits, then the supervisor exits 0; a second signal kills them at once;
+- SIGHUP: rolling restart, each worker replaced once its successor is ready;
+- SIGTTIN / SIGTTOU: one worker more / one fewer.
 
 Only start-up, signals and a once-a-second tick run Python here; requests never do.
 """
@@ -32,143 +31,19 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from tiercel.app import App
+from tiercel.compile import check_app, metrics_memory
 from tiercel.config import Settings
-from tiercel.server import Server, check_app, metrics_memory
+from tiercel.server import READY_LINE, Server, bind_socket, loop_factory, socket_url, unlink_socket
 from tiercel.startup_errors import is_setup_error
-
-if TYPE_CHECKING:
-    from tiercel.app import Tiercel
 
 logger = logging.getLogger("tiercel")
 
-READY_LINE = "Tiercel listening on {url}"
 MAX_START_FAILURES = 5  # workers that die before becoming ready, in a row, before the supervisor gives up
 TICK = 1.0  # seconds between a worker's heartbeats and recycling checks
-
-
-def configure_logging(level: str) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
-    logging.getLogger().setLevel(level.upper())
-    logging.getLogger("tiercel").setLevel(level.upper())
-
-
-def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    if kind not in ("auto", "uvloop", "asyncio"):
-        raise ValueError(f"loop must be 'auto', 'uvloop' or 'asyncio', got {kind!r}")
-    if kind != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from None
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
-
-
-def bind_socket(settings: Settings) -> socket.socket:
-    """The listening socket: settings.uds, or settings.host:settings.port."""
-    if settings.uds:
-        path = settings.uds
-        if os.path.exists(path):
-            import stat
-
-            if not stat.S_ISSOCK(os.stat(path).st_mode):
-                raise RuntimeError(f"uds path {path!r} exists and is not a socket; refusing to replace it")
-            os.unlink(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-        except OSError as e:
-            sock.close()
-            raise RuntimeError(f"cannot bind the Unix socket {path}: {e.strerror or e}") from None
-    else:
-        infos = socket.getaddrinfo(
-            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and settings.host in ("::", ""):
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        try:
-            sock.bind(address)
-        except OSError as e:
-            sock.close()
-            raise RuntimeError(f"cannot bind {settings.host}:{settings.port}: {e.strerror or e}") from None
-    sock.listen(settings.backlog)
-    sock.setblocking(False)
-    sock.set_inheritable(True)
-    return sock
-
-
-def socket_url(sock: socket.socket, settings: Settings) -> str:
-    if settings.uds:
-        return f"unix:{settings.uds}"
-    host, port = sock.getsockname()[:2]
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{settings.scheme}://{host}:{port}"
-
-
-# ---- one process --------------------------------------------------------------------------------
-def serve_in_process(app: Tiercel, settings: Settings, fd: int | None = None, announce: bool = True) -> None:
-    """Serves in this process until SIGTERM/SIGINT (graceful) or a second one (at once); on `fd` when given."""
-    if fd is None and settings.uds:
-        fd = bind_socket(settings).detach()
-    loop = loop_factory(settings.loop)()
-    asyncio.set_event_loop(loop)
-    server = Server(app, settings, fd=fd)
-    _install_stop_signals(loop, server)
-
-    def ready(s: Server) -> None:
-        if announce:  # tests and supervisors wait for this exact line
-            url = f"unix:{settings.uds}" if settings.uds else f"{settings.scheme}://{s.host}:{s.port}"
-            print(READY_LINE.format(url=url), flush=True)
-
-    try:
-        loop.run_until_complete(server.serve(ready))
-    finally:
-        _remove_stop_signals(loop)
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
-        if settings.uds and announce:
-            _unlink(settings.uds)
-    logger.info("stopped")
-
-
-def _install_stop_signals(loop: asyncio.AbstractEventLoop, server: Server) -> None:
-    seen = 0
-
-    def on_signal(sig: signal.Signals) -> None:
-        nonlocal seen
-        seen += 1
-        if seen > 1:
-            logger.warning("second %s: exiting at once", sig.name)
-            os._exit(1)
-        logger.info("%s received: finishing in-flight requests, then stopping", sig.name)
-        server.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    if server.settings.ssl_certfile:  # SIGHUP reloads the certificates without dropping a connection
-        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
-
-
-def _remove_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.remove_signal_handler(sig)
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 # ---- what the supervisor and its workers share ---------------------------------------------------------
@@ -205,7 +80,7 @@ class Slots:
 
 # ---- a worker ------------------------------------------------------------------------------------------------
 def worker_main(
-    app: Tiercel, settings: Settings, fd: int, slots: Slots, index: int, metrics: tuple[mmap.mmap, int, int] | None
+    app: App, settings: Settings, fd: int, slots: Slots, index: int, metrics: tuple[mmap.mmap, int, int] | None
 ) -> NoReturn:
     """The body of a forked worker: serve on the shared socket until SIGTERM, then exit."""
     code = 1
@@ -289,7 +164,7 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, app: Tiercel, settings: Settings) -> None:
+    def __init__(self, app: App, settings: Settings) -> None:
         self.app = app
         self.settings = settings
         self.target = settings.processes
@@ -353,7 +228,7 @@ class Supervisor:
             os.close(wake_w)
             sock.close()
             if self.settings.uds:
-                _unlink(self.settings.uds)
+                unlink_socket(self.settings.uds)
         logger.info("supervisor %d: stopped", os.getpid())
         return self.exit_code
 
@@ -516,42 +391,4 @@ def _exit_text(status: int) -> str:
     return f"exited with code {os.WEXITSTATUS(status)}"
 
 
-def run(app: Tiercel, settings: Settings) -> None:
-    """Runs the app with these settings until it is stopped: in this process, or under a supervisor. A mistake
-    Tiercel finds in the app or the settings at start-up ends the process with one line on stderr."""
-    configure_logging(settings.log_level)
-    try:
-        _run(app, settings)
-    except Exception as e:
-        if not is_setup_error(e):
-            raise
-        logger.debug("start-up failed", exc_info=True)
-        raise SystemExit(f"tiercel: error: {e}") from None  # no place: the app.start() line says nothing
-
-
-def _run(app: Tiercel, settings: Settings) -> None:
-    if settings.dev:
-        from tiercel.reload import child_fd, run_with_reload
-
-        fd = child_fd()
-        if fd is None:
-            run_with_reload(settings)
-        else:
-            serve_in_process(app, settings, fd=fd, announce=False)
-        return
-    if settings.needs_supervisor():
-        code = Supervisor(app, settings).run()
-        if code:
-            sys.exit(code)
-        return
-    serve_in_process(app, settings)
-
-
-__all__ = [
-    "READY_LINE",
-    "Supervisor",
-    "bind_socket",
-    "loop_factory",
-    "run",
-    "serve_in_process",
-]
+__all__ = ["Slots", "Supervisor", "worker_main"]
