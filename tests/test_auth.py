@@ -135,7 +135,7 @@ def test_failing_authenticate_is_a_500_and_exception_handlers_apply():
 def test_configuration_errors():
     app = Tiercel(__file__)
     app.get("/x", auth_required=True)(lambda: "x")
-    with pytest.raises(RuntimeError, match="configure_authentication"):
+    with pytest.raises(ValueError, match="configure_authentication"):
         TestClient(app).get("/x")
     with pytest.raises(TypeError, match="AuthenticationHandler"):
         app.configure_authentication(object())  # type: ignore[arg-type]

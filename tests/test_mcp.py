@@ -374,9 +374,9 @@ def test_registration_mistakes_fail_at_the_decorator() -> None:
         app.mcp.resource("users://{user_id}")(lambda user_id, extra: "x")
     with pytest.raises(ValueError, match="template variable"):
         app.mcp.resource("users://{user-id}")(lambda: "x")
-    with pytest.raises(RuntimeError, match="before the first tool"):
+    with pytest.raises(ValueError, match="before the first tool"):
         app.mcp.path = "/elsewhere"
-    with pytest.raises(RuntimeError, match="before the first tool"):
+    with pytest.raises(ValueError, match="before the first tool"):
         app.mcp.auth_required = True
     with pytest.raises(ValueError):  # the endpoint's route is a route like any other: no second POST /mcp
 

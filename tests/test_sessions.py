@@ -204,5 +204,5 @@ def test_configuration_errors():
     def p(session):
         return "x"
 
-    with pytest.raises(RuntimeError, match="configure_sessions"):
+    with pytest.raises(ValueError, match="configure_sessions"):
         TestClient(app).get("/p")

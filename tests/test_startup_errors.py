@@ -30,8 +30,10 @@ if __name__ == "__main__":
 """
 
 
-def start(tmp_path: Path, source: str, *args: str, cli: bool = True, env: dict[str, str] | None = None) -> str:
-    """Runs the app (CLI or `python app.py`), which must fail at once; returns its stderr, checked to be one line."""
+def start(tmp_path: Path, source: str, *args: str, cli: bool = True, env: dict[str, str | None] | None = None) -> str:
+    """Runs the app (CLI or `python app.py`), which must fail at once; returns its stderr, checked to be one line.
+    `env`: variables to set, or to unset (None)."""
+    environ = {**os.environ, "TIERCEL_PORT": "0", **(env or {})}
     (tmp_path / "app.py").write_text(textwrap.dedent(source))
     command = ["-m", "tiercel", "app:app", *args] if cli else ["app.py"]
     r = subprocess.run(
@@ -40,7 +42,7 @@ def start(tmp_path: Path, source: str, *args: str, cli: bool = True, env: dict[s
         text=True,
         timeout=30,
         cwd=tmp_path,
-        env={**os.environ, "TIERCEL_PORT": "0", **(env or {})},
+        env={k: v for k, v in environ.items() if v is not None},
     )
     assert r.returncode != 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
@@ -65,6 +67,15 @@ def taken_port() -> Iterator[int]:
 def test_port_in_use_names_the_address(tmp_path, taken_port, args, cli):
     line = start(tmp_path, GOOD_APP, *args, cli=cli, env={"TIERCEL_PORT": str(taken_port)})
     assert line == f"tiercel: error: cannot bind 127.0.0.1:{taken_port}: Address already in use"
+
+
+@pytest.mark.parametrize("args", [[], ["--processes", "2"], ["--dev"]], ids=["cli", "processes", "dev"])
+def test_uds_path_that_is_not_a_socket_is_refused(tmp_path, args):
+    """A ValueError (the setting's value is wrong), shown as one line like the others; the file is left alone."""
+    (tmp_path / "data.txt").write_text("keep me")
+    line = start(tmp_path, GOOD_APP, "--uds", "data.txt", *args, env={"TIERCEL_PORT": None})
+    assert line == "tiercel: error: uds path 'data.txt' exists and is not a socket; refusing to replace it"
+    assert (tmp_path / "data.txt").read_text() == "keep me"
 
 
 DUPLICATE = """

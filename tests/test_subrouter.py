@@ -234,7 +234,7 @@ def test_subrouter_authentication_without_an_app_handler(serve):
 def test_auth_required_without_any_handler_names_the_route():
     app = Tiercel(__file__)
     app.get("/me", auth_required=True)(lambda request: "x")
-    with pytest.raises(RuntimeError, match=r"GET /me has auth_required=True but neither the app nor its router"):
+    with pytest.raises(ValueError, match=r"GET /me has auth_required=True but neither the app nor its router"):
         TestClient(app).get("/me")
 
 

@@ -136,9 +136,9 @@ def test_async_templates_await_the_context(serve, tmp_path, loop_kind):
 
 def test_the_wrong_render_for_the_mode_says_which_to_use(tmp_path):
     write(tmp_path, a_html="x")
-    with pytest.raises(RuntimeError, match=r"enable_async=True: await templates.render_template_async\('a.html'"):
+    with pytest.raises(ValueError, match=r"enable_async=True: await templates.render_template_async\('a.html'"):
         JinjaTemplate(tmp_path, enable_async=True).render_template("a.html")
-    with pytest.raises(RuntimeError, match=r"needs JinjaTemplate\(\.\.\., enable_async=True\)"):
+    with pytest.raises(ValueError, match=r"needs JinjaTemplate\(\.\.\., enable_async=True\)"):
         asyncio.run(JinjaTemplate(tmp_path).render_template_async("a.html"))
 
 
@@ -230,7 +230,7 @@ def test_through_the_test_client(tmp_path):
 def test_without_jinja2_the_error_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jinja2", None)  # an import of jinja2 now fails as if it were not installed
     with pytest.raises(
-        RuntimeError,
+        ModuleNotFoundError,
         match=r"JinjaTemplate needs jinja2, which is not installed: "
         r"pip install 'tiercel\[jinja2\]'",
     ):

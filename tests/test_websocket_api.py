@@ -381,7 +381,7 @@ def test_session_parameter_needs_sessions():
     async def endpoint(websocket, session):
         pass
 
-    with pytest.raises(RuntimeError, match="WebSocket /ws: .*endpoint takes `session`"):
+    with pytest.raises(ValueError, match="WebSocket /ws: .*endpoint takes `session`"):
         run(build_engine(app, app.server("127.0.0.1", 0).settings))  # what start-up does first
 
 

@@ -68,11 +68,9 @@ def load_app(target: str, app_dir: str = ".") -> Any:
         module_name = file[:-3]
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name or module_name.startswith(f"{e.name}."):
-            raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
-        raise
     except Exception as e:
+        if isinstance(e, ModuleNotFoundError) and (e.name == module_name or module_name.startswith(f"{e.name}.")):
+            raise SystemExit(f"tiercel: cannot import {module_name!r} (looked in {path} and sys.path): {e}") from None
         if is_setup_error(e):  # a route or setting Tiercel refused while the module declared it
             raise SystemExit(setup_error_line(e)) from None
         raise
@@ -99,8 +97,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if settings.dev and child_fd() is None:  # the watching parent: the app is imported (and may fail) in its child
         try:
             run_with_reload(settings, args.app_dir)
-        except RuntimeError as e:  # the socket cannot be bound
-            raise SystemExit(f"tiercel: error: {e}") from None
+        except Exception as e:
+            if is_setup_error(e):  # the socket cannot be bound, the uds path is not a socket
+                raise SystemExit(setup_error_line(e)) from None
+            raise
         return
     app = load_app(args.app, args.app_dir)
     run(app, settings)

@@ -94,7 +94,7 @@ def route_plan(app: App, compiled: CompiledRoute) -> list[Arg] | None:
     if plan is None:
         return None
     if app.sessions is None and any(arg[0] == SESSION for arg in plan):
-        raise RuntimeError(
+        raise ValueError(
             f"{where}: the handler takes `session` but the app has no sessions: "
             "call app.configure_sessions(secret_key) first"
         )
@@ -195,7 +195,7 @@ async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, i
         if route.auth_required:
             auth = compiled.authentication_handler
             if auth is None:
-                raise RuntimeError(
+                raise ValueError(
                     f"{route.method} {path} has auth_required=True but neither the app nor its router has an "
                     "authentication handler: call app.configure_authentication(handler) (or the router's) first"
                 )

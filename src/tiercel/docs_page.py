@@ -50,17 +50,19 @@ def swagger_ui_directory() -> Path:
     try:
         import swagger_ui_bundle  # type: ignore[import-untyped]  # (no type information)
     except ImportError:
-        raise RuntimeError(
+        raise ModuleNotFoundError(
             "the /docs page needs the swagger-ui-bundle-v2 package (a dependency of tiercel): "
-            "pip install swagger-ui-bundle-v2, or start with --disable-openapi"
+            "pip install swagger-ui-bundle-v2, or start with --disable-openapi",
+            name="swagger_ui_bundle",
         ) from None
     directory = Path(str(swagger_ui_bundle.swagger_ui_path))
     version = directory.name.removeprefix("swagger-ui-")
     if not version[:1].isdigit() or int(version.split(".")[0]) < 5:
-        raise RuntimeError(
+        raise ImportError(  # the installed package is not the one tiercel needs (as a too old version would be)
             f"Swagger UI {version} (package swagger-ui-bundle) cannot show an OpenAPI 3.1 document; "
             "install swagger-ui-bundle-v2 (Swagger UI 5) in its place: pip uninstall swagger-ui-bundle && "
-            "pip install swagger-ui-bundle-v2"
+            "pip install swagger-ui-bundle-v2",
+            name="swagger_ui_bundle",
         )
     return directory
 

@@ -13,7 +13,9 @@ from typing import Any
 class TiercelError(Exception):
     """The base of the exceptions Tiercel defines: `except TiercelError` catches every one of them (an HTTP error a
     handler raised, a client's refused input, a WebSocket that closed). Mistakes in how an app is set up are
-    `TypeError` / `ValueError`, raised at registration or start-up, as Python's own are."""
+    `TypeError` / `ValueError`, raised at registration or start-up, as Python's own are; a missing optional
+    dependency is a `ModuleNotFoundError` naming the command that installs it; a port that cannot be bound an
+    `OSError`."""
 
 
 class HTTPException(TiercelError):

@@ -156,7 +156,7 @@ class MCPApp:
 
     def _before_mount(self, setting: str) -> None:
         if self._mounted:
-            raise RuntimeError(
+            raise ValueError(
                 f"app.mcp.{setting} is set before the first tool, resource or prompt: POST {self._path} is declared"
             )
 

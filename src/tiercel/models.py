@@ -67,7 +67,7 @@ def kind_of(tp: Any) -> str | None:
 
 def library_for(tps: list[Any], where: str) -> str:
     """The library that validates `tps` together: msgspec for Structs, pydantic for its models; a dataclass or a
-    plain type uses pydantic when it is installed, else msgspec. A RuntimeError naming the extra to install when
+    plain type uses pydantic when it is installed, else msgspec. A ModuleNotFoundError naming the extra to install when
     neither is."""
     kinds = {kind_of(tp) for tp in tps} - {None, "dataclass"}
     if len(kinds) > 1:

@@ -1,5 +1,6 @@
 """Optional dependencies (pydantic, msgspec, Jinja2, ...): imported when a feature that needs one is used, and a
-clear start-up error naming the command that installs it when it is missing.
+clear start-up error naming the command that installs it when it is missing: a ModuleNotFoundError, as the import
+itself would raise, so `except ImportError` catches it too.
 
 >>> require("json", "json", "reading JSON").__name__
 'json'
@@ -12,12 +13,13 @@ from types import ModuleType
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:
-    """`module`, imported; a RuntimeError saying `pip install 'tiercel[extra]'` when it is not installed."""
+    """`module`, imported; a ModuleNotFoundError saying `pip install 'tiercel[extra]'` when it is not installed."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise RuntimeError(
-            f"{feature} needs {module.split('.')[0]}, which is not installed: pip install 'tiercel[{extra}]'"
+        top = module.split(".")[0]
+        raise ModuleNotFoundError(
+            f"{feature} needs {top}, which is not installed: pip install 'tiercel[{extra}]'", name=top
         ) from None
 
 

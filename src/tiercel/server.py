@@ -24,6 +24,7 @@ from tiercel import _core
 from tiercel.app import App
 from tiercel.compile import build_engine, close_engine_executor, load_tls
 from tiercel.config import Settings
+from tiercel.optional import installed, require
 from tiercel.state import run_shutdown_handlers, run_startup_handlers
 
 logger = logging.getLogger("tiercel")
@@ -139,15 +140,13 @@ def configure_logging(level: str) -> None:
 def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if kind not in ("auto", "uvloop", "asyncio"):
         raise ValueError(f"loop must be 'auto', 'uvloop' or 'asyncio', got {kind!r}")
-    if kind != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise RuntimeError("loop='uvloop' needs uvloop: pip install uvloop") from None
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
+    if kind == "asyncio":
+        return asyncio.new_event_loop
+    uvloop = require("uvloop", "uvloop", "loop='uvloop'") if kind == "uvloop" else installed("uvloop")
+    if uvloop is None:
+        return asyncio.new_event_loop
+    new_event_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return new_event_loop
 
 
 def bind_socket(settings: Settings) -> socket.socket:
@@ -156,14 +155,14 @@ def bind_socket(settings: Settings) -> socket.socket:
         path = settings.uds
         if os.path.exists(path):
             if not stat.S_ISSOCK(os.stat(path).st_mode):
-                raise RuntimeError(f"uds path {path!r} exists and is not a socket; refusing to replace it")
+                raise ValueError(f"uds path {path!r} exists and is not a socket; refusing to replace it")
             os.unlink(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
         except OSError as e:
             sock.close()
-            raise RuntimeError(f"cannot bind the Unix socket {path}: {e.strerror or e}") from None
+            raise OSError(f"cannot bind the Unix socket {path}: {e.strerror or e}") from e  # e keeps the errno
     else:
         infos = socket.getaddrinfo(
             settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -177,7 +176,7 @@ def bind_socket(settings: Settings) -> socket.socket:
             sock.bind(address)
         except OSError as e:
             sock.close()
-            raise RuntimeError(f"cannot bind {settings.host}:{settings.port}: {e.strerror or e}") from None
+            raise OSError(f"cannot bind {settings.host}:{settings.port}: {e.strerror or e}") from e
     sock.listen(settings.backlog)
     sock.setblocking(False)
     sock.set_inheritable(True)

@@ -2,7 +2,7 @@
 declared twice, a handler it cannot call, a port in use) ends the start with `tiercel: error: ...` on stderr and
 a non-zero exit, not a traceback. An error raised by the app's own code keeps its traceback.
 
->>> setup_error_line(RuntimeError("cannot bind 127.0.0.1:8080: Address already in use"))
+>>> setup_error_line(OSError("cannot bind 127.0.0.1:8080: Address already in use"))
 'tiercel: error: cannot bind 127.0.0.1:8080: Address already in use'
 """
 
@@ -23,10 +23,11 @@ def in_package(filename: str) -> bool:
 
 
 def is_setup_error(e: BaseException) -> bool:
-    """An error Tiercel raised about how the app or the server is set up: a ValueError, TypeError, RuntimeError or
-    OSError whose innermost Python frame is in the tiercel package (errors raised in the app's own code, such as
-    a start-up handler's, keep their traceback)."""
-    if not isinstance(e, (ValueError, TypeError, RuntimeError, OSError)):
+    """An error Tiercel raised about how the app or the server is set up: a ValueError or TypeError (a mistake in
+    the app or its settings), an ImportError (a missing optional dependency), an OSError (a port in use) or a
+    RuntimeError (the engine's own, such as its "cannot bind"), whose innermost Python frame is in the tiercel
+    package (errors raised in the app's own code, such as a start-up handler's, keep their traceback)."""
+    if not isinstance(e, (ValueError, TypeError, ImportError, OSError, RuntimeError)):
         return False
     tb = e.__traceback__
     if tb is None:

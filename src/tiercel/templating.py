@@ -73,7 +73,7 @@ class JinjaTemplate(TemplateInterface):
     def render_template(self, template_name: str, **kwargs: Any) -> Response:
         """`template_name` rendered with `kwargs` as its context: `Response(200, text/html; charset=utf-8)`."""
         if self.env.is_async:
-            raise RuntimeError(
+            raise ValueError(
                 "this JinjaTemplate was made with enable_async=True: "
                 f"await templates.render_template_async({template_name!r}, ...)"
             )
@@ -86,7 +86,7 @@ class JinjaTemplate(TemplateInterface):
     async def render_template_async(self, template_name: str, **kwargs: Any) -> Response:
         """As render_template, for `enable_async=True`: the template may call async functions of `kwargs`."""
         if not self.env.is_async:
-            raise RuntimeError("render_template_async needs JinjaTemplate(..., enable_async=True)")
+            raise ValueError("render_template_async needs JinjaTemplate(..., enable_async=True)")
         try:
             return html(await self.env.get_template(template_name).render_async(**kwargs))
         except self._syntax_error as e:

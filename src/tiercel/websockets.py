@@ -176,7 +176,7 @@ def add_websocket_routes(engine: Any, app: App) -> None:
                     "a WebSocket handler can start its own work with asyncio.create_task"
                 )
             if app.sessions is None and plan and any(arg[0] == SESSION for arg in plan):
-                raise RuntimeError(
+                raise ValueError(
                     f"WebSocket {mounted.path}: {_name(fn)} takes `session` but the app has no sessions: "
                     "call app.configure_sessions(secret_key) first"
                 )
