@@ -8,7 +8,7 @@ import socket
 import time
 
 import httpx
-from test_runtime import APP_DIR, tiercel, wait_for
+from server_processes import APP_DIR, tiercel, wait_for
 
 LIMIT = 50
 

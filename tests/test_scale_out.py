@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_runtime import APP_DIR, Load, tiercel, wait_for
+from server_processes import APP_DIR, Load, tiercel, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -1,4 +1,4 @@
-"""The app the production-runtime tests run under the CLI and the supervisor (tests/test_runtime.py)."""
+"""The app the production-runtime tests run under the CLI and the supervisor (tests/server_processes.py)."""
 
 import asyncio
 import os
