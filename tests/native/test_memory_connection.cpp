@@ -105,10 +105,9 @@ RouteTable make_routes() {
   std::string error;
   EXPECT_TRUE(t.router.add(Method::kGet, "/", kRoot, error)) << error;
   EXPECT_TRUE(t.router.add(Method::kGet, "/c", kConst, error)) << error;
-  t.const_head.resize(2);
-  t.const_body.resize(2);
-  t.const_head[kConst] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-  t.const_body[kConst] = std::string(kConstBody);
+  t.entries.resize(2);
+  t.entries[kConst].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+  t.entries[kConst].const_body = std::string(kConstBody);
   return t;
 }
 
@@ -313,8 +312,7 @@ TEST_F(MemoryConnectionTest, BorrowedAndOwnReadsDeliverTheSameBytes) {
   routes_ = RouteTable();
   std::string error;
   ASSERT_TRUE(routes_.router.add(Method::kPost, "/", 0, error));
-  routes_.const_head.resize(1);
-  routes_.const_body.resize(1);
+  routes_.entries.resize(1);
   const std::string req =
       "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   for (bool borrowing : {true, false}) {

@@ -71,8 +71,7 @@ class TcpBuffering : public ::testing::Test {
   TcpBuffering() {
     std::string error;
     EXPECT_TRUE(routes_.router.add(Method::kGet, "/b", 0, error)) << error;
-    routes_.const_head.resize(1);
-    routes_.const_body.resize(1);
+    routes_.entries.resize(1);
   }
   ~TcpBuffering() override {
     if (client_ >= 0) ::close(client_);
