@@ -208,13 +208,13 @@ void Engine::on_task_done(Pending* p) {
 }
 
 void Engine::cancel(void* token) noexcept {
-  if (static_cast<Token*>(token)->kind == Token::Kind::kStream) return cancel_stream(static_cast<Stream*>(token));
+  if (static_cast<Token*>(token)->kind == Token::Kind::kPump) return cancel_stream(static_cast<ResponsePump*>(token));
   cancel_handle(static_cast<Pending*>(token)->task);
 }
 
 void Engine::on_writable(void* token) noexcept {
-  if (static_cast<Token*>(token)->kind != Token::Kind::kStream) return;
-  auto* st = static_cast<Stream*>(token);
+  if (static_cast<Token*>(token)->kind != Token::Kind::kPump) return;
+  auto* st = static_cast<ResponsePump*>(token);
   if (!busy(st) && !st->cancelled) pump(st);
 }
 

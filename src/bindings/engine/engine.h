@@ -44,9 +44,9 @@ void log_message(const std::string& msg);
 
 class Engine;
 
-/// What a session holds as the token of a deferred answer: a Pending request or a Stream.
+/// What a session holds as the token of a deferred answer: a Pending request or a ResponsePump.
 struct Token {
-  enum class Kind : uint8_t { kPending, kStream };
+  enum class Kind : uint8_t { kPending, kPump };
   Kind kind = Kind::kPending;
 };
 
@@ -73,10 +73,11 @@ struct TaskDone {
   Pending* pending;
 };
 
-/// A StreamingResponse being sent: its iterator is pulled only while the connection can take more.
-struct Stream : Token {
-  Stream() { kind = Kind::kStream; }
-  ~Stream() {
+/// An answer sent in pieces as the connection takes them: a StreamingResponse (its iterator is pulled only while
+/// the connection can take more) or a file body.
+struct ResponsePump : Token {
+  ResponsePump() { kind = Kind::kPump; }
+  ~ResponsePump() {
     if (puller) puller->detach();
   }
   Engine* engine = nullptr;
@@ -105,11 +106,11 @@ struct Stream : Token {
   nb::object background;  // the request's BackgroundTasks: queued once the stream ends
 };
 
-/// The native callbacks of a Stream: its __anext__ finished (kTaskDone), a pull after yielding the loop
+/// The native callbacks of a ResponsePump: its __anext__ finished (kTaskDone), a pull after yielding the loop
 /// (kResume), its keep-alive ping timer (kPing).
-struct StreamEvent {
+struct PumpEvent {
   enum What : uint8_t { kTaskDone, kResume, kPing };
-  Stream* stream;
+  ResponsePump* pump;
   What what;
 };
 
@@ -205,7 +206,7 @@ class Engine final : public Dispatcher {
   Py_buffer metrics_view{};  // the (possibly shared) memory of the metrics counters, held while set
   std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
-  std::unordered_set<Stream*> streams;
+  std::unordered_set<ResponsePump*> pumps;
   nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
   BackgroundRunner tasks_runner;         // the handlers' BackgroundTasks, run once their answers are out
 
@@ -213,7 +214,7 @@ class Engine final : public Dispatcher {
   // Error handling: {exception type: (handler, is_async, nargs)}, the HTTPException type, traceback formatting,
   // the exception for a refused path or query parameter.
   nb::object error_handlers, http_exception, format_exception, param_error;
-  // Blocking handlers and sync generators of streams: the thread pool, its submit, and asyncio.wrap_future.
+  // Blocking handlers and sync generators of streamed answers: the thread pool, its submit, and asyncio.wrap_future.
   nb::object blocking_executor, blocking_submit, wrap_future;
   std::unordered_map<PyObject*, Callee> error_callees;  // keys are the types held by error_handlers
   std::shared_ptr<const std::vector<std::tuple<std::string, std::string, bool>>> request_headers;
@@ -381,38 +382,38 @@ class Engine final : public Dispatcher {
   void send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
                         FileAnswer& a, nb::object* tasks = nullptr);
   /// The next chunk of a file stream; false when it failed (the stream is over).
-  bool pump_file(Stream* st);
+  bool pump_file(ResponsePump* st);
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
   void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request, nb::object* tasks = nullptr);
   /// Pulls items while the connection takes them, then sends what they made in one write.
-  void pump(Stream* st);
+  void pump(ResponsePump* st);
   /// One batch of pump(): yields the loop after 64 items so one stream cannot hog it. The bytes stay in the
   /// connection's output until the batch ends. True when it stopped only because the output is full.
-  bool pump_batch(Stream* st);
+  bool pump_batch(ResponsePump* st);
   /// Sends what the pool's worker made while the connection takes it; then, the inbox empty, ends the stream or
   /// submits the next job. True when it stopped only because the output is full.
-  bool send_pulled(Stream* st);
-  bool submit_pull(Stream* st);
+  bool send_pulled(ResponsePump* st);
+  bool submit_pull(ResponsePump* st);
   /// The worker woke the loop: it made items, or its job ended.
-  void on_pulled(Stream* st);
+  void on_pulled(ResponsePump* st);
   /// A pull is under way: its completion comes back to the stream.
-  static bool busy(const Stream* st) { return st->task || (st->puller && st->puller->running); }
+  static bool busy(const ResponsePump* st) { return st->task || (st->puller && st->puller->running); }
   /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
-  bool take_anext(Stream* st, nb::handle task);
-  bool write_item(Stream* st, nb::handle item);
-  void send_stream_bytes(Stream* st, std::string_view data);
-  void finish_stream(Stream* st);
+  bool take_anext(ResponsePump* st, nb::handle task);
+  bool write_item(ResponsePump* st, nb::handle item);
+  void send_stream_bytes(ResponsePump* st, std::string_view data);
+  void finish_stream(ResponsePump* st);
   /// The iterator failed mid-body: the status is long sent, so the connection closes without the final chunk
   /// (the client sees an incomplete body, not a complete wrong one).
-  void fail_stream(Stream* st, const std::string& what);
-  void cancel_stream(Stream* st) noexcept;
+  void fail_stream(ResponsePump* st, const std::string& what);
+  void cancel_stream(ResponsePump* st) noexcept;
   /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
-  void close_iterator(Stream* st);
-  void drop_stream(Stream* st);
+  void close_iterator(ResponsePump* st);
+  void drop_stream(ResponsePump* st);
   /// Runs `what` for `st` after `delay` seconds (0: on the loop's next turn).
-  void schedule(Stream* st, StreamEvent::What what, double delay);
-  void on_stream_event(Stream* st, StreamEvent::What what);
+  void schedule(ResponsePump* st, PumpEvent::What what, double delay);
+  void on_stream_event(ResponsePump* st, PumpEvent::What what);
 
   // ---- built-in routes (builtin_routes.cpp) -----------------------------------------------------------------------
   /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers

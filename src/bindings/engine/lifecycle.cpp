@@ -127,7 +127,7 @@ void Engine::shutdown() {
     cancel_handle(p->task);
   }
   pending.clear();
-  for (Stream* st : streams) {
+  for (ResponsePump* st : pumps) {
     if (st->background) queue_tasks(std::move(st->background), route_info[st->route_id]);  // abandoned below
     st->engine = nullptr;
     st->cancelled = true;
@@ -140,7 +140,7 @@ void Engine::shutdown() {
       s->release();
     }
   }
-  streams.clear();
+  pumps.clear();
   tasks_runner.abandon("the server stopped before it finished");
   ws_host->after_callback = nullptr;
   ws_host->conns.clear();

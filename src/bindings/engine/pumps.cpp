@@ -28,7 +28,7 @@ void Engine::send_file_answer(Http1Session& session, uint64_t seq, const Respons
     session.response_buffer(seq).append(head);
     return session.response_done(seq);
   }
-  auto* st = new Stream();
+  auto* st = new ResponsePump();
   st->engine = this;
   st->session = &session;
   st->seq = seq;
@@ -37,13 +37,13 @@ void Engine::send_file_answer(Http1Session& session, uint64_t seq, const Respons
   st->pieces = std::move(a.pieces);
   st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
   if (tasks) st->background = std::move(*tasks);
-  streams.insert(st);
+  pumps.insert(st);
   session.retain();
   session.stream_begin(seq, head, st);
   pump(st);
 }
 
-bool Engine::pump_file(Stream* st) {
+bool Engine::pump_file(ResponsePump* st) {
   constexpr uint64_t kChunk = 64 * 1024;
   while (st->piece < st->pieces.size()) {
     FilePiece& p = st->pieces[st->piece];
@@ -115,7 +115,7 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
   if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
   if (cors) cors->append_response_lines(head, ctx.cors_origin, lines);
   if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
-  auto* st = new Stream();
+  auto* st = new ResponsePump();
   st->engine = this;
   st->session = &session;
   st->seq = seq;
@@ -132,18 +132,18 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
   st->ping_interval = sr.ping_interval;
   if (tasks) st->background = std::move(*tasks);
   st->framing = w.finish_head_streaming(ctx);
-  streams.insert(st);
+  pumps.insert(st);
   session.retain();
   session.stream_begin(seq, head, st);
   if (st->framing == ResponseWriter::Framing::kNone) {  // HEAD, 204, 304: the head alone
     close_iterator(st);
     return finish_stream(st);
   }
-  if (st->ping_interval > 0) schedule(st, StreamEvent::kPing, st->ping_interval);
+  if (st->ping_interval > 0) schedule(st, PumpEvent::kPing, st->ping_interval);
   pump(st);
 }
 
-void Engine::pump(Stream* st) {
+void Engine::pump(ResponsePump* st) {
   Http1Session* session = st->session;
   const uint64_t seq = st->seq;
   session->retain();  // `st` may be dropped inside: the session stays until the batch is sent
@@ -157,11 +157,11 @@ void Engine::pump(Stream* st) {
   session->release();
 }
 
-bool Engine::pump_batch(Stream* st) {
+bool Engine::pump_batch(ResponsePump* st) {
   for (int budget = 64; !st->task && !st->cancelled; --budget) {
     if (!st->session->stream_writable(st->seq)) return true;
     if (budget == 0) {
-      schedule(st, StreamEvent::kResume, 0);
+      schedule(st, PumpEvent::kResume, 0);
       return false;
     }
     if (st->fd >= 0) {
@@ -198,7 +198,7 @@ bool Engine::pump_batch(Stream* st) {
     }
     if (!task_done(task)) {
       st->task = task;
-      nb::object cb = nb::cast(StreamEvent{st, StreamEvent::kTaskDone});
+      nb::object cb = nb::cast(PumpEvent{st, PumpEvent::kTaskDone});
       PyObject* r = PyObject_CallMethodOneArg(task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
       if (!r) {
         fail_stream(st, "Cannot watch the StreamingResponse's async iterator");
@@ -212,7 +212,7 @@ bool Engine::pump_batch(Stream* st) {
   return false;
 }
 
-bool Engine::send_pulled(Stream* st) {
+bool Engine::send_pulled(ResponsePump* st) {
   SyncPull& p = *st->puller;
   for (; !p.inbox.empty(); p.inbox.pop_front()) {
     if (!st->session->stream_writable(st->seq)) return true;
@@ -236,7 +236,7 @@ bool Engine::send_pulled(Stream* st) {
   return false;
 }
 
-bool Engine::submit_pull(Stream* st) {
+bool Engine::submit_pull(ResponsePump* st) {
   st->puller->running = true;
   PyObject* f = PyObject_CallOneArg(blocking_submit.ptr(), st->pull.ptr());
   Py_XDECREF(f);
@@ -244,7 +244,7 @@ bool Engine::submit_pull(Stream* st) {
   return f != nullptr;
 }
 
-void Engine::on_pulled(Stream* st) {
+void Engine::on_pulled(ResponsePump* st) {
   if (st->cancelled) {
     if (st->puller->running) return;  // its end wakes us again
     if (!st->puller->stop) close_iterator(st);  // else the job that stopped closed it
@@ -255,7 +255,7 @@ void Engine::on_pulled(Stream* st) {
   if (loop && loop->dirty()) poll();
 }
 
-bool Engine::take_anext(Stream* st, nb::handle task) {
+bool Engine::take_anext(ResponsePump* st, nb::handle task) {
   PyObject* r = task_result(task);
   if (!r) {
     if (PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) {
@@ -269,7 +269,7 @@ bool Engine::take_anext(Stream* st, nb::handle task) {
   return write_item(st, nb::steal(r));
 }
 
-bool Engine::write_item(Stream* st, nb::handle item) {
+bool Engine::write_item(ResponsePump* st, nb::handle item) {
   std::string data, error;
   if (!stream_item_bytes(item, st->sse, data, error)) {
     const Route& rt = route_info[st->route_id];
@@ -283,7 +283,7 @@ bool Engine::write_item(Stream* st, nb::handle item) {
   return true;
 }
 
-void Engine::send_stream_bytes(Stream* st, std::string_view data) {
+void Engine::send_stream_bytes(ResponsePump* st, std::string_view data) {
   if (st->framing == ResponseWriter::Framing::kChunked) {
     char size[24];
     int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
@@ -296,20 +296,20 @@ void Engine::send_stream_bytes(Stream* st, std::string_view data) {
   }
 }
 
-void Engine::finish_stream(Stream* st) {
+void Engine::finish_stream(ResponsePump* st) {
   if (st->framing == ResponseWriter::Framing::kChunked) st->session->stream_write(st->seq, "0\r\n\r\n");
   st->session->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
   drop_stream(st);
 }
 
-void Engine::fail_stream(Stream* st, const std::string& what) {
+void Engine::fail_stream(ResponsePump* st, const std::string& what) {
   const Route& rt = route_info[st->route_id];
   if (PyErr_Occurred()) log_current_exception(what, rt.method, rt.path);
   st->session->stream_end(st->seq, true);
   drop_stream(st);
 }
 
-void Engine::cancel_stream(Stream* st) noexcept {
+void Engine::cancel_stream(ResponsePump* st) noexcept {
   st->cancelled = true;
   if (st->puller && st->puller->running) {  // the job stops at its next item, closes the iterator, wakes us
     st->puller->stop = true;
@@ -317,14 +317,14 @@ void Engine::cancel_stream(Stream* st) noexcept {
     cancel_handle(st->task);
   } else {  // not from inside the session's close: later
     try {
-      schedule(st, StreamEvent::kResume, 0);
+      schedule(st, PumpEvent::kResume, 0);
     } catch (...) {
       PyErr_Clear();
     }
   }
 }
 
-void Engine::close_iterator(Stream* st) {
+void Engine::close_iterator(ResponsePump* st) {
   try {
     if (st->puller) {  // a job that stops at once closes it in the pool (its `finally` may block)
       st->puller->stop = true;
@@ -345,30 +345,30 @@ void Engine::close_iterator(Stream* st) {
   }
 }
 
-void Engine::drop_stream(Stream* st) {
+void Engine::drop_stream(ResponsePump* st) {
   if (st->fd >= 0) ::close(st->fd);
   if (st->background) queue_tasks(std::move(st->background), route_info[st->route_id]);
   cancel_handle(st->timer);  // no callback may come for a stream that is gone
   cancel_handle(st->resume);
-  streams.erase(st);
+  pumps.erase(st);
   Http1Session* s = st->session;
   delete st;
   s->release();
 }
 
-void Engine::schedule(Stream* st, StreamEvent::What what, double delay) {
-  if (what == StreamEvent::kResume) {
+void Engine::schedule(ResponsePump* st, PumpEvent::What what, double delay) {
+  if (what == PumpEvent::kResume) {
     if (st->resume_scheduled) return;
     st->resume_scheduled = true;
-    st->resume = call_soon(nb::cast(StreamEvent{st, what}));
+    st->resume = call_soon(nb::cast(PumpEvent{st, what}));
     return;
   }
-  st->timer = aio_loop.attr("call_later")(delay, nb::cast(StreamEvent{st, what}));
+  st->timer = aio_loop.attr("call_later")(delay, nb::cast(PumpEvent{st, what}));
 }
 
-void Engine::on_stream_event(Stream* st, StreamEvent::What what) {
+void Engine::on_stream_event(ResponsePump* st, PumpEvent::What what) {
   switch (what) {
-    case StreamEvent::kTaskDone: {
+    case PumpEvent::kTaskDone: {
       nb::object task = std::move(st->task);
       if (st->cancelled) {
         PyObject* r = task_result(task);  // consumed, so asyncio does not warn it was never retrieved
@@ -380,7 +380,7 @@ void Engine::on_stream_event(Stream* st, StreamEvent::What what) {
       if (take_anext(st, task)) pump(st);
       break;
     }
-    case StreamEvent::kResume:
+    case PumpEvent::kResume:
       st->resume_scheduled = false;
       st->resume.reset();
       if (st->cancelled) {
@@ -392,7 +392,7 @@ void Engine::on_stream_event(Stream* st, StreamEvent::What what) {
         pump(st);
       }
       break;
-    case StreamEvent::kPing:
+    case PumpEvent::kPing:
       st->timer.reset();
       if (st->cancelled) break;
       if (!st->wrote && st->session->stream_writable(st->seq)) {
@@ -400,7 +400,7 @@ void Engine::on_stream_event(Stream* st, StreamEvent::What what) {
         st->session->flush_output();
       }
       st->wrote = false;
-      schedule(st, StreamEvent::kPing, st->ping_interval);
+      schedule(st, PumpEvent::kPing, st->ping_interval);
       break;
   }
   if (loop && loop->dirty()) poll();

@@ -17,13 +17,13 @@ void bind_engine(nb::module_& m) {
         p->engine->on_task_done(p);
       });
 
-  nb::class_<StreamEvent>(m, "_StreamEvent")
+  nb::class_<PumpEvent>(m, "_StreamEvent")
       .def(
           "__call__",
-          [](StreamEvent& ev, nb::handle) {
-            Stream* st = ev.stream;
+          [](PumpEvent& ev, nb::handle) {
+            ResponsePump* st = ev.pump;
             if (!st->engine) {  // the engine is gone: only the reference on the session is left to drop
-              if (ev.what == StreamEvent::kTaskDone || (ev.what == StreamEvent::kResume && !st->task)) {
+              if (ev.what == PumpEvent::kTaskDone || (ev.what == PumpEvent::kResume && !st->task)) {
                 Http1Session* s = st->session;
                 delete st;
                 s->release();
