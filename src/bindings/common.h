@@ -165,5 +165,6 @@ void bind_sync_pull(nb::module_& m);
 void bind_forms(nb::module_& m);
 void bind_websocket(nb::module_& m);
 void bind_debug(nb::module_& m);
+void bind_route_checker(nb::module_& m);
 
 }  // namespace tiercel::py

@@ -62,5 +62,6 @@ NB_MODULE(_core, m) {
   bind_websocket(m);
   bind_background_tasks(m);
   bind_engine(m);
+  bind_route_checker(m);
   bind_debug(m);
 }

@@ -513,17 +513,33 @@ class MemoryConnection:
     def set_on_output(self, fn: Callable[[], object] | None) -> None:
         """Called (with no arguments) whenever the server sends or closes."""
 
+class RouteSpec:
+    """One handler route as the app compiled it, for Engine.add_routes."""
+
+    def __init__(self, method: str, path: str, *, handler: object | None = None, is_async: bool = False, nargs: int = 0, plan: list[tuple[int, str, int, object, object, bool, bool]] | None = None, stream_body_limit: int = 0, answer: tuple[object, object, int, object] | None = None, blocking: bool = False, response_headers: list[tuple[str, str]] = [], before: list[tuple[object, bool, int]] = [], after: list[tuple[object, bool, int]] = [], authenticate: object | None = None, authenticate_is_async: bool = False, unauthorized: object | None = None, is_const: bool = False, const_result: object | None = None) -> None:
+        """
+        method and path; the handler (None: the route is only checked) with is_async and nargs (0 or 1 positional: the request); its argument plan (tiercel/params.py); stream_body_limit (0: the body comes whole); answer, (validate, encode, status, exact) of a response model; blocking (runs in the thread pool); the app's global response_headers; before/after hooks as (callable, is_async, nargs); authenticate (auth_required) with what its None answers (unauthorized); is_const with const_result.
+        """
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
 class Engine:
     """The native HTTP engine of one event loop (internal)."""
 
     def __init__(self, *, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216, header_timeout: float = 10.0, keepalive_timeout: float = 5.0, write_timeout: float = 30.0, max_connections: int = 10000, max_pipelined: int = 64, write_high_watermark: int = 1048576, server_header: str = 'tiercel') -> None: ...
 
-    def add_route(self, method: str, path: str, handler: object | None, is_async: bool, nargs: int) -> int:
-        """Registers a handler; returns its route id."""
-
-    def set_arguments(self, route_id: int, args: list[tuple[int, str, int, object, object, bool, bool]]) -> None:
+    def add_routes(self, routes: Sequence[RouteSpec]) -> None:
         """
-        The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, keyword) per parameter (tiercel/params.py).
+        The app's handler routes in one call (their ids follow in order): each RouteSpec with its plan, hooks, authentication, response model, headers, or const answer.
+        """
+
+    def add_static_route(self, prefix: str, root: str, index: str, listing: bool, response_headers: Sequence[tuple[str, str]]) -> None:
+        """
+        GET prefix and prefix/*path answered natively from the files under root, with these global headers.
         """
 
     def set_tls(self, certificates: Sequence[tuple[str, str, str]], ca_file: str, verify_client: int, ciphers: str, http2: bool = True) -> None:
@@ -551,26 +567,8 @@ class Engine:
         The thread pool that pulls sync generators of streamed answers and runs blocking=True handlers.
         """
 
-    def set_stream_body(self, route_id: int, limit: int) -> None:
-        """
-        The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).
-        """
-
-    def set_answer(self, route_id: int, validate: object | None, encode: object | None, status: int, exact: object | None = None) -> None:
-        """
-        FastAPI's response model and status_code: what the handler returns, unless a response of its own, is validate()d (unless it is an instance of exactly the class `exact`) and encode()d to JSON (encode None: kept as it is), answered with `status` (0: 200).
-        """
-
-    def set_blocking(self, route_id: int, executor: object, wrap_future: object) -> None:
-        """The route's sync handler runs in `executor` (blocking=True)."""
-
     @property
     def blocking_executor(self) -> concurrent.futures.Executor | None: ...
-
-    def set_hooks(self, route_id: int, before: Sequence[tuple[object, bool, int]], after: Sequence[tuple[object, bool, int]]) -> None:
-        """
-        Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).
-        """
 
     def set_sessions(self, key: bytes, cookie_name: str, max_age: int, path: str, domain: object | None, secure: bool, http_only: bool, same_site: object | None) -> None:
         """Signed cookie sessions (request.session) for every route."""
@@ -595,11 +593,6 @@ class Engine:
     @staticmethod
     def metrics_block_bytes(max_routes: int) -> int:
         """Bytes of one worker's metrics block."""
-
-    def add_static_route(self, prefix: str, root: str, index: str, listing: bool) -> list[int]:
-        """
-        GET prefix and prefix/*path answered natively from the files under root; returns their route ids.
-        """
 
     def set_compression(self, min_size: int, types: Sequence[str], codings: Sequence[str], level: int) -> None:
         """
@@ -635,11 +628,6 @@ class Engine:
         OPTIONS on `path` answered natively (CORS preflights, plain OPTIONS with Allow); returns its id.
         """
 
-    def set_authentication(self, route_id: int, authenticate: object, is_async: bool, unauthorized: object) -> None:
-        """
-        auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.
-        """
-
     def set_default_headers(self, headers: Sequence[tuple[str, str]]) -> None:
         """
         Header lines added to the answers connections make themselves (404, 405, refused input).
@@ -650,18 +638,10 @@ class Engine:
         The app's global request headers: (name, value, replace) for every request.
         """
 
-    def set_response_headers(self, route_id: int, headers: Sequence[tuple[str, str]]) -> None:
-        """
-        Global response headers for one route, added where the response does not set the name.
-        """
-
     def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, format_exception: object, dev: bool, param_error: type) -> None:
         """
         Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; whether 500 responses show the traceback; the exception raised for a refused parameter, param_error(message, name).
         """
-
-    def set_const_response(self, route_id: int, result: object) -> None:
-        """Serves `result` for the route from C++ without calling Python."""
 
     def listen(self, host: str, port: int, backlog: int = 1024, reuse_port: bool = False) -> int:
         """Binds and listens; returns the bound port."""
@@ -721,6 +701,16 @@ class Engine:
 
 def synthetic_request(method: str, path: str) -> Request:
     """A Request with no headers or body (for rendering const routes)."""
+
+class RouteChecker:
+    """Checks route patterns as they are declared (no handlers kept)."""
+
+    def __init__(self) -> None: ...
+
+    def add(self, method: str, path: str) -> None:
+        """
+        Adds the route's pattern; ValueError for an unknown method, a bad pattern or a clash with an earlier route.
+        """
 
 def parse_requests(data: bytes, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216) -> tuple[list[dict[str, object]], str | int]:
     """

@@ -128,6 +128,51 @@ def metrics_memory(app: App, blocks: int) -> mmap.mmap:
     return mmap.mmap(-1, blocks * _core.Engine.metrics_block_bytes(metrics_max_routes(app)))
 
 
+def global_response_headers(app: App, path: str) -> list[tuple[str, str]]:
+    """The app's global response headers for the route at `path` (none where the app excludes the path)."""
+    if not app.response_headers or normalize_path(path) in app.excluded_response_header_paths:
+        return []
+    return list(app.response_headers)
+
+
+async def route_spec(app: App, settings: Settings, compiled: CompiledRoute) -> _core.RouteSpec:
+    """What the engine needs of one handler route: its handler and plan, hooks, authentication, response model and
+    headers; a const route's result, computed here (its handler runs once)."""
+    route, path = compiled.route, compiled.path
+    authenticate = unauthorized = None
+    if route.auth_required:
+        auth = compiled.authentication_handler
+        if auth is None:
+            raise ValueError(
+                f"{route.method} {path} has auth_required=True but neither the app nor its router has an "
+                "authentication handler: call app.configure_authentication(handler) (or the router's) first"
+            )
+        authenticate, unauthorized = auth.authenticate, auth.unauthorized_response
+    const_result = None
+    if route.const:
+        args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
+        const_result = await await_call(route.handler, *args)
+    return _core.RouteSpec(
+        route.method,
+        path,
+        handler=route.handler,
+        is_async=route.is_async,
+        nargs=route.nargs,
+        plan=route_plan(app, compiled),
+        stream_body_limit=settings.max_stream_body if route.stream_body else 0,
+        answer=model_of_route(route),
+        blocking=route.blocking,
+        response_headers=global_response_headers(app, path),
+        before=[(h.fn, h.is_async, h.nargs) for h in compiled.before],
+        after=[(h.fn, h.is_async, h.nargs) for h in compiled.after],
+        authenticate=authenticate,
+        authenticate_is_async=authenticate is not None and is_async_callable(authenticate),
+        unauthorized=unauthorized,
+        is_const=route.const,
+        const_result=const_result,
+    )
+
+
 async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, int, int] | None = None) -> _core.Engine:
     """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
     results of const routes (their handlers run here, once). `metrics`: (memory, blocks, own block) when a
@@ -172,49 +217,13 @@ async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, i
     # Threads start on first use: blocking=True handlers and the sync generators of streamed answers.
     executor = ThreadPoolExecutor(max_workers=s.blocking_threads, thread_name_prefix="tiercel-blocking")
     engine.set_executor(executor, asyncio.wrap_future)
-    excluded = app.excluded_response_header_paths
-    for compiled in compiled_routes:
-        route, path = compiled.route, compiled.path
-        route_id = engine.add_route(route.method, path, route.handler, route.is_async, route.nargs)
-        plan = route_plan(app, compiled)
-        if plan is not None:
-            engine.set_arguments(route_id, plan)
-        if route.stream_body:
-            engine.set_stream_body(route_id, settings.max_stream_body)
-        answer = model_of_route(route)
-        if answer is not None:
-            engine.set_answer(route_id, *answer)
-        if route.blocking:
-            engine.set_blocking(route_id, executor, asyncio.wrap_future)
-        if app.response_headers and normalize_path(path) not in excluded:
-            engine.set_response_headers(route_id, app.response_headers)
-        before = [(h.fn, h.is_async, h.nargs) for h in compiled.before]
-        after = [(h.fn, h.is_async, h.nargs) for h in compiled.after]
-        if before or after:
-            engine.set_hooks(route_id, before, after)
-        if route.auth_required:
-            auth = compiled.authentication_handler
-            if auth is None:
-                raise ValueError(
-                    f"{route.method} {path} has auth_required=True but neither the app nor its router has an "
-                    "authentication handler: call app.configure_authentication(handler) (or the router's) first"
-                )
-            engine.set_authentication(
-                route_id, auth.authenticate, is_async_callable(auth.authenticate), auth.unauthorized_response
-            )
-        if route.const:
-            args = (_core.synthetic_request(route.method, path),) if route.nargs else ()
-            result = await await_call(route.handler, *args)
-            engine.set_const_response(route_id, result)
+    engine.add_routes([await route_spec(app, s, compiled) for compiled in compiled_routes])
     engine.set_websocket(
         WebSocketDisconnect, s.ws_max_message, s.ws_ping_interval, s.ws_ping_timeout, s.ws_idle_timeout
     )
     add_websocket_routes(engine, app)
     for prefix, directory, index, listing in app.mounted_directories():
-        static_ids = engine.add_static_route(prefix, directory, index, listing)
-        if app.response_headers and normalize_path(prefix) not in excluded:
-            for route_id in static_ids:
-                engine.set_response_headers(route_id, app.response_headers)
+        engine.add_static_route(prefix, directory, index, listing, global_response_headers(app, prefix))
     if cors is not None:
         methods: dict[str, set[str]] = {}
         for compiled in compiled_routes:
@@ -235,8 +244,10 @@ __all__ = [
     "build_engine",
     "check_app",
     "close_engine_executor",
+    "global_response_headers",
     "load_tls",
     "metrics_max_routes",
     "metrics_memory",
     "route_plan",
+    "route_spec",
 ]

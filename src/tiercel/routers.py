@@ -49,7 +49,7 @@ class Router:
         self.websocket_routes: list[tuple[str, WebSocketRoute]] = []
         self.tags: list[str] = []  # OpenAPI tags of every route of this router (and of those it includes)
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
-        self._checker = _core.Engine()
+        self._checker = _core.RouteChecker()
 
     # ---- registration ------------------------------------------------------------------------
     def add_route(
@@ -83,7 +83,7 @@ class Router:
         # The checker only validates the pattern: it keeps no handler, so it holds no reference cycle
         # (handler -> module globals -> app -> checker) that native objects would keep alive at exit.
         try:
-            self._checker.add_route(method, endpoint, None, route.is_async, route.nargs)
+            self._checker.add(method, endpoint)
         except ValueError as e:
             earlier = ((r.method, r.path, r.handler) for r in self.routes)
             raise ValueError(duplicate_route(method, endpoint, handler, earlier) or str(e)) from None
@@ -230,7 +230,7 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             route = websocket_route(path, handler, on_connect, on_close)
-            self._checker.add_route("GET", path, None, True, 1)
+            self._checker.add("GET", path)
             self.websocket_routes.append((path, route))
             return handler
 
@@ -307,18 +307,18 @@ class Router:
         if router is self or self in _all_routers(router):
             raise ValueError("a router cannot include itself, directly or through another router")
         self.routers.append(router)
-        check = _core.Engine()
+        check = _core.RouteChecker()
         try:
             compiled = compile_routes(self, "", [], {}, {}, None)
             for i, r in enumerate(compiled):
                 try:
-                    check.add_route(r.route.method, r.path, None, r.route.is_async, r.route.nargs)
+                    check.add(r.route.method, r.path)
                 except ValueError as e:
                     earlier = ((c.route.method, c.path, c.route.handler) for c in compiled[:i])
                     message = duplicate_route(r.route.method, r.path, r.route.handler, earlier)
                     raise ValueError(message or str(e)) from None
             for ws_path, *_ in mounted(self, "", "websocket_routes"):
-                check.add_route("GET", ws_path, None, True, 1)
+                check.add("GET", ws_path)
         except ValueError:
             self.routers.pop()
             raise

@@ -75,18 +75,18 @@ void Engine::write_preflight(Http1Session& session, uint64_t seq, const http1::R
   session.response_done(seq);
 }
 
-std::vector<uint32_t> Engine::add_static_route(std::string_view prefix, const std::string& root, std::string index,
-                                               bool listing) {
+void Engine::add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
+                              const std::vector<std::pair<std::string, std::string>>& response_headers) {
+  std::string global_lines = header_lines(response_headers);
   char buf[PATH_MAX];
   if (!realpath(root.c_str(), buf)) throw nb::value_error(("no such directory: '" + root + "'").c_str());
   std::string base(prefix);
   while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::vector<uint32_t> ids;
   for (std::string pattern : {base, (base == "/" ? std::string() : base) + "/*path"}) {
-    add_native_route(RouteKind::kStatic, "GET", pattern).static_dir = StaticDir{buf, index, listing};
-    ids.push_back(static_cast<uint32_t>(route_info.size() - 1));
+    Route& rt = add_native_route(RouteKind::kStatic, "GET", pattern);
+    rt.static_dir = StaticDir{buf, index, listing};
+    rt.global_lines = global_lines;
   }
-  return ids;
 }
 
 void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,

@@ -16,6 +16,7 @@
 #include "bindings/background_tasks.h"
 #include "bindings/body_stream.h"
 #include "bindings/common.h"
+#include "bindings/engine/route_spec.h"
 #include "bindings/request.h"
 #include "bindings/response_compression.h"
 #include "bindings/sessions.h"
@@ -256,6 +257,11 @@ class Engine final : public Dispatcher {
   void shutdown();
 
   // ---- registration (registration.cpp) ----------------------------------------------------------------------------
+  /// The app's handler routes, in the order given (their ids follow): each with its plan, hooks, authentication,
+  /// response model and headers, or its const answer. ValueError/TypeError for a route the engine cannot take.
+  void add_routes(const std::vector<RouteSpec>& specs);
+  /// One of add_routes' routes; its id.
+  uint32_t add_handler_route(const RouteSpec& spec);
   uint32_t add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async, int nargs);
   /// A new route of `kind` (other than kHandler): no handler, answered by the engine.
   Route& add_native_route(RouteKind kind, std::string_view method, std::string_view path);
@@ -264,7 +270,7 @@ class Engine final : public Dispatcher {
   /// The handler's arguments: (source, name, conversion, extra, default, has_default, keyword) per parameter.
   void set_arguments(uint32_t route_id, nb::handle args);
   /// The route's handler is sync and may block: it runs in `executor` (a concurrent.futures.Executor).
-  void set_blocking(uint32_t route_id, nb::object executor, nb::object wrap_future_fn);
+  void set_blocking(uint32_t route_id);
   void set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status, nb::object exact);
   /// The thread pool that pulls the sync generators of streamed answers (and runs blocking=True handlers).
   void set_executor(nb::object executor, nb::object wrap_future_fn);
@@ -427,9 +433,10 @@ class Engine final : public Dispatcher {
   /// for a plain OPTIONS 204 with `Allow`.
   void write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
                        const Route& rt);
-  /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory).
-  std::vector<uint32_t> add_static_route(std::string_view prefix, const std::string& root, std::string index,
-                                         bool listing);
+  /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory), with the app's
+  /// global response headers.
+  void add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
+                        const std::vector<std::pair<std::string, std::string>>& response_headers);
   void serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                     const Route& rt);
 };

@@ -62,6 +62,44 @@ void bind_engine(nb::module_& m) {
           nb::arg("fn").none(), nb::sig("def set_on_output(self, fn: typing.Callable[[], object] | None) -> None"),
           "Called (with no arguments) whenever the server sends or closes.");
 
+  nb::class_<RouteSpec>(m, "RouteSpec", "One handler route as the app compiled it, for Engine.add_routes.")
+      .def(
+          "__init__",
+          [](RouteSpec* self, std::string method, std::string path, nb::object handler, bool is_async, int nargs,
+             nb::object plan, uint64_t stream_body_limit, nb::object answer, bool blocking,
+             std::vector<std::pair<std::string, std::string>> response_headers, std::vector<RouteSpec::Hook> before,
+             std::vector<RouteSpec::Hook> after, nb::object authenticate, bool authenticate_is_async,
+             nb::object unauthorized, bool is_const, nb::object const_result) {
+            new (self) RouteSpec{std::move(method), std::move(path), std::move(handler), is_async, nargs,
+                                 std::move(plan), stream_body_limit, std::move(answer), blocking,
+                                 std::move(response_headers), std::move(before), std::move(after),
+                                 std::move(authenticate), authenticate_is_async, std::move(unauthorized), is_const,
+                                 std::move(const_result)};
+          },
+          nb::arg("method"), nb::arg("path"), nb::kw_only(), nb::arg("handler").none() = nb::none(),
+          nb::arg("is_async") = false, nb::arg("nargs") = 0, nb::arg("plan").none() = nb::none(),
+          nb::arg("stream_body_limit") = 0, nb::arg("answer").none() = nb::none(), nb::arg("blocking") = false,
+          nb::arg("response_headers") = std::vector<std::pair<std::string, std::string>>(),
+          nb::arg("before") = std::vector<RouteSpec::Hook>(), nb::arg("after") = std::vector<RouteSpec::Hook>(),
+          nb::arg("authenticate").none() = nb::none(), nb::arg("authenticate_is_async") = false,
+          nb::arg("unauthorized").none() = nb::none(), nb::arg("is_const") = false,
+          nb::arg("const_result").none() = nb::none(),
+          nb::sig("def __init__(self, method: str, path: str, *, handler: object | None = None, is_async: bool = False, "
+                  "nargs: int = 0, plan: list[tuple[int, str, int, object, object, bool, bool]] | None = None, "
+                  "stream_body_limit: int = 0, answer: tuple[object, object, int, object] | None = None, "
+                  "blocking: bool = False, response_headers: list[tuple[str, str]] = [], "
+                  "before: list[tuple[object, bool, int]] = [], after: list[tuple[object, bool, int]] = [], "
+                  "authenticate: object | None = None, authenticate_is_async: bool = False, "
+                  "unauthorized: object | None = None, is_const: bool = False, const_result: object | None = None) "
+                  "-> None"),
+          "method and path; the handler (None: the route is only checked) with is_async and nargs (0 or 1 "
+          "positional: the request); its argument plan (tiercel/params.py); stream_body_limit (0: the body comes "
+          "whole); answer, (validate, encode, status, exact) of a response model; blocking (runs in the thread "
+          "pool); the app's global response_headers; before/after hooks as (callable, is_async, nargs); "
+          "authenticate (auth_required) with what its None answers (unauthorized); is_const with const_result.")
+      .def_ro("method", &RouteSpec::method)
+      .def_ro("path", &RouteSpec::path);
+
   nb::class_<Engine>(m, "Engine", "The native HTTP engine of one event loop (internal).")
       .def(
           "__init__",
@@ -89,13 +127,12 @@ void bind_engine(nb::module_& m) {
           nb::arg("max_connections") = 10000,
           nb::arg("max_pipelined") = 64, nb::arg("write_high_watermark") = 1 << 20,
           nb::arg("server_header") = "tiercel")
-      .def("add_route", &Engine::add_route, nb::arg("method"), nb::arg("path"), nb::arg("handler").none(),
-           nb::arg("is_async"), nb::arg("nargs"), "Registers a handler; returns its route id.")
-      .def("set_arguments", &Engine::set_arguments, nb::arg("route_id"), nb::arg("args"),
-           nb::sig("def set_arguments(self, route_id: int, args: list[tuple[int, str, int, object, object, bool, bool]]) "
-                   "-> None"),
-           "The handler's arguments, filled per request: (source, name, conversion, extra, default, has_default, "
-           "keyword) per parameter (tiercel/params.py).")
+      .def("add_routes", &Engine::add_routes, nb::arg("routes"),
+           "The app's handler routes in one call (their ids follow in order): each RouteSpec with its plan, hooks, "
+           "authentication, response model, headers, or const answer.")
+      .def("add_static_route", &Engine::add_static_route, nb::arg("prefix"), nb::arg("root"), nb::arg("index"),
+           nb::arg("listing"), nb::arg("response_headers"),
+           "GET prefix and prefix/*path answered natively from the files under root, with these global headers.")
       .def("set_tls", &Engine::set_tls, nb::arg("certificates"), nb::arg("ca_file"), nb::arg("verify_client"),
            nb::arg("ciphers"), nb::arg("http2") = true,
            "Serves TLS: certificates as (cert file, key file, password), the first the default and the others "
@@ -111,20 +148,9 @@ void bind_engine(nb::module_& m) {
                    [](Engine& e) { return e.server ? e.server->last_tls_error() : std::string(); })
       .def("set_executor", &Engine::set_executor, nb::arg("executor"), nb::arg("wrap_future"),
            "The thread pool that pulls sync generators of streamed answers and runs blocking=True handlers.")
-      .def("set_stream_body", &Engine::set_stream_body, nb::arg("route_id"), nb::arg("limit"),
-           "The route gets its body as it arrives (request.stream(), request.form()), up to `limit` bytes (413 above).")
-      .def("set_answer", &Engine::set_answer, nb::arg("route_id"), nb::arg("validate").none(),
-           nb::arg("encode").none(), nb::arg("status"), nb::arg("exact").none() = nb::none(),
-           "FastAPI's response model and status_code: what the handler returns, unless a response of its own, is "
-           "validate()d (unless it is an instance of exactly the class `exact`) and encode()d to JSON (encode "
-           "None: kept as it is), answered with `status` (0: 200).")
-      .def("set_blocking", &Engine::set_blocking, nb::arg("route_id"), nb::arg("executor"), nb::arg("wrap_future"),
-           "The route's sync handler runs in `executor` (blocking=True).")
       .def_prop_ro(
           "blocking_executor", [](Engine& e) { return e.blocking_executor ? e.blocking_executor : nb::none(); },
           nb::sig("def blocking_executor(self) -> concurrent.futures.Executor | None"))
-      .def("set_hooks", &Engine::set_hooks, nb::arg("route_id"), nb::arg("before"), nb::arg("after"),
-           "Sets the route's before/after-request hooks: lists of (callable, is_async, nargs).")
       .def("set_sessions", &Engine::set_sessions, nb::arg("key"), nb::arg("cookie_name"), nb::arg("max_age"),
            nb::arg("path"), nb::arg("domain").none(), nb::arg("secure"), nb::arg("http_only"),
            nb::arg("same_site").none(), "Signed cookie sessions (request.session) for every route.")
@@ -139,9 +165,6 @@ void bind_engine(nb::module_& m) {
       .def_static("metrics_block_bytes",
                   [](size_t max_routes) { return Telemetry::block_words(max_routes) * sizeof(uint64_t); },
                   nb::arg("max_routes"), "Bytes of one worker's metrics block.")
-      .def("add_static_route", &Engine::add_static_route, nb::arg("prefix"), nb::arg("root"), nb::arg("index"),
-           nb::arg("listing"),
-           "GET prefix and prefix/*path answered natively from the files under root; returns their route ids.")
       .def("set_compression", &Engine::set_compression, nb::arg("min_size"), nb::arg("types"), nb::arg("codings"),
            nb::arg("level"), "Compresses responses (before any route is added): size, content types, codings, level.")
       .def_static(
@@ -171,15 +194,10 @@ void bind_engine(nb::module_& m) {
            "CORS for every route (before any route is added): allowed origins (empty: any), headers, credentials.")
       .def("add_preflight_route", &Engine::add_preflight_route, nb::arg("path"), nb::arg("allow_methods"),
            "OPTIONS on `path` answered natively (CORS preflights, plain OPTIONS with Allow); returns its id.")
-      .def("set_authentication", &Engine::set_authentication, nb::arg("route_id"), nb::arg("authenticate"),
-           nb::arg("is_async"), nb::arg("unauthorized"),
-           "auth_required: authenticate(request) runs first; None answers `unauthorized`, else request.identity.")
       .def("set_default_headers", &Engine::set_default_headers, nb::arg("headers"),
            "Header lines added to the answers connections make themselves (404, 405, refused input).")
       .def("set_request_headers", &Engine::set_request_headers, nb::arg("headers"),
            "The app's global request headers: (name, value, replace) for every request.")
-      .def("set_response_headers", &Engine::set_response_headers, nb::arg("route_id"), nb::arg("headers"),
-           "Global response headers for one route, added where the response does not set the name.")
       .def("set_error_handling", &Engine::set_error_handling, nb::arg("handlers"), nb::arg("http_exception"),
            nb::arg("format_exception"), nb::arg("dev"), nb::arg("param_error"),
            nb::sig("def set_error_handling(self, handlers: list[tuple[type, object, bool, int]], http_exception: type, "
@@ -187,8 +205,6 @@ void bind_engine(nb::module_& m) {
            "Exception handlers as (type, handler, is_async, nargs); HTTPException's type; traceback.format_exception; "
            "whether 500 responses show the traceback; the exception raised for a refused parameter, "
            "param_error(message, name).")
-      .def("set_const_response", &Engine::set_const_response, nb::arg("route_id"), nb::arg("result"),
-           "Serves `result` for the route from C++ without calling Python.")
       .def("listen", &Engine::listen, nb::arg("host"), nb::arg("port"), nb::arg("backlog") = 1024,
            nb::arg("reuse_port") = false, "Binds and listens; returns the bound port.")
       .def(

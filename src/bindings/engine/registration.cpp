@@ -4,6 +4,27 @@
 
 namespace tiercel::py {
 
+void Engine::add_routes(const std::vector<RouteSpec>& specs) {
+  for (const RouteSpec& spec : specs) add_handler_route(spec);
+}
+
+uint32_t Engine::add_handler_route(const RouteSpec& s) {
+  uint32_t id = add_route(s.method, s.path, s.handler.is_valid() ? s.handler : nb::none(), s.is_async, s.nargs);
+  if (s.plan.is_valid() && !s.plan.is_none()) set_arguments(id, s.plan);
+  if (s.stream_body_limit != 0) set_stream_body(id, s.stream_body_limit);
+  if (s.answer.is_valid() && !s.answer.is_none()) {
+    auto [validate, encode, status, exact] = nb::cast<std::tuple<nb::object, nb::object, int, nb::object>>(s.answer);
+    set_answer(id, std::move(validate), std::move(encode), status, std::move(exact));
+  }
+  if (s.blocking) set_blocking(id);
+  if (!s.response_headers.empty()) set_response_headers(id, s.response_headers);
+  if (!s.before.empty() || !s.after.empty()) set_hooks(id, s.before, s.after);
+  if (s.authenticate.is_valid() && !s.authenticate.is_none())
+    set_authentication(id, s.authenticate, s.authenticate_is_async, s.unauthorized.is_valid() ? s.unauthorized : nb::none());
+  if (s.is_const) set_const_response(id, s.const_result.is_valid() ? s.const_result : nb::none());
+  return id;
+}
+
 uint32_t Engine::add_route(std::string_view method, std::string_view path, nb::object handler, bool is_async,
                            int nargs) {
   if (nargs < 0 || nargs > 1) throw nb::value_error("a handler takes at most one positional argument (the request)");
@@ -35,11 +56,11 @@ void Engine::set_arguments(uint32_t route_id, nb::handle args) {
   handler_route(route_id).handler.plan = make_plan(args);
 }
 
-void Engine::set_blocking(uint32_t route_id, nb::object executor, nb::object wrap_future_fn) {
+void Engine::set_blocking(uint32_t route_id) {
   Callee& h = handler_route(route_id).handler;
   if (h.is_async) throw nb::value_error("blocking=True is for sync handlers; an async handler must not block");
+  if (!blocking_submit) throw nb::value_error("blocking=True needs the engine's thread pool: set_executor first");
   h.blocking = true;
-  set_executor(std::move(executor), std::move(wrap_future_fn));
 }
 
 void Engine::set_answer(uint32_t route_id, nb::object validate, nb::object encode, int status, nb::object exact) {

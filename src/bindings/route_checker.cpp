@@ -1,0 +1,35 @@
+// RouteChecker: the core's router alone, for checking routes as the app declares them (tiercel/routers.py): a bad
+// pattern, or one that clashes with an earlier route, is refused at the decorator rather than at start-up.
+#include "bindings/common.h"
+#include "core/router.h"
+
+namespace tiercel::py {
+
+namespace {
+
+class RouteChecker {
+ public:
+  void add(std::string_view method, std::string_view path) {
+    auto m = parse_method(method);
+    if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
+    std::string error;
+    if (!router_.add(*m, path, next_id_, error)) throw nb::value_error(error.c_str());
+    ++next_id_;
+  }
+
+ private:
+  Router router_;
+  uint32_t next_id_ = 0;
+};
+
+}  // namespace
+
+void bind_route_checker(nb::module_& m) {
+  nb::class_<RouteChecker>(m, "RouteChecker", "Checks route patterns as they are declared (no handlers kept).")
+      .def(nb::init<>())
+      .def("add", &RouteChecker::add, nb::arg("method"), nb::arg("path"),
+           "Adds the route's pattern; ValueError for an unknown method, a bad pattern or a clash with an earlier "
+           "route.");
+}
+
+}  // namespace tiercel::py
