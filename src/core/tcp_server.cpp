@@ -21,51 +21,10 @@
 namespace tiercel {
 
 // ---------------------------------------------------------------------------------------------
-// EventLoop
-
-EventLoop::EventLoop() { uv_loop_init(&loop_); }
-
-EventLoop::~EventLoop() {
-  close_all_handles();
-  uv_loop_close(&loop_);
-}
-
-int EventLoop::run_nowait() {
-  if (running_) return -2;
-  struct Running {
-    bool& flag;
-    explicit Running(bool& f) : flag(f) { flag = true; }
-    ~Running() { flag = false; }
-  } running(running_);
-  for (int i = 0; i < 8; ++i) {
-    dirty_ = false;
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    if (!uv_loop_alive(&loop_)) return -1;
-    int t = uv_backend_timeout(&loop_);
-    if (t != 0 && !dirty_) return t;
-  }
-  return 0;
-}
-
-void EventLoop::close_all_handles() {
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
-}
-
-// ---------------------------------------------------------------------------------------------
 // TcpConnection
 
 namespace {
 constexpr uint64_t kLingerMs = 2000;  // how long a closing socket drains input so the peer reads our answer
-// Every connection of the loop reads here: TLS ciphertext (handed to OpenSSL at once), cleartext HTTP/2 (handed to
-// nghttp2 at once) and HTTP/1.1, which the session parses in place and copies from only what it must keep (see
-// Http1Session::on_read_borrowed): an idle connection holds no read buffer.
-char wire_buffer[64 * 1024];
 constexpr std::string_view kPlainHttpOnTlsPort =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n"
     "Connection: close\r\n\r\nThis port speaks HTTPS: send the request with https://.\n";
@@ -135,7 +94,7 @@ class TcpConnection final : public SessionTransport {
   /// TLS: plaintext OpenSSL already holds (decrypted, or whole records) goes to the session (HTTP/1.1: into its
   /// own buffer) or to the HTTP/2 connection.
   void drain_tls() {
-    static char plain[64 * 1024];
+    auto& plain = loop_.buffers().plain;
     while (tls_ && reading_ && !hard_closing_ && !shut_down_ && !close_requested_) {
       // HTTP/1.1 reads into the session's buffer only after part of a request, as on_alloc() does.
       bool shared = h2_ || !session_->holds_input();
@@ -376,12 +335,13 @@ class TcpConnection final : public SessionTransport {
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<TcpConnection*>(h->data);
     if (self->shut_down_ || self->refused_) {
-      static char discard[16 * 1024];  // lingering input is thrown away
+      auto& discard = self->loop_.buffers().discard;  // lingering input is thrown away
       *buf = uv_buf_init(discard, sizeof discard);
       return;
     }
     if (self->tls_ || self->h2_ || !self->session_->holds_input()) {
-      *buf = uv_buf_init(wire_buffer, sizeof wire_buffer);
+      auto& wire = self->loop_.buffers().wire;
+      *buf = uv_buf_init(wire, sizeof wire);
       return;
     }
     // Part of a request is held: the rest is read in after it.
@@ -394,6 +354,7 @@ class TcpConnection final : public SessionTransport {
     if (nread > 0) {
       if (self->shut_down_ || self->refused_) return;
       self->server_.refresh_clock();
+      char* wire_buffer = self->loop_.buffers().wire;
       if (self->tls_) return self->on_wire(std::string_view(wire_buffer, static_cast<size_t>(nread)));
       if (self->h2_) return self->h2_->on_read(std::string_view(wire_buffer, static_cast<size_t>(nread)));
       if (!self->sniffed_ && self->sniff_first(std::string_view(buf->base, static_cast<size_t>(nread)))) return;

@@ -1,5 +1,5 @@
-// libuv TCP listener and connections: the socket transport of Http1Session, plus the loop glue
-// (backend fd, non-blocking runs, next deadline) that lets asyncio drive the native loop.
+// The libuv TCP listener: accepts connections (TcpConnection) up to max_connections, sweeps their deadlines, and
+// shuts them down gracefully.
 #pragma once
 
 #include <uv.h>
@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "core/event_loop.h"
 #include "core/http1_session.h"
 #include "core/memory_return.h"
 #include "core/tls.h"
@@ -17,37 +18,6 @@
 namespace tiercel {
 
 class TcpConnection;
-
-/// A libuv loop embedded in another event loop: the host waits on backend_fd() and calls run_nowait().
-class EventLoop {
- public:
-  EventLoop();
-  ~EventLoop();
-  EventLoop(const EventLoop&) = delete;
-  EventLoop& operator=(const EventLoop&) = delete;
-
-  uv_loop_t* raw() noexcept { return &loop_; }
-  /// The epoll/kqueue fd; readable when the native loop has I/O to process.
-  int backend_fd() const noexcept { return uv_backend_fd(&loop_); }
-  /// Runs ready callbacks without blocking, repeating while libuv has work it can do at once (new
-  /// watchers are only armed inside a run, and deferred write/close callbacks need another pass).
-  /// Returns the ms until the next timer (0: call again soon, -1: none).
-  /// Does nothing when called from inside a run (a callback of this loop): libuv's runs do not nest, and the
-  /// outer run goes on while the loop is dirty.
-  int run_nowait();
-  bool running() const noexcept { return running_; }
-  uint64_t now_ms() const noexcept { return uv_now(&loop_); }
-  /// Closes every handle and runs the loop until they are gone.
-  void close_all_handles();
-  /// A watcher was started outside libuv's poll phase: the next run must arm it before waiting.
-  void mark_dirty() noexcept { dirty_ = true; }
-  bool dirty() const noexcept { return dirty_; }
-
- private:
-  uv_loop_t loop_;
-  bool dirty_ = false;
-  bool running_ = false;
-};
 
 /// Listens on one socket and owns its connections; timeouts are checked by a sweep timer that runs only
 /// while connections exist (an idle server has no timer and uses no CPU).
