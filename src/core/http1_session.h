@@ -15,6 +15,7 @@
 #include "core/dispatcher.h"
 #include "core/observer.h"
 #include "core/http1_parser.h"
+#include "core/protocol.h"
 #include "core/response_writer.h"
 #include "core/router.h"
 #include "core/transport.h"
@@ -37,7 +38,7 @@ struct SessionEnv {
   std::string_view date_line() { return date.line(now_s); }
 };
 
-class Http1Session {
+class Http1Session final : public Protocol {
  public:
   Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
   Http1Session(const Http1Session&) = delete;
@@ -61,29 +62,40 @@ class Http1Session {
   size_t input_capacity() const noexcept { return borrowed_ ? 0 : cap_; }
   /// Frees the output buffer if a large answer grew it and nothing waits in it (the server's sweep calls this
   /// once a second, so a connection that goes idle keeps no such buffer for long).
-  void shed_output() noexcept {
+  void shed_output() noexcept override {
     if (out_.empty()) clear_sent(out_);
   }
   /// The peer finished sending (or the transport failed): stop and cancel pending work.
-  void on_eof();
+  void on_eof() override;
   /// The transport is gone for good. Pending deferred work is cancelled.
-  void on_transport_closed();
+  void on_transport_closed() override;
   /// Unsent bytes dropped: reading may resume.
-  void on_drained();
+  void on_drained() override;
   /// Loop time in ms at which on_timeout() should run; 0 for none.
-  uint64_t deadline() const { return deadline_ms_; }
+  uint64_t deadline() const noexcept override { return deadline_ms_; }
   /// Called by the owner when deadline() has passed.
-  void on_timeout();
+  void on_timeout() override;
   /// The server is shutting down. A connection with a request in progress closes after answering it (and the
   /// requests already received), that last answer saying `Connection: close`. One between requests reads on for a
   /// short grace (kDrainIdleGraceMs; a new connection kDrainFirstRequestMs): a request that arrives is answered
   /// with `Connection: close`, and a connection that stays silent closes at deadline().
-  void drain();
+  void drain() override;
   /// Draining, between requests, waiting out the grace (see drain()): input already in the transport should be
   /// read before on_timeout() closes the connection.
-  bool drain_waiting() const noexcept {
+  bool drain_waiting() const noexcept override {
     return draining_ && !closing_ && !upgraded_ && state_ == State::kHead && len_ == pos_ && slots_.empty() &&
            out_.empty();
+  }
+
+  // --- Protocol: a socket transport reads into the loop's buffer, or after the part of a request held ---
+  std::pair<char*, size_t> own_input_space() override {
+    return holds_input() ? read_space() : std::pair<char*, size_t>(nullptr, 0);
+  }
+  void on_own_input(size_t n) override { on_read(n); }
+  void on_input(char* data, size_t n) override { on_read_borrowed(data, n); }
+  /// Closes at once between requests (a 408 for a request begun); a request being answered finishes first.
+  void close_idle() override {
+    if (deadline_ms_ != 0) on_timeout();
   }
 
   // --- dispatcher side ---
@@ -145,7 +157,7 @@ class Http1Session {
   void stream_end(uint64_t seq, bool close = false);
   /// Deferred answers keep the session alive through these.
   void retain() noexcept { ++refs_; }
-  void release() noexcept;
+  void release() noexcept override;
   bool closed() const noexcept { return transport_closed_; }
   /// The answer to `seq` is the connection's last: it must say `Connection: close`.
   bool closes_after(uint64_t seq) const noexcept {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/http1_session.h"
+#include "core/protocol.h"
 
 typedef struct nghttp2_session nghttp2_session;
 
@@ -30,26 +31,34 @@ inline bool looks_like_h2_preface(std::string_view first) noexcept {
 }
 
 /// One HTTP/2 connection, driven by its transport like an Http1Session: bytes in, frames out.
-class Http2Connection {
+class Http2Connection final : public Protocol {
  public:
   Http2Connection(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
-  ~Http2Connection();
+  ~Http2Connection() override;
   Http2Connection(const Http2Connection&) = delete;
   Http2Connection& operator=(const Http2Connection&) = delete;
 
-  // --- transport side ---
+  // --- transport side (Protocol) ---
   void on_read(std::string_view data);
+  void on_input(char* data, size_t n) override { on_read(std::string_view(data, n)); }
+  /// The peer finished sending: the connection closes (what its streams were doing is cancelled).
+  void on_eof() override { transport_.close(); }
   /// The peer finished sending, or the transport is gone: every stream's work is cancelled.
-  void on_transport_closed();
+  void on_transport_closed() override;
+  void release() noexcept override { delete this; }
   /// Output that was over the watermark has been written.
-  void on_drained();
-  uint64_t deadline() const noexcept;
-  void on_timeout();
+  void on_drained() override;
+  uint64_t deadline() const noexcept override;
+  void on_timeout() override;
   /// Graceful shutdown: GOAWAY; the streams already open finish, then the connection closes.
-  void drain();
+  void drain() override;
+  /// drain() when no stream is open; otherwise the streams finish first.
+  void close_idle() override {
+    if (streams_.empty()) drain();
+  }
   /// The loop's next turn, after transport().wake_later(): frees the streams that closed outside the transport's
   /// calls (from inside a session answering), and sends what is pending.
-  void on_later();
+  void on_later() override;
   size_t open_streams() const noexcept { return streams_.size(); }
 
   // --- for streams ---
