@@ -174,7 +174,7 @@ class Run {
     nghttp2_hd_deflate_new(&deflater_, 4096);
     nghttp2_hd_inflate_new(&inflater_);
     conn_ = std::make_unique<tiercel::Http2Connection>(env_, t_, "203.0.113.7");
-    conn_->flush();  // our SETTINGS, as TcpConnection::start_h2 does
+    conn_->flush();  // our SETTINGS, as HttpSwitch::use_http2 does
     client_ = tiercel::kHttp2Preface;
     if (setup & 8) client_[spoil % client_.size()] ^= 0x20;
     if (!(setup & 16)) {

@@ -1,0 +1,60 @@
+// HTTP/1.1 or HTTP/2: see http_switch.h.
+#include "core/http_switch.h"
+
+#include <utility>
+
+#include "core/http2.h"
+#include "core/tls.h"
+
+namespace tiercel {
+
+HttpSwitch::HttpSwitch(SessionEnv& env, SessionTransport& transport, std::string peer_ip, bool sniff_h2c)
+    : env_(env),
+      transport_(transport),
+      peer_ip_(peer_ip),
+      current_(new Http1Session(env, transport, std::move(peer_ip))),
+      sniffed_(!sniff_h2c) {}
+
+void HttpSwitch::release() noexcept {
+  current_->release();
+  delete this;
+}
+
+void HttpSwitch::on_input(char* data, size_t n) {
+  if (!sniffed_ && sniff(std::string_view(data, n))) return;
+  current_->on_input(data, n);
+}
+
+bool HttpSwitch::sniff(std::string_view fresh) {
+  std::string data = sniff_ + std::string(fresh);
+  if (looks_like_h2_preface(data)) {
+    if (data.size() < 3) {  // too few to tell: held in sniff_ until the next read
+      sniff_ = std::move(data);
+      return true;
+    }
+    sniffed_ = true;
+    use_http2(data);
+    return true;
+  }
+  sniffed_ = true;
+  if (sniff_.empty()) return false;
+  sniff_.clear();
+  current_->on_input(data.data(), data.size());  // HTTP/1.1 after all: the bytes held back go first
+  return true;
+}
+
+void HttpSwitch::on_secured(const TlsInfo& info) {
+  if (info.alpn == "h2") use_http2({});
+}
+
+void HttpSwitch::use_http2(std::string_view first) {
+  std::string bytes(first);  // they may live in the HTTP/1.1 session's buffer, which goes now
+  auto* h2 = new Http2Connection(env_, transport_, peer_ip_);
+  Protocol* h1 = std::exchange(current_, h2);
+  h1->on_transport_closed();
+  h1->release();
+  h2->flush();  // our SETTINGS
+  if (!bytes.empty()) h2->on_read(bytes);
+}
+
+}  // namespace tiercel
