@@ -540,6 +540,19 @@ def test_preface_in_single_bytes(serve):
     assert frames(got)[0][0] == 4  # the server's SETTINGS: it speaks HTTP/2
 
 
+def test_post_split_after_its_first_byte_is_http1(serve):
+    """A cleartext "P" held back while it could begin the HTTP/2 preface is HTTP/1.1's first byte once "OST" comes."""
+    s = serve(make_app())
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+        sock.sendall(b"P")
+        time.sleep(0.05)
+        sock.sendall(b"OST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"hello")
+
+
 def test_settings_flood_is_stopped(serve):
     s = serve(make_app())
     # one SETTINGS frame with more entries than the server takes (32)

@@ -164,6 +164,7 @@ class Http1Session final : public Protocol {
     return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
   }
   SessionEnv& env() noexcept { return env_; }
+  const std::string& peer_ip() const noexcept { return peer_ip_; }
 
  private:
   enum class State : uint8_t { kHead, kBodyLength, kBodyChunked, kStreamLength, kStreamChunked, kClosing };

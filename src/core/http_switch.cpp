@@ -1,6 +1,7 @@
 // HTTP/1.1 or HTTP/2: see http_switch.h.
 #include "core/http_switch.h"
 
+#include <cstring>
 #include <utility>
 
 #include "core/http2.h"
@@ -9,10 +10,7 @@
 namespace tiercel {
 
 HttpSwitch::HttpSwitch(SessionEnv& env, SessionTransport& transport, std::string peer_ip, bool sniff_h2c)
-    : env_(env),
-      transport_(transport),
-      peer_ip_(peer_ip),
-      current_(new Http1Session(env, transport, std::move(peer_ip))),
+    : env_(env), transport_(transport), current_(new Http1Session(env, transport, std::move(peer_ip))),
       sniffed_(!sniff_h2c) {}
 
 void HttpSwitch::release() noexcept {
@@ -26,10 +24,13 @@ void HttpSwitch::on_input(char* data, size_t n) {
 }
 
 bool HttpSwitch::sniff(std::string_view fresh) {
-  std::string data = sniff_ + std::string(fresh);
+  std::string joined;  // the bytes held back, then the fresh ones
+  std::string_view data = fresh;
+  if (held_ != 0) data = joined.assign(sniff_, held_).append(fresh);
   if (looks_like_h2_preface(data)) {
-    if (data.size() < 3) {  // too few to tell: held in sniff_ until the next read
-      sniff_ = std::move(data);
+    if (data.size() <= sizeof sniff_) {  // too few to tell: held in sniff_ until the next read
+      std::memcpy(sniff_, data.data(), data.size());
+      held_ = static_cast<uint8_t>(data.size());
       return true;
     }
     sniffed_ = true;
@@ -37,9 +38,9 @@ bool HttpSwitch::sniff(std::string_view fresh) {
     return true;
   }
   sniffed_ = true;
-  if (sniff_.empty()) return false;
-  sniff_.clear();
-  current_->on_input(data.data(), data.size());  // HTTP/1.1 after all: the bytes held back go first
+  if (held_ == 0) return false;
+  held_ = 0;
+  current_->on_input(joined.data(), joined.size());  // HTTP/1.1 after all: the bytes held back go first
   return true;
 }
 
@@ -48,9 +49,12 @@ void HttpSwitch::on_secured(const TlsInfo& info) {
 }
 
 void HttpSwitch::use_http2(std::string_view first) {
+  if (http2_) return;
   std::string bytes(first);  // they may live in the HTTP/1.1 session's buffer, which goes now
-  auto* h2 = new Http2Connection(env_, transport_, peer_ip_);
-  Protocol* h1 = std::exchange(current_, h2);
+  auto* h1 = static_cast<Http1Session*>(current_);
+  auto* h2 = new Http2Connection(env_, transport_, h1->peer_ip());
+  current_ = h2;
+  http2_ = true;
   h1->on_transport_closed();
   h1->release();
   h2->flush();  // our SETTINGS

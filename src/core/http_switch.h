@@ -3,6 +3,7 @@
 // throughout.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -47,12 +48,14 @@ class HttpSwitch final : public Protocol {
   /// Switches to HTTP/2, with `first` the bytes already read.
   void use_http2(std::string_view first);
 
+  // Kept small: every connection has one.
   SessionEnv& env_;
   SessionTransport& transport_;
-  std::string peer_ip_;
   Protocol* current_;   // the Http1Session, then maybe the Http2Connection
+  bool http2_ = false;  // current_ is the Http2Connection
   bool sniffed_;        // the first bytes were looked at (or need not be)
-  std::string sniff_;   // first bytes too few to tell HTTP/2 from HTTP/1.1 yet
+  uint8_t held_ = 0;    // first bytes too few to tell HTTP/2 from HTTP/1.1 yet ("P", "PR"), in sniff_
+  char sniff_[2];
 };
 
 }  // namespace tiercel
