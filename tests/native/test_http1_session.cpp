@@ -717,7 +717,7 @@ TEST_F(SessionTest, NoSendAfterEofClose) {
 }
 
 // A late answer after on_transport_closed() that frees a pipeline slot calls transport_.resume_reading():
-// with tcp_server.cpp the TcpConnection is already deleted at that point (use after free).
+// with tcp_connection.cpp the TcpConnection is already deleted at that point (use after free).
 TEST_F(SessionTest, LateAnswerAfterCloseDoesNotTouchTheTransport) {
   config_.max_pipelined = 1;
   dispatcher_.defer_all();

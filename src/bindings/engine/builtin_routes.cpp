@@ -106,7 +106,8 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     std::string index;
     struct stat ist {};
-    bool has_index = !rt.static_dir.index.empty() && resolve_under(rt.static_dir.root, rel + "/" + rt.static_dir.index, index) &&
+    const StaticDir& dir = rt.static_dir;
+    bool has_index = !dir.index.empty() && resolve_under(dir.root, rel + "/" + dir.index, index) &&
                      ::stat(index.c_str(), &ist) == 0 && S_ISREG(ist.st_mode);
     std::string_view asked = req.head.path;  // as Robyn: a directory's URL ends in '/', so relative links work
     if ((has_index || rt.static_dir.listing) && !asked.empty() && asked.back() != '/' && asked.substr(0, 2) != "//") {

@@ -84,8 +84,9 @@ void bind_engine(nb::module_& m) {
           nb::arg("authenticate").none() = nb::none(), nb::arg("authenticate_is_async") = false,
           nb::arg("unauthorized").none() = nb::none(), nb::arg("is_const") = false,
           nb::arg("const_result").none() = nb::none(),
-          nb::sig("def __init__(self, method: str, path: str, *, handler: object | None = None, is_async: bool = False, "
-                  "nargs: int = 0, plan: list[tuple[int, str, int, object, object, bool, bool]] | None = None, "
+          nb::sig("def __init__(self, method: str, path: str, *, handler: object | None = None, "
+                  "is_async: bool = False, nargs: int = 0, "
+                  "plan: list[tuple[int, str, int, object, object, bool, bool]] | None = None, "
                   "stream_body_limit: int = 0, answer: tuple[object, object, int, object] | None = None, "
                   "blocking: bool = False, response_headers: list[tuple[str, str]] = [], "
                   "before: list[tuple[object, bool, int]] = [], after: list[tuple[object, bool, int]] = [], "

@@ -20,7 +20,8 @@ uint32_t Engine::add_handler_route(const RouteSpec& s) {
   if (!s.response_headers.empty()) set_response_headers(id, s.response_headers);
   if (!s.before.empty() || !s.after.empty()) set_hooks(id, s.before, s.after);
   if (s.authenticate.is_valid() && !s.authenticate.is_none())
-    set_authentication(id, s.authenticate, s.authenticate_is_async, s.unauthorized.is_valid() ? s.unauthorized : nb::none());
+    set_authentication(id, s.authenticate, s.authenticate_is_async,
+                       s.unauthorized.is_valid() ? s.unauthorized : nb::none());
   if (s.is_const) set_const_response(id, s.const_result.is_valid() ? s.const_result : nb::none());
   return id;
 }
