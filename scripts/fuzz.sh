@@ -13,11 +13,11 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=
 cmake --build build/fuzz -j "$(nproc)"
 mkdir -p build/fuzz/findings
 
-declare -A SEEDS=([fuzz_http1_parser]=seeds [fuzz_http1_session]=session_seeds [fuzz_http2]=http2_seeds
+declare -A SEEDS=([fuzz_http1_parser]=seeds [fuzz_http1_connection]=connection_seeds [fuzz_http2]=http2_seeds
   [fuzz_multipart]=multipart_seeds [fuzz_websocket]=websocket_seeds)
 declare -A FLAGS=([fuzz_http1_parser]=-dict=tests/fuzz/http1.dict)
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(fuzz_http1_parser fuzz_http1_session fuzz_http2 fuzz_multipart fuzz_websocket)
+[ ${#names[@]} -gt 0 ] || names=(fuzz_http1_parser fuzz_http1_connection fuzz_http2 fuzz_multipart fuzz_websocket)
 total=0
 for name in "${names[@]}"; do
   seeds=tests/fuzz/${SEEDS[$name]:?unknown fuzzer $name}

@@ -41,14 +41,14 @@ const char* const kStreamedBody =
 
 }  // namespace
 
-BodyStream::BodyStream(Http1Session* session) : session_(session) { session_->retain(); }
+BodyStream::BodyStream(Http1Connection* conn) : conn_(conn) { conn_->retain(); }
 
 BodyStream::BodyStream(std::string_view whole) : buffered_(whole), ended_(true) {}
 
 BodyStream::~BodyStream() {
-  if (session_) {
-    session_->drop_body_sink(this);
-    session_->release();
+  if (conn_) {
+    conn_->drop_body_sink(this);
+    conn_->release();
   }
 }
 
@@ -56,7 +56,7 @@ bool BodyStream::on_body(std::string_view data) {
   if (mode_ == Mode::kForm) {
     if (form_->feed(data)) return true;
     fail_form();
-    return false;  // the handler answers the error; the session reads no further
+    return false;  // the handler answers the error; the connection reads no further
   }
   buffered_.append(data);
   if (pending(waiter_)) settle(waiter_, "set_result", take_buffered());
@@ -94,7 +94,7 @@ nb::object BodyStream::take_buffered() {
   }
   if (full_) {
     full_ = false;
-    if (session_ && !ended_ && error_status_ < 0) session_->resume_body();  // may feed on_body again at once
+    if (conn_ && !ended_ && error_status_ < 0) conn_->resume_body();  // may feed on_body again at once
   }
   return chunk;
 }
@@ -140,7 +140,7 @@ nb::object BodyStream::form(std::string_view content_type) {
     settle(form_future_, "set_exception", error_object());
   } else if (full_) {
     full_ = false;
-    session_->resume_body();
+    conn_->resume_body();
   }
   return result;
 }
@@ -158,12 +158,12 @@ void BodyStream::fail_form() {
   if (form_future_) settle(form_future_, "set_exception", bad_form_error(form_->error(), form_->error_status()));
 }
 
-void attach_body_stream(nb::handle request, Http1Session& session) {
+void attach_body_stream(nb::handle request, Http1Connection& conn) {
   Request& r = *nb::inst_ptr<Request>(request);
-  auto* stream = new BodyStream(&session);
+  auto* stream = new BodyStream(&conn);
   r.py_stream = nb::cast(stream, nb::rv_policy::take_ownership);
   r.body_streamed = true;
-  session.set_body_sink(stream);
+  conn.set_body_sink(stream);
 }
 
 nb::object streamed_form(Request& r, bool files) {

@@ -8,7 +8,7 @@
 
 #include "bindings/common.h"
 #include "bindings/request.h"
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 
 namespace tiercel::py {
 
@@ -17,8 +17,8 @@ class FormBuilder;
 /// The body of one request as an async iterator of bytes, or fed to a form parser (request.form()).
 class BodyStream : public BodySink {
  public:
-  /// A streamed body, read from `session` as it arrives (the stream keeps the session alive).
-  explicit BodyStream(Http1Session* session);
+  /// A streamed body, read from `connection` as it arrives (the stream keeps the connection alive).
+  explicit BodyStream(Http1Connection* conn);
   /// A body already read whole: one piece.
   explicit BodyStream(std::string_view whole);
   ~BodyStream() override;
@@ -43,10 +43,10 @@ class BodyStream : public BodySink {
   void complete_form();
   void fail_form();
 
-  Http1Session* session_ = nullptr;
+  Http1Connection* conn_ = nullptr;
   Mode mode_ = Mode::kNone;
   std::string buffered_;   // received and not taken yet
-  bool full_ = false;      // on_body said "enough": resume the session once taken
+  bool full_ = false;      // on_body said "enough": resume the connection once taken
   bool ended_ = false;
   int error_status_ = -1;  // set by on_body_error (0: the client left)
   std::string error_message_;
@@ -55,8 +55,8 @@ class BodyStream : public BodySink {
   nb::object form_future_, form_data_, files_;
 };
 
-/// Gives a streamed route's Request its body stream, and the session its sink.
-void attach_body_stream(nb::handle request, Http1Session& session);
+/// Gives a streamed route's Request its body stream, and the connection its sink.
+void attach_body_stream(nb::handle request, Http1Connection& conn);
 /// request.form_data / request.files of a streamed route: once `await request.form()` is done.
 nb::object streamed_form(Request& r, bool files);
 void bind_body_stream(nb::class_<Request>& request_class, nb::module_& m);

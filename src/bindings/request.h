@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "bindings/common.h"
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/tls.h"
 
 namespace tiercel::py {

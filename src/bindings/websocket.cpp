@@ -46,22 +46,22 @@ bool message_payload(nb::handle data, ws::Opcode& op, std::string_view& payload)
   return true;
 }
 
-WsConn::WsConn(std::shared_ptr<WsHost> h, Http1Session& session, std::shared_ptr<WsRoute> r, nb::object req,
+WsConn::WsConn(std::shared_ptr<WsHost> h, Http1Connection& conn, std::shared_ptr<WsRoute> r, nb::object req,
                std::string conn_id)
     : host(std::move(h)),
       route(std::move(r)),
       request(std::move(req)),
       id(std::move(conn_id)),
-      session_(&session),
+      conn_(&conn),
       parser_(host->max_message) {
-  session_->retain();
+  conn_->retain();
   route->connections.insert(this);
   last_frame_ = last_message_ = monotonic_seconds();
 }
 
 WsConn::~WsConn() {
   route->connections.erase(this);
-  session_->release();
+  conn_->release();
 }
 
 void WsHost::maybe_release(WsConn* c, bool later) {
@@ -97,10 +97,10 @@ void WsConn::flush() {
   if (!unflushed_) return;
   unflushed_ = false;
   if (transport_gone) return;
-  session_->flush_output();
+  conn_->flush_output();
   // The socket may have taken everything at once, in which case no on_drained() will come for the senders
   // waiting for room.
-  if (!drain_waiters_.empty() && !session_->output_full()) on_drained();
+  if (!drain_waiters_.empty() && !conn_->output_full()) on_drained();
 }
 
 nb::object WsConn::disconnected() const {
@@ -156,7 +156,7 @@ void WsConn::keepalive_tick() {
     if (ping_sent_ == 0 && now - last_frame_ >= host->ping_interval) {
       std::string frame;
       ws::append_frame(frame, ws::kPing, "tiercel");
-      session_->send_raw(frame);
+      conn_->send_raw(frame);
       ping_sent_ = now;
       if (host->after_callback) host->after_callback();
     }
@@ -202,7 +202,7 @@ void WsConn::on_ping(std::string_view payload) {
   if (state_ == State::kClosed) return;
   std::string frame;
   ws::append_frame(frame, ws::kPong, payload);
-  session_->send_raw(frame);
+  conn_->send_raw(frame);
 }
 
 void WsConn::on_pong(std::string_view) { ping_sent_ = 0; }
@@ -214,9 +214,9 @@ void WsConn::on_close(uint16_t code, std::string_view reason) {
       ws::append_frame(frame, ws::kClose, {});
     else
       ws::append_close(frame, code, {});
-    session_->send_raw(frame);
+    conn_->send_raw(frame);
   }
-  session_->close_upgraded();
+  conn_->close_upgraded();
   finish(code, reason);
 }
 
@@ -224,8 +224,8 @@ void WsConn::fail(uint16_t code, const std::string& reason) {
   if (state_ == State::kClosed) return;
   std::string frame;
   ws::append_close(frame, code, reason);
-  session_->send_raw(frame);
-  session_->close_upgraded();
+  conn_->send_raw(frame);
+  conn_->close_upgraded();
   finish(code, reason);
 }
 
@@ -445,13 +445,13 @@ nb::object WsConn::send(ws::Opcode opcode, std::string_view data) {
   std::string frame;
   ws::append_frame(frame, opcode, data);
   // Frames are written on the loop's next turn, together with the others the handler sends until then.
-  session_->send_raw(frame, true);
+  conn_->send_raw(frame, true);
   if (!unflushed_) {
     unflushed_ = true;
     host->flush_later(shared_from_this());
   }
   if (host->idle_timeout > 0) last_message_ = monotonic_seconds();
-  if (!session_->output_full()) return done_future();
+  if (!conn_->output_full()) return done_future();
   nb::object fut = host->loop.attr("create_future")();
   drain_waiters_.push_back(fut);  // backpressure: the sender waits until the client has read it
   return fut;
@@ -463,7 +463,7 @@ nb::object WsConn::close(uint16_t code, std::string_view reason) {
       throw nb::value_error("a close code is 1000-1003, 1007-1011 or 3000-4999");
     std::string frame;
     ws::append_close(frame, code, reason);
-    session_->send_raw(frame);
+    conn_->send_raw(frame);
     state_ = State::kClosing;
     close_code = code;
     close_reason = std::string(reason);
@@ -471,7 +471,7 @@ nb::object WsConn::close(uint16_t code, std::string_view reason) {
     std::weak_ptr<WsConn> weak = shared_from_this();
     nb::object force = nb::cpp_function([weak]() {
       if (auto c = weak.lock()) {
-        c->session_->close_upgraded();
+        c->conn_->close_upgraded();
         c->finish(c->close_code, c->close_reason);
       }
     });

@@ -13,7 +13,7 @@
 
 #include "bindings/arguments.h"
 #include "bindings/common.h"
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/websocket.h"
 
 namespace tiercel::py {
@@ -43,14 +43,14 @@ struct WsHost : std::enable_shared_from_this<WsHost> {
   void flush_later(const std::shared_ptr<WsConn>& c);
   void flush_all();
   /// Drops `c` from the registry once its transport and its handler are both done (later, on the loop's next
-  /// turn, when `later`: never from inside the session that is closing).
+  /// turn, when `later`: never from inside the connection that is closing).
   void maybe_release(WsConn* c, bool later);
 };
 
 /// One upgraded connection.
 class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public std::enable_shared_from_this<WsConn> {
  public:
-  WsConn(std::shared_ptr<WsHost> host, Http1Session& session, std::shared_ptr<WsRoute> route, nb::object request,
+  WsConn(std::shared_ptr<WsHost> host, Http1Connection& conn, std::shared_ptr<WsRoute> route, nb::object request,
          std::string id);
   ~WsConn() override;
 
@@ -113,7 +113,7 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   void arm_keepalive(double delay);
   void keepalive_tick();
 
-  Http1Session* session_;
+  Http1Connection* conn_;
   ws::Parser parser_;
   State state_ = State::kOpen;
   std::deque<std::pair<ws::Opcode, std::string>> inbox_;
@@ -121,7 +121,7 @@ class WsConn final : public UpgradedProtocol, public ws::FrameHandler, public st
   std::vector<nb::object> drain_waiters_;              // send() futures waiting for the output to drain
   nb::object close_timer_;
   nb::object keepalive_timer_;
-  bool unflushed_ = false;  // frames are waiting in the session's output for flush()
+  bool unflushed_ = false;  // frames are waiting in the connection's output for flush()
   double last_frame_ = 0;    // monotonic seconds of the client's last frame
   double last_message_ = 0;  // of the last message either way
   double ping_sent_ = 0;     // of the ping not answered yet (0: none)
@@ -151,7 +151,7 @@ struct WebSocketHandle {
 bool message_payload(nb::handle data, ws::Opcode& op, std::string_view& payload);
 
 /// Answers a WebSocket upgrade request on a websocket route: 101 and the handler, or 400 saying what is wrong.
-void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Connection& conn,
                      uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
                      std::string_view server_header);
 

@@ -12,7 +12,7 @@ namespace tiercel::py {
 namespace {
 
 /// What is wrong with the upgrade request's headers (empty: nothing).
-std::string header_problem(Http1Session& session, uint64_t seq, const RoutedRequest& req,
+std::string header_problem(Http1Connection& conn, uint64_t seq, const RoutedRequest& req,
                            const std::string_view*& version) {
   const auto& h = req.head.headers;
   auto has_token = [&](std::string_view name, std::string_view token) {
@@ -27,7 +27,7 @@ std::string header_problem(Http1Session& session, uint64_t seq, const RoutedRequ
   if (!version || *version != "13") return "Sec-WebSocket-Version must be 13";
   if (!key || !ws::valid_client_key(*key)) return "missing or malformed Sec-WebSocket-Key";
   if (!req.body.empty()) return "an upgrade request has no body";
-  if (!session.can_upgrade(seq)) return "a WebSocket upgrade cannot follow pipelined requests";
+  if (!conn.can_upgrade(seq)) return "a WebSocket upgrade cannot follow pipelined requests";
   return {};
 }
 
@@ -59,11 +59,11 @@ int fill_arguments(const WsHost& host, const WsRoute& route, nb::handle request,
 
 }  // namespace
 
-void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Session& session,
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Connection& conn,
                      uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
                      std::string_view server_header) {
   const std::string_view* version = nullptr;
-  std::string problem = header_problem(session, seq, req, version);
+  std::string problem = header_problem(conn, seq, req, version);
   std::vector<nb::object> args[3];
   int status = problem.empty() ? fill_arguments(*host, *route, request, args, problem) : 400;
   if (status) {
@@ -71,21 +71,21 @@ void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<
     c.keep_alive = false;
     std::string extra = version && *version != "13" ? "Sec-WebSocket-Version: 13\r\n" : "";
     std::string body = status == 400 ? "Bad WebSocket upgrade: " + problem + "\n" : problem + "\n";
-    ResponseWriter(session.response_buffer(seq), session.env().date_line(), server_header)
+    ResponseWriter(conn.response_buffer(seq), conn.env().date_line(), server_header)
         .text(status, body, c, extra);
-    session.response_done(seq, true);
+    conn.response_done(seq, true);
     return;
   }
   const std::string_view* key = find_header(req.head.headers, "sec-websocket-key");
   std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Accept: " + ws::accept_key(*key) + "\r\n\r\n";
-  auto conn = std::make_shared<WsConn>(host, session, route, std::move(request), std::to_string(++host->next_id));
-  conn->handler_args = std::move(args[0]);
-  conn->connect_args = std::move(args[1]);
-  conn->close_args = std::move(args[2]);
-  host->conns[conn.get()] = conn;
-  session.upgrade(seq, response, conn.get());
-  conn->start();
+  auto upgraded = std::make_shared<WsConn>(host, conn, route, std::move(request), std::to_string(++host->next_id));
+  upgraded->handler_args = std::move(args[0]);
+  upgraded->connect_args = std::move(args[1]);
+  upgraded->close_args = std::move(args[2]);
+  host->conns[upgraded.get()] = upgraded;
+  conn.upgrade(seq, response, upgraded.get());
+  upgraded->start();
 }
 
 }  // namespace tiercel::py

@@ -1,6 +1,6 @@
 // What a connection hands the application: the routes, a routed request, and the interfaces the application
 // implements to answer it (Dispatcher), to take a streamed body (BodySink) and to take over the connection
-// (UpgradedProtocol). HTTP/1.1 and HTTP/2 sessions call them; the Python bindings implement them.
+// (UpgradedProtocol). HTTP/1.1 and HTTP/2 connections call them; the Python bindings implement them.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 
 namespace tiercel {
 
-class Http1Session;
+class Http1Connection;
 struct TlsInfo;  // core/tls.h
 
 /// What a connection itself knows of one route.
@@ -61,7 +61,7 @@ struct RoutedRequest {
   ResponseContext ctx;
   std::string_view peer_ip;         ///< the client's address (from proxy headers when the peer is trusted)
   std::string_view scheme = "http";  ///< "https" when a trusted proxy says so
-  bool body_streamed = false;        ///< `body` is empty: the body follows through Http1Session::set_body_sink
+  bool body_streamed = false;        ///< `body` is empty: the body follows through Http1Connection::set_body_sink
   std::shared_ptr<const TlsInfo> tls;  ///< the connection's TLS (null for plain TCP)
 };
 
@@ -71,7 +71,7 @@ class BodySink {
  public:
   virtual ~BodySink() = default;
   /// The next piece of the body (valid during the call only). False when the sink holds enough for now: the
-  /// session stops reading the connection until Http1Session::resume_body().
+  /// connection stops reading until Http1Connection::resume_body().
   virtual bool on_body(std::string_view data) = 0;
   /// The body is complete.
   virtual void on_body_end() = 0;
@@ -84,12 +84,12 @@ class BodySink {
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
-  /// Answers request `seq`: either writes the response now (session.response_buffer + response_done),
-  /// or calls session.defer(seq, token) and answers later.
-  virtual void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) = 0;
-  /// The session closed before deferred request `token` was answered: stop that work.
+  /// Answers request `seq`: either writes the response now (connection.response_buffer + response_done),
+  /// or calls connection.defer(seq, token) and answers later.
+  virtual void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) = 0;
+  /// The connection closed before deferred request `token` was answered: stop that work.
   virtual void cancel(void* token) noexcept = 0;
-  /// The streamed answer of `token` (see Http1Session::stream_begin) may write again.
+  /// The streamed answer of `token` (see Http1Connection::stream_begin) may write again.
   virtual void on_writable(void* token) noexcept { (void)token; }
 };
 

@@ -15,7 +15,7 @@ namespace tiercel {
 /// per thread stays possible).
 struct LoopBuffers {
   /// Socket reads: TLS ciphertext (handed to OpenSSL at once), cleartext HTTP/2 (handed to nghttp2 at once) and
-  /// HTTP/1.1, which the session parses in place (see Http1Session::on_read_borrowed).
+  /// HTTP/1.1, which the connection parses in place (see Http1Connection::on_read_borrowed).
   char wire[64 * 1024];
   /// TLS plaintext, decrypted for a protocol that takes its input from the loop's buffer.
   char plain[64 * 1024];

@@ -123,7 +123,7 @@ class Http2Callbacks {
 // ---------------------------------------------------------------------------------------------
 // Http2Connection
 
-Http2Connection::Http2Connection(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
+Http2Connection::Http2Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip)
     : env_(env), transport_(transport), peer_ip_(std::move(peer_ip)) {
   nghttp2_session_callbacks* cb = nullptr;
   nghttp2_session_callbacks_new(&cb);
@@ -287,7 +287,7 @@ void Http2Connection::flush() {
       }
     }
     for (Http2Stream* s : std::exchange(drained_, {})) {
-      Http1Session* session = s->gone() ? nullptr : s->session();
+      Http1Connection* session = s->gone() ? nullptr : s->session();
       if (session) session->on_drained();
     }
   } while (want_flush_ && !closed_);
@@ -314,7 +314,7 @@ void Http2Connection::update_idle_deadline() {
 
 uint64_t Http2Connection::stream_deadline(const Http2Stream& s) const noexcept {
   if (s.starved()) return 0;
-  Http1Session* session = s.session();
+  Http1Connection* session = s.session();
   if (!session) return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete yet
   uint64_t d = s.told_full() ? 0 : session->deadline();
   if (s.buffered() != 0) {
@@ -365,7 +365,7 @@ void Http2Connection::on_timeout() {
     flush();
     return;
   }
-  std::vector<Http1Session*> due;
+  std::vector<Http1Connection*> due;
   for (const auto& [id, s] : streams_) {
     uint64_t sd = stream_deadline(*s);
     if (sd == 0 || sd > env_.now_ms) continue;
@@ -383,7 +383,7 @@ void Http2Connection::on_timeout() {
     }
     due.push_back(s->session());
   }
-  for (Http1Session* session : due) session->on_timeout();
+  for (Http1Connection* session : due) session->on_timeout();
   flush();
 }
 

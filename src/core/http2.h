@@ -1,5 +1,5 @@
 // HTTP/2 (RFC 9113) with nghttp2 for framing, HPACK and flow control, bridged onto the HTTP/1.1 pipeline: each
-// stream's request goes to an Http1Session of its own as HTTP/1.1 bytes, and the answer that session writes is
+// stream's request goes to an Http1Connection of its own as HTTP/1.1 bytes, and the answer that session writes is
 // turned back into HEADERS and DATA frames. Routing, middleware, streaming, server-sent events, static files and
 // the limits therefore work unchanged over HTTP/2.
 #pragma once
@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/protocol.h"
 
 typedef struct nghttp2_session nghttp2_session;
@@ -30,10 +30,10 @@ inline bool looks_like_h2_preface(std::string_view first) noexcept {
   return n > 0 && first.substr(0, n) == kHttp2Preface.substr(0, n);
 }
 
-/// One HTTP/2 connection, driven by its transport like an Http1Session: bytes in, frames out.
+/// One HTTP/2 connection, driven by its transport like an Http1Connection: bytes in, frames out.
 class Http2Connection final : public Protocol {
  public:
-  Http2Connection(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
+  Http2Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip);
   ~Http2Connection() override;
   Http2Connection(const Http2Connection&) = delete;
   Http2Connection& operator=(const Http2Connection&) = delete;
@@ -62,8 +62,8 @@ class Http2Connection final : public Protocol {
   size_t open_streams() const noexcept { return streams_.size(); }
 
   // --- for streams ---
-  SessionEnv& env() noexcept { return env_; }
-  SessionTransport& transport() noexcept { return transport_; }
+  ConnectionEnv& env() noexcept { return env_; }
+  Transport& transport() noexcept { return transport_; }
   const std::string& peer_ip() const noexcept { return peer_ip_; }
   nghttp2_session* ng() noexcept { return ng_; }
   /// Sends what nghttp2 has queued (later, when called from inside nghttp2's callbacks).
@@ -92,8 +92,8 @@ class Http2Connection final : public Protocol {
   void after_callbacks();
   void update_idle_deadline();
 
-  SessionEnv& env_;
-  SessionTransport& transport_;
+  ConnectionEnv& env_;
+  Transport& transport_;
   std::string peer_ip_;
   nghttp2_session* ng_ = nullptr;
   std::map<int32_t, std::unique_ptr<Http2Stream>> streams_;

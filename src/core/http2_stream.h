@@ -1,5 +1,5 @@
-// One HTTP/2 stream bridged onto an Http1Session (see http2.h): the request goes in as HTTP/1.1 bytes, the answer
-// comes back through the SessionTransport interface and leaves as HEADERS and DATA. Private to http2.cpp.
+// One HTTP/2 stream bridged onto an Http1Connection (see http2.h): the request goes in as HTTP/1.1 bytes, the answer
+// comes back through the Transport interface and leaves as HEADERS and DATA. Private to http2.cpp.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -30,9 +30,9 @@ inline bool connection_specific(std::string_view name) {
 
 }  // namespace http2_detail
 
-/// One stream: its request, as HTTP/1.1 bytes, goes to an Http1Session of its own, whose answer comes back through
+/// One stream: its request, as HTTP/1.1 bytes, goes to an Http1Connection of its own, whose answer comes back through
 /// this transport and leaves as HEADERS and DATA.
-class Http2Stream final : public SessionTransport {
+class Http2Stream final : public Transport {
  public:
   Http2Stream(Http2Connection& conn, int32_t id) : conn_(conn), id_(id), opened_ms_(conn.env().now_ms) {}
   ~Http2Stream() override { end_session(); }
@@ -62,7 +62,7 @@ class Http2Stream final : public SessionTransport {
 
   /// The request's header block is complete: hand it to a session of its own.
   void dispatch(bool end_stream) {
-    session_ = new Http1Session(conn_.env(), *this, conn_.peer_ip());
+    session_ = new Http1Connection(conn_.env(), *this, conn_.peer_ip());
     std::string request;
     request.reserve(method_.size() + path_.size() + authority_.size() + head_.size() + cookie_.size() + 80);
     request.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\n");
@@ -119,7 +119,7 @@ class Http2Stream final : public SessionTransport {
   void end_session() {
     gone_ = true;
     if (!session_) return;
-    Http1Session* s = std::exchange(session_, nullptr);
+    Http1Connection* s = std::exchange(session_, nullptr);
     s->on_transport_closed();
     s->release();
   }
@@ -128,7 +128,7 @@ class Http2Stream final : public SessionTransport {
   /// When the request's header block began (a block never finished holds the whole connection).
   uint64_t opened_ms() const noexcept { return opened_ms_; }
 
-  // --- SessionTransport: the answer, as HTTP/1.1 bytes ---
+  // --- Transport: the answer, as HTTP/1.1 bytes ---
   void send(std::string& out) override {
     if (!gone_) take_response(out);
     out.clear();
@@ -187,7 +187,7 @@ class Http2Stream final : public SessionTransport {
 
   std::shared_ptr<const TlsInfo> tls() const override { return conn_.transport().tls(); }
 
-  Http1Session* session() const noexcept { return session_; }
+  Http1Connection* session() const noexcept { return session_; }
 
   /// nghttp2 asks for DATA: what the body has so far.
   ssize_t read_body(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -337,7 +337,7 @@ class Http2Stream final : public SessionTransport {
   Http2Connection& conn_;
   int32_t id_;
   uint64_t opened_ms_;
-  Http1Session* session_ = nullptr;
+  Http1Connection* session_ = nullptr;
   std::string method_, path_, authority_, head_, cookie_;
   size_t header_bytes_ = 0;
   bool has_length_ = false, has_host_ = false, chunked_request_ = false, head_request_ = false;

@@ -9,8 +9,8 @@
 
 namespace tiercel {
 
-HttpSwitch::HttpSwitch(SessionEnv& env, SessionTransport& transport, std::string peer_ip, bool sniff_h2c)
-    : env_(env), transport_(transport), current_(new Http1Session(env, transport, std::move(peer_ip))),
+HttpSwitch::HttpSwitch(ConnectionEnv& env, Transport& transport, std::string peer_ip, bool sniff_h2c)
+    : env_(env), transport_(transport), current_(new Http1Connection(env, transport, std::move(peer_ip))),
       sniffed_(!sniff_h2c) {}
 
 void HttpSwitch::release() noexcept {
@@ -50,8 +50,8 @@ void HttpSwitch::on_secured(const TlsInfo& info) {
 
 void HttpSwitch::use_http2(std::string_view first) {
   if (http2_) return;
-  std::string bytes(first);  // they may live in the HTTP/1.1 session's buffer, which goes now
-  auto* h1 = static_cast<Http1Session*>(current_);
+  std::string bytes(first);  // they may live in the HTTP/1.1 connection's buffer, which goes now
+  auto* h1 = static_cast<Http1Connection*>(current_);
   auto* h2 = new Http2Connection(env_, transport_, h1->peer_ip());
   current_ = h2;
   http2_ = true;

@@ -7,18 +7,18 @@
 #include <string>
 #include <string_view>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/protocol.h"
 
 namespace tiercel {
 
-/// HTTP/1.1 (an Http1Session, made at once so that its header timeout runs from the connection's start) until the
+/// HTTP/1.1 (an Http1Connection, made at once so that its header timeout runs from the connection's start) until the
 /// switch to HTTP/2 (an Http2Connection), which happens at most once, before any request. Everything else is
 /// forwarded to the one in use.
 class HttpSwitch final : public Protocol {
  public:
   /// `sniff_h2c`: look at a cleartext connection's first bytes for the HTTP/2 preface.
-  HttpSwitch(SessionEnv& env, SessionTransport& transport, std::string peer_ip, bool sniff_h2c);
+  HttpSwitch(ConnectionEnv& env, Transport& transport, std::string peer_ip, bool sniff_h2c);
   HttpSwitch(const HttpSwitch&) = delete;
   HttpSwitch& operator=(const HttpSwitch&) = delete;
 
@@ -49,9 +49,9 @@ class HttpSwitch final : public Protocol {
   void use_http2(std::string_view first);
 
   // Kept small: every connection has one.
-  SessionEnv& env_;
-  SessionTransport& transport_;
-  Protocol* current_;   // the Http1Session, then maybe the Http2Connection
+  ConnectionEnv& env_;
+  Transport& transport_;
+  Protocol* current_;   // the Http1Connection, then maybe the Http2Connection
   bool http2_ = false;  // current_ is the Http2Connection
   bool sniffed_;        // the first bytes were looked at (or need not be)
   uint8_t held_ = 0;    // first bytes too few to tell HTTP/2 from HTTP/1.1 yet ("P", "PR"), in sniff_

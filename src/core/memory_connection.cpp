@@ -1,4 +1,4 @@
-// The in-memory connection: the session sees exactly what a socket would give it.
+// The in-memory connection: the connection sees exactly what a socket would give it.
 #include "core/memory_connection.h"
 
 #include <algorithm>
@@ -10,10 +10,10 @@
 
 namespace tiercel {
 
-MemoryConnection::MemoryConnection(SessionEnv& env, std::string peer_ip, MemoryLoop loop) : env_(env), loop_(loop) {
+MemoryConnection::MemoryConnection(ConnectionEnv& env, std::string peer_ip, MemoryLoop loop) : env_(env), loop_(loop) {
   refresh_clock();
-  session_ = new Http1Session(env_, transport_, std::move(peer_ip));
-  // A session resumes reading from inside its own calls: with no loop to come back later, the input that waited
+  http1_ = new Http1Connection(env_, transport_, std::move(peer_ip));
+  // A connection resumes reading from inside its own calls: with no loop to come back later, the input that waited
   // is read at once (pump() does not nest: from inside a read the outer loop goes on).
   transport_.set_on_resume([this] {
     if (loop_ == MemoryLoop::kImmediate) pump();
@@ -54,22 +54,22 @@ void MemoryConnection::pump() {
     size_t waiting = backlog_.size() - backlog_pos_;
     const char* from = backlog_.data() + backlog_pos_;
     size_t n;
-    if (borrowing_ && !session_->holds_input()) {
+    if (borrowing_ && !http1_->holds_input()) {
       // As TcpConnection reads into the loop's buffer: here one of its own, freed right after, so that a view the
-      // session kept into it is a use-after-free under ASan.
+      // connection kept into it is a use-after-free under ASan.
       n = std::min({read_size_, kLoopBuffer, waiting});
       auto borrowed = std::make_unique<char[]>(n);
       std::memcpy(borrowed.get(), from, n);
       backlog_pos_ += n;
       delivered_ += n;
-      session_->on_read_borrowed(borrowed.get(), n);
+      http1_->on_read_borrowed(borrowed.get(), n);
     } else {
-      auto [p, space] = session_->read_space(min_free_);
+      auto [p, space] = http1_->read_space(min_free_);
       n = std::min({read_size_, space, waiting});
       std::memcpy(p, from, n);
       backlog_pos_ += n;
       delivered_ += n;
-      session_->on_read(n);
+      http1_->on_read(n);
     }
   }
   pumping_ = false;
@@ -78,32 +78,32 @@ void MemoryConnection::pump() {
 void MemoryConnection::disconnect() {
   if (peer_closed_) return;
   peer_closed_ = true;
-  Http1Session* s = std::exchange(session_, nullptr);
+  Http1Connection* s = std::exchange(http1_, nullptr);
   s->on_transport_closed();
   transport_.mark_dead();
-  s->release();  // deferred answers may keep the session alive a little longer
+  s->release();  // deferred answers may keep the connection alive a little longer
 }
 
 void MemoryConnection::eof() {
   if (eof_ || peer_closed_) return;
   eof_ = true;
-  // TcpConnection tells the session only when it has not asked to close itself.
-  if (!transport_.close_requested()) session_->on_eof();
+  // TcpConnection tells the connection only when it has not asked to close itself.
+  if (!transport_.close_requested()) http1_->on_eof();
 }
 
 void MemoryConnection::drain(size_t n) {
   if (peer_closed_) return;
   if (!transport_.drain(n) || transport_.close_requested()) return;  // closing: a socket shuts down instead
   refresh_clock();
-  session_->on_drained();
+  http1_->on_drained();
 }
 
 bool MemoryConnection::advance_to(uint64_t now_ms) {
   env_.now_ms = now_ms;
   if (peer_closed_) return false;
-  uint64_t d = session_->deadline();
+  uint64_t d = http1_->deadline();
   if (d == 0 || d > now_ms) return false;
-  session_->on_timeout();
+  http1_->on_timeout();
   return true;
 }
 

@@ -1,6 +1,6 @@
-// The in-memory transport (DESIGN §8): a SessionTransport whose peer is the program itself. It keeps what the
+// The in-memory transport (DESIGN §8): a Transport whose peer is the program itself. It keeps what the
 // server sends, models a peer that reads at once or only when told, and notes every call, so that the TestClient,
-// the native tests and the fuzzers drive the server's own sessions through one transport.
+// the native tests and the fuzzers drive the server's own connections through one transport.
 #pragma once
 
 #include <cstddef>
@@ -14,11 +14,11 @@
 
 namespace tiercel {
 
-class MemoryTransport final : public SessionTransport {
+class MemoryTransport final : public Transport {
  public:
-  using SessionTransport::send;
+  using Transport::send;
 
-  // --- SessionTransport: what the server does ---
+  // --- Transport: what the server does ---
   void send(std::string& out) override;
   void close() override;
   void pause_reading() override;
@@ -30,7 +30,7 @@ class MemoryTransport final : public SessionTransport {
   /// A slow peer leaves what was sent unsent until drain(); a fast one (the default) reads everything at once.
   void set_slow(bool slow) noexcept { slow_ = slow; }
   /// The peer read `n` bytes (all when n exceeds what is queued). Returns true when nothing is left, which is when
-  /// a socket transport tells the session on_drained().
+  /// a socket transport tells the connection on_drained().
   bool drain(size_t n = SIZE_MAX) noexcept;
   /// Called after the server sent bytes or asked to close (the peer's wake-up).
   void set_on_output(std::function<void()> fn) { on_output_ = std::move(fn); }

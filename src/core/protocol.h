@@ -1,5 +1,5 @@
 // What a connection carries, as its transport sees it: bytes in, and the transport's events (written, peer's end,
-// deadlines, shutdown). HTTP/1.1 (Http1Session) and HTTP/2 (Http2Connection) implement it, and so do the layers a
+// deadlines, shutdown). HTTP/1.1 (Http1Connection) and HTTP/2 (Http2Connection) implement it, and so do the layers a
 // transport puts between itself and them (TlsLayer, HttpSwitch), so a transport never asks which one it carries.
 #pragma once
 
@@ -11,7 +11,7 @@ namespace tiercel {
 
 struct TlsInfo;  // core/tls.h
 
-/// The protocol side of a connection. Its transport (a SessionTransport it was made with) is where it sends.
+/// The protocol side of a connection. Its transport (a Transport it was made with) is where it sends.
 class Protocol {
  public:
   // --- input ---
@@ -40,7 +40,7 @@ class Protocol {
   /// Draining, between requests, in the grace before on_timeout() closes: input already waiting in the transport
   /// should be read first.
   virtual bool drain_waiting() const noexcept { return false; }
-  /// The loop's next turn, asked for with SessionTransport::wake_later().
+  /// The loop's next turn, asked for with Transport::wake_later().
   virtual void on_later() {}
   /// Frees output buffers a large answer grew, where nothing waits in them (once a second).
   virtual void shed_output() noexcept {}

@@ -26,7 +26,7 @@ TcpConnection::TcpConnection(TcpServer& server, EventLoop& loop) : server_(serve
 
 void TcpConnection::start(std::string peer_ip) {
   uv_tcp_nodelay(&handle_, 1);
-  SessionEnv& env = server_.env();
+  ConnectionEnv& env = server_.env();
   if (const auto& context = server_.tls()) {
     auto* tls = new TlsLayer(context, *this, env, loop_.buffers().plain);
     // HTTP/2 over TLS is chosen by ALPN only, never by the first bytes.

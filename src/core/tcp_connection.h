@@ -43,7 +43,7 @@ class TcpConnection final : public TlsLayer::Wire {
   /// Closes at once (the socket is closed; the connection is freed in the close callback).
   void hard_close();
 
-  // --- SessionTransport (the protocol's, or the TLS layer's) ---
+  // --- Transport (the protocol's, or the TLS layer's) ---
   void send(std::string& out) override { send(out, {}); }
   /// Bytes as they go on the wire: one write (a writev with a tail); only what the socket did not take is copied.
   void send(std::string& out, std::string_view tail) override;

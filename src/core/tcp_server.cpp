@@ -121,7 +121,7 @@ void TcpServer::drain_connections() {
   refresh_clock();
   // drain() may close a connection, which only schedules its removal: iterating a copy is not needed.
   for (auto* c : connections_) c->drain();
-  // Connections between requests close after a grace of a tenth of a second (Http1Session::drain): the sweep
+  // Connections between requests close after a grace of a tenth of a second (Http1Connection::drain): the sweep
   // looks at deadlines that often from now on rather than once a second.
   if (sweep_running_) uv_timer_stop(&sweep_);
   sweep_every_ms_ = kDrainSweepMs;

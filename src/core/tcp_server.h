@@ -11,7 +11,7 @@
 #include <unordered_set>
 
 #include "core/event_loop.h"
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/memory_return.h"
 #include "core/tls.h"
 
@@ -37,10 +37,10 @@ class TcpServer {
   void stop_listening();
   /// Closes connections that have no request in progress; others close after their current response.
   void close_idle_connections();
-  /// Graceful shutdown: every connection drains (Http1Session::drain).
+  /// Graceful shutdown: every connection drains (Http1Connection::drain).
   void drain_connections();
   size_t connection_count() const noexcept { return connections_.size(); }
-  SessionEnv& env() noexcept { return env_; }
+  ConnectionEnv& env() noexcept { return env_; }
   /// Serve TLS (new connections; those open keep theirs), or plain TCP with null.
   void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
   const std::shared_ptr<const TlsContext>& tls() const noexcept { return tls_; }
@@ -62,7 +62,7 @@ class TcpServer {
   // Internal, for TcpConnection.
   void on_connection_closed(TcpConnection* c);
   void refresh_clock();
-  /// Calls `c->on_later()` from the loop's next turn: TLS input buffered that its session can take again, or an
+  /// Calls `c->on_later()` from the loop's next turn: TLS input buffered that its connection can take again, or an
   /// HTTP/2 connection's streams to free outside the calls in progress.
   void later(TcpConnection* c);
   void on_tls_failure(const std::string& error);
@@ -79,7 +79,7 @@ class TcpServer {
   void count_limited_time();
 
   EventLoop& loop_;
-  SessionEnv env_;
+  ConnectionEnv env_;
   uv_tcp_t listener_;
   bool listening_ = false;
   uv_timer_t sweep_;

@@ -11,7 +11,7 @@ constexpr std::string_view kPlainHttpOnTlsPort =
     "Connection: close\r\n\r\nThis port speaks HTTPS: send the request with https://.\n";
 }  // namespace
 
-TlsLayer::TlsLayer(std::shared_ptr<const TlsContext> context, Wire& wire, SessionEnv& env, std::span<char> plain)
+TlsLayer::TlsLayer(std::shared_ptr<const TlsContext> context, Wire& wire, ConnectionEnv& env, std::span<char> plain)
     : tls_(std::move(context)),
       wire_(wire),
       env_(env),
@@ -58,7 +58,7 @@ void TlsLayer::refuse() {
 
 void TlsLayer::pump() {
   while (wire_.taking_input()) {
-    // HTTP/1.1 reads into the session's buffer only after part of a request, as a socket read does.
+    // HTTP/1.1 reads into the connection's buffer only after part of a request, as a socket read does.
     auto [p, n] = inner_->own_input_space();
     bool shared = p == nullptr;
     if (shared) {

@@ -1,7 +1,7 @@
 // TLS as a layer between a transport and the protocol it carries: ciphertext from the wire is decrypted for the
 // protocol, the protocol's output is encrypted for the wire; the handshake (bounded by header_timeout), its ALPN
 // result, close_notify, and plain HTTP sent to the TLS port are handled here. OpenSSL's engine is TlsConnection
-// (core/tls.h); the transport below sees a Protocol, the protocol above sees a SessionTransport.
+// (core/tls.h); the transport below sees a Protocol, the protocol above sees a Transport.
 #pragma once
 
 #include <cstdint>
@@ -9,17 +9,17 @@
 #include <span>
 #include <string>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/protocol.h"
 #include "core/tls.h"
 #include "core/transport.h"
 
 namespace tiercel {
 
-class TlsLayer final : public Protocol, public SessionTransport {
+class TlsLayer final : public Protocol, public Transport {
  public:
   /// The transport under the layer: where ciphertext goes, plus what the layer must know of it.
-  class Wire : public SessionTransport {
+  class Wire : public Transport {
    public:
     /// Whether input would be taken now: reading, and not closing.
     virtual bool taking_input() const noexcept = 0;
@@ -34,7 +34,7 @@ class TlsLayer final : public Protocol, public SessionTransport {
   };
 
   /// `plain`: the loop's buffer that plaintext is decrypted into, for a protocol that takes the loop's buffer.
-  TlsLayer(std::shared_ptr<const TlsContext> context, Wire& wire, SessionEnv& env, std::span<char> plain);
+  TlsLayer(std::shared_ptr<const TlsContext> context, Wire& wire, ConnectionEnv& env, std::span<char> plain);
   TlsLayer(const TlsLayer&) = delete;
   TlsLayer& operator=(const TlsLayer&) = delete;
   /// The protocol the plaintext is for (made with this layer as its transport); freed with the layer.
@@ -56,7 +56,7 @@ class TlsLayer final : public Protocol, public SessionTransport {
   void on_transport_closed() override { inner_->on_transport_closed(); }
   void release() noexcept override;
 
-  // --- SessionTransport: the protocol's side (plaintext out) ---
+  // --- Transport: the protocol's side (plaintext out) ---
   void send(std::string& out) override { send(out, {}); }
   void send(std::string& out, std::string_view tail) override;
   /// Sends our close_notify, then closes the wire once everything is written.
@@ -81,7 +81,7 @@ class TlsLayer final : public Protocol, public SessionTransport {
 
   TlsConnection tls_;
   Wire& wire_;
-  SessionEnv& env_;
+  ConnectionEnv& env_;
   std::span<char> plain_;
   Protocol* inner_ = nullptr;
   uint64_t handshake_deadline_;  // the handshake must be done by then (0: done, or refused)

@@ -1,4 +1,4 @@
-// The transport behind a connection's session (TCP, TLS, an HTTP/2 stream, memory): what a session sends through
+// The transport under an HTTP/1.1 connection (TCP, TLS, an HTTP/2 stream, memory): what the connection sends through
 // and how it asks for more input.
 #pragma once
 
@@ -26,10 +26,10 @@ inline void clear_sent(std::string& buffer) noexcept {
   }
 }
 
-/// The transport behind a session.
-class SessionTransport {
+/// The transport behind a connection.
+class Transport {
  public:
-  virtual ~SessionTransport() = default;
+  virtual ~Transport() = default;
   /// Sends the bytes of `out` and clears it.
   virtual void send(std::string& out) = 0;
   /// Sends `out` then `tail` and clears `out`. `tail` need only live during the call: a transport that can

@@ -1,4 +1,4 @@
-// libFuzzer target for Http2Connection (src/core/http2.cpp: nghttp2 bridged onto one Http1Session per stream) over
+// libFuzzer target for Http2Connection (src/core/http2.cpp: nghttp2 bridged onto one Http1Connection per stream) over
 // the in-memory transport, played the way tcp_server.cpp plays it (on_later() runs after a step when the connection
 // asked for the loop's next turn with wake_later()). Random bytes never get past the preface and HPACK, so the
 // input is a script: each op builds client frames (header blocks from a client-side HPACK deflater, frame headers
@@ -266,7 +266,7 @@ class Run {
 
   tiercel::ServerConfig config_;
   ScriptedDispatcher d_;
-  tiercel::SessionEnv env_;
+  tiercel::ConnectionEnv env_;
   tiercel::MemoryTransport t_;
   std::unique_ptr<tiercel::Http2Connection> conn_;
   nghttp2_hd_deflater* deflater_ = nullptr;
@@ -585,7 +585,7 @@ void Run::settle() {
 
 /// Invariants after every step.
 void Run::after_step(const char* what) {
-  // The loop's next turn: what the connection asked for with wake_later() (streams closed inside a session).
+  // The loop's next turn: what the connection asked for with wake_later() (streams closed inside a connection).
   while (conn_ && t_.take_wake()) {
     conn_->on_later();
     if (!conn_) break;

@@ -1,6 +1,6 @@
-// Test support for driving Http1Session through the in-memory transport (core/memory_connection.h): a scriptable
+// Test support for driving Http1Connection through the in-memory transport (core/memory_connection.h): a scriptable
 // Dispatcher whose answers derive from the request and can be held and completed in any order, and a connection
-// that owns its SessionEnv and answers what is still pending when it goes. Shared by tests/native (GoogleTest) and
+// that owns its ConnectionEnv and answers what is still pending when it goes. Shared by tests/native (GoogleTest) and
 // tests/fuzz (libFuzzer), so it must not depend on either.
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/memory_connection.h"
 #include "core/response_writer.h"
 #include "core/router.h"
@@ -35,7 +35,7 @@ inline uint32_t fnv1a(std::string_view s) noexcept {
 
 /// What the dispatcher saw of one request, copied (RoutedRequest's views die with dispatch()).
 struct SeenRequest {
-  Http1Session* session = nullptr;
+  Http1Connection* conn = nullptr;
   uint64_t seq = 0;
   std::string method;
   std::string target;
@@ -46,9 +46,9 @@ struct SeenRequest {
   std::string peer_ip;
 };
 
-/// A deferred answer held by ScriptedDispatcher; its address is the token given to Http1Session::defer.
+/// A deferred answer held by ScriptedDispatcher; its address is the token given to Http1Connection::defer.
 struct PendingAnswer {
-  Http1Session* session = nullptr;
+  Http1Connection* conn = nullptr;
   uint64_t seq = 0;
   size_t seen_index = 0;  ///< index into ScriptedDispatcher::seen()
   int cancels = 0;        ///< Dispatcher::cancel calls for this token (must end up 0 or 1)
@@ -78,9 +78,9 @@ class ScriptedDispatcher final : public Dispatcher {
     policy_ = [](const SeenRequest&) { return true; };
   }
 
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override {
     SeenRequest s;
-    s.session = &session;
+    s.conn = &conn;
     s.seq = seq;
     s.method = std::string(req.head.method);
     s.target = std::string(req.head.target);
@@ -89,20 +89,20 @@ class ScriptedDispatcher final : public Dispatcher {
     for (const auto& p : req.params) s.params.emplace_back(std::string(p.name), std::string(p.value));
     s.ctx = req.ctx;
     s.peer_ip = std::string(req.peer_ip);
-    if (session.closed()) ++dispatch_after_close_;
+    if (conn.closed()) ++dispatch_after_close_;
     seen_.push_back(std::move(s));
     const SeenRequest& rec = seen_.back();
     if (policy_ && policy_(rec)) {
       auto p = std::make_unique<PendingAnswer>();
-      p->session = &session;
+      p->conn = &conn;
       p->seq = seq;
       p->seen_index = seen_.size() - 1;
-      session.retain();
-      session.defer(seq, p.get());
+      conn.retain();
+      conn.defer(seq, p.get());
       pending_.push_back(p.get());
       answers_.push_back(std::move(p));
     } else {
-      write_answer(session, rec, false);
+      write_answer(conn, rec, false);
     }
   }
 
@@ -114,21 +114,21 @@ class ScriptedDispatcher final : public Dispatcher {
   }
 
   /// Answers pending()[i] and drops the reference it held: response_done, then release() — also for a
-  /// cancelled answer, as the contract asks of late answers (the session may be freed here).
+  /// cancelled answer, as the contract asks of late answers (the connection may be freed here).
   void complete(size_t i, bool close = false) {
     PendingAnswer* p = pending_.at(i);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     p->answered = true;
-    Http1Session* s = p->session;
+    Http1Connection* s = p->conn;
     write_answer(*s, seen_[p->seen_index], close);
     s->release();
   }
   void complete_oldest(bool close = false) { complete(0, close); }
   void complete_newest(bool close = false) { complete(pending_.size() - 1, close); }
-  /// Answers every pending request of `session` (all sessions when null), oldest first.
-  void complete_all(Http1Session* session = nullptr) {
+  /// Answers every pending request of `connection` (all connections when null), oldest first.
+  void complete_all(Http1Connection* conn = nullptr) {
     for (size_t i = 0; i < pending_.size();) {
-      if (session == nullptr || pending_[i]->session == session) {
+      if (conn == nullptr || pending_[i]->conn == conn) {
         complete(i);
       } else {
         ++i;
@@ -143,7 +143,7 @@ class ScriptedDispatcher final : public Dispatcher {
   const std::vector<SeenRequest>& seen() const noexcept { return seen_; }
   /// seq of each cancel() call, in call order.
   const std::vector<uint64_t>& cancel_log() const noexcept { return cancel_log_; }
-  /// dispatch() calls that came after the session's transport had closed.
+  /// dispatch() calls that came after the connection's transport had closed.
   int dispatch_after_close() const noexcept { return dispatch_after_close_; }
 
   /// The body prefix that identifies request `s`: "<seq> <METHOD> <target> <body length> <fnv of body>\n".
@@ -178,24 +178,24 @@ class ScriptedDispatcher final : public Dispatcher {
   }
 
  private:
-  static void write_answer(Http1Session& session, const SeenRequest& s, bool close) {
+  static void write_answer(Http1Connection& conn, const SeenRequest& s, bool close) {
     ResponseContext ctx = s.ctx;
     if (close) ctx.keep_alive = false;
     std::string body = answer_body(s);
     body.append(static_cast<size_t>(std::min<uint64_t>(query_number(s.target, "pad", 0), 1u << 20)), 'p');
     int status = static_cast<int>(query_number(s.target, "status", 200));
     if (status != 204 && status != 304) status = 200;  // only statuses whose framing the checkers know
-    ResponseWriter w(session.response_buffer(s.seq), session.env().date_line(), session.env().config.server_header);
+    ResponseWriter w(conn.response_buffer(s.seq), conn.env().date_line(), conn.env().config.server_header);
     w.start(status);
     w.header("X-Seq", std::to_string(s.seq));
     w.header("Content-Type", "text/plain");
     if (close) {
       w.finish(body, ctx);
-      session.response_done(s.seq, close);
+      conn.response_done(s.seq, close);
     } else if (w.finish_head(body.size(), ctx)) {
-      session.response_done(s.seq, body);  // a large body may go out from `body` itself, uncopied
+      conn.response_done(s.seq, body);  // a large body may go out from `body` itself, uncopied
     } else {
-      session.response_done(s.seq);
+      conn.response_done(s.seq);
     }
   }
 
@@ -207,14 +207,14 @@ class ScriptedDispatcher final : public Dispatcher {
   int dispatch_after_close_ = 0;
 };
 
-/// The SessionEnv of a ScriptedConnection, built before the connection that refers to it.
+/// The ConnectionEnv of a ScriptedConnection, built before the connection that refers to it.
 struct ScriptedEnv {
-  SessionEnv owned_env;
+  ConnectionEnv owned_env;
 };
 
-/// A MemoryConnection (MemoryLoop::kStepped: the test plays the loop) with its own SessionEnv, whose clock starts
+/// A MemoryConnection (MemoryLoop::kStepped: the test plays the loop) with its own ConnectionEnv, whose clock starts
 /// at `now_ms` and whose Date is fixed; when it goes it closes and answers what `dispatcher` still holds for it, so
-/// that the session is freed.
+/// that the connection is freed.
 class ScriptedConnection : private ScriptedEnv, public MemoryConnection {
  public:
   static constexpr std::string_view kPeerIp = "203.0.113.7";  // RFC 5737 TEST-NET-3
@@ -227,7 +227,7 @@ class ScriptedConnection : private ScriptedEnv, public MemoryConnection {
   ScriptedConnection(const ScriptedConnection&) = delete;
   ScriptedConnection& operator=(const ScriptedConnection&) = delete;
   ~ScriptedConnection() {
-    Http1Session* s = session();
+    Http1Connection* s = http1();
     disconnect();
     dispatcher_.complete_all(s);  // null (closed before): every answer the dispatcher holds
   }

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/memory_connection.h"
 
 namespace tiercel {
@@ -13,18 +13,18 @@ namespace {
 /// Defers POST /up and sinks its body; answers anything else with "ok" at once.
 class SinkDispatcher final : public Dispatcher, public BodySink {
  public:
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest& req) override {
     if (!req.body_streamed) {
-      std::string& out = session.response_buffer(seq);
+      std::string& out = http1.response_buffer(seq);
       out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-      session.response_done(seq);
+      http1.response_done(seq);
       return;
     }
-    session_ = &session;
+    http1_ = &http1;
     seq_ = seq;
-    session.defer(seq, this);
+    http1.defer(seq, this);
     if (answer_at_once) return answer("early");
-    session.set_body_sink(this);
+    http1.set_body_sink(this);
   }
   void cancel(void*) noexcept override { ++cancels; }
   bool on_body(std::string_view data) override {
@@ -38,14 +38,14 @@ class SinkDispatcher final : public Dispatcher, public BodySink {
     message = m;
   }
   void answer(std::string_view text) {
-    std::string& out = session_->response_buffer(seq_);
+    std::string& out = http1_->response_buffer(seq_);
     out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(text.size()) + "\r\n";
-    if (session_->closes_after(seq_)) out += "Connection: close\r\n";
+    if (http1_->closes_after(seq_)) out += "Connection: close\r\n";
     out += "\r\n";
     out += text;
-    session_->response_done(seq_);
+    http1_->response_done(seq_);
   }
-  Http1Session* session_ = nullptr;
+  Http1Connection* http1_ = nullptr;
   uint64_t seq_ = 0;
   std::string body, message;
   size_t hold_above = SIZE_MAX;
@@ -66,10 +66,10 @@ struct Harness {
   ServerConfig config;
   RouteTable routes;
   SinkDispatcher dispatcher;
-  SessionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
+  ConnectionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
   MemoryConnection conn{env, "127.0.0.1", MemoryLoop::kStepped};
   MemoryTransport& transport = conn.transport();
-  Http1Session* session = conn.session();
+  Http1Connection* http1 = conn.http1();
 };
 
 TEST(BodyStream, PiecesArriveAsTheyComeAndPipeliningGoesOn) {
@@ -103,7 +103,7 @@ TEST(BodyStream, ContentLengthOverTheRouteLimitIsRefusedBeforeDispatch) {
   Harness h;
   h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
   EXPECT_EQ(h.dispatcher.seq_, 0u);
-  EXPECT_EQ(h.dispatcher.session_, nullptr);
+  EXPECT_EQ(h.dispatcher.http1_, nullptr);
   EXPECT_EQ(h.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
   Harness g;  // a route that reads its body whole keeps max_body
   g.conn.feed("GET /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n");
@@ -119,7 +119,7 @@ TEST(BodyStream, BackpressureStopsReadingUntilResumed) {
   EXPECT_EQ(h.dispatcher.body.size(), 15u);
   EXPECT_EQ(h.conn.backlog().size(), 10u);
   h.dispatcher.hold_above = SIZE_MAX;
-  h.session->resume_body();
+  h.http1->resume_body();
   EXPECT_TRUE(h.transport.reading());
   h.conn.pump();  // the loop's next turn reads
   EXPECT_EQ(h.dispatcher.body.size(), 25u);
@@ -141,8 +141,8 @@ TEST(BodyStream, AnswerBeforeTheBodyClosesAfterIt) {
 TEST(BodyStream, SlowBodyTimesOutAndEofReachesTheSink) {
   Harness h;
   h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
-  ASSERT_NE(h.session->deadline(), 0u);
-  EXPECT_TRUE(h.conn.advance_to(h.session->deadline()));
+  ASSERT_NE(h.http1->deadline(), 0u);
+  EXPECT_TRUE(h.conn.advance_to(h.http1->deadline()));
   EXPECT_EQ(h.dispatcher.status, 408);
   Harness g;
   g.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
@@ -155,7 +155,7 @@ TEST(BodyStream, SlowBodyTimesOutAndEofReachesTheSink) {
 TEST(BodyStream, DroppedSinkStopsReading) {
   Harness h;
   h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc");
-  h.session->drop_body_sink(&h.dispatcher);
+  h.http1->drop_body_sink(&h.dispatcher);
   h.conn.feed("more body");
   EXPECT_EQ(h.dispatcher.body, "abc");
   h.dispatcher.answer("bye");

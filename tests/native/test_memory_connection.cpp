@@ -89,7 +89,7 @@ TEST(MemoryTransport, PausingResumingAndCallsAfterDeath) {
   EXPECT_FALSE(t.take_wake());
   EXPECT_EQ(t.calls_after_dead(), 0);
   t.mark_dead();
-  t.resume_reading();  // a session that outlived its transport must not do this
+  t.resume_reading();  // a connection that outlived its transport must not do this
   (void)t.unsent_bytes();
   EXPECT_EQ(t.calls_after_dead(), 2);
   EXPECT_EQ(resumed, 1);  // nobody is told: the owner is gone
@@ -125,12 +125,12 @@ std::vector<ParsedResponse> responses(std::string_view stream) {
 class MemoryConnectionTest : public ::testing::Test {
  protected:
   MemoryConnectionTest() : routes_(make_routes()) { dispatcher_.answer_all_sync(); }
-  SessionEnv& env() { return env_; }
+  ConnectionEnv& env() { return env_; }
 
   ServerConfig config_;
   RouteTable routes_;
   ScriptedDispatcher dispatcher_;
-  SessionEnv env_{config_, routes_, dispatcher_, {}, 1000, 1'700'000'000, 0, nullptr};
+  ConnectionEnv env_{config_, routes_, dispatcher_, {}, 1000, 1'700'000'000, 0, nullptr};
 };
 
 TEST_F(MemoryConnectionTest, BytesInAnswerBytesOut) {
@@ -153,7 +153,7 @@ TEST_F(MemoryConnectionTest, BytesInAnswerBytesOut) {
 
 TEST_F(MemoryConnectionTest, RequestSplitAcrossFeedsAndReadsIsOneRequest) {
   MemoryConnection c(env_, "192.0.2.1");
-  c.set_read_size(3);  // every read three bytes, the session keeping the partial head between them
+  c.set_read_size(3);  // every read three bytes, the connection keeping the partial head between them
   const std::string req = get("/?x=1");
   c.feed(req.substr(0, 7));
   EXPECT_TRUE(dispatcher_.seen().empty());
@@ -185,12 +185,12 @@ TEST_F(MemoryConnectionTest, PeerDisconnectCancelsPendingAnswersAndLateOnesGoNow
   ASSERT_EQ(dispatcher_.pending().size(), 2u);
   c.disconnect();
   EXPECT_TRUE(c.closed());
-  EXPECT_EQ(c.session(), nullptr);
+  EXPECT_EQ(c.http1(), nullptr);
   EXPECT_EQ(dispatcher_.cancel_log(), (std::vector<uint64_t>{0, 1}));
   c.disconnect();  // idempotent
   c.feed(get("/"));  // ignored: the peer is gone
   EXPECT_EQ(c.backlog(), "");
-  dispatcher_.complete_all();  // late answers free the session without touching the transport
+  dispatcher_.complete_all();  // late answers free the connection without touching the transport
   EXPECT_EQ(c.transport().calls_after_dead(), 0);
   EXPECT_EQ(c.take_output(), "");
 }
@@ -257,7 +257,7 @@ TEST_F(MemoryConnectionTest, SlowPeerBackpressureResumesOnlyOnAFullDrain) {
   EXPECT_FALSE(c.transport().reading());
   const size_t unsent = c.transport().unsent();
   EXPECT_GT(unsent, 1000u);
-  c.drain(unsent - 1);  // not all: the session is not told
+  c.drain(unsent - 1);  // not all: the connection is not told
   EXPECT_EQ(dispatcher_.seen().size(), 1u);
   c.drain(1);
   EXPECT_EQ(dispatcher_.seen().size(), 2u);
@@ -318,7 +318,7 @@ TEST_F(MemoryConnectionTest, BorrowedAndOwnReadsDeliverTheSameBytes) {
   for (bool borrowing : {true, false}) {
     ScriptedDispatcher d;
     d.answer_all_sync();
-    SessionEnv env{config_, routes_, d, {}, 1000, 1'700'000'000, 0, nullptr};
+    ConnectionEnv env{config_, routes_, d, {}, 1000, 1'700'000'000, 0, nullptr};
     MemoryConnection c(env, "192.0.2.1", MemoryLoop::kStepped);
     c.set_borrowing(borrowing);
     c.set_min_free(1);

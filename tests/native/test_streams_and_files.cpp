@@ -1,4 +1,4 @@
-// GoogleTest suite for streamed answers (Http1Session::stream_*) and src/core/static_files.
+// GoogleTest suite for streamed answers (Http1Connection::stream_*) and src/core/static_files.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 #include "core/memory_connection.h"
 #include "core/static_files.h"
 
@@ -18,26 +18,26 @@ namespace {
 /// Answers GET /stream by starting a stream the test drives; anything else with a plain "ok".
 class StreamingDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest& req) override {
     if (req.head.path == "/stream") {
-      session_ = &session;
+      http1_ = &http1;
       seq_ = seq;
-      session.retain();
-      session.stream_begin(seq, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", this);
+      http1.retain();
+      http1.stream_begin(seq, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", this);
       return;
     }
-    std::string& out = session.response_buffer(seq);
+    std::string& out = http1.response_buffer(seq);
     out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    session.response_done(seq);
+    http1.response_done(seq);
   }
   void cancel(void*) noexcept override { ++cancels; }
   void on_writable(void*) noexcept override { ++writable_calls; }
   void end() {
-    session_->stream_write(seq_, "0\r\n\r\n");
-    session_->stream_end(seq_);
-    session_->release();
+    http1_->stream_write(seq_, "0\r\n\r\n");
+    http1_->stream_end(seq_);
+    http1_->release();
   }
-  Http1Session* session_ = nullptr;
+  Http1Connection* http1_ = nullptr;
   uint64_t seq_ = 0;
   int cancels = 0;
   int writable_calls = 0;
@@ -54,19 +54,19 @@ struct Harness {
   ServerConfig config;
   RouteTable routes;
   StreamingDispatcher dispatcher;
-  SessionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
+  ConnectionEnv env{config, routes, dispatcher, {}, 1000, 1'700'000'000, 0, nullptr};
   MemoryConnection conn{env, "127.0.0.1", MemoryLoop::kStepped};
   MemoryTransport& transport = conn.transport();
-  Http1Session* session = conn.session();
+  Http1Connection* http1 = conn.http1();
 };
 
 TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
   Harness h;
   h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(h.transport.sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-  h.session->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
+  h.http1->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
   EXPECT_EQ(h.transport.sent().size(), 47u);  // held until the batch is flushed
-  h.session->flush_output();
+  h.http1->flush_output();
   EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
   h.dispatcher.end();  // the pipelined answer follows only now
   EXPECT_EQ(h.transport.take_sent(), "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -77,24 +77,24 @@ TEST(Streams, BackpressureAsksThenCallsBack) {
   h.transport.set_slow(true);
   h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   uint64_t seq = h.dispatcher.seq_;
-  EXPECT_TRUE(h.session->stream_writable(seq));
-  h.session->stream_write(seq, std::string(4096, 'x'));  // over the 1 KiB watermark, unread
-  h.session->flush_output();
-  EXPECT_FALSE(h.session->stream_writable(seq));
+  EXPECT_TRUE(h.http1->stream_writable(seq));
+  h.http1->stream_write(seq, std::string(4096, 'x'));  // over the 1 KiB watermark, unread
+  h.http1->flush_output();
+  EXPECT_FALSE(h.http1->stream_writable(seq));
   EXPECT_EQ(h.dispatcher.writable_calls, 0);
   h.conn.drain();
   EXPECT_EQ(h.dispatcher.writable_calls, 1);
-  EXPECT_TRUE(h.session->stream_writable(seq));
+  EXPECT_TRUE(h.http1->stream_writable(seq));
   h.dispatcher.end();
 }
 
 TEST(Streams, ClosingCancelsTheStream) {
   Harness h;
   h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  h.conn.disconnect();  // the transport's reference goes; the stream's keeps the session
+  h.conn.disconnect();  // the transport's reference goes; the stream's keeps the connection
   EXPECT_EQ(h.dispatcher.cancels, 1);
-  EXPECT_FALSE(h.session->stream_writable(h.dispatcher.seq_));
-  h.session->release();  // the stream's reference
+  EXPECT_FALSE(h.http1->stream_writable(h.dispatcher.seq_));
+  h.http1->release();  // the stream's reference
 }
 
 /// Upgrades GET /stream requests (reusing the harness's route) and records what the protocol receives.
@@ -109,9 +109,9 @@ struct Switched : UpgradedProtocol {
 
 class UpgradingDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest&) override {
-    ASSERT_TRUE(session.can_upgrade(seq));
-    session.upgrade(seq, "HTTP/1.1 101 Switching Protocols\r\n\r\n", &protocol);
+  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest&) override {
+    ASSERT_TRUE(http1.can_upgrade(seq));
+    http1.upgrade(seq, "HTTP/1.1 101 Switching Protocols\r\n\r\n", &protocol);
   }
   void cancel(void*) noexcept override {}
   Switched protocol;
@@ -124,21 +124,21 @@ TEST(Upgrade, LaterBytesGoToTheProtocol) {
   routes.router.add(Method::kGet, "/stream", 0, error);
   routes.entries.resize(1);
   UpgradingDispatcher d;
-  SessionEnv env{config, routes, d, {}, 1000, 1'700'000'000, 0, nullptr};
+  ConnectionEnv env{config, routes, d, {}, 1000, 1'700'000'000, 0, nullptr};
   MemoryConnection conn(env, "127.0.0.1", MemoryLoop::kStepped);
   MemoryTransport& transport = conn.transport();
-  Http1Session* session = conn.session();
+  Http1Connection* http1 = conn.http1();
   conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nframe-bytes");
   EXPECT_EQ(transport.take_sent(), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
   EXPECT_EQ(d.protocol.received, "frame-bytes");  // what came right after the request
-  EXPECT_EQ(session->deadline(), 0u);             // no HTTP timeouts any more
+  EXPECT_EQ(http1->deadline(), 0u);             // no HTTP timeouts any more
   conn.feed("more");
   EXPECT_EQ(d.protocol.received, "frame-bytesmore");
-  session->send_raw("reply");
+  http1->send_raw("reply");
   EXPECT_EQ(transport.take_sent(), "reply");
-  session->drain();
+  http1->drain();
   EXPECT_EQ(d.protocol.shutdowns, 1);
-  session->close_upgraded();
+  http1->close_upgraded();
   EXPECT_TRUE(transport.close_requested());
   conn.disconnect();
   EXPECT_EQ(d.protocol.closed, 1);

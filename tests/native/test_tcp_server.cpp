@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 
 namespace tiercel {
 namespace {
@@ -36,17 +36,17 @@ std::string pattern(size_t n) {
 /// what it can, the rest is copied into the connection's queue).
 class BulkDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override {
     targets.emplace_back(req.head.target);
     std::string_view t = req.head.target;
     size_t n = std::stoul(std::string(t.substr(t.find("n=") + 2)));
     std::string body = pattern(n);
-    ResponseWriter w(session.response_buffer(seq), session.env().date_line(), "");
+    ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), "");
     w.start(200);
     if (w.finish_head(body.size(), req.ctx)) {
-      session.response_done(seq, body);
+      conn.response_done(seq, body);
     } else {
-      session.response_done(seq);
+      conn.response_done(seq);
     }
   }
   void cancel(void*) noexcept override {}

@@ -6,8 +6,8 @@
 
 namespace tiercel::py {
 
-ResponseContext Engine::live(const Http1Session& session, uint64_t seq, ResponseContext ctx) {
-  if (session.closes_after(seq)) ctx.keep_alive = false;
+ResponseContext Engine::live(const Http1Connection& conn, uint64_t seq, ResponseContext ctx) {
+  if (conn.closes_after(seq)) ctx.keep_alive = false;
   return ctx;
 }
 
@@ -23,12 +23,12 @@ void Engine::queue_tasks(nb::handle tasks, const Route& rt) noexcept {
   }
 }
 
-void Engine::write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::write_result(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                           const Route& rt, nb::handle request) {
   QueueTasksAfter after{this, rt, take_tasks(request)};
   nb::object* tasks = after.tasks ? &after.tasks : nullptr;
   if (nb::isinstance<StreamingResponse>(result))
-    return start_stream(session, seq, request_ctx, result, rt, request, tasks);
+    return start_stream(conn, seq, request_ctx, result, rt, request, tasks);
   if (nb::isinstance<FileResponse>(result)) {
     auto& f = nb::cast<const FileResponse&>(result);
     static const std::vector<http1::Header> kNoHeaders;
@@ -41,7 +41,7 @@ void Engine::write_result(Http1Session& session, uint64_t seq, const ResponseCon
     if (!response_header_lines(f.headers, own, has_ct, error)) {
       log_message("Bad headers on the FileResponse for " + rt.method + " " + rt.path + ": " + error);
       if (a.fd >= 0) ::close(a.fd);
-      return write_error(session, seq, request_ctx, rt);
+      return write_error(conn, seq, request_ctx, rt);
     }
     if (!own.empty()) {  // the hook's or handler's headers win over the file's own of the same name
       std::string merged = own;
@@ -49,15 +49,15 @@ void Engine::write_result(Http1Session& session, uint64_t seq, const ResponseCon
       a.header_lines = std::move(merged);
     }
     if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
-    return send_file_answer(session, seq, request_ctx, rt, a, tasks);
+    return send_file_answer(conn, seq, request_ctx, rt, a, tasks);
   }
-  const ResponseContext ctx = live(session, seq, request_ctx);
+  const ResponseContext ctx = live(conn, seq, request_ctx);
   Rendered r;
   std::string error;
   size_t length = 0;
   if (!render_result(result, r, error) || !framed_length(r, ctx.head_request, length, error)) {
     log_message("Bad return value from handler for " + rt.method + " " + rt.path + ": " + error);
-    write_error(session, seq, ctx, rt);
+    write_error(conn, seq, ctx, rt);
     return;
   }
   std::string compressed;
@@ -67,23 +67,23 @@ void Engine::write_result(Http1Session& session, uint64_t seq, const ResponseCon
     encoding_lines = compression->apply(r, request, compressed);
     if (!compressed.empty()) body = compressed;
   }
-  ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
   w.start(r.status);
   w.raw_headers(r.header_lines);
-  append_absent(session.response_buffer(seq), r.header_lines, encoding_lines);  // the response's Vary may say it
-  if (!rt.global_lines.empty()) append_absent(session.response_buffer(seq), r.header_lines, rt.global_lines);
-  if (cors) cors->append_response_lines(session.response_buffer(seq), ctx.cors_origin, r.header_lines);
-  if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), session.response_buffer(seq));
+  append_absent(conn.response_buffer(seq), r.header_lines, encoding_lines);  // the response's Vary may say it
+  if (!rt.global_lines.empty()) append_absent(conn.response_buffer(seq), r.header_lines, rt.global_lines);
+  if (cors) cors->append_response_lines(conn.response_buffer(seq), ctx.cors_origin, r.header_lines);
+  if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), conn.response_buffer(seq));
   if (w.finish_head(compressed.empty() ? length : body.size(), ctx))
-    session.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
+    conn.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
   else
-    session.response_done(seq);
+    conn.response_done(seq);
 }
 
-void Engine::write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
-  ResponseWriter(session.response_buffer(seq), session.env().date_line(), config.server_header)
-      .text(500, "Internal Server Error\n", live(session, seq, ctx), error_lines(rt, ctx));
-  session.response_done(seq);
+void Engine::write_error(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
+  ResponseWriter(conn.response_buffer(seq), conn.env().date_line(), config.server_header)
+      .text(500, "Internal Server Error\n", live(conn, seq, ctx), error_lines(rt, ctx));
+  conn.response_done(seq);
 }
 
 std::string Engine::error_lines(const Route& rt, const ResponseContext& ctx) const {

@@ -40,12 +40,12 @@ void Engine::set_metrics(nb::object memory, size_t nblocks, size_t own, size_t m
   observe();
 }
 
-void Engine::write_metrics(Http1Session& session, uint64_t seq, const ResponseContext& ctx) {
-  ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+void Engine::write_metrics(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx) {
+  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
   w.start(200);
   w.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-  w.finish(telemetry.render(), live(session, seq, ctx));
-  session.response_done(seq);
+  w.finish(telemetry.render(), live(conn, seq, ctx));
+  conn.response_done(seq);
 }
 
 uint32_t Engine::add_preflight_route(std::string_view path, std::string allow_methods) {
@@ -54,7 +54,7 @@ uint32_t Engine::add_preflight_route(std::string_view path, std::string allow_me
   return static_cast<uint32_t>(route_info.size() - 1);
 }
 
-void Engine::write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head,
+void Engine::write_preflight(Http1Connection& conn, uint64_t seq, const http1::RequestHead& head,
                              const ResponseContext& ctx, const Route& rt) {
   std::string lines, message;
   int status = 204;
@@ -64,15 +64,15 @@ void Engine::write_preflight(Http1Session& session, uint64_t seq, const http1::R
     lines.append("Allow: ").append(rt.allow_methods).append("\r\n");
   const std::string own = lines;  // the global headers too, as on the connection's other own answers
   append_absent(lines, own, config.extra_header_lines);
-  ResponseWriter w(session.response_buffer(seq), session.env().date_line(), config.server_header);
+  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
   if (status == 204) {
     w.start(204);
     w.raw_headers(lines);
-    w.finish({}, live(session, seq, ctx));
+    w.finish({}, live(conn, seq, ctx));
   } else {
-    w.text(status, message + "\n", live(session, seq, ctx), lines);
+    w.text(status, message + "\n", live(conn, seq, ctx), lines);
   }
-  session.response_done(seq);
+  conn.response_done(seq);
 }
 
 void Engine::add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
@@ -89,7 +89,7 @@ void Engine::add_static_route(std::string_view prefix, const std::string& root, 
   }
 }
 
-void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+void Engine::serve_static(Http1Connection& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                           const Route& rt) {
   std::string rel;
   for (auto& p : req.params) {
@@ -100,7 +100,7 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
     FileAnswer refused;
     refused.status = 404;
     refused.text = "Not Found\n";
-    return send_file_answer(session, seq, ctx, rt, refused);
+    return send_file_answer(conn, seq, ctx, rt, refused);
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -114,11 +114,11 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
       FileAnswer moved;
       moved.status = 302;
       moved.header_lines = "Location: " + std::string(asked) + "/\r\n";
-      return send_file_answer(session, seq, ctx, rt, moved);
+      return send_file_answer(conn, seq, ctx, rt, moved);
     }
     if (has_index) {
       FileAnswer a = answer_file(index, req.head.headers, true, {});
-      return send_file_answer(session, seq, ctx, rt, a);
+      return send_file_answer(conn, seq, ctx, rt, a);
     }
     FileAnswer a;
     if (rt.static_dir.listing) {
@@ -128,10 +128,10 @@ void Engine::serve_static(Http1Session& session, uint64_t seq, const RoutedReque
       a.status = 404;
       a.text = "Not Found\n";
     }
-    return send_file_answer(session, seq, ctx, rt, a);
+    return send_file_answer(conn, seq, ctx, rt, a);
   }
   FileAnswer a = answer_file(path, req.head.headers, true, {});
-  send_file_answer(session, seq, ctx, rt, a);
+  send_file_answer(conn, seq, ctx, rt, a);
 }
 
 }  // namespace tiercel::py

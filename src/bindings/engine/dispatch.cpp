@@ -35,7 +35,7 @@ PyObject* Engine::submit_blocking(const Callee& h, nb::handle request, nb::handl
   }
 }
 
-void Engine::dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) {
+void Engine::dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) {
   const Route& rt = route_info[req.route_id];
   ResponseContext ctx = req.ctx;
   if (cors) {
@@ -46,30 +46,30 @@ void Engine::dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& 
     case RouteKind::kHandler:
       break;
     case RouteKind::kPreflight:
-      return write_preflight(session, seq, req.head, ctx, rt);
+      return write_preflight(conn, seq, req.head, ctx, rt);
     case RouteKind::kStatic:
-      return serve_static(session, seq, req, ctx, rt);
+      return serve_static(conn, seq, req, ctx, rt);
     case RouteKind::kMetrics:
-      return write_metrics(session, seq, ctx);
+      return write_metrics(conn, seq, ctx);
     case RouteKind::kWebSocket: {
       if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
       nb::object request = make_request(req);
       nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
       if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;  // read at the upgrade, never saved
-      return start_websocket(ws_host, rt.ws, session, seq, req, ctx, std::move(request), config.server_header);
+      return start_websocket(ws_host, rt.ws, conn, seq, req, ctx, std::move(request), config.server_header);
     }
   }
   nb::object request = make_request(req);
-  if (req.body_streamed) attach_body_stream(request, session);
+  if (req.body_streamed) attach_body_stream(request, conn);
   if (request_headers) nb::inst_ptr<Request>(request)->extra_headers = request_headers;
   if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;
   if (rt.hooked()) {
-    auto p = std::make_unique<Pending>(this, &session, seq, ctx, req.route_id);
+    auto p = std::make_unique<Pending>(this, &conn, seq, ctx, req.route_id);
     p->request = request;
     p->context = nb::steal(PyContext_CopyCurrent());
     run_stages(std::move(p));
   } else if (rt.const_result) {
-    write_result(session, seq, ctx, rt.const_result, rt, request);
+    write_result(conn, seq, ctx, rt.const_result, rt, request);
   } else {
     // Each request runs in a context of its own: a ContextVar a handler sets must not reach the next request
     // (the asyncio reader callback that runs us keeps one context for every call). A Task copies it anyway.
@@ -78,17 +78,17 @@ void Engine::dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& 
     PyObject* res = rt.handler.blocking ? submit_blocking(rt.handler, request, nb::handle())
                                         : call_handler(rt.handler, request);
     if (!res) {
-      fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Unhandled exception in handler");
+      fail(fresh_pending(conn, seq, ctx, req.route_id, request), rt, "Unhandled exception in handler");
     } else if (rt.handler.blocking) {
-      suspend(fresh_pending(session, seq, ctx, req.route_id, request), nb::steal(res));
+      suspend(fresh_pending(conn, seq, ctx, req.route_id, request), nb::steal(res));
     } else if (!rt.handler.is_async) {
       nb::object result = nb::steal(res);
       if (!shape(rt, result))
-        fail(fresh_pending(session, seq, ctx, req.route_id, request), rt, "Response model refused the handler's value");
+        fail(fresh_pending(conn, seq, ctx, req.route_id, request), rt, "Response model refused the handler's value");
       else
-        write_result(session, seq, ctx, result, rt, request);
+        write_result(conn, seq, ctx, result, rt, request);
     } else {
-      run_coroutine(session, seq, ctx, req.route_id, nb::steal(res), rt, request);
+      run_coroutine(conn, seq, ctx, req.route_id, nb::steal(res), rt, request);
     }
   }
   // The handler (or a suspended coroutine) kept the request: it must stop pointing into the buffer.
@@ -113,18 +113,18 @@ PyObject* Engine::make_task(nb::handle coro, nb::handle context) {
   return PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, kw.ptr());
 }
 
-std::unique_ptr<Pending> Engine::fresh_pending(Http1Session& session, uint64_t seq, const ResponseContext& ctx,
+std::unique_ptr<Pending> Engine::fresh_pending(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx,
                                                uint32_t route_id, nb::handle request) {
-  auto p = std::make_unique<Pending>(this, &session, seq, ctx, route_id);
+  auto p = std::make_unique<Pending>(this, &conn, seq, ctx, route_id);
   p->request = nb::borrow(request);
   return p;
 }
 
-void Engine::run_coroutine(Http1Session& session, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+void Engine::run_coroutine(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
                            nb::object coro, const Route& rt, nb::handle request) {
   PyObject* t = make_task(coro, nb::handle());
   if (!t) {
-    fail(fresh_pending(session, seq, ctx, route_id, request), rt,
+    fail(fresh_pending(conn, seq, ctx, route_id, request), rt,
          "Cannot start the handler's task (did the handler return a coroutine?)");
     return;
   }
@@ -133,25 +133,25 @@ void Engine::run_coroutine(Http1Session& session, uint64_t seq, const ResponseCo
   if (task_done(task)) {
     PyObject* r = task_result(task);
     if (!r) {
-      fail(fresh_pending(session, seq, ctx, route_id, request), rt, "Unhandled exception in handler");
+      fail(fresh_pending(conn, seq, ctx, route_id, request), rt, "Unhandled exception in handler");
       return;
     }
     nb::object result = nb::steal(r);
     if (!shape(rt, result))
-      return fail(fresh_pending(session, seq, ctx, route_id, request), rt,
+      return fail(fresh_pending(conn, seq, ctx, route_id, request), rt,
                   "Response model refused the handler's value");
-    write_result(session, seq, ctx, result, rt, request);
+    write_result(conn, seq, ctx, result, rt, request);
     return;
   }
-  suspend(fresh_pending(session, seq, ctx, route_id, request), std::move(task));
+  suspend(fresh_pending(conn, seq, ctx, route_id, request), std::move(task));
 }
 
 void Engine::suspend(std::unique_ptr<Pending> owned, nb::object task) {
   Pending* p = owned.release();
   p->task = std::move(task);
   pending.insert(p);
-  p->session->retain();
-  p->session->defer(p->seq, p);
+  p->conn->retain();
+  p->conn->defer(p->seq, p);
   nb::object cb = nb::cast(TaskDone{p});
   PyObject* r = PyObject_CallMethodOneArg(p->task.ptr(), globals().s_add_done_callback.ptr(), cb.ptr());
   if (!r) {
@@ -176,7 +176,7 @@ bool Engine::task_done(nb::handle task) {
 void Engine::on_task_done(Pending* p) {
   std::unique_ptr<Pending> owned(p);
   pending.erase(p);
-  Http1Session* s = p->session;
+  Http1Connection* s = p->conn;
   nb::object task = std::move(p->task);
   PyObject* r = task_result(task);
   if (s->closed()) {

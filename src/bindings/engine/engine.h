@@ -45,7 +45,7 @@ void log_message(const std::string& msg);
 
 class Engine;
 
-/// What a session holds as the token of a deferred answer: a Pending request or a ResponsePump.
+/// What a connection holds as the token of a deferred answer: a Pending request or a ResponsePump.
 struct Token {
   enum class Kind : uint8_t { kPending, kPump };
   Kind kind = Kind::kPending;
@@ -54,10 +54,10 @@ struct Token {
 /// A request on its way through its route's stages (before hooks, handler, after hooks), kept while one
 /// of them is suspended: where the answer goes when that stage's Task finishes.
 struct Pending : Token {
-  Pending(Engine* e, Http1Session* s, uint64_t q, const ResponseContext& c, uint32_t r)
-      : engine(e), session(s), seq(q), ctx(c), route_id(r) {}
+  Pending(Engine* e, Http1Connection* s, uint64_t q, const ResponseContext& c, uint32_t r)
+      : engine(e), conn(s), seq(q), ctx(c), route_id(r) {}
   Engine* engine;
-  Http1Session* session;
+  Http1Connection* conn;
   uint64_t seq;
   ResponseContext ctx;
   uint32_t route_id;
@@ -82,7 +82,7 @@ struct ResponsePump : Token {
     if (puller) puller->detach();
   }
   Engine* engine = nullptr;
-  Http1Session* session = nullptr;
+  Http1Connection* conn = nullptr;
   uint64_t seq = 0;
   uint32_t route_id = 0;
   nb::object iter;         // the iterator, or the async iterator
@@ -198,7 +198,7 @@ class Engine final : public Dispatcher {
   std::vector<Route> route_info;
   std::unique_ptr<EventLoop> loop;  // made on first use: an engine that only checks routes has no loop (no fds)
   std::unique_ptr<TcpServer> server;
-  std::unique_ptr<SessionEnv> memory_env;
+  std::unique_ptr<ConnectionEnv> memory_env;
   std::unique_ptr<CorsPolicy> cors;
   std::shared_ptr<WsHost> ws_host = std::make_shared<WsHost>();
   std::unique_ptr<ResponseCompression> compression;
@@ -243,7 +243,7 @@ class Engine final : public Dispatcher {
   }
   EventLoop& ev();
   int listen(const std::string& host, int port, int backlog, bool reuse_port);
-  /// A connection over memory to this engine's routes (the TestClient's): the same sessions and dispatch.
+  /// A connection over memory to this engine's routes (the TestClient's): the same connections and dispatch.
   std::unique_ptr<MemoryConnection> open_memory_connection(std::string peer_ip);
   void attach(nb::object asyncio_loop, nb::object self_poll, nb::object self_on_timer);
   void detach();
@@ -321,15 +321,15 @@ class Engine final : public Dispatcher {
   /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
   /// It runs in a copy of `context` (or of the current one): a Context cannot be entered by two threads at once.
   PyObject* submit_blocking(const Callee& h, nb::handle request, nb::handle context);
-  void dispatch(Http1Session& session, uint64_t seq, const RoutedRequest& req) override;
+  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override;
   /// The handler called for `request`: with the request alone, or with the arguments of its plan. A new reference,
   /// or null with the Python error set.
   PyObject* call_handler(const Callee& h, nb::handle request);
   /// asyncio.Task(coro, loop=..., [eager_start=True,] [context=...]); null with the Python error set on failure.
   PyObject* make_task(nb::handle coro, nb::handle context);
-  std::unique_ptr<Pending> fresh_pending(Http1Session& session, uint64_t seq, const ResponseContext& ctx,
+  std::unique_ptr<Pending> fresh_pending(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx,
                                          uint32_t route_id, nb::handle request);
-  void run_coroutine(Http1Session& session, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+  void run_coroutine(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
                      nb::object coro, const Route& rt, nb::handle request);
   /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
   void suspend(std::unique_ptr<Pending> owned, nb::object task);
@@ -368,7 +368,7 @@ class Engine final : public Dispatcher {
   /// The handler's `result` shaped by the route's response model (FastAPI's): false with a Python error set.
   static bool shape(const Route& rt, nb::object& result) { return !rt.answer || shape_answer(*rt.answer, result); }
   /// `ctx` for the answer to `seq` now: a connection that is draining makes it say `Connection: close`.
-  static ResponseContext live(const Http1Session& session, uint64_t seq, ResponseContext ctx);
+  static ResponseContext live(const Http1Connection& conn, uint64_t seq, ResponseContext ctx);
   /// The request's BackgroundTasks (null when the handler took none), taken from it.
   static nb::object take_tasks(nb::handle request) {
     return request ? std::exchange(nb::inst_ptr<Request>(request)->py_background, nb::object()) : nb::object();
@@ -378,19 +378,19 @@ class Engine final : public Dispatcher {
   }
   /// `tasks` (a BackgroundTasks, or null) of a request to `rt` start on the loop's next turn, after its answer.
   void queue_tasks(nb::handle tasks, const Route& rt) noexcept;
-  void write_result(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void write_result(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request);
-  void write_error(Http1Session& session, uint64_t seq, const ResponseContext& ctx, const Route& rt);
+  void write_error(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt);
   /// The header lines of the engine's own error answers on `rt`: its global headers and the CORS ones.
   std::string error_lines(const Route& rt, const ResponseContext& ctx) const;
 
   // ---- response pumps (pumps.cpp) ---------------------------------------------------------------------------------
-  void send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+  void send_file_answer(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
                         FileAnswer& a, nb::object* tasks = nullptr);
   /// The next chunk of a file stream; false when it failed (the stream is over).
   bool pump_file(ResponsePump* st);
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
-  void start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void start_stream(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request, nb::object* tasks = nullptr);
   /// Pulls items while the connection takes them, then sends what they made in one write.
   void pump(ResponsePump* st);
@@ -426,18 +426,18 @@ class Engine final : public Dispatcher {
   /// by a supervisor), and served at GET `path` from all of them.
   void set_metrics(nb::object memory, size_t nblocks, size_t own, size_t max_routes, std::string_view path);
   /// The Prometheus metrics of every worker, in the text format.
-  void write_metrics(Http1Session& session, uint64_t seq, const ResponseContext& ctx);
+  void write_metrics(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx);
   /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
   uint32_t add_preflight_route(std::string_view path, std::string allow_methods);
   /// An OPTIONS request to a path the app has no OPTIONS route for, when CORS is on: a preflight's answer, or
   /// for a plain OPTIONS 204 with `Allow`.
-  void write_preflight(Http1Session& session, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
+  void write_preflight(Http1Connection& conn, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
                        const Route& rt);
   /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory), with the app's
   /// global response headers.
   void add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
                         const std::vector<std::pair<std::string, std::string>>& response_headers);
-  void serve_static(Http1Session& session, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+  void serve_static(Http1Connection& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                     const Route& rt);
 };
 

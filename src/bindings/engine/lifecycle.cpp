@@ -41,8 +41,8 @@ int Engine::listen(const std::string& host, int port, int backlog, bool reuse_po
 
 std::unique_ptr<MemoryConnection> Engine::open_memory_connection(std::string peer_ip) {
   if (!memory_env)
-    memory_env = std::make_unique<SessionEnv>(
-        SessionEnv{config, routes, *this, {}, 0, 0, 0, telemetry_on ? &telemetry : nullptr});
+    memory_env = std::make_unique<ConnectionEnv>(
+        ConnectionEnv{config, routes, *this, {}, 0, 0, 0, telemetry_on ? &telemetry : nullptr});
   return std::make_unique<MemoryConnection>(*memory_env, std::move(peer_ip));
 }
 
@@ -135,7 +135,7 @@ void Engine::shutdown() {
     cancel_handle(st->task);
     cancel_handle(st->timer);
     if (!st->task && !st->resume_scheduled) {  // no callback will come for it: drop it now
-      Http1Session* s = st->session;
+      Http1Connection* s = st->conn;
       delete st;
       s->release();
     }

@@ -7,11 +7,11 @@
 
 namespace tiercel::py {
 
-void Engine::send_file_answer(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+void Engine::send_file_answer(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
                               FileAnswer& a, nb::object* tasks) {
-  const ResponseContext ctx = live(session, seq, request_ctx);
+  const ResponseContext ctx = live(conn, seq, request_ctx);
   std::string head;
-  ResponseWriter w(head, session.env().date_line(), config.server_header);
+  ResponseWriter w(head, conn.env().date_line(), config.server_header);
   if (a.fd < 0 && !a.text.empty() && !find_field(a.header_lines, "content-type"))
     a.header_lines.append("Content-Type: text/plain; charset=utf-8\r\n");
   w.start(a.status);
@@ -20,17 +20,17 @@ void Engine::send_file_answer(Http1Session& session, uint64_t seq, const Respons
   if (cors) cors->append_response_lines(head, ctx.cors_origin, a.header_lines);
   if (a.fd < 0) {
     w.finish(a.text, ctx);
-    session.response_buffer(seq).append(head);
-    return session.response_done(seq);
+    conn.response_buffer(seq).append(head);
+    return conn.response_done(seq);
   }
   if (!w.finish_head(a.content_length, ctx) || a.content_length == 0) {  // HEAD, or an empty file
     ::close(a.fd);
-    session.response_buffer(seq).append(head);
-    return session.response_done(seq);
+    conn.response_buffer(seq).append(head);
+    return conn.response_done(seq);
   }
   auto* st = new ResponsePump();
   st->engine = this;
-  st->session = &session;
+  st->conn = &conn;
   st->seq = seq;
   st->route_id = static_cast<uint32_t>(&rt - route_info.data());
   st->fd = a.fd;
@@ -38,8 +38,8 @@ void Engine::send_file_answer(Http1Session& session, uint64_t seq, const Respons
   st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
   if (tasks) st->background = std::move(*tasks);
   pumps.insert(st);
-  session.retain();
-  session.stream_begin(seq, head, st);
+  conn.retain();
+  conn.stream_begin(seq, head, st);
   pump(st);
 }
 
@@ -48,7 +48,7 @@ bool Engine::pump_file(ResponsePump* st) {
   while (st->piece < st->pieces.size()) {
     FilePiece& p = st->pieces[st->piece];
     if (!p.literal.empty()) {
-      st->session->stream_write(st->seq, p.literal);
+      st->conn->stream_write(st->seq, p.literal);
       ++st->piece;
       return true;
     }
@@ -60,7 +60,7 @@ bool Engine::pump_file(ResponsePump* st) {
     if (st->sendfile) {
       // Straight from the page cache to the socket while it takes them; when it is full, one piece goes
       // through the write queue below, whose draining brings the stream back here.
-      ssize_t sent = st->session->stream_send_file(st->seq, st->fd, p.offset + st->piece_done,
+      ssize_t sent = st->conn->stream_send_file(st->seq, st->fd, p.offset + st->piece_done,
                                                    static_cast<size_t>(p.length - st->piece_done));
       if (sent > 0) {
         st->piece_done += static_cast<uint64_t>(sent);
@@ -74,30 +74,30 @@ bool Engine::pump_file(ResponsePump* st) {
     if (n <= 0) {  // the file shrank or failed under us: the promised length cannot be met
       const Route& rt = route_info[st->route_id];
       log_message("Reading a file for " + rt.method + " " + rt.path + " failed: the connection is closed");
-      st->session->stream_end(st->seq, true);
+      st->conn->stream_end(st->seq, true);
       drop_stream(st);
       return false;
     }
     buf.resize(static_cast<size_t>(n));
     st->piece_done += static_cast<uint64_t>(n);
-    st->session->stream_write(st->seq, buf);
+    st->conn->stream_write(st->seq, buf);
     return true;
   }
-  st->session->stream_end(st->seq, false);
+  st->conn->stream_end(st->seq, false);
   drop_stream(st);
   return false;
 }
 
-void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::start_stream(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                           const Route& rt, nb::handle request, nb::object* tasks) {
-  const ResponseContext ctx = live(session, seq, request_ctx);
+  const ResponseContext ctx = live(conn, seq, request_ctx);
   auto& sr = nb::cast<StreamingResponse&>(result);
   bool is_async = nb::hasattr(sr.content, "__aiter__");
   PyObject* it = is_async ? PyObject_CallMethod(sr.content.ptr(), "__aiter__", nullptr)
                            : PyObject_GetIter(sr.content.ptr());
   if (!it) {
     log_current_exception("Cannot iterate the StreamingResponse", rt.method, rt.path);
-    return write_error(session, seq, ctx, rt);
+    return write_error(conn, seq, ctx, rt);
   }
   nb::object iter = nb::steal(it);
   std::string lines, error;
@@ -105,10 +105,10 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
   if (sr.status_code < 100 || sr.status_code > 999 || !response_header_lines(sr.headers, lines, has_ct, error)) {
     log_message("Bad StreamingResponse for " + rt.method + " " + rt.path + ": " +
                 (error.empty() ? "status_code out of range 100-999" : error));
-    return write_error(session, seq, ctx, rt);
+    return write_error(conn, seq, ctx, rt);
   }
   std::string head;
-  ResponseWriter w(head, session.env().date_line(), config.server_header);
+  ResponseWriter w(head, conn.env().date_line(), config.server_header);
   w.start(sr.status_code);
   if (!has_ct && !bodyless_status(sr.status_code)) w.header("Content-Type", sr.media_type);
   head.append(lines);
@@ -117,7 +117,7 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
   if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
   auto* st = new ResponsePump();
   st->engine = this;
-  st->session = &session;
+  st->conn = &conn;
   st->seq = seq;
   st->route_id = static_cast<uint32_t>(&rt - route_info.data());
   st->iter = std::move(iter);
@@ -133,8 +133,8 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
   if (tasks) st->background = std::move(*tasks);
   st->framing = w.finish_head_streaming(ctx);
   pumps.insert(st);
-  session.retain();
-  session.stream_begin(seq, head, st);
+  conn.retain();
+  conn.stream_begin(seq, head, st);
   if (st->framing == ResponseWriter::Framing::kNone) {  // HEAD, 204, 304: the head alone
     close_iterator(st);
     return finish_stream(st);
@@ -144,22 +144,22 @@ void Engine::start_stream(Http1Session& session, uint64_t seq, const ResponseCon
 }
 
 void Engine::pump(ResponsePump* st) {
-  Http1Session* session = st->session;
+  Http1Connection* conn = st->conn;
   const uint64_t seq = st->seq;
-  session->retain();  // `st` may be dropped inside: the session stays until the batch is sent
+  conn->retain();  // `st` may be dropped inside: the connection stays until the batch is sent
   while (pump_batch(st)) {
     // Stopped because the output reached the watermark: send it; if the socket took it, go on at once (the
-    // session's own call-back may be the one running us, so it would not come again).
-    session->flush_output();
-    if (!session->stream_writable(seq)) break;  // now on_writable() comes back, once the client has read
+    // connection's own call-back may be the one running us, so it would not come again).
+    conn->flush_output();
+    if (!conn->stream_writable(seq)) break;  // now on_writable() comes back, once the client has read
   }
-  session->flush_output();
-  session->release();
+  conn->flush_output();
+  conn->release();
 }
 
 bool Engine::pump_batch(ResponsePump* st) {
   for (int budget = 64; !st->task && !st->cancelled; --budget) {
-    if (!st->session->stream_writable(st->seq)) return true;
+    if (!st->conn->stream_writable(st->seq)) return true;
     if (budget == 0) {
       schedule(st, PumpEvent::kResume, 0);
       return false;
@@ -215,7 +215,7 @@ bool Engine::pump_batch(ResponsePump* st) {
 bool Engine::send_pulled(ResponsePump* st) {
   SyncPull& p = *st->puller;
   for (; !p.inbox.empty(); p.inbox.pop_front()) {
-    if (!st->session->stream_writable(st->seq)) return true;
+    if (!st->conn->stream_writable(st->seq)) return true;
     p.inbox_bytes -= p.inbox.front().size();
     send_stream_bytes(st, p.inbox.front());
     st->wrote = true;
@@ -228,7 +228,7 @@ bool Engine::send_pulled(ResponsePump* st) {
     fail_stream(st, "The StreamingResponse's iterator raised");
   } else if (p.ended) {
     finish_stream(st);
-  } else if (size_t budget = st->session->stream_budget(st->seq); budget == 0) {
+  } else if (size_t budget = st->conn->stream_budget(st->seq); budget == 0) {
     return true;  // the connection is full: the next job waits for on_writable()
   } else if (p.inbox_limit = std::min(SyncPull::kInboxBytes, budget); !submit_pull(st)) {
     fail_stream(st, "Cannot pull the StreamingResponse's iterator in the thread pool");
@@ -290,22 +290,22 @@ void Engine::send_stream_bytes(ResponsePump* st, std::string_view data) {
     std::string frame;
     frame.reserve(static_cast<size_t>(n) + data.size() + 2);
     frame.append(size, static_cast<size_t>(n)).append(data).append("\r\n");
-    st->session->stream_write(st->seq, frame);
+    st->conn->stream_write(st->seq, frame);
   } else {
-    st->session->stream_write(st->seq, data);
+    st->conn->stream_write(st->seq, data);
   }
 }
 
 void Engine::finish_stream(ResponsePump* st) {
-  if (st->framing == ResponseWriter::Framing::kChunked) st->session->stream_write(st->seq, "0\r\n\r\n");
-  st->session->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
+  if (st->framing == ResponseWriter::Framing::kChunked) st->conn->stream_write(st->seq, "0\r\n\r\n");
+  st->conn->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
   drop_stream(st);
 }
 
 void Engine::fail_stream(ResponsePump* st, const std::string& what) {
   const Route& rt = route_info[st->route_id];
   if (PyErr_Occurred()) log_current_exception(what, rt.method, rt.path);
-  st->session->stream_end(st->seq, true);
+  st->conn->stream_end(st->seq, true);
   drop_stream(st);
 }
 
@@ -315,7 +315,7 @@ void Engine::cancel_stream(ResponsePump* st) noexcept {
     st->puller->stop = true;
   } else if (st->task) {  // its done-callback drops the stream
     cancel_handle(st->task);
-  } else {  // not from inside the session's close: later
+  } else {  // not from inside the connection's close: later
     try {
       schedule(st, PumpEvent::kResume, 0);
     } catch (...) {
@@ -351,7 +351,7 @@ void Engine::drop_stream(ResponsePump* st) {
   cancel_handle(st->timer);  // no callback may come for a stream that is gone
   cancel_handle(st->resume);
   pumps.erase(st);
-  Http1Session* s = st->session;
+  Http1Connection* s = st->conn;
   delete st;
   s->release();
 }
@@ -395,9 +395,9 @@ void Engine::on_stream_event(ResponsePump* st, PumpEvent::What what) {
     case PumpEvent::kPing:
       st->timer.reset();
       if (st->cancelled) break;
-      if (!st->wrote && st->session->stream_writable(st->seq)) {
+      if (!st->wrote && st->conn->stream_writable(st->seq)) {
         send_stream_bytes(st, ": ping\n\n");
-        st->session->flush_output();
+        st->conn->flush_output();
       }
       st->wrote = false;
       schedule(st, PumpEvent::kPing, st->ping_interval);

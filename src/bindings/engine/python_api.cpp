@@ -10,7 +10,7 @@ void bind_engine(nb::module_& m) {
         d.pending = nullptr;
         if (!p) return;
         if (!p->engine) {
-          p->session->release();
+          p->conn->release();
           delete p;
           return;
         }
@@ -22,9 +22,9 @@ void bind_engine(nb::module_& m) {
           "__call__",
           [](PumpEvent& ev, nb::handle) {
             ResponsePump* st = ev.pump;
-            if (!st->engine) {  // the engine is gone: only the reference on the session is left to drop
+            if (!st->engine) {  // the engine is gone: only the reference on the connection is left to drop
               if (ev.what == PumpEvent::kTaskDone || (ev.what == PumpEvent::kResume && !st->task)) {
-                Http1Session* s = st->session;
+                Http1Connection* s = st->conn;
                 delete st;
                 s->release();
               }

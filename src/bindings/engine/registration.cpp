@@ -1,5 +1,5 @@
 // The Engine's registration: routes, their handlers' plans, hooks and answers, and the app-wide settings
-// (TLS, CORS, compression, sessions, WebSockets, error handling), checked as they are set.
+// (TLS, CORS, compression, connections, WebSockets, error handling), checked as they are set.
 #include "bindings/engine/engine.h"
 
 namespace tiercel::py {

@@ -47,7 +47,7 @@ void Engine::run_stages(std::unique_ptr<Pending> p) {
     if (is_handler && !shape(rt, result)) return fail(std::move(p), rt, "Response model refused the handler's value");
     if (!take_stage_result(*p, rt, result)) return;
   }
-  write_result(*p->session, p->seq, p->ctx, p->response, rt, p->request);
+  write_result(*p->conn, p->seq, p->ctx, p->response, rt, p->request);
 }
 
 bool Engine::take_stage_result(Pending& p, const Route& rt, nb::handle result, bool is_answer) {
@@ -81,7 +81,7 @@ bool Engine::take_stage_result(Pending& p, const Route& rt, nb::handle result, b
   if (!response) {
     log_message("Bad return value from " + stage_name(rt, stage) + " for " + rt.method + " " + rt.path + ": " +
                 error);
-    write_error(*p.session, p.seq, p.ctx, rt);
+    write_error(*p.conn, p.seq, p.ctx, rt);
     queue_tasks(take_tasks(p.request), rt);
     return false;
   }
@@ -178,15 +178,15 @@ void Engine::unhandled(Pending& p, const Route& rt, const std::string& what, nb:
     try {
       nb::object lines = format_exception(exc);
       std::string text = nb::cast<std::string>(nb::str("").attr("join")(lines));
-      ResponseWriter(p.session->response_buffer(p.seq), p.session->env().date_line(), config.server_header)
-          .text(500, text, live(*p.session, p.seq, p.ctx), error_lines(rt, p.ctx));
-      p.session->response_done(p.seq);
+      ResponseWriter(p.conn->response_buffer(p.seq), p.conn->env().date_line(), config.server_header)
+          .text(500, text, live(*p.conn, p.seq, p.ctx), error_lines(rt, p.ctx));
+      p.conn->response_done(p.seq);
       return;
     } catch (nb::python_error&) {
       PyErr_Clear();
     }
   }
-  write_error(*p.session, p.seq, p.ctx, rt);
+  write_error(*p.conn, p.seq, p.ctx, rt);
 }
 
 }  // namespace tiercel::py

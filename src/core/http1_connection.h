@@ -22,11 +22,11 @@
 
 namespace tiercel {
 
-class Http1Session;
+class Http1Connection;
 struct TlsInfo;  // core/tls.h
 
-/// Shared per-loop state the sessions read: settings, routes, clock, Date line.
-struct SessionEnv {
+/// Shared per-loop state the connections read: settings, routes, clock, Date line.
+struct ConnectionEnv {
   const ServerConfig& config;
   const RouteTable& routes;
   Dispatcher& dispatcher;
@@ -38,11 +38,11 @@ struct SessionEnv {
   std::string_view date_line() { return date.line(now_s); }
 };
 
-class Http1Session final : public Protocol {
+class Http1Connection final : public Protocol {
  public:
-  Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip);
-  Http1Session(const Http1Session&) = delete;
-  Http1Session& operator=(const Http1Session&) = delete;
+  Http1Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip);
+  Http1Connection(const Http1Connection&) = delete;
+  Http1Connection& operator=(const Http1Connection&) = delete;
 
   // --- transport side ---
   /// Free space to read into (at least `min_free` bytes).
@@ -52,13 +52,13 @@ class Http1Session final : public Protocol {
   /// on_read() for bytes the caller holds elsewhere: copied into read_space() and read.
   void feed(std::string_view bytes);
   /// on_read() for `n` bytes at `data`, a buffer the caller reuses for every connection (the loop's). When the
-  /// session holds no input they are parsed where they are, and only what stays unprocessed (part of a request,
-  /// requests held back by backpressure) is copied into the session's own buffer: an idle connection holds none.
+  /// connection holds no input they are parsed where they are, and only what stays unprocessed (part of a request,
+  /// requests held back by backpressure) is copied into the connection's own buffer: an idle connection holds none.
   /// The bytes may be rewritten in place; nothing points into them after the call.
   void on_read_borrowed(char* data, size_t n);
-  /// The session keeps unprocessed input (so its next bytes belong after it, in read_space()).
+  /// The connection keeps unprocessed input (so its next bytes belong after it, in read_space()).
   bool holds_input() const noexcept { return len_ != 0; }
-  /// Size of the session's own read buffer: 0 while it holds no input.
+  /// Size of the connection's own read buffer: 0 while it holds no input.
   size_t input_capacity() const noexcept { return borrowed_ ? 0 : cap_; }
   /// Frees the output buffer if a large answer grew it and nothing waits in it (the server's sweep calls this
   /// once a second, so a connection that goes idle keeps no such buffer for long).
@@ -111,7 +111,7 @@ class Http1Session final : public Protocol {
 
   // --- streamed request bodies (dispatcher side) ---
   /// The body of the request being dispatched with `body_streamed` goes to `sink` from now on (the bytes already
-  /// received first). Until a sink is set the session reads no further than its buffer.
+  /// received first). Until a sink is set the connection reads no further than its buffer.
   void set_body_sink(BodySink* sink);
   /// `sink` is going away (its handler is done with the body): the rest of the body is not read, and the
   /// connection closes after the request's answer.
@@ -143,7 +143,7 @@ class Http1Session final : public Protocol {
   void stream_write(uint64_t seq, std::string_view bytes);
   /// Sends what is waiting in the output now.
   void flush_output();
-  /// Sends file bytes as the next part of the stream of `seq` (see SessionTransport::send_file): the bytes sent,
+  /// Sends file bytes as the next part of the stream of `seq` (see Transport::send_file): the bytes sent,
   /// 0 when not now (the stream is not the current answer, or output is queued), -1 when the transport cannot.
   ssize_t stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count);
   /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
@@ -155,7 +155,7 @@ class Http1Session final : public Protocol {
   size_t stream_budget(uint64_t seq);
   /// The stream of `seq` is complete; `close` closes the connection after it.
   void stream_end(uint64_t seq, bool close = false);
-  /// Deferred answers keep the session alive through these.
+  /// Deferred answers keep the connection alive through these.
   void retain() noexcept { ++refs_; }
   void release() noexcept override;
   bool closed() const noexcept { return transport_closed_; }
@@ -163,7 +163,7 @@ class Http1Session final : public Protocol {
   bool closes_after(uint64_t seq) const noexcept {
     return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
   }
-  SessionEnv& env() noexcept { return env_; }
+  ConnectionEnv& env() noexcept { return env_; }
   const std::string& peer_ip() const noexcept { return peer_ip_; }
 
  private:
@@ -211,14 +211,14 @@ class Http1Session final : public Protocol {
   void begin_close();
   size_t in_flight() const noexcept { return slots_.size(); }
 
-  SessionEnv& env_;
-  SessionTransport& transport_;
+  ConnectionEnv& env_;
+  Transport& transport_;
   std::string peer_ip_;
 
   void own_input(size_t capacity);  // the input moves into buf_, of `capacity` bytes
   void release_input() noexcept;    // frees buf_ when it holds nothing
 
-  std::vector<char> buf_;  // the session's own read buffer; allocated only while it holds input
+  std::vector<char> buf_;  // the connection's own read buffer; allocated only while it holds input
   char* data_ = nullptr;   // the input: buf_'s bytes, or the caller's during on_read_borrowed(); [0, len_) holds
   size_t cap_ = 0;         // unprocessed bytes from pos_ (and the head at head_start_ whose body is being read)
   bool borrowed_ = false;  // data_ is the caller's buffer (on_read_borrowed() in progress)

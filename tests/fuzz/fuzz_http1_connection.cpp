@@ -1,4 +1,4 @@
-// libFuzzer target for the whole Http1Session pipeline (parse → route → dispatch → ordered write) over
+// libFuzzer target for the whole Http1Connection pipeline (parse → route → dispatch → ordered write) over
 // the in-memory transport: the input is a script of reads, deferred answers, drains, clock jumps, EOF
 // and closes, and every run checks the response stream, its order, closing and cancellation rules.
 //
@@ -20,7 +20,7 @@
 //   then the transport closes and any answer still pending arrives late.
 //
 // TIERCEL_FUZZ_TRACE=1 prints the delivered and sent bytes of a failing run. (Unbounded buffering of
-// input after a closing request is not observable from here; tests/native/test_http1_session.cpp
+// input after a closing request is not observable from here; tests/native/test_http1_connection.cpp
 // checks it.)
 #include <cstdint>
 #include <cstdio>
@@ -38,7 +38,7 @@
 
 namespace {
 
-using tiercel::Http1Session;
+using tiercel::Http1Connection;
 using tiercel::Method;
 using tiercel::RouteTable;
 using tiercel::ServerConfig;
@@ -74,7 +74,7 @@ std::string_view target_path(std::string_view target) {
 }
 
 [[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_http1_session: %s\n", what.c_str());
+  std::fprintf(stderr, "fuzz_http1_connection: %s\n", what.c_str());
   const char* trace = std::getenv("TIERCEL_FUZZ_TRACE");
   if (trace != nullptr && trace[0] == '1') {
     if (g_conn != nullptr) {
@@ -111,7 +111,7 @@ const RouteTable& routes() {
   return table;
 }
 
-/// One request as an independent reading of the delivered bytes sees it: what the session must have
+/// One request as an independent reading of the delivered bytes sees it: what the connection must have
 /// dispatched (or refused) at that sequence number.
 struct ModelRequest {
   std::string method;
@@ -126,13 +126,13 @@ struct ModelRequest {
 };
 
 /// Cuts the delivered byte stream into requests the way RFC 9112 framing does, with the project's own
-/// parser, stopping where the session must stop (an error, a closing request, an unknown method).
+/// parser, stopping where the connection must stop (an error, a closing request, an unknown method).
 std::vector<ModelRequest> model_requests(std::string_view in, const http1::Limits& limits) {
   std::vector<ModelRequest> out;
   http1::RequestHead head;
   while (!in.empty()) {
     ModelRequest m;
-    // A head ends at CRLF CRLF after the empty lines that may precede the request line (the session
+    // A head ends at CRLF CRLF after the empty lines that may precede the request line (the connection
     // looks for the end of a head before it re-parses a trickled one).
     size_t lead = 0;
     while (in.substr(lead, 2) == "\r\n") lead += 2;
@@ -214,7 +214,7 @@ class Run {
     }
     if (!t.dead() && !t.close_requested() && !conn_.eof_sent() && d_.pending().empty()) {
       // Idle from the application's side: without a deadline the connection could hang forever.
-      check(conn_.session()->deadline() != 0, "open connection with nothing pending has no deadline");
+      check(conn_.http1()->deadline() != 0, "open connection with nothing pending has no deadline");
     }
   }
 
@@ -231,13 +231,13 @@ class Run {
     d_.complete_oldest(true);
   }
 
-  /// The server drains (Http1Session::drain): from now on at most one request more is dispatched, and it is the
+  /// The server drains (Http1Connection::drain): from now on at most one request more is dispatched, and it is the
   /// connection's last.
   void graceful_drain() {
     if (conn_.transport().dead() || drained_) return;
     drained_ = true;
     seen_at_drain_ = d_.seen().size();
-    conn_.session()->drain();
+    conn_.http1()->drain();
   }
 
   /// A timeout the owner ran must leave the connection closing.
@@ -261,7 +261,7 @@ class Run {
   }
 
   /// With nothing closed, every complete request delivered must have been answered, reading must be on,
-  /// and a refusal the session could decide must have been sent (and then it would have closed).
+  /// and a refusal the connection could decide must have been sent (and then it would have closed).
   void check_liveness(const std::vector<ModelRequest>& model, size_t answers) {
     auto& t = conn_.transport();
     if (t.dead() || t.close_requested() || conn_.eof_sent()) return;
@@ -452,13 +452,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           if (c.advance_to(c.env().now_ms + (given ? n : 1000))) run.timed_out();
           break;
         case 'T':
-          if (!t.dead() && c.session()->deadline() != 0) {
-            if (c.advance_to(std::max(c.env().now_ms, c.session()->deadline()))) run.timed_out();
+          if (!t.dead() && c.http1()->deadline() != 0) {
+            if (c.advance_to(std::max(c.env().now_ms, c.http1()->deadline()))) run.timed_out();
           }
           break;
         case 'g':
-          if (!t.dead() && c.session()->deadline() != 0) {
-            c.session()->on_timeout();
+          if (!t.dead() && c.http1()->deadline() != 0) {
+            c.http1()->on_timeout();
             run.timed_out();
           }
           break;

@@ -1,13 +1,13 @@
 // HTTP/1.1 connection logic, streams: a request body handed to its BodySink piece by piece as it arrives, and an
 // answer streamed as it is produced (with backpressure: the producer waits while the output is over the watermark).
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 
 #include <algorithm>
 #include <utility>
 
 namespace tiercel {
 
-bool Http1Session::deliver_body() {
+bool Http1Connection::deliver_body() {
   if (!body_sink_ || body_paused_) {
     transport_.pause_reading();  // resume_body() or set_body_sink() reads on
     return false;
@@ -50,7 +50,7 @@ bool Http1Session::deliver_body() {
   return false;
 }
 
-void Http1Session::end_body_stream(int status, std::string_view message) {
+void Http1Connection::end_body_stream(int status, std::string_view message) {
   BodySink* sink = std::exchange(body_sink_, nullptr);
   body_paused_ = false;
   if (status == 0) {
@@ -64,7 +64,7 @@ void Http1Session::end_body_stream(int status, std::string_view message) {
   if (sink) sink->on_body_error(status, message);
 }
 
-void Http1Session::stop_body_stream() {
+void Http1Connection::stop_body_stream() {
   // The rest of the body will not be read: nothing more is parsed, and the connection closes after the answer.
   body_sink_ = nullptr;
   body_paused_ = false;
@@ -76,7 +76,7 @@ void Http1Session::stop_body_stream() {
   }
 }
 
-void Http1Session::set_body_sink(BodySink* sink) {
+void Http1Connection::set_body_sink(BodySink* sink) {
   if (!streaming_body() || body_sink_ || closing_ || transport_closed_) return;
   body_sink_ = sink;
   body_paused_ = false;
@@ -86,7 +86,7 @@ void Http1Session::set_body_sink(BodySink* sink) {
   send_output();
 }
 
-void Http1Session::resume_body() {
+void Http1Connection::resume_body() {
   if (!streaming_body() || !body_sink_ || !body_paused_ || closing_ || transport_closed_) return;
   body_paused_ = false;
   if (!paused_pipeline_ && !paused_write_) transport_.resume_reading();
@@ -95,13 +95,13 @@ void Http1Session::resume_body() {
   send_output();
 }
 
-void Http1Session::drop_body_sink(BodySink* sink) noexcept {
+void Http1Connection::drop_body_sink(BodySink* sink) noexcept {
   if (!sink || body_sink_ != sink) return;
   stop_body_stream();
   if (!in_process_ && !closing_ && !transport_closed_) send_output();
 }
 
-void Http1Session::stream_begin(uint64_t seq, std::string_view head, void* token) {
+void Http1Connection::stream_begin(uint64_t seq, std::string_view head, void* token) {
   Slot* s = find_slot(seq);
   if (!s) {
     // A stream always has a slot (even as the current answer): later answers queue behind it in order.
@@ -117,7 +117,7 @@ void Http1Session::stream_begin(uint64_t seq, std::string_view head, void* token
   if (!in_process_ && !closing_) send_output();
 }
 
-void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
+void Http1Connection::stream_write(uint64_t seq, std::string_view bytes) {
   Slot* s = find_slot(seq);
   if (!s || !s->streaming || transport_closed_) return;
   s->streamed += bytes.size();
@@ -129,7 +129,7 @@ void Http1Session::stream_write(uint64_t seq, std::string_view bytes) {
   }
 }
 
-ssize_t Http1Session::stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) {
+ssize_t Http1Connection::stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) {
   Slot* s = find_slot(seq);
   if (!s || !s->streaming || closing_ || transport_closed_) return -1;
   if (&slots_.front() != s || !s->bytes.empty()) return 0;
@@ -140,11 +140,11 @@ ssize_t Http1Session::stream_send_file(uint64_t seq, int fd, uint64_t offset, si
   return n;
 }
 
-void Http1Session::flush_output() {
+void Http1Connection::flush_output() {
   if (!in_process_ && !closing_ && !transport_closed_) send_output();
 }
 
-bool Http1Session::stream_writable(uint64_t seq) {
+bool Http1Connection::stream_writable(uint64_t seq) {
   Slot* s = find_slot(seq);
   if (!s || !s->streaming || closing_ || transport_closed_) return false;
   bool ok = &slots_.front() == s && out_.size() + transport_.unsent_bytes() <= env_.config.write_high_watermark;
@@ -152,14 +152,14 @@ bool Http1Session::stream_writable(uint64_t seq) {
   return ok;
 }
 
-size_t Http1Session::stream_budget(uint64_t seq) {
+size_t Http1Connection::stream_budget(uint64_t seq) {
   if (!stream_writable(seq)) return 0;
   size_t used = out_.size() + transport_.unsent_bytes();
   size_t left = env_.config.write_high_watermark - std::min(used, env_.config.write_high_watermark);
   return std::max<size_t>(1, left / std::max<size_t>(1, transport_.write_sharers()));
 }
 
-void Http1Session::stream_end(uint64_t seq, bool close) {
+void Http1Connection::stream_end(uint64_t seq, bool close) {
   Slot* s = find_slot(seq);
   if (!s) return;
   s->streaming = false;
@@ -167,7 +167,7 @@ void Http1Session::stream_end(uint64_t seq, bool close) {
   response_done(seq, close);
 }
 
-void Http1Session::notify_writable() {
+void Http1Connection::notify_writable() {
   if (notifying_ || slots_.empty() || closing_ || transport_closed_) return;
   Slot& front = slots_.front();
   if (!front.streaming || !front.wants_writable || !front.token) return;

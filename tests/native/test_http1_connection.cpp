@@ -1,7 +1,7 @@
-// GoogleTest suite for Http1Session driven through the in-memory transport: ordering of pipelined and
+// GoogleTest suite for Http1Connection driven through the in-memory transport: ordering of pipelined and
 // deferred answers, errors, HEAD, 404/405, const routes, keep-alive rules, 100-continue, split input,
 // backpressure, timeouts, cancellation and reference counting.
-#include "core/http1_session.h"
+#include "core/http1_connection.h"
 
 #include <gtest/gtest.h>
 
@@ -502,7 +502,7 @@ TEST_F(SessionTest, ClientThatStopsReadingIsClosedAfterKeepAliveTimeoutWithout40
   auto& c = connect(1000);
   c.transport().set_slow(true);
   c.feed(get("/users/1?pad=1000") + get("/users/2"));
-  EXPECT_EQ(c.session()->deadline(), 1000u + config_.keepalive_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 1000u + config_.keepalive_timeout_ms);
   size_t before = c.transport().sent().size();
   EXPECT_TRUE(c.advance_to(1000 + config_.keepalive_timeout_ms));
   EXPECT_TRUE(c.transport().close_requested());
@@ -513,14 +513,14 @@ TEST_F(SessionTest, ClientThatStopsReadingIsClosedAfterKeepAliveTimeoutWithout40
 
 TEST_F(SessionTest, HeaderTimeoutCountsFromTheFirstByteAndAnswers408) {
   auto& c = connect(1000);
-  EXPECT_EQ(c.session()->deadline(), 1000u + config_.header_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 1000u + config_.header_timeout_ms);
   c.env().now_ms = 2000;
   c.feed("GET /users/1 HT");
   const uint64_t due = 2000 + config_.header_timeout_ms;
-  EXPECT_EQ(c.session()->deadline(), due);
+  EXPECT_EQ(c.http1()->deadline(), due);
   c.env().now_ms = 9000;
   c.feed("TP/1.1\r\nHost: t\r\n");  // trickling does not extend the deadline (slowloris)
-  EXPECT_EQ(c.session()->deadline(), due);
+  EXPECT_EQ(c.http1()->deadline(), due);
   EXPECT_FALSE(c.advance_to(due - 1));
   EXPECT_TRUE(c.advance_to(due));
   auto rs = responses(c.transport().sent());
@@ -535,12 +535,12 @@ TEST_F(SessionTest, IdleKeepAliveConnectionIsClosedSilently) {
   auto& c = connect(1000);
   c.feed(get("/users/1"));
   const size_t answered = c.transport().sent().size();
-  EXPECT_EQ(c.session()->deadline(), 1000u + config_.keepalive_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 1000u + config_.keepalive_timeout_ms);
   EXPECT_FALSE(c.advance_to(1000 + config_.keepalive_timeout_ms - 1));
   EXPECT_TRUE(c.advance_to(1000 + config_.keepalive_timeout_ms));
   EXPECT_TRUE(c.transport().close_requested());
   EXPECT_EQ(c.transport().sent().size(), answered);
-  EXPECT_EQ(c.session()->deadline(), 0u);
+  EXPECT_EQ(c.http1()->deadline(), 0u);
 }
 
 // --- graceful drain -----------------------------------------------------------------------------------
@@ -549,11 +549,11 @@ TEST_F(SessionTest, DrainAnswersTheRequestThatArrivesWithinTheGraceAndCloses) {
   auto& c = connect(1000);
   c.feed(get("/users/1"));
   c.env().now_ms = 2000;
-  c.session()->drain();
+  c.http1()->drain();
   // Between requests, the client's next request may be on its way: the connection is not closed at once.
   EXPECT_FALSE(c.transport().close_requested());
-  EXPECT_TRUE(c.session()->drain_waiting());
-  EXPECT_EQ(c.session()->deadline(), 2100u);
+  EXPECT_TRUE(c.http1()->drain_waiting());
+  EXPECT_EQ(c.http1()->deadline(), 2100u);
   c.env().now_ms = 2050;
   c.feed(get("/users/2"));
   auto rs = responses(c.transport().sent());
@@ -568,12 +568,12 @@ TEST_F(SessionTest, DrainAnswersARequestThatCameInPiecesWithinTheGrace) {
   auto& c = connect(1000);
   c.feed(get("/users/1"));
   c.env().now_ms = 2000;
-  c.session()->drain();
+  c.http1()->drain();
   c.env().now_ms = 2090;
   c.feed("GET /users/2 HT");
   // Mid-request: the head has header_timeout, as without a drain.
-  EXPECT_FALSE(c.session()->drain_waiting());
-  EXPECT_EQ(c.session()->deadline(), 2090u + config_.header_timeout_ms);
+  EXPECT_FALSE(c.http1()->drain_waiting());
+  EXPECT_EQ(c.http1()->deadline(), 2090u + config_.header_timeout_ms);
   EXPECT_FALSE(c.advance_to(2100));
   c.feed("TP/1.1\r\nHost: t\r\n\r\n");
   auto rs = responses(c.transport().sent());
@@ -587,7 +587,7 @@ TEST_F(SessionTest, DrainClosesASilentKeepAliveConnectionAfterTheGrace) {
   c.feed(get("/users/1"));
   const size_t answered = c.transport().sent().size();
   c.env().now_ms = 2000;
-  c.session()->drain();
+  c.http1()->drain();
   EXPECT_FALSE(c.advance_to(2099));
   EXPECT_TRUE(c.advance_to(2100));
   EXPECT_TRUE(c.transport().close_requested());
@@ -596,8 +596,8 @@ TEST_F(SessionTest, DrainClosesASilentKeepAliveConnectionAfterTheGrace) {
 
 TEST_F(SessionTest, DrainGivesANewConnectionLongerForItsFirstRequest) {
   auto& c = connect(1000);
-  c.session()->drain();
-  EXPECT_EQ(c.session()->deadline(), 2000u);
+  c.http1()->drain();
+  EXPECT_EQ(c.http1()->deadline(), 2000u);
   c.env().now_ms = 1500;
   c.feed(get("/users/1"));
   auto rs = responses(c.transport().sent());
@@ -610,10 +610,10 @@ TEST_F(SessionTest, DrainWithAnAnswerPendingClosesAfterItWithoutAGrace) {
   dispatcher_.defer_all();
   auto& c = connect(1000);
   c.feed(get("/users/1"));
-  c.session()->drain();
-  EXPECT_FALSE(c.session()->drain_waiting());
+  c.http1()->drain();
+  EXPECT_FALSE(c.http1()->drain_waiting());
   EXPECT_FALSE(c.transport().close_requested());
-  EXPECT_TRUE(c.session()->closes_after(0));  // the answer's writer is told to say `Connection: close`
+  EXPECT_TRUE(c.http1()->closes_after(0));  // the answer's writer is told to say `Connection: close`
   dispatcher_.complete_oldest();
   EXPECT_EQ(responses(c.transport().sent()).size(), 1u);
   EXPECT_TRUE(c.transport().close_requested());
@@ -622,10 +622,10 @@ TEST_F(SessionTest, DrainWithAnAnswerPendingClosesAfterItWithoutAGrace) {
 TEST_F(SessionTest, BodyTimeoutBoundsEachIdleGap) {
   auto& c = connect(1000);
   c.feed("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
-  EXPECT_EQ(c.session()->deadline(), 1000u + config_.header_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 1000u + config_.header_timeout_ms);
   c.env().now_ms = 5000;
   c.feed("def");
-  EXPECT_EQ(c.session()->deadline(), 5000u + config_.header_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 5000u + config_.header_timeout_ms);
   EXPECT_TRUE(c.advance_to(5000 + config_.header_timeout_ms));
   auto rs = responses(c.transport().sent());
   ASSERT_EQ(rs.size(), 1u);
@@ -637,10 +637,10 @@ TEST_F(SessionTest, NoDeadlineWhileTheApplicationIsWorking) {
   dispatcher_.defer_all();
   auto& c = connect(1000);
   c.feed(get("/users/1") + "GET /users/2 HTT");  // even with a partial head behind it
-  EXPECT_EQ(c.session()->deadline(), 0u);
+  EXPECT_EQ(c.http1()->deadline(), 0u);
   c.env().now_ms = 60'000;
   dispatcher_.complete_oldest();
-  EXPECT_EQ(c.session()->deadline(), 60'000u + config_.header_timeout_ms);
+  EXPECT_EQ(c.http1()->deadline(), 60'000u + config_.header_timeout_ms);
 }
 
 // --- closing, cancellation, lifetime ----------------------------------------------------------------
@@ -657,7 +657,7 @@ TEST_F(SessionTest, TransportCloseCancelsEachPendingRequestOnceAndLateAnswersAre
   EXPECT_EQ(dispatcher_.cancel_log().size(), 3u);
   dispatcher_.complete_newest();
   dispatcher_.complete_oldest();
-  dispatcher_.complete_oldest();  // the last reference: the session is freed here (ASan checks)
+  dispatcher_.complete_oldest();  // the last reference: the connection is freed here (ASan checks)
   EXPECT_EQ(c.transport().sent(), "");
   EXPECT_EQ(c.transport().calls_after_dead(), 0);
   EXPECT_EQ(dispatcher_.cancel_log().size(), 3u);
@@ -667,7 +667,7 @@ TEST_F(SessionTest, SessionLivesUntilTheLastRelease) {
   dispatcher_.defer_all();
   auto& c = connect();
   c.feed(get("/users/1") + get("/users/2"));
-  Http1Session* s = c.session();
+  Http1Connection* s = c.http1();
   s->retain();  // an extra holder, like a second suspended handler reference
   c.disconnect();
   EXPECT_TRUE(s->closed());  // still alive: two deferred answers and our reference hold it
@@ -701,10 +701,10 @@ TEST_F(SessionTest, InputAfterCloseIsDiscarded) {
   EXPECT_EQ(responses(c.transport().sent()).size(), 1u);
 }
 
-// --- defects found while writing these tests, fixed in src/core/http1_session.cpp ---------------------
+// --- defects found while writing these tests, fixed in src/core/http1_connection.cpp ---------------------
 
-// After on_eof() the session has called close(), yet a deferred answer that completes before the
-// transport is gone is still handed to send() — on a half-closed socket, after the close the session asked
+// After on_eof() the connection has called close(), yet a deferred answer that completes before the
+// transport is gone is still handed to send() — on a half-closed socket, after the close the connection asked
 // for. Expected: nothing is sent once close() was called.
 TEST_F(SessionTest, NoSendAfterEofClose) {
   dispatcher_.defer_all();
@@ -745,7 +745,7 @@ TEST_F(SessionTest, NothingFollowsAnAnswerThatCloses) {
 // Once a closing response is due (Connection: close, a refusal, a 501) but an earlier answer is still
 // pending, reading goes on and every byte is kept: a client can make the server buffer without limit
 // while a slow handler runs (no deadline applies then). Expected: input is dropped or reading paused.
-// read_space(0) has no side effects; its pointer moves only if the session keeps the bytes.
+// read_space(0) has no side effects; its pointer moves only if the connection keeps the bytes.
 TEST_F(SessionTest, InputAfterAClosingRequestIsNotBuffered) {
   for (bool borrowing : {true, false}) {
     ScriptedDispatcher d;
@@ -755,30 +755,30 @@ TEST_F(SessionTest, InputAfterAClosingRequestIsNotBuffered) {
     c.feed(get("/users/1", "Connection: close\r\n"));
     const std::string junk(16 * 1024, 'x');
     for (int i = 0; i < 64; ++i) c.feed(junk);  // 1 MiB that will never be parsed
-    EXPECT_EQ(c.session()->input_capacity(), 0u) << borrowing;
-    EXPECT_FALSE(c.session()->holds_input()) << borrowing;
+    EXPECT_EQ(c.http1()->input_capacity(), 0u) << borrowing;
+    EXPECT_FALSE(c.http1()->holds_input()) << borrowing;
   }
 }
 
 TEST_F(SessionTest, IdleConnectionHoldsNoReadBuffer) {
   // Requests read from the transport's buffer are parsed there: between requests nothing is kept, even after a
-  // request that arrived in pieces (kept in the session's own buffer until it was whole).
+  // request that arrived in pieces (kept in the connection's own buffer until it was whole).
   auto& c = connect();
   c.feed(get("/users/1") + get("/users/2"));
-  EXPECT_EQ(c.session()->input_capacity(), 0u);
+  EXPECT_EQ(c.http1()->input_capacity(), 0u);
   std::string head = get("/users/3");
   c.feed(head.substr(0, 10));
-  EXPECT_TRUE(c.session()->holds_input());
-  EXPECT_GT(c.session()->input_capacity(), 0u);
-  EXPECT_LE(c.session()->input_capacity(), 16u * 1024 + 1024);
+  EXPECT_TRUE(c.http1()->holds_input());
+  EXPECT_GT(c.http1()->input_capacity(), 0u);
+  EXPECT_LE(c.http1()->input_capacity(), 16u * 1024 + 1024);
   c.feed(head.substr(10));
-  EXPECT_EQ(c.session()->input_capacity(), 0u);
+  EXPECT_EQ(c.http1()->input_capacity(), 0u);
   EXPECT_EQ(dispatcher_.seen().size(), 3u);
   EXPECT_EQ(dispatcher_.seen()[2].target, "/users/3");
 }
 
 TEST_F(SessionTest, RequestsHeldBackByBackpressureOutliveTheReadBuffer) {
-  // Pipelined requests over max_pipelined wait in the session's own copy: the transport's buffer is gone (freed
+  // Pipelined requests over max_pipelined wait in the connection's own copy: the transport's buffer is gone (freed
   // right after the read), and they are answered in order once the earlier answers are written.
   config_.max_pipelined = 2;
   dispatcher_.defer_all();
@@ -787,14 +787,14 @@ TEST_F(SessionTest, RequestsHeldBackByBackpressureOutliveTheReadBuffer) {
   for (int i = 0; i < 6; ++i) batch += get("/users/" + std::to_string(i), "X-Pad: " + std::string(100, 'p') + "\r\n");
   c.feed(batch);
   EXPECT_EQ(dispatcher_.seen().size(), 2u);
-  EXPECT_TRUE(c.session()->holds_input());
+  EXPECT_TRUE(c.http1()->holds_input());
   while (!dispatcher_.pending().empty()) {
     dispatcher_.complete_oldest();
     c.pump();
   }
   ASSERT_EQ(dispatcher_.seen().size(), 6u);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(dispatcher_.seen()[i].target, "/users/" + std::to_string(i));
-  EXPECT_EQ(c.session()->input_capacity(), 0u);
+  EXPECT_EQ(c.http1()->input_capacity(), 0u);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure. Streamed
-// request bodies and streamed answers are in http1_session_streams.cpp.
-#include "core/http1_session.h"
+// request bodies and streamed answers are in http1_connection_streams.cpp.
+#include "core/http1_connection.h"
 
 #include <algorithm>
 #include <chrono>
@@ -29,18 +29,18 @@ uint64_t monotonic_us() noexcept {
 }
 }  // namespace
 
-Http1Session::Http1Session(SessionEnv& env, SessionTransport& transport, std::string peer_ip)
+Http1Connection::Http1Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip)
     : env_(env), transport_(transport), peer_ip_(std::move(peer_ip)) {
   deadline_ms_ = env_.now_ms + env_.config.header_timeout_ms;
 }
 
-void Http1Session::release() noexcept {
+void Http1Connection::release() noexcept {
   if (--refs_ == 0) delete this;
 }
 
-std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
+std::pair<char*, size_t> Http1Connection::read_space(size_t min_free) {
   if (cap_ - len_ < min_free) {
-    // A socket's session asks for 16 KiB at once; a session fed from elsewhere (an HTTP/2 stream) for what it
+    // A socket's connection asks for 16 KiB at once; a connection fed from elsewhere (an HTTP/2 stream) for what it
     // holds: a small request gets a small buffer.
     size_t want = cap_ == 0 || borrowed_ ? kInitialBuffer : cap_;
     while (want < len_ + min_free) want *= 2;
@@ -49,7 +49,7 @@ std::pair<char*, size_t> Http1Session::read_space(size_t min_free) {
   return {data_ + len_, cap_ - len_};
 }
 
-void Http1Session::own_input(size_t capacity) {
+void Http1Connection::own_input(size_t capacity) {
   if (borrowed_) {
     // The loop's buffer is reused by the next read of any connection: what is kept moves into our own.
     std::vector<char> own(capacity);
@@ -64,7 +64,7 @@ void Http1Session::own_input(size_t capacity) {
   head_moved_ = true;
 }
 
-void Http1Session::release_input() noexcept {
+void Http1Connection::release_input() noexcept {
   if (len_ != 0 || borrowed_ || cap_ == 0) return;
   std::vector<char>().swap(buf_);
   data_ = nullptr;
@@ -72,7 +72,7 @@ void Http1Session::release_input() noexcept {
   head_moved_ = true;
 }
 
-void Http1Session::on_read_borrowed(char* data, size_t n) {
+void Http1Connection::on_read_borrowed(char* data, size_t n) {
   if (len_ != 0 || borrowed_) {
     // Part of a request is held already: the new bytes go after it.
     feed(std::string_view(data, n));
@@ -90,7 +90,7 @@ void Http1Session::on_read_borrowed(char* data, size_t n) {
   release_input();
 }
 
-void Http1Session::on_read(size_t n) {
+void Http1Connection::on_read(size_t n) {
   len_ += n;
   if (upgraded_) {
     std::string_view data(data_ + len_ - n, n);
@@ -112,7 +112,7 @@ void Http1Session::on_read(size_t n) {
   send_output();
 }
 
-void Http1Session::feed(std::string_view bytes) {
+void Http1Connection::feed(std::string_view bytes) {
   while (!bytes.empty()) {
     auto [p, n] = read_space(bytes.size());
     size_t k = std::min(n, bytes.size());
@@ -122,7 +122,7 @@ void Http1Session::feed(std::string_view bytes) {
   }
 }
 
-void Http1Session::process() {
+void Http1Connection::process() {
   in_process_ = true;
   while (!closing_ && (!close_after_ || streaming_body())) {
     if (streaming_body()) {
@@ -190,7 +190,7 @@ void Http1Session::process() {
   in_process_ = false;
 }
 
-bool Http1Session::handle_head() {
+bool Http1Connection::handle_head() {
   // parse_head keeps no state, so re-running it on every read of a trickled head would cost quadratic
   // time. Re-parse only when the end of the head (CRLF CRLF) has arrived or the unparsed bytes doubled
   // since the last try; the doubling still enforces the limits with at most 2x buffering.
@@ -261,14 +261,14 @@ bool Http1Session::handle_head() {
   return true;
 }
 
-uint64_t Http1Session::stream_route_limit() {
+uint64_t Http1Connection::stream_route_limit() {
   auto method = parse_method(head_.method);
   if (!method) return 0;
   RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
   return m.kind == RouteMatch::Kind::kFound ? env_.routes.stream_limit(m.route_id) : 0;
 }
 
-bool Http1Session::start_body_stream(uint64_t limit) {
+bool Http1Connection::start_body_stream(uint64_t limit) {
   if (head_.framing == http1::BodyFraming::kContentLength && head_.content_length > limit) {
     respond_error(413, http1::describe(http1::ParseError::kPayloadTooLarge));
     return false;
@@ -290,7 +290,7 @@ bool Http1Session::start_body_stream(uint64_t limit) {
   return true;
 }
 
-void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
+void Http1Connection::dispatch_current(std::string_view body, bool body_streamed) {
   if (head_moved_) {
     // The buffer moved since the head was parsed; the head is still intact at head_start_, so re-parse it
     // to re-point the views (cheaper and safer than rebasing every view).
@@ -364,7 +364,7 @@ void Http1Session::dispatch_current(std::string_view body, bool body_streamed) {
   env_.dispatcher.dispatch(*this, seq, req);
 }
 
-std::string& Http1Session::response_buffer(uint64_t seq) {
+std::string& Http1Connection::response_buffer(uint64_t seq) {
   if (slots_.empty() && seq == next_write_) {
     if (out_seq_ != seq) {  // where this answer starts in out_ (for the observer)
       out_seq_ = seq;
@@ -379,7 +379,7 @@ std::string& Http1Session::response_buffer(uint64_t seq) {
   return slots_.back().bytes;
 }
 
-void Http1Session::defer(uint64_t seq, void* token) {
+void Http1Connection::defer(uint64_t seq, void* token) {
   for (auto& s : slots_) {
     if (s.seq == seq) {
       s.token = token;
@@ -389,12 +389,12 @@ void Http1Session::defer(uint64_t seq, void* token) {
   slots_.push_back(Slot{seq, {}, token, false, false});
 }
 
-void Http1Session::response_done(uint64_t seq, bool close) {
+void Http1Connection::response_done(uint64_t seq, bool close) {
   if (env_.observer) observe(seq, 0);
   finish_response(seq, close);
 }
 
-void Http1Session::observe(uint64_t seq, size_t body_bytes) {
+void Http1Connection::observe(uint64_t seq, size_t body_bytes) {
   std::string_view bytes;
   if (slots_.empty() && seq == next_write_) {
     if (out_seq_ == seq && out_start_ <= out_.size()) bytes = std::string_view(out_).substr(out_start_);
@@ -426,7 +426,7 @@ void Http1Session::observe(uint64_t seq, size_t body_bytes) {
   env_.observer->on_response(r);  // refused before it was read (400, 408, 413, 431...)
 }
 
-void Http1Session::finish_response(uint64_t seq, bool close) {
+void Http1Connection::finish_response(uint64_t seq, bool close) {
   if (streaming_body() && seq == body_seq_) {
     // Answered before its body was read to the end: the rest is not read, and the connection closes.
     BodySink* sink = body_sink_;
@@ -463,7 +463,7 @@ void Http1Session::finish_response(uint64_t seq, bool close) {
   }
 }
 
-void Http1Session::response_done(uint64_t seq, std::string_view body) {
+void Http1Connection::response_done(uint64_t seq, std::string_view body) {
   // Below this size a copy is cheaper than a second iovec.
   constexpr size_t kDirectBody = 16 * 1024;
   if (env_.observer) observe(seq, body.size());
@@ -477,7 +477,7 @@ void Http1Session::response_done(uint64_t seq, std::string_view body) {
   finish_response(seq, false);
 }
 
-void Http1Session::flush_ready() {
+void Http1Connection::flush_ready() {
   // Nothing goes out behind an answer that closes the connection.
   while (!slots_.empty() && !(close_after_ && next_write_ > close_seq_)) {
     Slot& front = slots_.front();
@@ -494,14 +494,14 @@ void Http1Session::flush_ready() {
   }
 }
 
-Http1Session::Slot* Http1Session::find_slot(uint64_t seq) noexcept {
+Http1Connection::Slot* Http1Connection::find_slot(uint64_t seq) noexcept {
   for (auto& s : slots_) {
     if (s.seq == seq) return &s;
   }
   return nullptr;
 }
 
-void Http1Session::respond_error(int status, std::string_view message) {
+void Http1Connection::respond_error(int status, std::string_view message) {
   uint64_t seq = next_seq_++;
   write_error_response(response_buffer(seq), status, message, env_.date_line(), env_.config.server_header,
                        env_.config.extra_header_lines);
@@ -512,7 +512,7 @@ void Http1Session::respond_error(int status, std::string_view message) {
   response_done(seq);
 }
 
-void Http1Session::send_output() {
+void Http1Connection::send_output() {
   if (closing_) {
     // close() was called: the transport writes what it was handed before, and nothing after.
     out_.clear();
@@ -542,7 +542,7 @@ void Http1Session::send_output() {
   }
 }
 
-void Http1Session::on_drained() {
+void Http1Connection::on_drained() {
   if (upgraded_) {
     if (closing_ || transport_closed_) return;
     if (paused_write_) {
@@ -562,7 +562,7 @@ void Http1Session::on_drained() {
   send_output();
 }
 
-void Http1Session::compact() {
+void Http1Connection::compact() {
   if (state_ == State::kClosing) {
     // respond_error() dropped the input (len_ = pos_ = 0); head_start_ may still point past it, and
     // `len_ - head_start_` below would underflow into a huge memmove.
@@ -582,7 +582,7 @@ void Http1Session::compact() {
   release_input();  // all of it was read: an idle connection keeps no buffer
 }
 
-void Http1Session::update_deadline() {
+void Http1Connection::update_deadline() {
   if (closing_ || upgraded_) return;
   if (streaming_body() && !body_paused_) {
     // The handler waits for body bytes: each idle gap in them may last header_timeout.
@@ -607,7 +607,7 @@ void Http1Session::update_deadline() {
   }
 }
 
-void Http1Session::on_timeout() {
+void Http1Connection::on_timeout() {
   if (transport_closed_) return;
   if (closing_) {
     transport_.close();
@@ -628,7 +628,7 @@ void Http1Session::on_timeout() {
   }
 }
 
-void Http1Session::upgrade(uint64_t seq, std::string_view response, UpgradedProtocol* protocol) {
+void Http1Connection::upgrade(uint64_t seq, std::string_view response, UpgradedProtocol* protocol) {
   response_buffer(seq).append(response);
   finish_response(seq, false);
   upgraded_ = protocol;
@@ -641,23 +641,23 @@ void Http1Session::upgrade(uint64_t seq, std::string_view response, UpgradedProt
   if (!leftover.empty()) protocol->on_bytes(leftover);
 }
 
-void Http1Session::send_raw(std::string_view bytes, bool later) {
+void Http1Connection::send_raw(std::string_view bytes, bool later) {
   if (closing_ || transport_closed_) return;
   out_.append(bytes);
   if (!in_process_ && !later) send_output();
 }
 
-bool Http1Session::output_full() const noexcept {
+bool Http1Connection::output_full() const noexcept {
   return out_.size() + (transport_closed_ ? 0 : transport_.unsent_bytes()) > env_.config.write_high_watermark;
 }
 
-void Http1Session::close_upgraded() {
+void Http1Connection::close_upgraded() {
   if (closing_ || transport_closed_) return;
   if (!out_.empty()) transport_.send(out_);
   begin_close();
 }
 
-void Http1Session::drain() {
+void Http1Connection::drain() {
   if (draining_ || transport_closed_ || closing_) return;
   draining_ = true;
   if (upgraded_) return upgraded_->on_shutdown();
@@ -686,18 +686,18 @@ void Http1Session::drain() {
   send_output();
 }
 
-void Http1Session::begin_close() {
+void Http1Connection::begin_close() {
   closing_ = true;
   deadline_ms_ = 0;
   transport_.close();
 }
 
-void Http1Session::on_eof() {
+void Http1Connection::on_eof() {
   closing_ = true;
   transport_.close();
 }
 
-void Http1Session::on_transport_closed() {
+void Http1Connection::on_transport_closed() {
   if (transport_closed_) return;
   transport_closed_ = true;
   closing_ = true;
