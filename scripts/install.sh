@@ -27,8 +27,9 @@ build_venv() {  # build_venv DIR PYTHON
   [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
   "$dir/bin/pip" install -q --upgrade pip
   "$dir/bin/pip" install -q -r requirements-dev.txt
-  # No build isolation: the build reuses the venv's nanobind/scikit-build-core and its cached build dir.
-  "$dir/bin/pip" install -q --no-build-isolation .
+  # No build isolation: the build reuses the venv's nanobind/scikit-build-core and its cached build dir. The
+  # test-only parser probe (tiercel._parser_probe) is built too: the differential tests drive the core parser with it.
+  "$dir/bin/pip" install -q --no-build-isolation -C cmake.define.TIERCEL_BUILD_PROBES=ON .
 }
 
 py311=$(find_python 3.11) || { echo "install.sh: Python 3.11 is required" >&2; exit 1; }

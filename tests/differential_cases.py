@@ -6,7 +6,7 @@ Two sources of requests:
 * HOSTILE below: hand-written smuggling and parser-confusion vectors.
 
 And three parsers run over each input the way a server connection would: Tiercel's core parser (through
-the `_core.parse_requests` test hook), httptools (llhttp) and h11. Each yields a `Verdict`: "accept"
+the test-only `tiercel._parser_probe` module), httptools (llhttp) and h11. Each yields a `Verdict`: "accept"
 (every byte used, or the connection closes after a complete request, with at least one request),
 "refuse" (an error), or "incomplete" (bytes left that do not finish a request), plus the requests parsed.
 """
@@ -423,9 +423,14 @@ class Verdict:
 
 
 def run_tiercel(data: bytes) -> Verdict:
-    from tiercel import _core
-
-    reqs, outcome = _core.parse_requests(data)
+    try:
+        from tiercel import _parser_probe
+    except ImportError:
+        raise RuntimeError(
+            "tiercel._parser_probe is missing: install with scripts/install.sh (it builds the test-only probe with "
+            "-C cmake.define.TIERCEL_BUILD_PROBES=ON)"
+        ) from None
+    reqs, outcome = _parser_probe.parse_requests(data)
     parsed = [Req(r["method"], r["target"], r["version"], list(r["headers"]), r["body"], r["keep_alive"]) for r in reqs]
     if isinstance(outcome, int):
         return Verdict("refuse", parsed, str(outcome))

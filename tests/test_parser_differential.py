@@ -2,7 +2,7 @@
 
 DESIGN §6/§7: the parser is Tiercel's own and must be at least as strict as llhttp's default (strict) mode.
 Every input below is parsed three times, the way a server connection would (pipelined requests, stop after
-a request that closes the connection): by the core parser through the `_core.parse_requests` test hook,
+a request that closes the connection): by the core parser through the test-only `tiercel._parser_probe`,
 by httptools.HttpRequestParser and by h11 (see differential_cases.py for the inputs and the drivers).
 The outcomes (accept / refuse / incomplete) are compared and, where both accept, every request's method,
 target, version, header list (names case-insensitively, values byte-exact), body and keep-alive.

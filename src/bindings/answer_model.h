@@ -3,7 +3,7 @@
 // serializer, msgspec's convert and Encoder), answered with the route's status.
 #pragma once
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

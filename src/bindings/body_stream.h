@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "bindings/request.h"
 #include "core/http1_connection.h"
 

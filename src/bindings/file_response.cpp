@@ -1,6 +1,6 @@
 // serve_file() and its FileResponse: what a handler returns to have C++ send a file, with the headers and status
 // an after-request hook may set on it (Robyn's FileResponse names).
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

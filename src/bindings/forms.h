@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/multipart.h"
 
 namespace tiercel::py {

@@ -1,7 +1,7 @@
 // Headers and QueryParams: the case-insensitive multi-maps handlers read and responses carry.
 #include <nanobind/stl/optional.h>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

@@ -1,5 +1,5 @@
 // The tiercel._core extension module: native types and the engine. Users import from `tiercel`.
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 
@@ -63,5 +63,4 @@ NB_MODULE(_core, m) {
   bind_background_tasks(m);
   bind_engine(m);
   bind_route_checker(m);
-  bind_debug(m);
 }

@@ -5,7 +5,7 @@
 #include <memory>
 #include <tuple>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/http1_connection.h"
 #include "core/tls.h"
 

@@ -1,5 +1,5 @@
 // Response and the conversion of handler results (str, bytes, dict/list, Response, tuples) to wire form.
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/response_writer.h"
 
 #include <cstdio>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/compression.h"
 
 namespace tiercel::py {

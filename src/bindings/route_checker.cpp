@@ -1,6 +1,6 @@
 // RouteChecker: the core's router alone, for checking routes as the app declares them (tiercel/routers.py): a bad
 // pattern, or one that clashes with an earlier route, is refused at the decorator rather than at start-up.
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/router.h"
 
 namespace tiercel::py {

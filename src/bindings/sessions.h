@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

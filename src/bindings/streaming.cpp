@@ -1,7 +1,7 @@
 // StreamingResponse, SSEResponse and SSEMessage: native, so a handler that makes one runs no framework Python.
 #include <cmath>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "bindings/arguments.h"
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "core/http1_connection.h"
 #include "core/websocket.h"
 

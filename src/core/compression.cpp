@@ -12,7 +12,7 @@
 
 #include <cstdlib>
 
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

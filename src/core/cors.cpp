@@ -2,7 +2,7 @@
 #include "core/cors.h"
 
 #include "core/response_writer.h"
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

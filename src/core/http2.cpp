@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "core/http2_stream.h"
-#include "core/text.h"
+#include "core/field_syntax.h"
 #include "core/tls.h"
 
 namespace tiercel {

@@ -14,7 +14,7 @@
 
 #include "core/http1_parser.h"
 #include "core/http2.h"
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "core/response_writer.h"
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

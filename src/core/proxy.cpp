@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 
@@ -65,7 +65,7 @@ struct Hop {
   std::string_view scheme;
 };
 
-/// Like each_list_item (core/text.h), but with any separator and empty items kept: an empty X-Forwarded-For hop
+/// Like each_list_item (core/field_syntax.h), but with any separator and empty items kept: an empty X-Forwarded-For hop
 /// is a hop, and must not let the next one pass for it.
 template <class F>
 void each_item(std::string_view list, char sep, F&& f) {

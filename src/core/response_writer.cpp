@@ -1,7 +1,7 @@
 // Response serialisation: status lines, headers, Date cache and the error-response table.
 #include "core/response_writer.h"
 
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 #include <charconv>
 #include <cstdio>

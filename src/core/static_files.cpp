@@ -14,7 +14,7 @@
 #include <ctime>
 
 #include "core/cors.h"
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

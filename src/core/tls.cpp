@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 namespace tiercel {
 

@@ -711,8 +711,3 @@ class RouteChecker:
         """
         Adds the route's pattern; ValueError for an unknown method, a bad pattern or a clash with an earlier route.
         """
-
-def parse_requests(data: bytes, max_request_line: int = 8192, max_header_bytes: int = 65536, max_header_count: int = 100, max_body: int = 16777216) -> tuple[list[dict[str, object]], str | int]:
-    """
-    Test hook: parse pipelined requests with the core parser -> (requests, outcome).
-    """

@@ -15,7 +15,7 @@
 #include "bindings/arguments.h"
 #include "bindings/background_tasks.h"
 #include "bindings/body_stream.h"
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 #include "bindings/engine/route_spec.h"
 #include "bindings/request.h"
 #include "bindings/response_compression.h"

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "bindings/common.h"
+#include "bindings/py_types.h"
 
 namespace tiercel::py {
 

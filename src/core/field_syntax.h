@@ -1,5 +1,5 @@
-// Small text helpers the core and the bindings share: ASCII case-insensitive comparison, trimming optional
-// whitespace, and HTTP dates (RFC 9110 §5.6.7 IMF-fixdate).
+// HTTP field syntax (RFC 9110 §5) the core and the bindings share: names compared ignoring ASCII case, optional
+// whitespace, comma-separated lists, and HTTP dates (§5.6.7 IMF-fixdate).
 #pragma once
 
 #include <cstddef>

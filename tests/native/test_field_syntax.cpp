@@ -1,6 +1,6 @@
-// GoogleTest suite for src/core/text: ASCII-only case folding, OWS trimming, comma-separated lists
+// GoogleTest suite for src/core/field_syntax: ASCII-only case folding, OWS trimming, comma-separated lists
 // (RFC 9110 §5.6.1) and IMF-fixdate HTTP dates (RFC 9110 §5.6.7).
-#include "core/text.h"
+#include "core/field_syntax.h"
 
 #include <gtest/gtest.h>
 

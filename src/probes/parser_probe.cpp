@@ -1,11 +1,16 @@
-// Test-only entry point: runs the core HTTP/1.1 parser over a byte stream the way a connection would, so
-// Python tests can compare it with httptools (llhttp) and h11. Not used by the server.
+// tiercel._parser_probe, a test-only module (built with -DTIERCEL_BUILD_PROBES=ON, as scripts/install.sh does; never
+// in a release wheel): runs the core HTTP/1.1 parser over a byte stream the way a connection would, so the Python
+// tests can compare it with httptools (llhttp) and h11.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
 
-#include "bindings/common.h"
 #include "core/http1_parser.h"
 
-namespace tiercel::py {
+namespace nb = nanobind;
+
+namespace tiercel::probe {
 
 namespace {
 
@@ -64,14 +69,15 @@ nb::tuple parse_requests(nb::bytes data, uint32_t max_request_line, uint32_t max
 
 }  // namespace
 
-void bind_debug(nb::module_& m) {
+}  // namespace tiercel::probe
+
+NB_MODULE(_parser_probe, m) {
+  using tiercel::probe::parse_requests;
   m.def("parse_requests", &parse_requests, nb::arg("data"), nb::arg("max_request_line") = 8 * 1024,
         nb::arg("max_header_bytes") = 64 * 1024, nb::arg("max_header_count") = 100,
         nb::arg("max_body") = 16 * 1024 * 1024,
         nb::sig("def parse_requests(data: bytes, max_request_line: int = 8192, max_header_bytes: int = 65536, "
                 "max_header_count: int = 100, max_body: int = 16777216) "
                 "-> tuple[list[dict[str, object]], str | int]"),
-        "Test hook: parse pipelined requests with the core parser -> (requests, outcome).");
+        "Parses pipelined requests with the core parser -> (requests, outcome).");
 }
-
-}  // namespace tiercel::py

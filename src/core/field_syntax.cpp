@@ -1,5 +1,5 @@
-// Shared text helpers.
-#include "core/text.h"
+// HTTP field syntax helpers (see field_syntax.h).
+#include "core/field_syntax.h"
 
 #include <cstdio>
 

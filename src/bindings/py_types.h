@@ -1,60 +1,10 @@
-// Shared declarations of the binding layer: the Python-facing types and the module-wide cached objects.
+// The Python-facing value types of tiercel._core that handlers return or read (Headers, QueryParams, Url,
+// Response, StreamingResponse, FileResponse) and how a handler's result becomes the bytes of an answer.
 #pragma once
 
-#include <nanobind/nanobind.h>
-#include <nanobind/stl/string.h>
-#include <nanobind/stl/string_view.h>
-#include <nanobind/stl/vector.h>
-#include <nanobind/stl/pair.h>
-
-#include <ctime>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
-
-#include "core/text.h"  // ascii_iequal, trim_ows, http_date
-
-namespace nb = nanobind;
+#include "bindings/module.h"
 
 namespace tiercel::py {
-
-/// Objects looked up once at import: orjson's functions, asyncio.Task, the logger.
-struct Globals {
-  nb::object json_dumps;
-  nb::object json_loads;
-  nb::object task_type;
-  nb::object logger;
-  nb::object kw_loop;           // ("loop",) or ("loop", "eager_start") kwnames for Task(...)
-  nb::object kw_loop_context;   // the same with "context" appended
-  nb::object s_done, s_result, s_cancel, s_add_done_callback, s_json;  // interned method names
-  nb::object get_running_loop;  // asyncio.get_running_loop
-  nb::object http_exception;     // tiercel.HTTPException (set by the engine)
-  // tiercel.exceptions.ClientError and JSONBodyError (set at import): the framework's own client errors (malformed
-  // forms, bodies too large or too slow) and request.json()'s on a body that is not JSON.
-  nb::object client_error, json_error;
-  nb::object validation_error;  // tiercel.RequestValidationError(errors, body): FastAPI's 422
-  size_t form_spill_size = 1 << 20;  // uploaded files larger than this are kept in a temporary file
-};
-Globals& globals();
-
-/// CLOCK_MONOTONIC in seconds (the clock asyncio's loops use).
-/// The current Python exception, normalised, with its traceback attached; cleared (null when none is set).
-inline nb::object fetch_exception() {
-  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb && value) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return nb::steal(value);
-}
-
-inline double monotonic_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 /// Case-insensitive multi-map of header fields, in insertion order.
 /// Headers({"X-A": "1"}).get("x-a") -> "1"
@@ -152,19 +102,5 @@ nb::object as_response(nb::handle result, std::string& error);
 /// saying what is wrong.
 std::string set_cookie_value(const std::string& key, const std::string& value, nb::handle path, nb::handle domain,
                              nb::handle max_age, nb::handle expires, bool secure, bool http_only, nb::handle same_site);
-
-void bind_headers(nb::module_& m);
-void bind_request(nb::module_& m);
-void bind_response(nb::module_& m);
-void bind_helpers(nb::module_& m);
-void bind_engine(nb::module_& m);
-void bind_background_tasks(nb::module_& m);
-void bind_streaming(nb::module_& m);
-void bind_file_response(nb::module_& m);
-void bind_sync_pull(nb::module_& m);
-void bind_forms(nb::module_& m);
-void bind_websocket(nb::module_& m);
-void bind_debug(nb::module_& m);
-void bind_route_checker(nb::module_& m);
 
 }  // namespace tiercel::py
