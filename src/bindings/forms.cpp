@@ -6,7 +6,7 @@
 
 #include <nanobind/stl/unique_ptr.h>
 
-#include "bindings/body_stream.h"
+#include "bindings/request_body_stream.h"
 #include "bindings/forms.h"
 #include "bindings/request.h"
 #include "core/cors.h"

@@ -55,7 +55,7 @@ NB_MODULE(_core, m) {
   bind_request(m);
   bind_response(m);
   bind_helpers(m);
-  bind_streaming(m);
+  bind_streaming_response(m);
   bind_file_response(m);
   bind_sync_pull(m);
   bind_forms(m);

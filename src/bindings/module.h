@@ -65,7 +65,7 @@ void bind_response(nb::module_& m);
 void bind_helpers(nb::module_& m);
 void bind_engine(nb::module_& m);
 void bind_background_tasks(nb::module_& m);
-void bind_streaming(nb::module_& m);
+void bind_streaming_response(nb::module_& m);
 void bind_file_response(nb::module_& m);
 void bind_sync_pull(nb::module_& m);
 void bind_forms(nb::module_& m);

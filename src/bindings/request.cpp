@@ -1,7 +1,7 @@
 // Request: lazy, native, zero-copy until kept.
 #include "bindings/request.h"
 
-#include "bindings/body_stream.h"
+#include "bindings/request_body_stream.h"
 
 #include "bindings/sessions.h"
 #include "core/percent.h"
@@ -357,7 +357,7 @@ void bind_request(nb::module_& m) {
       .def("__repr__", [](Request& r) {
         return "<Request " + std::string(r.method) + " " + std::string(r.path) + ">";
       });
-  bind_body_stream(request_class, m);
+  bind_request_body_stream(request_class, m);
 }
 
 }  // namespace tiercel::py

@@ -27,7 +27,7 @@ class Request {
   // Set by the engine (authentication, sessions) or by hooks; None until then.
   nb::object py_identity, py_session, py_form, py_files;
   nb::object py_file_lists;  // field name -> [UploadFile, ...]: every file of a repeated field
-  /// request.stream()'s BodyStream; on a stream_body route (body_streamed) the only way to the body.
+  /// request.stream()'s RequestBodyStream; on a stream_body route (body_streamed) the only way to the body.
   nb::object py_stream;
   /// The handler's BackgroundTasks (a parameter annotated so), taken by the engine once the answer is written.
   nb::object py_background;

@@ -14,7 +14,7 @@
 #include "bindings/answer_model.h"
 #include "bindings/arguments.h"
 #include "bindings/background_tasks.h"
-#include "bindings/body_stream.h"
+#include "bindings/request_body_stream.h"
 #include "bindings/py_types.h"
 #include "bindings/engine/route_spec.h"
 #include "bindings/request.h"

@@ -1,5 +1,5 @@
-// request.stream() and request.form(): see body_stream.h.
-#include "bindings/body_stream.h"
+// request.stream() and request.form(): see request_body_stream.h.
+#include "bindings/request_body_stream.h"
 
 #include "bindings/forms.h"
 #include "core/cors.h"  // find_header
@@ -41,18 +41,18 @@ const char* const kStreamedBody =
 
 }  // namespace
 
-BodyStream::BodyStream(Http1Connection* conn) : conn_(conn) { conn_->retain(); }
+RequestBodyStream::RequestBodyStream(Http1Connection* conn) : conn_(conn) { conn_->retain(); }
 
-BodyStream::BodyStream(std::string_view whole) : buffered_(whole), ended_(true) {}
+RequestBodyStream::RequestBodyStream(std::string_view whole) : buffered_(whole), ended_(true) {}
 
-BodyStream::~BodyStream() {
+RequestBodyStream::~RequestBodyStream() {
   if (conn_) {
     conn_->drop_body_sink(this);
     conn_->release();
   }
 }
 
-bool BodyStream::on_body(std::string_view data) {
+bool RequestBodyStream::on_body(std::string_view data) {
   if (mode_ == Mode::kForm) {
     if (form_->feed(data)) return true;
     fail_form();
@@ -64,13 +64,13 @@ bool BodyStream::on_body(std::string_view data) {
   return !full_;
 }
 
-void BodyStream::on_body_end() {
+void RequestBodyStream::on_body_end() {
   ended_ = true;
   if (mode_ == Mode::kForm) return complete_form();
   if (buffered_.empty()) settle(waiter_, "set_exception", nb::handle(PyExc_StopAsyncIteration)());
 }
 
-void BodyStream::on_body_error(int status, std::string_view message) {
+void RequestBodyStream::on_body_error(int status, std::string_view message) {
   if (ended_ || error_status_ >= 0) return;
   error_status_ = status;
   error_message_ = message;
@@ -78,14 +78,14 @@ void BodyStream::on_body_error(int status, std::string_view message) {
   if (form_future_) settle(form_future_, "set_exception", error_object());
 }
 
-nb::object BodyStream::error_object() const {
+nb::object RequestBodyStream::error_object() const {
   nb::str text(error_message_.data(), error_message_.size());
   nb::handle type = globals().client_error ? globals().client_error : globals().http_exception;
   if (error_status_ > 0 && type) return type(error_status_, text);
   return nb::handle(PyExc_ConnectionResetError)(text);
 }
 
-nb::object BodyStream::take_buffered() {
+nb::object RequestBodyStream::take_buffered() {
   nb::bytes chunk(buffered_.data(), buffered_.size());
   if (buffered_.capacity() > 4 * kHighWater) {
     buffered_ = std::string();
@@ -99,7 +99,7 @@ nb::object BodyStream::take_buffered() {
   return chunk;
 }
 
-nb::object BodyStream::anext() {
+nb::object RequestBodyStream::anext() {
   if (mode_ == Mode::kForm) throw std::runtime_error("request.stream() cannot be read after request.form()");
   mode_ = Mode::kStream;
   if (!buffered_.empty()) return done_future(take_buffered());
@@ -113,7 +113,7 @@ nb::object BodyStream::anext() {
   return waiter_;
 }
 
-nb::object BodyStream::form(std::string_view content_type) {
+nb::object RequestBodyStream::form(std::string_view content_type) {
   if (form_future_) return form_future_;  // still reading
   if (mode_ == Mode::kForm) {  // read already: the same outcome again
     if (form_data_) return done_future(form_data_);
@@ -145,7 +145,7 @@ nb::object BodyStream::form(std::string_view content_type) {
   return result;
 }
 
-void BodyStream::complete_form() {
+void RequestBodyStream::complete_form() {
   if (!form_->finish()) return fail_form();
   auto [form, files, lists] = form_->build();
   form_data_ = std::move(form);
@@ -154,20 +154,20 @@ void BodyStream::complete_form() {
   settle(form_future_, "set_result", form_data_);
 }
 
-void BodyStream::fail_form() {
+void RequestBodyStream::fail_form() {
   if (form_future_) settle(form_future_, "set_exception", bad_form_error(form_->error(), form_->error_status()));
 }
 
 void attach_body_stream(nb::handle request, Http1Connection& conn) {
   Request& r = *nb::inst_ptr<Request>(request);
-  auto* stream = new BodyStream(&conn);
+  auto* stream = new RequestBodyStream(&conn);
   r.py_stream = nb::cast(stream, nb::rv_policy::take_ownership);
   r.body_streamed = true;
   conn.set_body_sink(stream);
 }
 
 nb::object streamed_form(Request& r, bool files) {
-  nb::object result = nb::inst_ptr<BodyStream>(r.py_stream)->form_result(files);
+  nb::object result = nb::inst_ptr<RequestBodyStream>(r.py_stream)->form_result(files);
   if (!result) throw std::runtime_error(std::string(kStreamedBody) + "; request.form_data and request.files are "
                                         "ready once `await request.form()` has returned");
   return result;
@@ -177,15 +177,15 @@ void check_whole_body(const Request& r) {
   if (r.body_streamed) throw std::runtime_error(kStreamedBody);
 }
 
-void bind_body_stream(nb::class_<Request>& request_class, nb::module_& m) {
-  nb::class_<BodyStream>(m, "BodyStream", "A request body as an async iterator of bytes (request.stream()).")
+void bind_request_body_stream(nb::class_<Request>& request_class, nb::module_& m) {
+  nb::class_<RequestBodyStream>(m, "BodyStream", "A request body as an async iterator of bytes (request.stream()).")
       .def("__aiter__", [](nb::handle self) { return self; })
-      .def("__anext__", &BodyStream::anext, nb::sig("def __anext__(self) -> typing.Awaitable[bytes]"));
+      .def("__anext__", &RequestBodyStream::anext, nb::sig("def __anext__(self) -> typing.Awaitable[bytes]"));
   request_class
       .def(
           "stream",
           [](Request& r) {
-            if (!r.py_stream) r.py_stream = nb::cast(new BodyStream(r.body), nb::rv_policy::take_ownership);
+            if (!r.py_stream) r.py_stream = nb::cast(new RequestBodyStream(r.body), nb::rv_policy::take_ownership);
             return r.py_stream;
           },
           nb::sig("def stream(self) -> BodyStream"),
@@ -200,7 +200,7 @@ void bind_body_stream(nb::class_<Request>& request_class, nb::module_& m) {
             if (r.headers) {
               if (const std::string_view* ct = find_header(*r.headers, "content-type")) type = *ct;
             }
-            return nb::inst_ptr<BodyStream>(r.py_stream)->form(type);
+            return nb::inst_ptr<RequestBodyStream>(r.py_stream)->form(type);
           },
           nb::sig("def form(self) -> typing.Awaitable[dict[str, str]]"),
           "`await request.form()`: form_data, with request.files filled too. On a route declared with "

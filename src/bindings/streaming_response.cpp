@@ -108,7 +108,7 @@ bool stream_item_bytes(nb::handle item, bool sse, std::string& out, std::string&
   return true;
 }
 
-void bind_streaming(nb::module_& m) {
+void bind_streaming_response(nb::module_& m) {
   nb::class_<StreamingResponse>(m, "StreamingResponse",
                                 "A body sent as a sync or async iterator of str/bytes produces it: "
                                 "StreamingResponse(gen(), media_type='text/csv').")

@@ -15,15 +15,15 @@ namespace tiercel::py {
 class FormBuilder;
 
 /// The body of one request as an async iterator of bytes, or fed to a form parser (request.form()).
-class BodyStream : public BodySink {
+class RequestBodyStream : public BodySink {
  public:
   /// A streamed body, read from `connection` as it arrives (the stream keeps the connection alive).
-  explicit BodyStream(Http1Connection* conn);
+  explicit RequestBodyStream(Http1Connection* conn);
   /// A body already read whole: one piece.
-  explicit BodyStream(std::string_view whole);
-  ~BodyStream() override;
-  BodyStream(const BodyStream&) = delete;
-  BodyStream& operator=(const BodyStream&) = delete;
+  explicit RequestBodyStream(std::string_view whole);
+  ~RequestBodyStream() override;
+  RequestBodyStream(const RequestBodyStream&) = delete;
+  RequestBodyStream& operator=(const RequestBodyStream&) = delete;
 
   bool on_body(std::string_view data) override;
   void on_body_end() override;
@@ -59,6 +59,6 @@ class BodyStream : public BodySink {
 void attach_body_stream(nb::handle request, Http1Connection& conn);
 /// request.form_data / request.files of a streamed route: once `await request.form()` is done.
 nb::object streamed_form(Request& r, bool files);
-void bind_body_stream(nb::class_<Request>& request_class, nb::module_& m);
+void bind_request_body_stream(nb::class_<Request>& request_class, nb::module_& m);
 
 }  // namespace tiercel::py
