@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/connection_env.h"
 #include "core/dispatcher.h"
 #include "core/observer.h"
 #include "core/http1_parser.h"
@@ -24,19 +25,6 @@ namespace tiercel {
 
 class Http1Connection;
 struct TlsInfo;  // core/tls.h
-
-/// Shared per-loop state the connections read: settings, routes, clock, Date line.
-struct ConnectionEnv {
-  const ServerConfig& config;
-  const RouteTable& routes;
-  Dispatcher& dispatcher;
-  DateCache date;
-  uint64_t now_ms = 0;      ///< loop time, refreshed by the owner before each batch
-  std::time_t now_s = 0;    ///< wall-clock seconds for the Date header
-  uint64_t requests = 0;    ///< requests received (each one answered, whatever its outcome)
-  RequestObserver* observer = nullptr;  ///< sees every answer (access log, metrics); null: nothing is recorded
-  std::string_view date_line() { return date.line(now_s); }
-};
 
 class Http1Connection final : public Protocol {
  public:
