@@ -1,127 +1,25 @@
 // GoogleTest suite for core/tls under the sanitizers: a server TlsConnection and an OpenSSL client over memory
-// BIOs, with certificates made here (self-signed, EC P-256).
+// BIOs (tls_peer.h), with certificates made at run time (self-signed, EC P-256).
 #include <gtest/gtest.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tls.h"
+#include "tls_peer.h"
 
 namespace tiercel {
 namespace {
 
-/// A self-signed certificate for `names` (the first is also the CN), written with its key to one PEM file.
-std::string make_certificate(const std::vector<std::string>& names) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), static_cast<long>(names.size() * 1000 + names[0].size()));
-  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, key);
-  X509_NAME* subject = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(names[0].c_str()),
-                             -1, -1, 0);
-  X509_set_issuer_name(cert, subject);
-  std::string san;
-  for (const auto& n : names) san += (san.empty() ? "DNS:" : ",DNS:") + n;
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  X509_sign(cert, key, EVP_sha256());
-  char path[] = "/tmp/tiercel-tls-test-XXXXXX";
-  int fd = mkstemp(path);
-  FILE* f = fdopen(fd, "w");
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-  PEM_write_X509(f, cert);
-  fclose(f);
-  X509_free(cert);
-  EVP_PKEY_free(key);
-  return path;
-}
-
-struct Files {
-  std::string a = make_certificate({"a.test", "localhost"});
-  std::string b = make_certificate({"b.test", "*.wild.test"});
-  ~Files() {
-    unlink(a.c_str());
-    unlink(b.c_str());
-  }
-};
-
-/// An OpenSSL client over memory BIOs that trusts nothing (verification is not what is tested here).
-class Client {
- public:
-  explicit Client(const char* server_name = nullptr, const std::vector<std::string>& alpn = {}) {
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    ssl_ = SSL_new(ctx_);
-    in_ = BIO_new(BIO_s_mem());
-    out_ = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(in_, -1);
-    SSL_set_bio(ssl_, in_, out_);
-    SSL_set_connect_state(ssl_);
-    if (server_name) SSL_set_tlsext_host_name(ssl_, server_name);
-    if (!alpn.empty()) {
-      std::string wire;
-      for (const auto& p : alpn) wire += static_cast<char>(p.size()) + p;
-      SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
-    }
-  }
-  ~Client() {
-    SSL_free(ssl_);
-    SSL_CTX_free(ctx_);
-  }
-  std::string take_output() {
-    std::string s;
-    char buf[16384];
-    int n;
-    while ((n = BIO_read(out_, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-    return s;
-  }
-  void put(const std::string& wire) { BIO_write(in_, wire.data(), static_cast<int>(wire.size())); }
-  bool handshake() { return SSL_do_handshake(ssl_) == 1; }
-  void write(const std::string& s) { SSL_write(ssl_, s.data(), static_cast<int>(s.size())); }
-  std::string read() {
-    std::string s;
-    char buf[16384];
-    int n;
-    while ((n = SSL_read(ssl_, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-    return s;
-  }
-  std::string peer_cn() {
-    X509* cert = SSL_get1_peer_certificate(ssl_);
-    char cn[256] = "";
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-    X509_free(cert);
-    return cn;
-  }
-  std::string alpn() {
-    const unsigned char* p = nullptr;
-    unsigned n = 0;
-    SSL_get0_alpn_selected(ssl_, &p, &n);
-    return p ? std::string(reinterpret_cast<const char*>(p), n) : "";
-  }
-  SSL* ssl_;
-
- private:
-  SSL_CTX* ctx_;
-  BIO* in_;
-  BIO* out_;
-};
+using testing::TestCertificates;
+using testing::TlsClient;
 
 /// Runs the handshake between `c` and `s` to its end (or failure).
-bool connect(Client& c, TlsConnection& s) {
+bool connect(TlsClient& c, TlsConnection& s) {
   for (int round = 0; round < 10; ++round) {
     bool client_done = c.handshake();
     s.put_wire(c.take_output());
@@ -142,10 +40,10 @@ std::string read_all(TlsConnection& s) {
 }
 
 TEST(Tls, HandshakeDataBothWaysAndCloseNotify) {
-  Files files;
+  TestCertificates files;
   auto ctx = TlsContext::create(TlsSettings{{{files.a, "", ""}}, "", 0, "", {"h2", "http/1.1"}});
   TlsConnection server(ctx);
-  Client client("a.test", {"http/1.1"});
+  TlsClient client("a.test", {"http/1.1"});
   ASSERT_TRUE(connect(client, server)) << server.error();
   EXPECT_EQ(server.info()->alpn, "http/1.1");
   EXPECT_EQ(server.info()->server_name, "a.test");
@@ -166,12 +64,12 @@ TEST(Tls, HandshakeDataBothWaysAndCloseNotify) {
 }
 
 TEST(Tls, SniPicksTheCertificateAndAlpnFollowsTheServer) {
-  Files files;
+  TestCertificates files;
   auto ctx = TlsContext::create(TlsSettings{{{files.a, "", ""}, {files.b, "", ""}}, "", 0, "", {"h2", "http/1.1"}});
   for (auto [name, cn] : {std::pair{"b.test", "b.test"}, {"x.wild.test", "b.test"}, {"a.test", "a.test"},
                           {"nobody.test", "a.test"}}) {
     TlsConnection server(ctx);
-    Client client(name, {"http/1.1", "h2"});
+    TlsClient client(name, {"http/1.1", "h2"});
     ASSERT_TRUE(connect(client, server)) << name << ": " << server.error();
     EXPECT_EQ(client.peer_cn(), cn) << name;
     EXPECT_EQ(client.alpn(), "h2");  // the server's preference among what the client offers
@@ -179,7 +77,7 @@ TEST(Tls, SniPicksTheCertificateAndAlpnFollowsTheServer) {
 }
 
 TEST(Tls, GarbageFailsCleanlyWithAReason) {
-  Files files;
+  TestCertificates files;
   auto ctx = TlsContext::create(TlsSettings{{{files.a, "", ""}}, "", 0, "", {"http/1.1"}});
   TlsConnection server(ctx);
   server.put_wire(std::string("\x16\x03\x01\x00\x05hello", 10) + std::string(500, 'z'));
@@ -192,7 +90,7 @@ TEST(Tls, GarbageFailsCleanlyWithAReason) {
 }
 
 TEST(Tls, BadSettingsSayWhatIsWrong) {
-  Files files;
+  TestCertificates files;
   auto message = [](const TlsSettings& s) {
     try {
       TlsContext::create(s);
