@@ -1,7 +1,7 @@
-// GoogleTest suite for the TCP transport's buffering (src/core/tcp_connection.cpp) over a loopback socket: what the
-// socket does not take at once is queued and arrives whole and in order, a connection whose output is over the
-// write watermark reads no further request until the client reads, and a client that stops reading is closed
-// after write_timeout. The server's loop is run without blocking, as asyncio runs it.
+// GoogleTest suite for TcpConnection (src/core/tcp_connection.cpp), the TCP transport, over a loopback socket
+// accepted by a TcpServer: what the socket does not take at once is queued and arrives whole and in order, a
+// connection whose output is over the write watermark reads no further request until the client reads, and a client
+// that stops reading is closed after write_timeout. The server's loop is run without blocking, as asyncio runs it.
 #include "core/tcp_server.h"
 
 #include <arpa/inet.h>
