@@ -134,6 +134,31 @@ TEST_F(Http2Test, GetIsAnsweredWithStatusFieldsAndBody) {
   EXPECT_EQ(conn_->open_streams(), 0u);
 }
 
+TEST_F(Http2Test, HeadIsAnsweredWithoutBody) {
+  start();
+  int32_t sid = client_->request("HEAD", "/");
+  exchange();
+  const H2Response& r = client_->response(sid);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.field("content-type"), "text/plain");
+  EXPECT_EQ(r.body, "");
+  EXPECT_TRUE(r.closed);
+  EXPECT_EQ(client_->recv_error(), 0);
+}
+
+TEST_F(Http2Test, LargeBodyArrivesWholeAcrossFramesAndWindows) {
+  start();  // the client's default windows (64 KiB): nghttp2 gives them back as it reads
+  int32_t sid = client_->request("GET", "/?pad=300000");
+  exchange();
+  ASSERT_EQ(dispatcher_.seen().size(), 1u);
+  const H2Response& r = client_->response(sid);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == ScriptedDispatcher::answer_body(dispatcher_.seen()[0]) + std::string(300000, 'p'))
+      << "a body of " << r.body.size() << " bytes";
+  EXPECT_TRUE(r.closed);
+  EXPECT_GT(client_->frames_of(NGHTTP2_DATA).size(), 18u) << "no frame over the 16 KiB default frame size";
+}
+
 TEST_F(Http2Test, UnknownPathIsAnswered404WithoutDispatch) {
   start();
   int32_t sid = client_->request("GET", "/nope");
@@ -246,6 +271,19 @@ TEST_F(Http2Test, CloseIdleOnAnIdleConnectionSendsGoawayAndCloses) {
   start();
   exchange();
   conn_->close_idle();
+  exchange();
+  EXPECT_TRUE(got_goaway(NGHTTP2_NO_ERROR));
+  EXPECT_TRUE(transport_.close_requested());
+}
+
+TEST_F(Http2Test, IdleConnectionEndsWithGoawayAtItsDeadline) {
+  start();
+  int32_t sid = client_->request("GET", "/");
+  exchange();
+  EXPECT_EQ(client_->response(sid).status, 200);
+  ASSERT_EQ(conn_->deadline(), env_.now_ms + config_.keepalive_timeout_ms) << "idle: the keep-alive timeout runs";
+  env_.now_ms = conn_->deadline();
+  conn_->on_timeout();
   exchange();
   EXPECT_TRUE(got_goaway(NGHTTP2_NO_ERROR));
   EXPECT_TRUE(transport_.close_requested());
