@@ -1,25 +1,26 @@
 // RouteChecker: the core's router alone, for checking routes as the app declares them (tiercel/routers.py): a bad
 // pattern, or one that clashes with an earlier route, is refused at the decorator rather than at start-up.
-#include "bindings/py_types.h"
-#include "core/router.h"
+#include "bindings/route_checker.h"
 
 namespace tiercel::py {
+
+uint32_t add_checked_route(RouteTable& table, std::string_view method, std::string_view path) {
+  auto m = parse_method(method);
+  if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
+  std::string error;
+  uint32_t id = table.add(*m, path, error);
+  if (id == UINT32_MAX) throw nb::value_error(error.c_str());
+  return id;
+}
 
 namespace {
 
 class RouteChecker {
  public:
-  void add(std::string_view method, std::string_view path) {
-    auto m = parse_method(method);
-    if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
-    std::string error;
-    if (!router_.add(*m, path, next_id_, error)) throw nb::value_error(error.c_str());
-    ++next_id_;
-  }
+  void add(std::string_view method, std::string_view path) { add_checked_route(routes_, method, path); }
 
  private:
-  Router router_;
-  uint32_t next_id_ = 0;
+  RouteTable routes_;
 };
 
 }  // namespace

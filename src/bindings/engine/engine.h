@@ -17,6 +17,7 @@
 #include "bindings/request_body_stream.h"
 #include "bindings/py_types.h"
 #include "bindings/engine/route_spec.h"
+#include "bindings/route_checker.h"
 #include "bindings/request.h"
 #include "bindings/response_compression.h"
 #include "bindings/sessions.h"

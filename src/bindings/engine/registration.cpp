@@ -35,10 +35,7 @@ uint32_t Engine::add_route(std::string_view method, std::string_view path, nb::o
 }
 
 Engine::Route& Engine::add_native_route(RouteKind kind, std::string_view method, std::string_view path) {
-  auto m = parse_method(method);
-  if (!m) throw nb::value_error(("unknown HTTP method '" + std::string(method) + "'").c_str());
-  std::string error;
-  if (routes.add(*m, path, error) == UINT32_MAX) throw nb::value_error(error.c_str());
+  add_checked_route(routes, method, path);
   Route& rt = route_info.emplace_back();
   rt.kind = kind;
   rt.method = method;
