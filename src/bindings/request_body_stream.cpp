@@ -41,7 +41,7 @@ const char* const kStreamedBody =
 
 }  // namespace
 
-RequestBodyStream::RequestBodyStream(Http1Connection* conn) : conn_(conn) { conn_->retain(); }
+RequestBodyStream::RequestBodyStream(Responder* conn) : conn_(conn) { conn_->retain(); }
 
 RequestBodyStream::RequestBodyStream(std::string_view whole) : buffered_(whole), ended_(true) {}
 
@@ -158,7 +158,7 @@ void RequestBodyStream::fail_form() {
   if (form_future_) settle(form_future_, "set_exception", bad_form_error(form_->error(), form_->error_status()));
 }
 
-void attach_body_stream(nb::handle request, Http1Connection& conn) {
+void attach_body_stream(nb::handle request, Responder& conn) {
   Request& r = *nb::inst_ptr<Request>(request);
   auto* stream = new RequestBodyStream(&conn);
   r.py_stream = nb::cast(stream, nb::rv_policy::take_ownership);

@@ -18,7 +18,7 @@ class FormBuilder;
 class RequestBodyStream : public BodySink {
  public:
   /// A streamed body, read from `connection` as it arrives (the stream keeps the connection alive).
-  explicit RequestBodyStream(Http1Connection* conn);
+  explicit RequestBodyStream(Responder* conn);
   /// A body already read whole: one piece.
   explicit RequestBodyStream(std::string_view whole);
   ~RequestBodyStream() override;
@@ -43,7 +43,7 @@ class RequestBodyStream : public BodySink {
   void complete_form();
   void fail_form();
 
-  Http1Connection* conn_ = nullptr;
+  Responder* conn_ = nullptr;
   Mode mode_ = Mode::kNone;
   std::string buffered_;   // received and not taken yet
   bool full_ = false;      // on_body said "enough": resume the connection once taken
@@ -56,7 +56,7 @@ class RequestBodyStream : public BodySink {
 };
 
 /// Gives a streamed route's Request its body stream, and the connection its sink.
-void attach_body_stream(nb::handle request, Http1Connection& conn);
+void attach_body_stream(nb::handle request, Responder& conn);
 /// request.form_data / request.files of a streamed route: once `await request.form()` is done.
 nb::object streamed_form(Request& r, bool files);
 void bind_request_body_stream(nb::class_<Request>& request_class, nb::module_& m);

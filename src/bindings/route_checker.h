@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "bindings/module.h"
-#include "core/dispatcher.h"
+#include "core/route_table.h"
 
 namespace tiercel::py {
 

@@ -151,8 +151,7 @@ struct WebSocketHandle {
 bool message_payload(nb::handle data, ws::Opcode& op, std::string_view& payload);
 
 /// Answers a WebSocket upgrade request on a websocket route: 101 and the handler, or 400 saying what is wrong.
-void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Connection& conn,
-                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
-                     std::string_view server_header);
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Responder& conn,
+                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request);
 
 }  // namespace tiercel::py

@@ -12,7 +12,7 @@ namespace tiercel::py {
 namespace {
 
 /// What is wrong with the upgrade request's headers (empty: nothing).
-std::string header_problem(Http1Connection& conn, uint64_t seq, const RoutedRequest& req,
+std::string header_problem(Responder& conn, uint64_t seq, const RoutedRequest& req,
                            const std::string_view*& version) {
   const auto& h = req.head.headers;
   auto has_token = [&](std::string_view name, std::string_view token) {
@@ -27,7 +27,8 @@ std::string header_problem(Http1Connection& conn, uint64_t seq, const RoutedRequ
   if (!version || *version != "13") return "Sec-WebSocket-Version must be 13";
   if (!key || !ws::valid_client_key(*key)) return "missing or malformed Sec-WebSocket-Key";
   if (!req.body.empty()) return "an upgrade request has no body";
-  if (!conn.can_upgrade(seq)) return "a WebSocket upgrade cannot follow pipelined requests";
+  if (!conn.http1()) return "a WebSocket connects over HTTP/1.1, not HTTP/2";
+  if (!conn.http1()->can_upgrade(seq)) return "a WebSocket upgrade cannot follow pipelined requests";
   return {};
 }
 
@@ -59,9 +60,8 @@ int fill_arguments(const WsHost& host, const WsRoute& route, nb::handle request,
 
 }  // namespace
 
-void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Http1Connection& conn,
-                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request,
-                     std::string_view server_header) {
+void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<WsRoute>& route, Responder& conn,
+                     uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx, nb::object request) {
   const std::string_view* version = nullptr;
   std::string problem = header_problem(conn, seq, req, version);
   std::vector<nb::object> args[3];
@@ -71,20 +71,18 @@ void start_websocket(const std::shared_ptr<WsHost>& host, const std::shared_ptr<
     c.keep_alive = false;
     std::string extra = version && *version != "13" ? "Sec-WebSocket-Version: 13\r\n" : "";
     std::string body = status == 400 ? "Bad WebSocket upgrade: " + problem + "\n" : problem + "\n";
-    ResponseWriter(conn.response_buffer(seq), conn.env().date_line(), server_header)
-        .text(status, body, c, extra);
-    conn.response_done(seq, true);
-    return;
+    return conn.respond_text(seq, status, body, c, extra);
   }
   const std::string_view* key = find_header(req.head.headers, "sec-websocket-key");
   std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Accept: " + ws::accept_key(*key) + "\r\n\r\n";
-  auto upgraded = std::make_shared<WsConn>(host, conn, route, std::move(request), std::to_string(++host->next_id));
+  Http1Connection& http1 = *conn.http1();
+  auto upgraded = std::make_shared<WsConn>(host, http1, route, std::move(request), std::to_string(++host->next_id));
   upgraded->handler_args = std::move(args[0]);
   upgraded->connect_args = std::move(args[1]);
   upgraded->close_args = std::move(args[2]);
   host->conns[upgraded.get()] = upgraded;
-  conn.upgrade(seq, response, upgraded.get());
+  http1.upgrade(seq, response, upgraded.get());
   upgraded->start();
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/dispatcher.h"
+#include "core/route_table.h"
 #include "core/observer.h"
 #include "core/response_writer.h"
 

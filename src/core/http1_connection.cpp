@@ -326,52 +326,32 @@ void Http1Connection::dispatch_current(std::string_view body, bool body_streamed
   auto method = parse_method(head_.method);
   if (!method) {
     // A method Tiercel does not know is refused like other bad input (DESIGN §6): 501, then close.
-    close_after_ = true;
-    close_seq_ = seq;
     ctx.keep_alive = false;
-    ResponseWriter(response_buffer(seq), env_.date_line(), env_.config.server_header)
-        .text(501, "Method not implemented\n", ctx, env_.config.extra_header_lines);
-    response_done(seq);
-    return;
+    return respond_text(seq, 501, "Method not implemented\n", ctx, env_.config.extra_header_lines);
   }
   ctx.head_request = *method == Method::kHead;
   RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
   if (env_.observer && m.kind == RouteMatch::Kind::kFound) records_.back().route = m.route_id;
   if (m.kind != RouteMatch::Kind::kFound) {
-    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
     std::string lines = env_.config.extra_header_lines;
     if (const CorsPolicy* cors = env_.config.cors) {
       const std::string_view* origin = find_header(head_.headers, "origin");
       cors->append_response_lines(lines, origin ? cors->match(*origin) : CorsPolicy::kNoOrigin,
                                   env_.config.extra_header_lines);
     }
-    if (m.kind == RouteMatch::Kind::kNotFound) {
-      w.text(404, "Not Found\n", ctx, lines);
-    } else {
-      w.text(405, "Method Not Allowed\n", ctx, "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + lines);
-    }
-    response_done(seq);
-    return;
+    if (m.kind == RouteMatch::Kind::kNotFound) return respond_text(seq, 404, "Not Found\n", ctx, lines);
+    return respond_text(seq, 405, "Method Not Allowed\n", ctx,
+                        "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + lines);
   }
-  if (const RouteEntry* e = env_.routes.entry(m.route_id); e && !e->const_head.empty()) {
-    ResponseWriter w(response_buffer(seq), env_.date_line(), env_.config.server_header);
-    w.prebuilt(e->const_head);
-    w.finish(e->const_body, ctx);
-    response_done(seq);
-    return;
+  if (const RouteEntry* e = env_.routes.entry(m.route_id); e && e->const_answer) {
+    return respond(seq, e->const_answer->head, e->const_answer->body, ctx);
   }
   RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme, body_streamed, std::move(tls)};
   env_.dispatcher.dispatch(*this, seq, req);
 }
 
 std::string& Http1Connection::response_buffer(uint64_t seq) {
-  if (slots_.empty() && seq == next_write_) {
-    if (out_seq_ != seq) {  // where this answer starts in out_ (for the observer)
-      out_seq_ = seq;
-      out_start_ = out_.size();
-    }
-    return out_;
-  }
+  if (slots_.empty() && seq == next_write_) return out_;
   for (auto& s : slots_) {
     if (s.seq == seq) return s.bytes;
   }
@@ -389,27 +369,37 @@ void Http1Connection::defer(uint64_t seq, void* token) {
   slots_.push_back(Slot{seq, {}, token, false, false});
 }
 
-void Http1Connection::response_done(uint64_t seq, bool close) {
-  if (env_.observer) observe(seq, 0);
-  finish_response(seq, close);
+void Http1Connection::respond(uint64_t seq, const ResponseHead& head, std::string_view body,
+                              const ResponseContext& request_ctx, uint64_t length) {
+  ResponseContext ctx = request_ctx;
+  if (closes_after(seq)) ctx.keep_alive = false;
+  std::string& out = response_buffer(seq);
+  size_t start = out.size();
+  ResponseWriter w(out, env_.date_line(), env_.config.server_header);
+  w.start(head.status);
+  w.raw_headers(head.fields);
+  if (!w.finish_head(length == kBodySize ? body.size() : length, ctx)) body = {};
+  if (env_.observer) observe(seq, head.status, out.size() - start + body.size());
+  send_body(seq, body);
+  finish_response(seq, w.says_close());
 }
 
-void Http1Connection::observe(uint64_t seq, size_t body_bytes) {
-  std::string_view bytes;
-  if (slots_.empty() && seq == next_write_) {
-    if (out_seq_ == seq && out_start_ <= out_.size()) bytes = std::string_view(out_).substr(out_start_);
-  } else {
-    for (auto& s : slots_) {
-      if (s.seq == seq) bytes = s.bytes;
-    }
+void Http1Connection::send_body(uint64_t seq, std::string_view body) {
+  // Below this size a copy is cheaper than a second iovec.
+  constexpr size_t kDirectBody = 16 * 1024;
+  if (body.size() >= kDirectBody && slots_.empty() && seq == next_write_ && !close_after_ && !closing_ &&
+      !transport_closed_) {
+    // out_ holds every earlier answer of this connection and this head: they go first, then the body.
+    transport_.send(out_, body);
+  } else if (!body.empty()) {
+    response_buffer(seq).append(body);
   }
+}
+
+void Http1Connection::observe(uint64_t seq, int status, uint64_t bytes) {
   RequestRecord r;
-  r.bytes = bytes.size() + body_bytes;
-  if (bytes.size() >= 12) r.status = (bytes[9] - '0') * 100 + (bytes[10] - '0') * 10 + (bytes[11] - '0');
-  if (const Slot* s = find_slot(seq); s && s->status) {  // a stream: most of it is already sent
-    r.status = s->status;
-    r.bytes = s->streamed;
-  }
+  r.status = status;
+  r.bytes = bytes;
   r.client_ip = peer_ip_;
   r.request_line = "-";
   for (auto it = records_.begin(); it != records_.end(); ++it) {
@@ -463,20 +453,6 @@ void Http1Connection::finish_response(uint64_t seq, bool close) {
   }
 }
 
-void Http1Connection::response_done(uint64_t seq, std::string_view body) {
-  // Below this size a copy is cheaper than a second iovec.
-  constexpr size_t kDirectBody = 16 * 1024;
-  if (env_.observer) observe(seq, body.size());
-  if (body.size() >= kDirectBody && slots_.empty() && seq == next_write_ && !close_after_ && !closing_ &&
-      !transport_closed_) {
-    // out_ holds every earlier answer of this connection and this head: they go first, then the body.
-    transport_.send(out_, body);
-  } else {
-    response_buffer(seq).append(body);
-  }
-  finish_response(seq, false);
-}
-
 void Http1Connection::flush_ready() {
   // Nothing goes out behind an answer that closes the connection.
   while (!slots_.empty() && !(close_after_ && next_write_ > close_seq_)) {
@@ -503,13 +479,15 @@ Http1Connection::Slot* Http1Connection::find_slot(uint64_t seq) noexcept {
 
 void Http1Connection::respond_error(int status, std::string_view message) {
   uint64_t seq = next_seq_++;
-  write_error_response(response_buffer(seq), status, message, env_.date_line(), env_.config.server_header,
-                       env_.config.extra_header_lines);
   state_ = State::kClosing;
   close_after_ = true;
   close_seq_ = seq;
   len_ = pos_ = 0;
-  response_done(seq);
+  std::string text;
+  text.reserve(message.size() + 1);
+  text.append(message).push_back('\n');
+  respond_text(seq, status, text, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false},
+               env_.config.extra_header_lines);
 }
 
 void Http1Connection::send_output() {

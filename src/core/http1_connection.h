@@ -26,7 +26,7 @@ namespace tiercel {
 class Http1Connection;
 struct TlsInfo;  // core/tls.h
 
-class Http1Connection final : public Protocol {
+class Http1Connection final : public Protocol, public Responder {
  public:
   Http1Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip);
   Http1Connection(const Http1Connection&) = delete;
@@ -86,26 +86,25 @@ class Http1Connection final : public Protocol {
     if (deadline_ms_ != 0) on_timeout();
   }
 
-  // --- dispatcher side ---
-  /// The buffer the response to `seq` must be appended to.
-  std::string& response_buffer(uint64_t seq);
-  /// The response to `seq` is complete; `close` closes the connection after it.
-  void response_done(uint64_t seq, bool close = false);
-  /// response_done() for an answer whose head is in response_buffer(seq) and whose `body` follows: a large
-  /// body that can go out at once is sent from the caller's memory instead of being copied into the buffer.
-  void response_done(uint64_t seq, std::string_view body);
-  /// Request `seq` is answered later; `token` is passed to Dispatcher::cancel if the connection dies first.
-  void defer(uint64_t seq, void* token);
-
-  // --- streamed request bodies (dispatcher side) ---
-  /// The body of the request being dispatched with `body_streamed` goes to `sink` from now on (the bytes already
-  /// received first). Until a sink is set the connection reads no further than its buffer.
-  void set_body_sink(BodySink* sink);
-  /// `sink` is going away (its handler is done with the body): the rest of the body is not read, and the
-  /// connection closes after the request's answer.
-  void drop_body_sink(BodySink* sink) noexcept;
-  /// The sink took what it held (after on_body returned false): read on.
-  void resume_body();
+  // --- Responder: the application's answers ---
+  void respond(uint64_t seq, const ResponseHead& head, std::string_view body, const ResponseContext& ctx,
+               uint64_t length = kBodySize) override;
+  bool stream_begin(uint64_t seq, const ResponseHead& head, const ResponseContext& ctx, uint64_t length,
+                    void* token) override;
+  void stream_write(uint64_t seq, std::string_view data) override;
+  ssize_t stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) override;
+  void stream_end(uint64_t seq, bool abort = false) override;
+  bool stream_writable(uint64_t seq) override;
+  size_t stream_budget(uint64_t seq) override;
+  void flush_output() override;
+  void defer(uint64_t seq, void* token) override;
+  void retain() noexcept override { ++refs_; }
+  void release() noexcept override;
+  ConnectionEnv& env() noexcept override { return env_; }
+  void set_body_sink(BodySink* sink) override;
+  void drop_body_sink(BodySink* sink) noexcept override;
+  void resume_body() override;
+  Http1Connection* http1() noexcept override { return this; }
 
   // --- protocol switch (dispatcher side) ---
   /// Whether `seq` could switch protocols now: it is the current answer, with nothing pending before it.
@@ -121,37 +120,7 @@ class Http1Connection final : public Protocol {
   /// Closes an upgraded connection once its output is written.
   void close_upgraded();
 
-  // --- streamed answers (dispatcher side) ---
-  /// Starts the answer to `seq` as a stream: `head` (status line, headers, blank line) now, the body through
-  /// stream_write() as it is produced, ended by stream_end(). `token` is handed to Dispatcher::on_writable when the
-  /// stream may write again after stream_writable() said no, and to Dispatcher::cancel if the connection dies.
-  void stream_begin(uint64_t seq, std::string_view head, void* token);
-  /// Appends body bytes (already framed) to the stream of `seq`; they go out with the next flush_output() (or any
-  /// later send) once it is the current answer, so a batch of small writes costs one system call.
-  void stream_write(uint64_t seq, std::string_view bytes);
-  /// Sends what is waiting in the output now.
-  void flush_output();
-  /// Sends file bytes as the next part of the stream of `seq` (see Transport::send_file): the bytes sent,
-  /// 0 when not now (the stream is not the current answer, or output is queued), -1 when the transport cannot.
-  ssize_t stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count);
-  /// Whether the stream of `seq` should produce more now: it is the connection's current answer and the output is
-  /// under the high watermark. When not, Dispatcher::on_writable(token) is called once it is.
-  bool stream_writable(uint64_t seq);
-  /// How many bytes the producer of the stream of `seq` may make ahead of sending them (a generator pulled in a
-  /// thread fills an inbox): its share of what the write watermark leaves, at least 1; 0 when it is not
-  /// stream_writable() (on_writable follows).
-  size_t stream_budget(uint64_t seq);
-  /// The stream of `seq` is complete; `close` closes the connection after it.
-  void stream_end(uint64_t seq, bool close = false);
-  /// Deferred answers keep the connection alive through these.
-  void retain() noexcept { ++refs_; }
-  void release() noexcept override;
-  bool closed() const noexcept { return transport_closed_; }
-  /// The answer to `seq` is the connection's last: it must say `Connection: close`.
-  bool closes_after(uint64_t seq) const noexcept {
-    return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
-  }
-  ConnectionEnv& env() noexcept { return env_; }
+  bool closed() const noexcept override { return transport_closed_; }
   const std::string& peer_ip() const noexcept { return peer_ip_; }
 
  private:
@@ -166,6 +135,8 @@ class Http1Connection final : public Protocol {
     bool wants_writable = false;  // stream_writable() said no: call on_writable when it may
     int status = 0;               // a stream's status and bytes so far (for the observer)
     uint64_t streamed = 0;
+    ResponseWriter::Framing framing = ResponseWriter::Framing::kNone;  // a stream's: how its body bytes go out
+    bool last = false;            // a stream whose head says `Connection: close`
   };
 
   struct LogRecord {  // a request's part of its RequestRecord, kept until it is answered (observer only)
@@ -176,7 +147,15 @@ class Http1Connection final : public Protocol {
     uint64_t start_us;
   };
 
-  void observe(uint64_t seq, size_t body_bytes);
+  /// The answer to `seq` is the connection's last: it must say `Connection: close`.
+  bool closes_after(uint64_t seq) const noexcept {
+    return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
+  }
+  std::string& response_buffer(uint64_t seq);  // where the answer to `seq` is written
+  void send_body(uint64_t seq, std::string_view body);  // the last part of the answer to `seq`
+  // Appends `a`, `b` and `c` to the stream `s` (to the output when it is the current answer).
+  void stream_append(Slot& s, std::string_view a, std::string_view b = {}, std::string_view c = {});
+  void observe(uint64_t seq, int status, uint64_t bytes);
   Slot* find_slot(uint64_t seq) noexcept;
   void notify_writable();
   void finish_response(uint64_t seq, bool close);
@@ -226,8 +205,6 @@ class Http1Connection final : public Protocol {
   std::string out_;          // responses accumulated for the next send
   std::deque<Slot> slots_;   // responses waiting behind an unanswered earlier one
   std::deque<LogRecord> records_;  // requests not answered yet, while an observer is set
-  uint64_t out_seq_ = UINT64_MAX;  // the answer response_buffer() last returned out_ for, and where it starts
-  size_t out_start_ = 0;
   uint64_t next_seq_ = 0;    // seq of the next request parsed
   uint64_t next_write_ = 0;  // seq whose response goes out next
   bool close_after_ = false; // close once responses up to close_seq_ are written

@@ -3,6 +3,7 @@
 #include "core/http1_connection.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace tiercel {
@@ -101,7 +102,27 @@ void Http1Connection::drop_body_sink(BodySink* sink) noexcept {
   if (!in_process_ && !closing_ && !transport_closed_) send_output();
 }
 
-void Http1Connection::stream_begin(uint64_t seq, std::string_view head, void* token) {
+bool Http1Connection::stream_begin(uint64_t seq, const ResponseHead& head, const ResponseContext& request_ctx,
+                                   uint64_t length, void* token) {
+  ResponseContext ctx = request_ctx;
+  if (closes_after(seq)) ctx.keep_alive = false;
+  std::string bytes;
+  ResponseWriter w(bytes, env_.date_line(), env_.config.server_header);
+  w.start(head.status);
+  w.raw_headers(head.fields);
+  ResponseWriter::Framing framing;
+  if (length != kUnknownLength) {
+    framing = w.finish_head(length, ctx) && length != 0 ? ResponseWriter::Framing::kLength
+                                                         : ResponseWriter::Framing::kNone;
+  } else {
+    framing = w.finish_head_streaming(ctx);
+  }
+  if (framing == ResponseWriter::Framing::kNone) {  // the head alone: the answer is complete
+    response_buffer(seq).append(bytes);
+    if (env_.observer) observe(seq, head.status, bytes.size());
+    finish_response(seq, w.says_close());
+    return false;
+  }
   Slot* s = find_slot(seq);
   if (!s) {
     // A stream always has a slot (even as the current answer): later answers queue behind it in order.
@@ -110,28 +131,38 @@ void Http1Connection::stream_begin(uint64_t seq, std::string_view head, void* to
   }
   s->streaming = true;
   s->token = token;
-  s->bytes.append(head);
-  s->streamed = head.size();
-  if (head.size() >= 12) s->status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
+  s->framing = framing;
+  s->last = w.says_close() || framing == ResponseWriter::Framing::kUntilClose;
+  s->status = head.status;
+  s->streamed = bytes.size();
+  s->bytes.append(bytes);
   flush_ready();
   if (!in_process_ && !closing_) send_output();
+  return true;
 }
 
-void Http1Connection::stream_write(uint64_t seq, std::string_view bytes) {
+void Http1Connection::stream_write(uint64_t seq, std::string_view data) {
   Slot* s = find_slot(seq);
-  if (!s || !s->streaming || transport_closed_) return;
-  s->streamed += bytes.size();
-  if (&slots_.front() == s && s->bytes.empty()) {
-    out_.append(bytes);  // the current answer: straight into the output (flush_output() sends it)
+  if (data.empty() || !s || !s->streaming || transport_closed_) return;
+  if (s->framing != ResponseWriter::Framing::kChunked) return stream_append(*s, data);
+  char size[24];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  stream_append(*s, std::string_view(size, static_cast<size_t>(n)), data, "\r\n");
+}
+
+void Http1Connection::stream_append(Slot& s, std::string_view a, std::string_view b, std::string_view c) {
+  s.streamed += a.size() + b.size() + c.size();
+  if (&slots_.front() == &s && s.bytes.empty()) {
+    out_.append(a).append(b).append(c);  // the current answer: straight into the output (flush_output() sends it)
   } else {
-    s->bytes.append(bytes);
-    if (&slots_.front() == s) flush_ready();
+    s.bytes.append(a).append(b).append(c);
+    if (&slots_.front() == &s) flush_ready();
   }
 }
 
 ssize_t Http1Connection::stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) {
   Slot* s = find_slot(seq);
-  if (!s || !s->streaming || closing_ || transport_closed_) return -1;
+  if (!s || !s->streaming || s->framing != ResponseWriter::Framing::kLength || closing_ || transport_closed_) return -1;
   if (&slots_.front() != s || !s->bytes.empty()) return 0;
   if (!out_.empty()) transport_.send(out_);  // what comes before the file bytes goes first
   if (transport_closed_ || transport_.unsent_bytes() != 0) return 0;
@@ -159,12 +190,15 @@ size_t Http1Connection::stream_budget(uint64_t seq) {
   return std::max<size_t>(1, left / std::max<size_t>(1, transport_.write_sharers()));
 }
 
-void Http1Connection::stream_end(uint64_t seq, bool close) {
+void Http1Connection::stream_end(uint64_t seq, bool abort) {
   Slot* s = find_slot(seq);
-  if (!s) return;
+  if (!s || !s->streaming) return;
+  // Cut short, a stream closes the connection without its last chunk: the client cannot take it for complete.
+  if (!abort && s->framing == ResponseWriter::Framing::kChunked && !transport_closed_) stream_append(*s, "0\r\n\r\n");
   s->streaming = false;
   s->wants_writable = false;
-  response_done(seq, close);
+  if (env_.observer) observe(seq, s->status, s->streamed);
+  finish_response(seq, abort || s->last);
 }
 
 void Http1Connection::notify_writable() {

@@ -1,4 +1,4 @@
-// Response serialisation: status lines, headers, Date cache and the error-response table.
+// Response heads in HTTP/1.1: status lines, header lines, the Date cache, framing and connection fields.
 #include "core/response_writer.h"
 
 #include "core/field_syntax.h"
@@ -97,13 +97,6 @@ void ResponseWriter::start(int status) {
   out_.append("\r\n");
 }
 
-void ResponseWriter::prebuilt(std::string_view head) {
-  head_start_ = out_.size();
-  // "HTTP/1.1 204 ...": the status decides the framing (no Content-Length on a 204).
-  if (head.size() >= 12) status_ = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
-  out_.append(head);
-}
-
 void ResponseWriter::header(std::string_view name, std::string_view value) {
   out_.append(name);
   out_.append(": ");
@@ -135,6 +128,7 @@ ResponseWriter::Own ResponseWriter::own_fields() const noexcept {
 void ResponseWriter::finish_common(Own own, bool close, bool keep_alive_line) {
   if (!own.date) out_.append(date_line_);
   if (!own.server && !server_header_.empty()) header("Server", server_header_);
+  says_close_ = close;
   if (close) {
     out_.append("Connection: close\r\n");
   } else if (keep_alive_line) {
@@ -171,16 +165,6 @@ void ResponseWriter::text(int status, std::string_view body, const ResponseConte
   out_.append(kType);
   append_absent(out_, kType, extra_lines);
   finish(body, ctx);
-}
-
-void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
-                          std::string_view server_header, std::string_view extra_lines) {
-  std::string body;
-  body.reserve(message.size() + 1);
-  body.append(message);
-  body.push_back('\n');
-  ResponseWriter(out, date_line, server_header)
-      .text(status, body, ResponseContext{.head_request = false, .keep_alive = false, .http10 = false}, extra_lines);
 }
 
 bool find_field(std::string_view lines, std::string_view name, std::string_view* value) noexcept {

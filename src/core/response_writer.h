@@ -1,5 +1,5 @@
-// Serialises HTTP/1.1 responses: status lines, the once-a-second Date header, and the table of
-// ready-made error responses the connection sends for refused input.
+// Serialises HTTP/1.1 response heads: the status line, header lines, the once-a-second Date header, and the framing
+// and connection fields. Http1Connection writes every HTTP/1.1 answer with it (see core/responder.h).
 #pragma once
 
 #include <cstdint>
@@ -43,8 +43,6 @@ class ResponseWriter {
 
   /// "HTTP/1.1 200 OK\r\n".
   void start(int status);
-  /// A status line and header lines made earlier (a const route's), instead of start().
-  void prebuilt(std::string_view head);
   /// "Name: value\r\n". The caller has validated that neither holds CR, LF or NUL.
   void header(std::string_view name, std::string_view value);
   /// Pre-serialised header lines, each ending in CRLF.
@@ -54,14 +52,17 @@ class ResponseWriter {
   void finish(std::string_view body, const ResponseContext& ctx);
   /// finish() without appending the body: true when `body_size` bytes of body must follow the head.
   [[nodiscard]] bool finish_head(size_t body_size, const ResponseContext& ctx);
+  /// How a body follows its head: none (HEAD, 1xx, 204, 304), as it is (Content-Length), in chunks, or until the
+  /// connection closes (a body of unknown length to an HTTP/1.0 client).
+  enum class Framing { kNone, kLength, kChunked, kUntilClose };
   /// The head of a body of unknown length: `Transfer-Encoding: chunked` on HTTP/1.1, or (HTTP/1.0) no framing and
-  /// `Connection: close`, the body ending with the connection. Returns the framing: kChunked, kUntilClose, or
-  /// kNone when no body follows (HEAD, 1xx, 204, 304).
-  enum class Framing { kNone, kChunked, kUntilClose };
+  /// `Connection: close`, the body ending with the connection. Returns kChunked, kUntilClose, or kNone.
   Framing finish_head_streaming(const ResponseContext& ctx);
   /// A whole text/plain response: status line, `extra_lines` (pre-serialised, each ending in CRLF; a Content-Type
   /// among them is left out: the body is text), body.
   void text(int status, std::string_view body, const ResponseContext& ctx, std::string_view extra_lines = {});
+  /// The head finished says `Connection: close`: the connection must close after this answer.
+  bool says_close() const noexcept { return says_close_; }
 
  private:
   /// Which of the fields the writer adds the head holds already.
@@ -78,11 +79,8 @@ class ResponseWriter {
   int status_ = 200;
   std::string_view date_line_;
   std::string_view server_header_;
+  bool says_close_ = false;
 };
-
-/// A complete error response (status, text body, `Connection: close`) for refused input.
-void write_error_response(std::string& out, int status, std::string_view message, std::string_view date_line,
-                          std::string_view server_header, std::string_view extra_lines = {});
 
 /// Whether the header lines `lines` (each ending in CRLF) hold a field `name` (ASCII case-insensitive); its value,
 /// without leading spaces, in `value` when given.

@@ -104,8 +104,8 @@ const RouteTable& routes() {
               t.router.add(Method::kGet, "/c", kConstRoute, error) && t.router.add(Method::kPost, "/p", 7, error);
     if (!ok) fail("route table: " + error);
     t.entries.resize(8);
-    t.entries[kConstRoute].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-    t.entries[kConstRoute].const_body = std::string(kConstBody);
+    t.entries[kConstRoute].const_answer =
+        ConstAnswer{ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
     return t;
   }();
   return table;

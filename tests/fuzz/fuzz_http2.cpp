@@ -97,8 +97,8 @@ const tiercel::RouteTable& routes() {
               t.router.add(Method::kGet, "/c", 4, error);
     if (!ok) fail("route table: " + error);
     t.entries.resize(5);
-    t.entries[4].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-    t.entries[4].const_body = std::string(kConstBody);
+    t.entries[4].const_answer =
+        ConstAnswer{ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
     return t;
   }();
   return table;

@@ -35,7 +35,7 @@ inline uint32_t fnv1a(std::string_view s) noexcept {
 
 /// What the dispatcher saw of one request, copied (RoutedRequest's views die with dispatch()).
 struct SeenRequest {
-  Http1Connection* conn = nullptr;
+  Responder* conn = nullptr;
   uint64_t seq = 0;
   std::string method;
   std::string target;
@@ -48,7 +48,7 @@ struct SeenRequest {
 
 /// A deferred answer held by ScriptedDispatcher; its address is the token given to Http1Connection::defer.
 struct PendingAnswer {
-  Http1Connection* conn = nullptr;
+  Responder* conn = nullptr;
   uint64_t seq = 0;
   size_t seen_index = 0;  ///< index into ScriptedDispatcher::seen()
   int cancels = 0;        ///< Dispatcher::cancel calls for this token (must end up 0 or 1)
@@ -78,7 +78,7 @@ class ScriptedDispatcher final : public Dispatcher {
     policy_ = [](const SeenRequest&) { return true; };
   }
 
-  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) override {
     SeenRequest s;
     s.conn = &conn;
     s.seq = seq;
@@ -113,20 +113,20 @@ class ScriptedDispatcher final : public Dispatcher {
     cancel_log_.push_back(p->seq);
   }
 
-  /// Answers pending()[i] and drops the reference it held: response_done, then release() — also for a
+  /// Answers pending()[i] and drops the reference it held: respond, then release() — also for a
   /// cancelled answer, as the contract asks of late answers (the connection may be freed here).
   void complete(size_t i, bool close = false) {
     PendingAnswer* p = pending_.at(i);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     p->answered = true;
-    Http1Connection* s = p->conn;
+    Responder* s = p->conn;
     write_answer(*s, seen_[p->seen_index], close);
     s->release();
   }
   void complete_oldest(bool close = false) { complete(0, close); }
   void complete_newest(bool close = false) { complete(pending_.size() - 1, close); }
   /// Answers every pending request of `connection` (all connections when null), oldest first.
-  void complete_all(Http1Connection* conn = nullptr) {
+  void complete_all(Responder* conn = nullptr) {
     for (size_t i = 0; i < pending_.size();) {
       if (conn == nullptr || pending_[i]->conn == conn) {
         complete(i);
@@ -178,25 +178,15 @@ class ScriptedDispatcher final : public Dispatcher {
   }
 
  private:
-  static void write_answer(Http1Connection& conn, const SeenRequest& s, bool close) {
+  static void write_answer(Responder& conn, const SeenRequest& s, bool close) {
     ResponseContext ctx = s.ctx;
     if (close) ctx.keep_alive = false;
     std::string body = answer_body(s);
     body.append(static_cast<size_t>(std::min<uint64_t>(query_number(s.target, "pad", 0), 1u << 20)), 'p');
     int status = static_cast<int>(query_number(s.target, "status", 200));
     if (status != 204 && status != 304) status = 200;  // only statuses whose framing the checkers know
-    ResponseWriter w(conn.response_buffer(s.seq), conn.env().date_line(), conn.env().config.server_header);
-    w.start(status);
-    w.header("X-Seq", std::to_string(s.seq));
-    w.header("Content-Type", "text/plain");
-    if (close) {
-      w.finish(body, ctx);
-      conn.response_done(s.seq, close);
-    } else if (w.finish_head(body.size(), ctx)) {
-      conn.response_done(s.seq, body);  // a large body may go out from `body` itself, uncopied
-    } else {
-      conn.response_done(s.seq);
-    }
+    ResponseHead head{status, "X-Seq: " + std::to_string(s.seq) + "\r\nContent-Type: text/plain\r\n"};
+    conn.respond(s.seq, head, body, ctx);  // a large body may go out from `body` itself, uncopied
   }
 
   Policy policy_;

@@ -13,18 +13,14 @@ namespace {
 /// Defers POST /up and sinks its body; answers anything else with "ok" at once.
 class SinkDispatcher final : public Dispatcher, public BodySink {
  public:
-  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest& req) override {
-    if (!req.body_streamed) {
-      std::string& out = http1.response_buffer(seq);
-      out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-      http1.response_done(seq);
-      return;
-    }
-    http1_ = &http1;
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) override {
+    if (!req.body_streamed) return conn.respond(seq, ResponseHead{200, {}}, "ok", req.ctx);
+    conn_ = &conn;
     seq_ = seq;
-    http1.defer(seq, this);
+    ctx_ = req.ctx;
+    conn.defer(seq, this);
     if (answer_at_once) return answer("early");
-    http1.set_body_sink(this);
+    conn.set_body_sink(this);
   }
   void cancel(void*) noexcept override { ++cancels; }
   bool on_body(std::string_view data) override {
@@ -37,15 +33,9 @@ class SinkDispatcher final : public Dispatcher, public BodySink {
     status = s;
     message = m;
   }
-  void answer(std::string_view text) {
-    std::string& out = http1_->response_buffer(seq_);
-    out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(text.size()) + "\r\n";
-    if (http1_->closes_after(seq_)) out += "Connection: close\r\n";
-    out += "\r\n";
-    out += text;
-    http1_->response_done(seq_);
-  }
-  Http1Connection* http1_ = nullptr;
+  void answer(std::string_view text) { conn_->respond(seq_, ResponseHead{200, {}}, text, ctx_); }
+  Responder* conn_ = nullptr;
+  ResponseContext ctx_;
   uint64_t seq_ = 0;
   std::string body, message;
   size_t hold_above = SIZE_MAX;
@@ -62,6 +52,7 @@ struct Harness {
     routes.entries[0].stream_body_limit = 1000;
     routes.has_stream_body = true;
     config.limits.max_body = 100;
+    config.server_header = "";
   }
   ServerConfig config;
   RouteTable routes;
@@ -82,8 +73,9 @@ TEST(BodyStream, PiecesArriveAsTheyComeAndPipeliningGoesOn) {
   EXPECT_EQ(h.dispatcher.body.size(), 300u);
   EXPECT_EQ(h.transport.sent(), "");  // the plain answer waits behind the streamed request's
   h.dispatcher.answer("done");
-  EXPECT_EQ(h.transport.take_sent(),
-            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndoneHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const std::string date(DateCache().line(1'700'000'000));
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n" + date +
+                                         "\r\ndoneHTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + date + "\r\nok");
   EXPECT_FALSE(h.transport.close_requested());
 }
 
@@ -103,7 +95,7 @@ TEST(BodyStream, ContentLengthOverTheRouteLimitIsRefusedBeforeDispatch) {
   Harness h;
   h.conn.feed("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
   EXPECT_EQ(h.dispatcher.seq_, 0u);
-  EXPECT_EQ(h.dispatcher.http1_, nullptr);
+  EXPECT_EQ(h.dispatcher.conn_, nullptr);
   EXPECT_EQ(h.transport.sent().rfind("HTTP/1.1 413 ", 0), 0u);
   Harness g;  // a route that reads its body whole keeps max_body
   g.conn.feed("GET /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n");

@@ -106,8 +106,8 @@ RouteTable make_routes() {
   EXPECT_TRUE(t.router.add(Method::kGet, "/", kRoot, error)) << error;
   EXPECT_TRUE(t.router.add(Method::kGet, "/c", kConst, error)) << error;
   t.entries.resize(2);
-  t.entries[kConst].const_head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
-  t.entries[kConst].const_body = std::string(kConstBody);
+  t.entries[kConst].const_answer =
+      ConstAnswer{ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
   return t;
 }
 

@@ -61,12 +61,28 @@ TEST(ResponseWriter, TextKeepsItsContentTypeAndTakesTheOtherExtraLines) {
   EXPECT_NE(out.find("X-A: 1\r\n"), std::string::npos);
 }
 
-TEST(ResponseWriter, PrebuiltHeadKeepsItsStatusFraming) {
+TEST(ResponseWriter, A204HasNoLength) {
   std::string out;
   ResponseWriter w(out, kDate, "");
-  w.prebuilt("HTTP/1.1 204 No Content\r\nX-A: 1\r\n");
+  w.start(204);
+  w.header("X-A", "1");
   w.finish("", kKeepAlive);
   EXPECT_EQ(out, std::string("HTTP/1.1 204 No Content\r\nX-A: 1\r\n") + std::string(kDate) + "\r\n");
+  EXPECT_FALSE(w.says_close());
+}
+
+TEST(ResponseWriter, SaysCloseWhenTheHeadDoes) {
+  std::string out;
+  ResponseWriter w(out, kDate, "");
+  w.start(200);
+  EXPECT_TRUE(w.finish_head(0, {.head_request = false, .keep_alive = false, .http10 = false}));
+  EXPECT_TRUE(w.says_close());
+  std::string out10;
+  ResponseWriter w10(out10, kDate, "");
+  w10.start(200);
+  EXPECT_EQ(w10.finish_head_streaming({.head_request = false, .keep_alive = true, .http10 = true}),
+            ResponseWriter::Framing::kUntilClose);
+  EXPECT_TRUE(w10.says_close()) << "a body that ends with the connection";
 }
 
 TEST(ResponseWriter, FindFieldAndAppendAbsent) {
@@ -191,14 +207,6 @@ TEST(ResponseWriter, StreamingFramingByVersionAndStatus) {
   hd.start(200);
   EXPECT_EQ(hd.finish_head_streaming({.head_request = true, .keep_alive = true, .http10 = false}),
             ResponseWriter::Framing::kNone);
-}
-
-TEST(ResponseWriter, ErrorResponseIsWholeAndCloses) {
-  std::string out = "earlier bytes stay|";
-  write_error_response(out, 431, "header too large", kDate, "tiercel", "X-Why: size\r\nContent-Type: text/html\r\n");
-  EXPECT_EQ(out, std::string("earlier bytes stay|HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                             "Content-Type: text/plain; charset=utf-8\r\nX-Why: size\r\nContent-Length: 17\r\n") +
-                     std::string(kDate) + "Server: tiercel\r\nConnection: close\r\n\r\nheader too large\n");
 }
 
 TEST(ResponseWriter, BodylessStatusesAreRfc9110s) {

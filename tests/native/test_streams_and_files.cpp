@@ -1,4 +1,4 @@
-// GoogleTest suite for streamed answers (Http1Connection::stream_*) and src/core/static_files.
+// GoogleTest suite for streamed answers (Responder::stream_* on an Http1Connection) and src/core/static_files.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,29 +18,32 @@ namespace {
 /// Answers GET /stream by starting a stream the test drives; anything else with a plain "ok".
 class StreamingDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) override {
     if (req.head.path == "/stream") {
-      http1_ = &http1;
+      conn_ = &conn;
       seq_ = seq;
-      http1.retain();
-      http1.stream_begin(seq, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", this);
+      conn.retain();
+      if (!conn.stream_begin(seq, ResponseHead{200, "X-A: 1\r\n"}, req.ctx, length, this)) {
+        ++bodyless;  // the answer is complete already
+        conn_ = nullptr;
+        conn.release();
+      }
       return;
     }
-    std::string& out = http1.response_buffer(seq);
-    out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    http1.response_done(seq);
+    conn.respond(seq, ResponseHead{200, {}}, "ok", req.ctx);
   }
   void cancel(void*) noexcept override { ++cancels; }
   void on_writable(void*) noexcept override { ++writable_calls; }
-  void end() {
-    http1_->stream_write(seq_, "0\r\n\r\n");
-    http1_->stream_end(seq_);
-    http1_->release();
+  void end(bool abort = false) {
+    conn_->stream_end(seq_, abort);
+    conn_->release();
   }
-  Http1Connection* http1_ = nullptr;
+  Responder* conn_ = nullptr;
+  uint64_t length = Responder::kUnknownLength;
   uint64_t seq_ = 0;
   int cancels = 0;
   int writable_calls = 0;
+  int bodyless = 0;
 };
 
 struct Harness {
@@ -50,6 +53,7 @@ struct Harness {
     routes.router.add(Method::kGet, "/plain", 1, error);
     routes.entries.resize(2);
     config.write_high_watermark = 1024;
+    config.server_header = "";
   }
   ServerConfig config;
   RouteTable routes;
@@ -60,16 +64,60 @@ struct Harness {
   Http1Connection* http1 = conn.http1();
 };
 
+/// The Date line of every answer in these tests (the harness's clock).
+std::string date_line() { return std::string(DateCache().line(1'700'000'000)); }
+
 TEST(Streams, BytesGoOutAsTheyComeAndLaterAnswersWait) {
   Harness h;
   h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(h.transport.sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-  h.http1->stream_write(h.dispatcher.seq_, "3\r\nabc\r\n");
-  EXPECT_EQ(h.transport.sent().size(), 47u);  // held until the batch is flushed
+  const std::string head = "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n" + date_line() + "\r\n";
+  EXPECT_EQ(h.transport.sent(), head);
+  h.http1->stream_write(h.dispatcher.seq_, "abc");  // framed by the connection
+  h.http1->stream_write(h.dispatcher.seq_, "");     // nothing: an empty chunk would end the body
+  EXPECT_EQ(h.transport.sent().size(), head.size());  // held until the batch is flushed
   h.http1->flush_output();
-  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  EXPECT_EQ(h.transport.take_sent(), head + "3\r\nabc\r\n");
   h.dispatcher.end();  // the pipelined answer follows only now
-  EXPECT_EQ(h.transport.take_sent(), "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(h.transport.take_sent(),
+            "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + date_line() + "\r\nok");
+}
+
+TEST(Streams, AKnownLengthIsSentAsItIs) {
+  Harness h;
+  h.dispatcher.length = 5;
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.http1->stream_write(h.dispatcher.seq_, "ab");
+  h.http1->stream_write(h.dispatcher.seq_, "cde");
+  h.dispatcher.end();
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 5\r\n" + date_line() + "\r\nabcde");
+  EXPECT_FALSE(h.transport.close_requested());
+}
+
+TEST(Streams, AnAbortedStreamClosesWithoutItsLastChunk) {
+  Harness h;
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.http1->stream_write(h.dispatcher.seq_, "abc");
+  h.dispatcher.end(/*abort=*/true);
+  std::string sent = h.transport.take_sent();
+  EXPECT_TRUE(sent.ends_with("3\r\nabc\r\n")) << sent;  // no "0\r\n\r\n", and the later answer is not sent
+  EXPECT_TRUE(h.transport.close_requested());
+}
+
+TEST(Streams, AnHttp10ClientGetsTheBodyUntilTheConnectionCloses) {
+  Harness h;
+  h.conn.feed("GET /stream HTTP/1.0\r\n\r\n");
+  h.http1->stream_write(h.dispatcher.seq_, "abc");
+  h.dispatcher.end();
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nX-A: 1\r\n" + date_line() + "Connection: close\r\n\r\nabc");
+  EXPECT_TRUE(h.transport.close_requested());
+}
+
+TEST(Streams, AHeadRequestGetsTheHeadAlone) {
+  Harness h;
+  h.conn.feed("HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(h.dispatcher.bodyless, 1) << "stream_begin said no body follows";
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n" + date_line() +
+                                         "\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + date_line() + "\r\nok");
 }
 
 TEST(Streams, BackpressureAsksThenCallsBack) {
@@ -109,7 +157,8 @@ struct Switched : UpgradedProtocol {
 
 class UpgradingDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Connection& http1, uint64_t seq, const RoutedRequest&) override {
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest&) override {
+    Http1Connection& http1 = *conn.http1();
     ASSERT_TRUE(http1.can_upgrade(seq));
     http1.upgrade(seq, "HTTP/1.1 101 Switching Protocols\r\n\r\n", &protocol);
   }

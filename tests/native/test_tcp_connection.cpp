@@ -32,22 +32,16 @@ std::string pattern(size_t n) {
   return s;
 }
 
-/// Answers GET /b?n=N with N pattern bytes, sent from its own memory (response_done with a body: the socket takes
+/// Answers GET /b?n=N with N pattern bytes, sent from its own memory (respond() with a body: the socket takes
 /// what it can, the rest is copied into the connection's queue).
 class BulkDispatcher final : public Dispatcher {
  public:
-  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override {
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) override {
     targets.emplace_back(req.head.target);
     std::string_view t = req.head.target;
     size_t n = std::stoul(std::string(t.substr(t.find("n=") + 2)));
     std::string body = pattern(n);
-    ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), "");
-    w.start(200);
-    if (w.finish_head(body.size(), req.ctx)) {
-      conn.response_done(seq, body);
-    } else {
-      conn.response_done(seq);
-    }
+    conn.respond(seq, ResponseHead{200, {}}, body, req.ctx);
   }
   void cancel(void*) noexcept override {}
   std::vector<std::string> targets;

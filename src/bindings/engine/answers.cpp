@@ -6,11 +6,6 @@
 
 namespace tiercel::py {
 
-ResponseContext Engine::live(const Http1Connection& conn, uint64_t seq, ResponseContext ctx) {
-  if (conn.closes_after(seq)) ctx.keep_alive = false;
-  return ctx;
-}
-
 void Engine::queue_tasks(nb::handle tasks, const Route& rt) noexcept {
   if (!tasks) return;
   try {
@@ -23,7 +18,7 @@ void Engine::queue_tasks(nb::handle tasks, const Route& rt) noexcept {
   }
 }
 
-void Engine::write_result(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::write_result(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                           const Route& rt, nb::handle request) {
   QueueTasksAfter after{this, rt, take_tasks(request)};
   nb::object* tasks = after.tasks ? &after.tasks : nullptr;
@@ -51,7 +46,7 @@ void Engine::write_result(Http1Connection& conn, uint64_t seq, const ResponseCon
     if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
     return send_file_answer(conn, seq, request_ctx, rt, a, tasks);
   }
-  const ResponseContext ctx = live(conn, seq, request_ctx);
+  const ResponseContext& ctx = request_ctx;
   Rendered r;
   std::string error;
   size_t length = 0;
@@ -67,23 +62,26 @@ void Engine::write_result(Http1Connection& conn, uint64_t seq, const ResponseCon
     encoding_lines = compression->apply(r, request, compressed);
     if (!compressed.empty()) body = compressed;
   }
-  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
-  w.start(r.status);
-  w.raw_headers(r.header_lines);
-  append_absent(conn.response_buffer(seq), r.header_lines, encoding_lines);  // the response's Vary may say it
-  if (!rt.global_lines.empty()) append_absent(conn.response_buffer(seq), r.header_lines, rt.global_lines);
-  if (cors) cors->append_response_lines(conn.response_buffer(seq), ctx.cors_origin, r.header_lines);
-  if (sessions) append_session_cookie(*nb::inst_ptr<Request>(request), conn.response_buffer(seq));
-  if (w.finish_head(compressed.empty() ? length : body.size(), ctx))
-    conn.response_done(seq, body);  // r.body_owner (or `compressed`) keeps the bytes alive through the call
-  else
-    conn.response_done(seq);
+  ResponseHead head{r.status, std::move(r.header_lines)};
+  finish_fields(head.fields, rt, ctx, request, encoding_lines);
+  // r.body_owner (or `compressed`) keeps the bytes alive through the call
+  conn.respond(seq, head, body, ctx, compressed.empty() ? length : body.size());
 }
 
-void Engine::write_error(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
-  ResponseWriter(conn.response_buffer(seq), conn.env().date_line(), config.server_header)
-      .text(500, "Internal Server Error\n", live(conn, seq, ctx), error_lines(rt, ctx));
-  conn.response_done(seq);
+void Engine::finish_fields(std::string& fields, const Route& rt, const ResponseContext& ctx, nb::handle request,
+                           std::string_view encoding_lines) const {
+  // Each added only where the answer's own fields do not set it.
+  std::string added;
+  const std::string_view own = fields;
+  append_absent(added, own, encoding_lines);  // the answer's Vary may say it already
+  if (!rt.global_lines.empty()) append_absent(added, own, rt.global_lines);
+  if (cors) cors->append_response_lines(added, ctx.cors_origin, own);
+  if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), added);
+  fields.append(added);
+}
+
+void Engine::write_error(Responder& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt) {
+  conn.respond_text(seq, 500, "Internal Server Error\n", ctx, error_lines(rt, ctx));
 }
 
 std::string Engine::error_lines(const Route& rt, const ResponseContext& ctx) const {

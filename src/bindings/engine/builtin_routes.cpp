@@ -40,12 +40,9 @@ void Engine::set_metrics(nb::object memory, size_t nblocks, size_t own, size_t m
   observe();
 }
 
-void Engine::write_metrics(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx) {
-  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
-  w.start(200);
-  w.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-  w.finish(telemetry.render(), live(conn, seq, ctx));
-  conn.response_done(seq);
+void Engine::write_metrics(Responder& conn, uint64_t seq, const ResponseContext& ctx) {
+  conn.respond(seq, ResponseHead{200, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"},
+               telemetry.render(), ctx);
 }
 
 uint32_t Engine::add_preflight_route(std::string_view path, std::string allow_methods) {
@@ -54,7 +51,7 @@ uint32_t Engine::add_preflight_route(std::string_view path, std::string allow_me
   return static_cast<uint32_t>(route_info.size() - 1);
 }
 
-void Engine::write_preflight(Http1Connection& conn, uint64_t seq, const http1::RequestHead& head,
+void Engine::write_preflight(Responder& conn, uint64_t seq, const http1::RequestHead& head,
                              const ResponseContext& ctx, const Route& rt) {
   std::string lines, message;
   int status = 204;
@@ -64,15 +61,11 @@ void Engine::write_preflight(Http1Connection& conn, uint64_t seq, const http1::R
     lines.append("Allow: ").append(rt.allow_methods).append("\r\n");
   const std::string own = lines;  // the global headers too, as on the connection's other own answers
   append_absent(lines, own, config.extra_header_lines);
-  ResponseWriter w(conn.response_buffer(seq), conn.env().date_line(), config.server_header);
   if (status == 204) {
-    w.start(204);
-    w.raw_headers(lines);
-    w.finish({}, live(conn, seq, ctx));
+    conn.respond(seq, ResponseHead{204, std::move(lines)}, {}, ctx);
   } else {
-    w.text(status, message + "\n", live(conn, seq, ctx), lines);
+    conn.respond_text(seq, status, message + "\n", ctx, lines);
   }
-  conn.response_done(seq);
 }
 
 void Engine::add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
@@ -89,7 +82,7 @@ void Engine::add_static_route(std::string_view prefix, const std::string& root, 
   }
 }
 
-void Engine::serve_static(Http1Connection& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+void Engine::serve_static(Responder& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                           const Route& rt) {
   std::string rel;
   for (auto& p : req.params) {

@@ -35,7 +35,7 @@ PyObject* Engine::submit_blocking(const Callee& h, nb::handle request, nb::handl
   }
 }
 
-void Engine::dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) {
+void Engine::dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) {
   const Route& rt = route_info[req.route_id];
   ResponseContext ctx = req.ctx;
   if (cors) {
@@ -56,7 +56,7 @@ void Engine::dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& 
       nb::object request = make_request(req);
       nb::inst_ptr<Request>(request)->detach();  // the connection's buffer is the frames' from now on
       if (sessions) nb::inst_ptr<Request>(request)->sessions = sessions;  // read at the upgrade, never saved
-      return start_websocket(ws_host, rt.ws, conn, seq, req, ctx, std::move(request), config.server_header);
+      return start_websocket(ws_host, rt.ws, conn, seq, req, ctx, std::move(request));
     }
   }
   nb::object request = make_request(req);
@@ -113,14 +113,14 @@ PyObject* Engine::make_task(nb::handle coro, nb::handle context) {
   return PyObject_Vectorcall(g.task_type.ptr(), args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, kw.ptr());
 }
 
-std::unique_ptr<Pending> Engine::fresh_pending(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx,
+std::unique_ptr<Pending> Engine::fresh_pending(Responder& conn, uint64_t seq, const ResponseContext& ctx,
                                                uint32_t route_id, nb::handle request) {
   auto p = std::make_unique<Pending>(this, &conn, seq, ctx, route_id);
   p->request = nb::borrow(request);
   return p;
 }
 
-void Engine::run_coroutine(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+void Engine::run_coroutine(Responder& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
                            nb::object coro, const Route& rt, nb::handle request) {
   PyObject* t = make_task(coro, nb::handle());
   if (!t) {
@@ -176,7 +176,7 @@ bool Engine::task_done(nb::handle task) {
 void Engine::on_task_done(Pending* p) {
   std::unique_ptr<Pending> owned(p);
   pending.erase(p);
-  Http1Connection* s = p->conn;
+  Responder* s = p->conn;
   nb::object task = std::move(p->task);
   PyObject* r = task_result(task);
   if (s->closed()) {

@@ -55,10 +55,10 @@ struct Token {
 /// A request on its way through its route's stages (before hooks, handler, after hooks), kept while one
 /// of them is suspended: where the answer goes when that stage's Task finishes.
 struct Pending : Token {
-  Pending(Engine* e, Http1Connection* s, uint64_t q, const ResponseContext& c, uint32_t r)
+  Pending(Engine* e, Responder* s, uint64_t q, const ResponseContext& c, uint32_t r)
       : engine(e), conn(s), seq(q), ctx(c), route_id(r) {}
   Engine* engine;
-  Http1Connection* conn;
+  Responder* conn;
   uint64_t seq;
   ResponseContext ctx;
   uint32_t route_id;
@@ -83,7 +83,7 @@ struct ResponsePump : Token {
     if (puller) puller->detach();
   }
   Engine* engine = nullptr;
-  Http1Connection* conn = nullptr;
+  Responder* conn = nullptr;
   uint64_t seq = 0;
   uint32_t route_id = 0;
   nb::object iter;         // the iterator, or the async iterator
@@ -91,7 +91,6 @@ struct ResponsePump : Token {
   nb::object pull;             // a sync iterator's SyncPull (pulled in the thread pool)
   SyncPull* puller = nullptr;  // its C++ object
   bool sse = false;
-  ResponseWriter::Framing framing = ResponseWriter::Framing::kChunked;
   nb::object task;         // the pending __anext__() of an async iterator
   nb::object timer;        // the pending ping callback's handle
   nb::object resume;       // the pending resume callback's handle
@@ -322,15 +321,15 @@ class Engine final : public Dispatcher {
   /// Submits a blocking handler's call to the pool: an asyncio Future (new reference) or null with the error set.
   /// It runs in a copy of `context` (or of the current one): a Context cannot be entered by two threads at once.
   PyObject* submit_blocking(const Callee& h, nb::handle request, nb::handle context);
-  void dispatch(Http1Connection& conn, uint64_t seq, const RoutedRequest& req) override;
+  void dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) override;
   /// The handler called for `request`: with the request alone, or with the arguments of its plan. A new reference,
   /// or null with the Python error set.
   PyObject* call_handler(const Callee& h, nb::handle request);
   /// asyncio.Task(coro, loop=..., [eager_start=True,] [context=...]); null with the Python error set on failure.
   PyObject* make_task(nb::handle coro, nb::handle context);
-  std::unique_ptr<Pending> fresh_pending(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx,
+  std::unique_ptr<Pending> fresh_pending(Responder& conn, uint64_t seq, const ResponseContext& ctx,
                                          uint32_t route_id, nb::handle request);
-  void run_coroutine(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
+  void run_coroutine(Responder& conn, uint64_t seq, const ResponseContext& ctx, uint32_t route_id,
                      nb::object coro, const Route& rt, nb::handle request);
   /// Parks `p` until `task` finishes (TaskDone then calls on_task_done).
   void suspend(std::unique_ptr<Pending> owned, nb::object task);
@@ -368,8 +367,6 @@ class Engine final : public Dispatcher {
   // ---- results into answers (answers.cpp) -------------------------------------------------------------------------
   /// The handler's `result` shaped by the route's response model (FastAPI's): false with a Python error set.
   static bool shape(const Route& rt, nb::object& result) { return !rt.answer || shape_answer(*rt.answer, result); }
-  /// `ctx` for the answer to `seq` now: a connection that is draining makes it say `Connection: close`.
-  static ResponseContext live(const Http1Connection& conn, uint64_t seq, ResponseContext ctx);
   /// The request's BackgroundTasks (null when the handler took none), taken from it.
   static nb::object take_tasks(nb::handle request) {
     return request ? std::exchange(nb::inst_ptr<Request>(request)->py_background, nb::object()) : nb::object();
@@ -379,19 +376,23 @@ class Engine final : public Dispatcher {
   }
   /// `tasks` (a BackgroundTasks, or null) of a request to `rt` start on the loop's next turn, after its answer.
   void queue_tasks(nb::handle tasks, const Route& rt) noexcept;
-  void write_result(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void write_result(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request);
-  void write_error(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt);
+  void write_error(Responder& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt);
+  /// Adds to an answer's own header `fields` what the engine adds to every answer on `rt`: the content coding's
+  /// fields, the route's global headers, the CORS ones, the session cookie.
+  void finish_fields(std::string& fields, const Route& rt, const ResponseContext& ctx, nb::handle request,
+                     std::string_view encoding_lines = {}) const;
   /// The header lines of the engine's own error answers on `rt`: its global headers and the CORS ones.
   std::string error_lines(const Route& rt, const ResponseContext& ctx) const;
 
   // ---- response pumps (pumps.cpp) ---------------------------------------------------------------------------------
-  void send_file_answer(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+  void send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
                         FileAnswer& a, nb::object* tasks = nullptr);
   /// The next chunk of a file stream; false when it failed (the stream is over).
   bool pump_file(ResponsePump* st);
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
-  void start_stream(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void start_stream(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                     const Route& rt, nb::handle request, nb::object* tasks = nullptr);
   /// Pulls items while the connection takes them, then sends what they made in one write.
   void pump(ResponsePump* st);
@@ -409,7 +410,6 @@ class Engine final : public Dispatcher {
   /// The result of an __anext__ task: an item (written; true) or the end / an error (the stream is over; false).
   bool take_anext(ResponsePump* st, nb::handle task);
   bool write_item(ResponsePump* st, nb::handle item);
-  void send_stream_bytes(ResponsePump* st, std::string_view data);
   void finish_stream(ResponsePump* st);
   /// The iterator failed mid-body: the status is long sent, so the connection closes without the final chunk
   /// (the client sees an incomplete body, not a complete wrong one).
@@ -427,18 +427,18 @@ class Engine final : public Dispatcher {
   /// by a supervisor), and served at GET `path` from all of them.
   void set_metrics(nb::object memory, size_t nblocks, size_t own, size_t max_routes, std::string_view path);
   /// The Prometheus metrics of every worker, in the text format.
-  void write_metrics(Http1Connection& conn, uint64_t seq, const ResponseContext& ctx);
+  void write_metrics(Responder& conn, uint64_t seq, const ResponseContext& ctx);
   /// OPTIONS on `path`, answered natively: CORS preflights (set_cors first) and plain OPTIONS with `Allow`.
   uint32_t add_preflight_route(std::string_view path, std::string allow_methods);
   /// An OPTIONS request to a path the app has no OPTIONS route for, when CORS is on: a preflight's answer, or
   /// for a plain OPTIONS 204 with `Allow`.
-  void write_preflight(Http1Connection& conn, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
+  void write_preflight(Responder& conn, uint64_t seq, const http1::RequestHead& head, const ResponseContext& ctx,
                        const Route& rt);
   /// GET `prefix` and `prefix/*path` answered from the files under `root` (serve_directory), with the app's
   /// global response headers.
   void add_static_route(std::string_view prefix, const std::string& root, std::string index, bool listing,
                         const std::vector<std::pair<std::string, std::string>>& response_headers);
-  void serve_static(Http1Connection& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+  void serve_static(Responder& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                     const Route& rt);
 };
 

@@ -135,7 +135,7 @@ void Engine::shutdown() {
     cancel_handle(st->task);
     cancel_handle(st->timer);
     if (!st->task && !st->resume_scheduled) {  // no callback will come for it: drop it now
-      Http1Connection* s = st->conn;
+      Responder* s = st->conn;
       delete st;
       s->release();
     }

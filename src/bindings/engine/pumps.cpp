@@ -7,27 +7,14 @@
 
 namespace tiercel::py {
 
-void Engine::send_file_answer(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+void Engine::send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
                               FileAnswer& a, nb::object* tasks) {
-  const ResponseContext ctx = live(conn, seq, request_ctx);
-  std::string head;
-  ResponseWriter w(head, conn.env().date_line(), config.server_header);
+  const ResponseContext& ctx = request_ctx;
   if (a.fd < 0 && !a.text.empty() && !find_field(a.header_lines, "content-type"))
     a.header_lines.append("Content-Type: text/plain; charset=utf-8\r\n");
-  w.start(a.status);
-  w.raw_headers(a.header_lines);
-  if (!rt.global_lines.empty()) append_absent(head, a.header_lines, rt.global_lines);
-  if (cors) cors->append_response_lines(head, ctx.cors_origin, a.header_lines);
-  if (a.fd < 0) {
-    w.finish(a.text, ctx);
-    conn.response_buffer(seq).append(head);
-    return conn.response_done(seq);
-  }
-  if (!w.finish_head(a.content_length, ctx) || a.content_length == 0) {  // HEAD, or an empty file
-    ::close(a.fd);
-    conn.response_buffer(seq).append(head);
-    return conn.response_done(seq);
-  }
+  ResponseHead head{a.status, std::move(a.header_lines)};
+  finish_fields(head.fields, rt, ctx, nb::handle());
+  if (a.fd < 0) return conn.respond(seq, head, a.text, ctx);
   auto* st = new ResponsePump();
   st->engine = this;
   st->conn = &conn;
@@ -35,11 +22,10 @@ void Engine::send_file_answer(Http1Connection& conn, uint64_t seq, const Respons
   st->route_id = static_cast<uint32_t>(&rt - route_info.data());
   st->fd = a.fd;
   st->pieces = std::move(a.pieces);
-  st->framing = ResponseWriter::Framing::kNone;  // Content-Length framed: the bytes go out as they are
   if (tasks) st->background = std::move(*tasks);
   pumps.insert(st);
   conn.retain();
-  conn.stream_begin(seq, head, st);
+  if (!conn.stream_begin(seq, head, ctx, a.content_length, st)) return drop_stream(st);  // HEAD, or an empty file
   pump(st);
 }
 
@@ -88,9 +74,9 @@ bool Engine::pump_file(ResponsePump* st) {
   return false;
 }
 
-void Engine::start_stream(Http1Connection& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::start_stream(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
                           const Route& rt, nb::handle request, nb::object* tasks) {
-  const ResponseContext ctx = live(conn, seq, request_ctx);
+  const ResponseContext& ctx = request_ctx;
   auto& sr = nb::cast<StreamingResponse&>(result);
   bool is_async = nb::hasattr(sr.content, "__aiter__");
   PyObject* it = is_async ? PyObject_CallMethod(sr.content.ptr(), "__aiter__", nullptr)
@@ -107,14 +93,10 @@ void Engine::start_stream(Http1Connection& conn, uint64_t seq, const ResponseCon
                 (error.empty() ? "status_code out of range 100-999" : error));
     return write_error(conn, seq, ctx, rt);
   }
-  std::string head;
-  ResponseWriter w(head, conn.env().date_line(), config.server_header);
-  w.start(sr.status_code);
-  if (!has_ct && !bodyless_status(sr.status_code)) w.header("Content-Type", sr.media_type);
-  head.append(lines);
-  if (!rt.global_lines.empty()) append_absent(head, lines, rt.global_lines);
-  if (cors) cors->append_response_lines(head, ctx.cors_origin, lines);
-  if (sessions && request) append_session_cookie(*nb::inst_ptr<Request>(request), head);
+  ResponseHead head{sr.status_code, {}};
+  if (!has_ct && !bodyless_status(sr.status_code)) head.fields.append("Content-Type: ").append(sr.media_type).append("\r\n");
+  head.fields.append(lines);
+  finish_fields(head.fields, rt, ctx, request);
   auto* st = new ResponsePump();
   st->engine = this;
   st->conn = &conn;
@@ -131,20 +113,18 @@ void Engine::start_stream(Http1Connection& conn, uint64_t seq, const ResponseCon
   }
   st->ping_interval = sr.ping_interval;
   if (tasks) st->background = std::move(*tasks);
-  st->framing = w.finish_head_streaming(ctx);
   pumps.insert(st);
   conn.retain();
-  conn.stream_begin(seq, head, st);
-  if (st->framing == ResponseWriter::Framing::kNone) {  // HEAD, 204, 304: the head alone
+  if (!conn.stream_begin(seq, head, ctx, Responder::kUnknownLength, st)) {  // HEAD, 204, 304: the head alone
     close_iterator(st);
-    return finish_stream(st);
+    return drop_stream(st);
   }
   if (st->ping_interval > 0) schedule(st, PumpEvent::kPing, st->ping_interval);
   pump(st);
 }
 
 void Engine::pump(ResponsePump* st) {
-  Http1Connection* conn = st->conn;
+  Responder* conn = st->conn;
   const uint64_t seq = st->seq;
   conn->retain();  // `st` may be dropped inside: the connection stays until the batch is sent
   while (pump_batch(st)) {
@@ -217,7 +197,7 @@ bool Engine::send_pulled(ResponsePump* st) {
   for (; !p.inbox.empty(); p.inbox.pop_front()) {
     if (!st->conn->stream_writable(st->seq)) return true;
     p.inbox_bytes -= p.inbox.front().size();
-    send_stream_bytes(st, p.inbox.front());
+    st->conn->stream_write(st->seq, p.inbox.front());
     st->wrote = true;
   }
   if (p.running) return false;  // its wake-up comes back here
@@ -278,27 +258,13 @@ bool Engine::write_item(ResponsePump* st, nb::handle item) {
     return false;
   }
   if (data.empty()) return true;  // an empty chunk would end a chunked body
-  send_stream_bytes(st, data);
+  st->conn->stream_write(st->seq, data);
   st->wrote = true;
   return true;
 }
 
-void Engine::send_stream_bytes(ResponsePump* st, std::string_view data) {
-  if (st->framing == ResponseWriter::Framing::kChunked) {
-    char size[24];
-    int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    std::string frame;
-    frame.reserve(static_cast<size_t>(n) + data.size() + 2);
-    frame.append(size, static_cast<size_t>(n)).append(data).append("\r\n");
-    st->conn->stream_write(st->seq, frame);
-  } else {
-    st->conn->stream_write(st->seq, data);
-  }
-}
-
 void Engine::finish_stream(ResponsePump* st) {
-  if (st->framing == ResponseWriter::Framing::kChunked) st->conn->stream_write(st->seq, "0\r\n\r\n");
-  st->conn->stream_end(st->seq, st->framing == ResponseWriter::Framing::kUntilClose);
+  st->conn->stream_end(st->seq);
   drop_stream(st);
 }
 
@@ -351,7 +317,7 @@ void Engine::drop_stream(ResponsePump* st) {
   cancel_handle(st->timer);  // no callback may come for a stream that is gone
   cancel_handle(st->resume);
   pumps.erase(st);
-  Http1Connection* s = st->conn;
+  Responder* s = st->conn;
   delete st;
   s->release();
 }
@@ -396,7 +362,7 @@ void Engine::on_stream_event(ResponsePump* st, PumpEvent::What what) {
       st->timer.reset();
       if (st->cancelled) break;
       if (!st->wrote && st->conn->stream_writable(st->seq)) {
-        send_stream_bytes(st, ": ping\n\n");
+        st->conn->stream_write(st->seq, ": ping\n\n");
         st->conn->flush_output();
       }
       st->wrote = false;

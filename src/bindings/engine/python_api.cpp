@@ -24,7 +24,7 @@ void bind_engine(nb::module_& m) {
             ResponsePump* st = ev.pump;
             if (!st->engine) {  // the engine is gone: only the reference on the connection is left to drop
               if (ev.what == PumpEvent::kTaskDone || (ev.what == PumpEvent::kResume && !st->task)) {
-                Http1Connection* s = st->conn;
+                Responder* s = st->conn;
                 delete st;
                 s->release();
               }

@@ -271,11 +271,9 @@ void Engine::set_const_response(uint32_t route_id, nb::handle result) {
   size_t length = 0;
   if (!render_result(result, r, error) || !framed_length(r, false, length, error))
     throw nb::type_error(("const route: " + error).c_str());
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
-  head += r.header_lines;
-  append_absent(head, r.header_lines, rt.global_lines);
-  routes.entries[route_id].const_head = std::move(head);
-  routes.entries[route_id].const_body = std::string(r.body);
+  ConstAnswer answer{ResponseHead{r.status, r.header_lines}, std::string(r.body)};
+  append_absent(answer.head.fields, r.header_lines, rt.global_lines);
+  routes.entries[route_id].const_answer = std::move(answer);
 }
 
 }  // namespace tiercel::py

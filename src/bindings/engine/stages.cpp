@@ -178,9 +178,7 @@ void Engine::unhandled(Pending& p, const Route& rt, const std::string& what, nb:
     try {
       nb::object lines = format_exception(exc);
       std::string text = nb::cast<std::string>(nb::str("").attr("join")(lines));
-      ResponseWriter(p.conn->response_buffer(p.seq), p.conn->env().date_line(), config.server_header)
-          .text(500, text, live(*p.conn, p.seq, p.ctx), error_lines(rt, p.ctx));
-      p.conn->response_done(p.seq);
+      p.conn->respond_text(p.seq, 500, text, p.ctx, error_lines(rt, p.ctx));
       return;
     } catch (nb::python_error&) {
       PyErr_Clear();
