@@ -1,14 +1,12 @@
 // HTTP/1.1 connection logic: framing, keep-alive, pipelining in order, limits, timeouts, backpressure. Streamed
-// request bodies and streamed answers are in http1_connection_streams.cpp.
+// request bodies and streamed answers are in http1_connection_streams.cpp, answers in http1_connection_answers.cpp.
 #include "core/http1_connection.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <utility>
 
-#include "core/cors.h"
-#include "core/proxy.h"
+#include "core/request_routing.h"
 
 namespace tiercel {
 
@@ -22,11 +20,6 @@ constexpr uint64_t kDrainFirstRequestMs = 1000;  // while draining, how long a n
 // connection does not hold the shutdown back.
 constexpr uint64_t kDrainIdleGraceMs = 100;
 
-uint64_t monotonic_us() noexcept {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 }  // namespace
 
 Http1Connection::Http1Connection(ConnectionEnv& env, Transport& transport, std::string peer_ip)
@@ -305,17 +298,12 @@ void Http1Connection::dispatch_current(std::string_view body, bool body_streamed
   uint64_t seq = next_seq_++;
   ++env_.requests;
   std::shared_ptr<const TlsInfo> tls = transport_.tls();
-  std::string_view client_ip = peer_ip_, scheme = tls ? "https" : "http";
-  if (const TrustedProxies* proxies = env_.config.trusted_proxies.get(); proxies && proxies->trusts(peer_ip_)) {
-    ForwardedClient f = resolve_forwarded(head_.headers, *proxies);
-    if (!f.ip.empty()) client_ip = f.ip;
-    if (!f.scheme.empty()) scheme = f.scheme;
-  }
+  ClientView client = resolve_client(env_, head_, peer_ip_, tls != nullptr);
+  RequestLog* log = nullptr;
   if (env_.observer) {
-    std::string line;
-    line.reserve(head_.method.size() + head_.target.size() + 10);
-    line.append(head_.method).append(" ").append(head_.target).append(head_.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
-    records_.push_back(LogRecord{seq, std::move(line), std::string(client_ip), RequestRecord::kNoRoute, monotonic_us()});
+    records_.push_back(LogRecord{seq, RequestLog::begin(head_, head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+                                                        client.ip)});
+    log = &records_.back().log;
   }
   if (draining_) head_.keep_alive = false;  // shutting down: this answer is the connection's last
   if (!head_.keep_alive) {
@@ -323,158 +311,11 @@ void Http1Connection::dispatch_current(std::string_view body, bool body_streamed
     close_seq_ = seq;
   }
   ResponseContext ctx{.head_request = false, .keep_alive = head_.keep_alive, .http10 = head_.version_minor == 0};
-  auto method = parse_method(head_.method);
-  if (!method) {
-    // A method Tiercel does not know is refused like other bad input (DESIGN §6): 501, then close.
-    ctx.keep_alive = false;
-    return respond_text(seq, 501, "Method not implemented\n", ctx, env_.config.extra_header_lines);
-  }
-  ctx.head_request = *method == Method::kHead;
-  RouteMatch m = env_.routes.router.match(*method, head_.path, params_);
-  if (env_.observer && m.kind == RouteMatch::Kind::kFound) records_.back().route = m.route_id;
-  if (m.kind != RouteMatch::Kind::kFound) {
-    std::string lines = env_.config.extra_header_lines;
-    if (const CorsPolicy* cors = env_.config.cors) {
-      const std::string_view* origin = find_header(head_.headers, "origin");
-      cors->append_response_lines(lines, origin ? cors->match(*origin) : CorsPolicy::kNoOrigin,
-                                  env_.config.extra_header_lines);
-    }
-    if (m.kind == RouteMatch::Kind::kNotFound) return respond_text(seq, 404, "Not Found\n", ctx, lines);
-    return respond_text(seq, 405, "Method Not Allowed\n", ctx,
-                        "Allow: " + Router::allow_header(m.allowed_methods) + "\r\n" + lines);
-  }
-  if (const RouteEntry* e = env_.routes.entry(m.route_id); e && e->const_answer) {
-    return respond(seq, e->const_answer->head, e->const_answer->body, ctx);
-  }
-  RoutedRequest req{head_, body, *method, m.route_id, params_, ctx, client_ip, scheme, body_streamed, std::move(tls)};
+  RouteDecision d = route_request(env_, *this, seq, head_, ctx, params_, log);
+  if (d.answered) return;
+  RoutedRequest req{head_, body, d.method, d.route_id, params_, ctx, client.ip, client.scheme, body_streamed,
+                    std::move(tls)};
   env_.dispatcher.dispatch(*this, seq, req);
-}
-
-std::string& Http1Connection::response_buffer(uint64_t seq) {
-  if (slots_.empty() && seq == next_write_) return out_;
-  for (auto& s : slots_) {
-    if (s.seq == seq) return s.bytes;
-  }
-  slots_.push_back(Slot{seq, {}, nullptr, false, false});
-  return slots_.back().bytes;
-}
-
-void Http1Connection::defer(uint64_t seq, void* token) {
-  for (auto& s : slots_) {
-    if (s.seq == seq) {
-      s.token = token;
-      return;
-    }
-  }
-  slots_.push_back(Slot{seq, {}, token, false, false});
-}
-
-void Http1Connection::respond(uint64_t seq, const ResponseHead& head, std::string_view body,
-                              const ResponseContext& request_ctx, uint64_t length) {
-  ResponseContext ctx = request_ctx;
-  if (closes_after(seq)) ctx.keep_alive = false;
-  std::string& out = response_buffer(seq);
-  size_t start = out.size();
-  ResponseWriter w(out, env_.date_line(), env_.config.server_header);
-  w.start(head.status);
-  w.raw_headers(head.fields);
-  if (!w.finish_head(length == kBodySize ? body.size() : length, ctx)) body = {};
-  if (env_.observer) observe(seq, head.status, out.size() - start + body.size());
-  send_body(seq, body);
-  finish_response(seq, w.says_close());
-}
-
-void Http1Connection::send_body(uint64_t seq, std::string_view body) {
-  // Below this size a copy is cheaper than a second iovec.
-  constexpr size_t kDirectBody = 16 * 1024;
-  if (body.size() >= kDirectBody && slots_.empty() && seq == next_write_ && !close_after_ && !closing_ &&
-      !transport_closed_) {
-    // out_ holds every earlier answer of this connection and this head: they go first, then the body.
-    transport_.send(out_, body);
-  } else if (!body.empty()) {
-    response_buffer(seq).append(body);
-  }
-}
-
-void Http1Connection::observe(uint64_t seq, int status, uint64_t bytes) {
-  RequestRecord r;
-  r.status = status;
-  r.bytes = bytes;
-  r.client_ip = peer_ip_;
-  r.request_line = "-";
-  for (auto it = records_.begin(); it != records_.end(); ++it) {
-    if (it->seq != seq) continue;
-    r.client_ip = it->client_ip;
-    r.request_line = it->request_line;
-    r.route_id = it->route;
-    uint64_t now = monotonic_us();
-    r.duration_us = now > it->start_us ? now - it->start_us : 0;
-    env_.observer->on_response(r);
-    records_.erase(it);
-    return;
-  }
-  env_.observer->on_response(r);  // refused before it was read (400, 408, 413, 431...)
-}
-
-void Http1Connection::finish_response(uint64_t seq, bool close) {
-  if (streaming_body() && seq == body_seq_) {
-    // Answered before its body was read to the end: the rest is not read, and the connection closes.
-    BodySink* sink = body_sink_;
-    stop_body_stream();
-    if (sink) sink->on_body_error(0, "the request was answered before its body was read");
-  }
-  if (close && (!close_after_ || seq < close_seq_)) {
-    close_after_ = true;
-    close_seq_ = seq;
-  }
-  if (slots_.empty() && seq == next_write_) {
-    ++next_write_;
-  } else {
-    for (auto& s : slots_) {
-      if (s.seq == seq) {
-        s.ready = true;
-        s.token = nullptr;
-        break;
-      }
-    }
-    flush_ready();
-  }
-  if (!in_process_ && !closing_) {
-    // A deferred answer arrived from outside a read: send now, and resume parsing if it was held back.
-    // (Once closing, the transport may already be gone: it is not touched again.)
-    if (paused_pipeline_ && in_flight() < env_.config.max_pipelined) {
-      paused_pipeline_ = false;
-      if (!paused_write_ && !body_paused_) transport_.resume_reading();
-      process();
-    } else {
-      update_deadline();
-    }
-    send_output();
-  }
-}
-
-void Http1Connection::flush_ready() {
-  // Nothing goes out behind an answer that closes the connection.
-  while (!slots_.empty() && !(close_after_ && next_write_ > close_seq_)) {
-    Slot& front = slots_.front();
-    if (front.streaming) {
-      // The current answer is a stream: what it has produced goes out now, the rest when it comes.
-      out_.append(front.bytes);
-      front.bytes.clear();
-      break;
-    }
-    if (!front.ready) break;
-    out_.append(front.bytes);
-    slots_.pop_front();
-    ++next_write_;
-  }
-}
-
-Http1Connection::Slot* Http1Connection::find_slot(uint64_t seq) noexcept {
-  for (auto& s : slots_) {
-    if (s.seq == seq) return &s;
-  }
-  return nullptr;
 }
 
 void Http1Connection::respond_error(int status, std::string_view message) {

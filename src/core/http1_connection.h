@@ -17,6 +17,7 @@
 #include "core/observer.h"
 #include "core/http1_parser.h"
 #include "core/protocol.h"
+#include "core/request_routing.h"
 #include "core/response_writer.h"
 #include "core/router.h"
 #include "core/transport.h"
@@ -141,10 +142,7 @@ class Http1Connection final : public Protocol, public Responder {
 
   struct LogRecord {  // a request's part of its RequestRecord, kept until it is answered (observer only)
     uint64_t seq;
-    std::string request_line;
-    std::string client_ip;
-    uint32_t route;
-    uint64_t start_us;
+    RequestLog log;
   };
 
   /// The answer to `seq` is the connection's last: it must say `Connection: close`.

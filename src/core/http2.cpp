@@ -37,7 +37,7 @@ class Http2Callbacks {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     Http2Connection& c = of(user);
-    c.streams_[frame->hd.stream_id] = std::make_unique<Http2Stream>(c, frame->hd.stream_id);
+    c.streams_[frame->hd.stream_id] = new Http2Stream(c, frame->hd.stream_id);
     c.update_idle_deadline();
     return 0;
   }
@@ -69,9 +69,9 @@ class Http2Callbacks {
     if (!s) return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      s->dispatch(end);
+      s->on_headers_end(end);
     } else if (end) {
-      s->end_body();  // the last DATA frame, or trailers
+      s->on_body_end();  // the last DATA frame, or trailers
     }
     return 0;
   }
@@ -159,13 +159,13 @@ Http2Connection::Http2Connection(ConnectionEnv& env, Transport& transport, std::
 }
 
 Http2Connection::~Http2Connection() {
-  streams_.clear();  // each stream's session is told the connection is gone
-  closed_streams_.clear();
+  on_transport_closed();  // each stream's work is cancelled
+  reap();
   nghttp2_session_del(ng_);
 }
 
-/// Marks a call from the transport (or the loop): the streams closed during it are freed when the outermost returns,
-/// when no call of theirs, or of their sessions, is running.
+/// Marks a call from the transport (or the loop): the streams closed during it are released when the outermost
+/// returns, when no call of theirs is running.
 class Http2Connection::Entry {
  public:
   explicit Entry(Http2Connection& c) : c_(c) { ++c_.entry_depth_; }
@@ -181,27 +181,26 @@ class Http2Connection::Entry {
 
 Http2Stream* Http2Connection::stream(int32_t id) noexcept {
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  return it == streams_.end() ? nullptr : it->second;
 }
 
 void Http2Connection::close_stream(int32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  std::unique_ptr<Http2Stream> s = std::move(it->second);
+  Http2Stream* s = it->second;
   streams_.erase(it);
-  drained_.erase(std::remove(drained_.begin(), drained_.end(), s.get()), drained_.end());
-  // The stream may be closing from inside its own session (an answer's last bytes flushed from a handler's
-  // response): the session is stopped and freed later, never under a call of its own.
+  drained_.erase(std::remove(drained_.begin(), drained_.end(), s), drained_.end());
+  // The stream may be closing from inside a call of its own (an answer's last bytes flushed from a handler's
+  // response): its work is cancelled now, and the connection's reference dropped later, never under that call.
   s->detach();
-  closed_streams_.push_back(std::move(s));
+  closed_streams_.push_back(s);
   if (entry_depth_ == 0) transport_.wake_later();
   update_idle_deadline();
 }
 
 void Http2Connection::reap() {
   while (!closed_streams_.empty()) {
-    auto closing = std::exchange(closed_streams_, {});
-    closing.clear();  // each stream's session is told its transport is gone (it may close others: loop)
+    for (Http2Stream* s : std::exchange(closed_streams_, {})) s->release();  // a release may close others: loop
   }
 }
 
@@ -282,14 +281,11 @@ void Http2Connection::flush() {
       for (auto& [id, s] : streams_) {
         if (s->told_full() && !s->gone()) {
           s->clear_told_full();
-          drained_.push_back(s.get());
+          drained_.push_back(s);
         }
       }
     }
-    for (Http2Stream* s : std::exchange(drained_, {})) {
-      Http1Connection* session = s->gone() ? nullptr : s->session();
-      if (session) session->on_drained();
-    }
+    for (Http2Stream* s : std::exchange(drained_, {})) s->on_drained();
   } while (want_flush_ && !closed_);
   if (!closed_ && !nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) {
     closed_ = true;  // GOAWAY sent and every stream done (or a connection error)
@@ -304,8 +300,11 @@ void Http2Connection::on_drained() {
 
 void Http2Connection::on_transport_closed() {
   closed_ = true;
-  streams_.clear();
-  closed_streams_.clear();
+  for (auto& [id, s] : std::exchange(streams_, {})) {
+    s->detach();
+    closed_streams_.push_back(s);  // released later, outside any call of theirs
+  }
+  drained_.clear();
 }
 
 void Http2Connection::update_idle_deadline() {
@@ -314,9 +313,8 @@ void Http2Connection::update_idle_deadline() {
 
 uint64_t Http2Connection::stream_deadline(const Http2Stream& s) const noexcept {
   if (s.starved()) return 0;
-  Http1Connection* session = s.session();
-  if (!session) return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete yet
-  uint64_t d = s.told_full() ? 0 : session->deadline();
+  if (!s.headers_done()) return s.opened_ms() + env_.config.header_timeout_ms;  // its header block is not complete
+  uint64_t d = s.told_full() ? 0 : s.deadline();
   if (s.buffered() != 0) {
     // Bytes the client grants no window for: after write_timeout the stream is reset, as an HTTP/1.1 connection
     // that takes no output is closed.
@@ -365,15 +363,15 @@ void Http2Connection::on_timeout() {
     flush();
     return;
   }
-  std::vector<Http1Connection*> due;
+  std::vector<Http2Stream*> due;
   for (const auto& [id, s] : streams_) {
     uint64_t sd = stream_deadline(*s);
     if (sd == 0 || sd > env_.now_ms) continue;
-    if (s->session() && s->buffered() != 0 && env_.now_ms >= s->progress_ms() + env_.config.write_timeout_ms) {
+    if (s->headers_done() && s->buffered() != 0 && env_.now_ms >= s->progress_ms() + env_.config.write_timeout_ms) {
       s->starve();  // others progress, this one gets no window
       continue;
     }
-    if (!s->session()) {
+    if (!s->headers_done()) {
       // A header block begun and not finished within header_timeout: until it ends the client can send nothing
       // else on this connection (not even a WINDOW_UPDATE), so it only holds it open, as a request head that never
       // ends over HTTP/1.1 (slowloris). The connection ends, as nginx's does on its header timeout.
@@ -381,9 +379,11 @@ void Http2Connection::on_timeout() {
       flush();
       return;
     }
-    due.push_back(s->session());
+    due.push_back(s);
   }
-  for (Http1Connection* session : due) session->on_timeout();
+  for (Http2Stream* s : due) {
+    if (!s->gone()) s->on_timeout();
+  }
   flush();
 }
 

@@ -1,7 +1,7 @@
-// HTTP/2 (RFC 9113) with nghttp2 for framing, HPACK and flow control, bridged onto the HTTP/1.1 pipeline: each
-// stream's request goes to an Http1Connection of its own as HTTP/1.1 bytes, and the answer that session writes is
-// turned back into HEADERS and DATA frames. Routing, middleware, streaming, server-sent events, static files and
-// the limits therefore work unchanged over HTTP/2.
+// HTTP/2 (RFC 9113) with nghttp2 for framing, HPACK and flow control. Each stream (http2_stream.h) routes its request
+// as an HTTP/1.1 connection does (core/request_routing.h) and is the Responder its answer goes through, handed to
+// nghttp2 as HEADERS and DATA: routing, middleware, streaming, server-sent events, static files and the limits work
+// the same over both protocols, with no HTTP/1.1 text in between.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/http1_connection.h"
+#include "core/connection_env.h"
 #include "core/protocol.h"
+#include "core/transport.h"
 
 typedef struct nghttp2_session nghttp2_session;
 
@@ -57,7 +58,7 @@ class Http2Connection final : public Protocol {
     if (streams_.empty()) drain();
   }
   /// The loop's next turn, after transport().wake_later(): frees the streams that closed outside the transport's
-  /// calls (from inside a session answering), and sends what is pending.
+  /// calls (from inside an answer), and sends what is pending.
   void on_later() override;
   size_t open_streams() const noexcept { return streams_.size(); }
 
@@ -73,7 +74,7 @@ class Http2Connection final : public Protocol {
   /// A stream took `n` more answer bytes (buffer) or handed `n` to nghttp2 or dropped them (unbuffer).
   void buffer(size_t n);
   void unbuffer(size_t n);
-  /// Window to give back for request body bytes the stream's session has taken.
+  /// Window to give back for request body bytes the application has taken.
   void consume(int32_t stream_id, size_t n) { consumed_.emplace_back(stream_id, n); }
 
  private:
@@ -96,8 +97,8 @@ class Http2Connection final : public Protocol {
   Transport& transport_;
   std::string peer_ip_;
   nghttp2_session* ng_ = nullptr;
-  std::map<int32_t, std::unique_ptr<Http2Stream>> streams_;
-  std::vector<std::unique_ptr<Http2Stream>> closed_streams_;  // closed, their sessions not yet stopped (reap())
+  std::map<int32_t, Http2Stream*> streams_;     // each holds a reference (Http2Stream::release)
+  std::vector<Http2Stream*> closed_streams_;     // closed, their reference not yet dropped (reap())
   std::vector<Http2Stream*> drained_;
   std::vector<std::pair<int32_t, size_t>> consumed_;
   std::string out_;

@@ -105,7 +105,7 @@ const RouteTable& routes() {
     if (!ok) fail("route table: " + error);
     t.entries.resize(8);
     t.entries[kConstRoute].const_answer =
-        ConstAnswer{ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
+        tiercel::ConstAnswer{tiercel::ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
     return t;
   }();
   return table;

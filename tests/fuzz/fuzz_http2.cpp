@@ -98,7 +98,7 @@ const tiercel::RouteTable& routes() {
     if (!ok) fail("route table: " + error);
     t.entries.resize(5);
     t.entries[4].const_answer =
-        ConstAnswer{ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
+        tiercel::ConstAnswer{tiercel::ResponseHead{200, "Content-Type: text/plain\r\n"}, std::string(kConstBody)};
     return t;
   }();
   return table;

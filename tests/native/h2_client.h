@@ -72,13 +72,15 @@ class H2Client {
 
   nghttp2_session* ng() noexcept { return ng_; }
 
-  /// Opens a stream: `method` on `path`, with `body` (none when empty) sent in DATA frames of at most `piece` bytes.
-  int32_t request(std::string_view method, std::string_view path, std::string body = {}, size_t piece = 16384) {
+  /// Opens a stream: `method` on `path`, with `body` (none when empty) sent in DATA frames of at most `piece` bytes;
+  /// with `hold_end` the stream stays open after them (a body that stops arriving).
+  int32_t request(std::string_view method, std::string_view path, std::string body = {}, size_t piece = 16384,
+                  bool hold_end = false) {
     std::string m(method), p(path);
     nghttp2_nv nv[] = {field(":method", m), field(":scheme", "http"), field(":authority", "t.test"),
                        field(":path", p)};
     if (body.empty()) return nghttp2_submit_request(ng_, nullptr, nv, 4, nullptr, nullptr);
-    uploads_.push_back(std::make_unique<Upload>(Upload{std::move(body), 0, piece}));
+    uploads_.push_back(std::make_unique<Upload>(Upload{std::move(body), 0, piece, hold_end}));
     nghttp2_data_provider provider;
     provider.source.ptr = uploads_.back().get();
     provider.read_callback = read_upload;
@@ -124,6 +126,7 @@ class H2Client {
     std::string data;
     size_t pos;
     size_t piece;
+    bool hold_end;
   };
 
   static nghttp2_nv field(const char* name, const std::string& value) {
@@ -141,9 +144,10 @@ class H2Client {
                              nghttp2_data_source* source, void*) {
     auto* u = static_cast<Upload*>(source->ptr);
     size_t n = std::min({length, u->piece, u->data.size() - u->pos});
+    if (n == 0 && u->hold_end) return NGHTTP2_ERR_DEFERRED;
     std::memcpy(buf, u->data.data() + u->pos, n);
     u->pos += n;
-    if (u->pos == u->data.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (u->pos == u->data.size() && !u->hold_end) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);
   }
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {

@@ -13,8 +13,7 @@
 #include <vector>
 
 #include "core/memory_transport.h"
-#include "h2_client.h"
-#include "scripted_dispatcher.h"
+#include "h2_harness.h"
 
 namespace tiercel {
 namespace {
@@ -23,74 +22,10 @@ using testing::H2Client;
 using testing::H2Frame;
 using testing::H2Response;
 using testing::ScriptedDispatcher;
-
-constexpr uint32_t kRoot = 0, kUpload = 1;
-constexpr std::string_view kPeer = "203.0.113.7";
-
-RouteTable make_routes() {
-  RouteTable t;
-  std::string error;
-  EXPECT_EQ(t.add(Method::kGet, "/", error), kRoot) << error;
-  EXPECT_EQ(t.add(Method::kPost, "/upload", error), kUpload) << error;
-  return t;
-}
-
-/// A server connection and the client talking to it; the test plays the loop (on_later() after wake_later()).
-class Http2Test : public ::testing::Test {
- protected:
-  Http2Test() : routes_(make_routes()) { dispatcher_.answer_all_sync(); }
-  ~Http2Test() override {
-    if (conn_) {
-      conn_->on_transport_closed();  // as TcpConnection's close: the transport goes, then the connection
-      transport_.mark_dead();
-      conn_.reset();
-    }
-    dispatcher_.complete_all();  // late answers to what was still deferred
-  }
-
-  /// Starts the server's side (its SETTINGS go out at once, as HttpSwitch starts it) and the client.
-  void start(std::vector<nghttp2_settings_entry> settings = {}, bool auto_window = true) {
-    conn_ = std::make_unique<Http2Connection>(env_, transport_, std::string(kPeer));
-    conn_->flush();
-    client_ = std::make_unique<H2Client>(std::move(settings), auto_window);
-  }
-
-  /// Carries bytes both ways until neither side has anything more to say.
-  void exchange() {
-    for (int round = 0; round < 100; ++round) {
-      std::string up = client_->take_output();
-      if (!up.empty() && !transport_.close_requested()) conn_->on_read(up);
-      while (transport_.take_wake()) conn_->on_later();
-      std::string down = transport_.take_sent();
-      client_->receive(down);
-      if (up.empty() && down.empty()) return;
-    }
-    ADD_FAILURE() << "the exchange did not settle";
-  }
-
-  /// Sends raw bytes (a frame the client library would never make) as if from the client.
-  void send_raw(std::string_view bytes) {
-    std::string copy(bytes);
-    conn_->on_read(copy);
-    while (transport_.take_wake()) conn_->on_later();
-    client_->receive(transport_.take_sent());
-  }
-
-  bool got_goaway(uint32_t code) const {
-    for (const H2Frame& f : client_->frames_of(NGHTTP2_GOAWAY)) {
-      if (f.error_code == code) return true;
-    }
-    return false;
-  }
-
-  ServerConfig config_;
-  RouteTable routes_;
-  ScriptedDispatcher dispatcher_;
-  ConnectionEnv env_{config_, routes_, dispatcher_, {}, 1000, 1'700'000'000, 0, nullptr};
-  MemoryTransport transport_;
-  std::unique_ptr<Http2Connection> conn_;
-  std::unique_ptr<H2Client> client_;
-};
+using testing::kPeer;
+using testing::kRoot;
+using testing::kUpload;
+using Http2Test = testing::Http2Harness;
 
 TEST_F(Http2Test, PrefaceAndSettingsAreExchanged) {
   start({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 7}});

@@ -94,7 +94,8 @@ void Engine::start_stream(Responder& conn, uint64_t seq, const ResponseContext& 
     return write_error(conn, seq, ctx, rt);
   }
   ResponseHead head{sr.status_code, {}};
-  if (!has_ct && !bodyless_status(sr.status_code)) head.fields.append("Content-Type: ").append(sr.media_type).append("\r\n");
+  if (!has_ct && !bodyless_status(sr.status_code))
+    head.fields.append("Content-Type: ").append(sr.media_type).append("\r\n");
   head.fields.append(lines);
   finish_fields(head.fields, rt, ctx, request);
   auto* st = new ResponsePump();
