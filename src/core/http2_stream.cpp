@@ -4,7 +4,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <utility>
 
@@ -38,6 +38,10 @@ Http2Stream::Http2Stream(Http2Connection& conn, int32_t id)
 // The request
 
 bool Http2Stream::add_header(std::string_view name, std::string_view value) {
+  if (header_bytes_ == 0) {  // one allocation each for a usual request's fields
+    fields_.reserve(512);
+    field_ends_.reserve(16);
+  }
   header_bytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
   if (header_bytes_ > env_.config.limits.max_header_bytes) return false;
   if (name == ":method") {
@@ -264,20 +268,34 @@ void Http2Stream::on_drained() {
 // The answer
 
 void Http2Stream::submit(const ResponseHead& head, std::optional<uint64_t> length, bool body) {
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(16);
+  // On the stack for a usual answer (a few fields): one HEADERS costs no allocation here (nghttp2 copies the fields).
+  size_t lines = static_cast<size_t>(std::count(head.fields.begin(), head.fields.end(), '\n'));
+  constexpr size_t kSmallFields = 24, kSmallNames = 512;
+  nghttp2_nv nv_small[kSmallFields];
+  std::vector<nghttp2_nv> nv_big;
+  nghttp2_nv* nv = nv_small;
+  if (lines + 4 > kSmallFields) {
+    nv_big.resize(lines + 4);
+    nv = nv_big.data();
+  }
+  char names_small[kSmallNames];
+  std::string names_big;
+  char* names = names_small;  // the names lower-cased
+  if (head.fields.size() > kSmallNames) {
+    names_big.resize(head.fields.size());
+    names = names_big.data();
+  }
+  size_t count = 0, names_used = 0;
   int code = head.status >= 100 && head.status <= 999 ? head.status : 500;
   const char status[3] = {static_cast<char>('0' + code / 100), static_cast<char>('0' + code / 10 % 10),
                           static_cast<char>('0' + code % 10)};
-  nv.push_back(field(":status", std::string_view(status, 3)));
-  std::string names(head.fields.size(), '\0');  // the names lower-cased; sized once: the views stay valid
-  size_t names_used = 0;
+  nv[count++] = field(":status", std::string_view(status, 3));
   bool has_date = false, has_server = false;
-  std::string_view lines = head.fields;
-  while (!lines.empty()) {
-    size_t eol = lines.find("\r\n");
-    std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 2);
+  std::string_view rest = head.fields;
+  while (!rest.empty()) {
+    size_t eol = rest.find("\r\n");
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(0, colon);
@@ -286,23 +304,24 @@ void Http2Stream::submit(const ResponseHead& head, std::optional<uint64_t> lengt
       char c = name[i];
       names[names_used + i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
     }
-    std::string_view lower(names.data() + names_used, name.size());
+    std::string_view lower(names + names_used, name.size());
     names_used += name.size();
     has_date = has_date || lower == "date";
     has_server = has_server || lower == "server";
-    nv.push_back(field(lower, trim_ows(line.substr(colon + 1))));
+    nv[count++] = field(lower, trim_ows(line.substr(colon + 1)));
   }
   std::string_view date = env_.date_line();  // "Date: ...\r\n"
-  if (!has_date) nv.push_back(field("date", date.substr(6, date.size() - 8)));
-  if (!has_server && !env_.config.server_header.empty()) nv.push_back(field("server", env_.config.server_header));
+  if (!has_date) nv[count++] = field("date", date.substr(6, date.size() - 8));
+  if (!has_server && !env_.config.server_header.empty()) nv[count++] = field("server", env_.config.server_header);
   char digits[24];
   if (length && !(head.status < 200 || head.status == 204)) {
-    int n = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(*length));
-    nv.push_back(field("content-length", std::string_view(digits, static_cast<size_t>(n))));
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+    (void)ec;  // 24 bytes hold any uint64
+    nv[count++] = field("content-length", std::string_view(digits, static_cast<size_t>(end - digits)));
   }
-  for (const nghttp2_nv& f : nv) sent_ += f.namelen + f.valuelen + 4;  // as HTTP/1.1 lines would count
+  for (size_t i = 0; i < count; ++i) sent_ += nv[i].namelen + nv[i].valuelen + 4;  // as HTTP/1.1 lines count
   if (!body) {
-    nghttp2_submit_response(conn_->ng(), id_, nv.data(), nv.size(), nullptr);  // nghttp2 copies the fields
+    nghttp2_submit_response(conn_->ng(), id_, nv, count, nullptr);
     return;
   }
   nghttp2_data_provider provider;
@@ -311,7 +330,7 @@ void Http2Stream::submit(const ResponseHead& head, std::optional<uint64_t> lengt
                               nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Http2Stream*>(source->ptr)->read_body(buf, length, flags);
   };
-  nghttp2_submit_response(conn_->ng(), id_, nv.data(), nv.size(), &provider);
+  nghttp2_submit_response(conn_->ng(), id_, nv, count, &provider);
 }
 
 void Http2Stream::answered(int status, uint64_t bytes) {

@@ -18,12 +18,12 @@ void Engine::queue_tasks(nb::handle tasks, const Route& rt) noexcept {
   }
 }
 
-void Engine::write_result(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::write_result(Responder& conn, uint64_t seq, const ResponseContext& ctx, nb::handle result,
                           const Route& rt, nb::handle request) {
   QueueTasksAfter after{this, rt, take_tasks(request)};
   nb::object* tasks = after.tasks ? &after.tasks : nullptr;
   if (nb::isinstance<StreamingResponse>(result))
-    return start_stream(conn, seq, request_ctx, result, rt, request, tasks);
+    return start_stream(conn, seq, ctx, result, rt, request, tasks);
   if (nb::isinstance<FileResponse>(result)) {
     auto& f = nb::cast<const FileResponse&>(result);
     static const std::vector<http1::Header> kNoHeaders;
@@ -36,7 +36,7 @@ void Engine::write_result(Responder& conn, uint64_t seq, const ResponseContext& 
     if (!response_header_lines(f.headers, own, has_ct, error)) {
       log_message("Bad headers on the FileResponse for " + rt.method + " " + rt.path + ": " + error);
       if (a.fd >= 0) ::close(a.fd);
-      return write_error(conn, seq, request_ctx, rt);
+      return write_error(conn, seq, ctx, rt);
     }
     if (!own.empty()) {  // the hook's or handler's headers win over the file's own of the same name
       std::string merged = own;
@@ -44,9 +44,8 @@ void Engine::write_result(Responder& conn, uint64_t seq, const ResponseContext& 
       a.header_lines = std::move(merged);
     }
     if (a.status == 200 && f.status_code != 200) a.status = f.status_code;
-    return send_file_answer(conn, seq, request_ctx, rt, a, tasks);
+    return send_file_answer(conn, seq, ctx, rt, a, tasks);
   }
-  const ResponseContext& ctx = request_ctx;
   Rendered r;
   std::string error;
   size_t length = 0;

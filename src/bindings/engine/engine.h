@@ -376,7 +376,7 @@ class Engine final : public Dispatcher {
   }
   /// `tasks` (a BackgroundTasks, or null) of a request to `rt` start on the loop's next turn, after its answer.
   void queue_tasks(nb::handle tasks, const Route& rt) noexcept;
-  void write_result(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void write_result(Responder& conn, uint64_t seq, const ResponseContext& ctx, nb::handle result,
                     const Route& rt, nb::handle request);
   void write_error(Responder& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt);
   /// Adds to an answer's own header `fields` what the engine adds to every answer on `rt`: the content coding's
@@ -387,12 +387,12 @@ class Engine final : public Dispatcher {
   std::string error_lines(const Route& rt, const ResponseContext& ctx) const;
 
   // ---- response pumps (pumps.cpp) ---------------------------------------------------------------------------------
-  void send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+  void send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt,
                         FileAnswer& a, nb::object* tasks = nullptr);
   /// The next chunk of a file stream; false when it failed (the stream is over).
   bool pump_file(ResponsePump* st);
   /// Sends a StreamingResponse: its head now, then its items as the connection takes them.
-  void start_stream(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+  void start_stream(Responder& conn, uint64_t seq, const ResponseContext& ctx, nb::handle result,
                     const Route& rt, nb::handle request, nb::object* tasks = nullptr);
   /// Pulls items while the connection takes them, then sends what they made in one write.
   void pump(ResponsePump* st);

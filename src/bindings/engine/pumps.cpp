@@ -7,9 +7,8 @@
 
 namespace tiercel::py {
 
-void Engine::send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, const Route& rt,
+void Engine::send_file_answer(Responder& conn, uint64_t seq, const ResponseContext& ctx, const Route& rt,
                               FileAnswer& a, nb::object* tasks) {
-  const ResponseContext& ctx = request_ctx;
   if (a.fd < 0 && !a.text.empty() && !find_field(a.header_lines, "content-type"))
     a.header_lines.append("Content-Type: text/plain; charset=utf-8\r\n");
   ResponseHead head{a.status, std::move(a.header_lines)};
@@ -74,9 +73,8 @@ bool Engine::pump_file(ResponsePump* st) {
   return false;
 }
 
-void Engine::start_stream(Responder& conn, uint64_t seq, const ResponseContext& request_ctx, nb::handle result,
+void Engine::start_stream(Responder& conn, uint64_t seq, const ResponseContext& ctx, nb::handle result,
                           const Route& rt, nb::handle request, nb::object* tasks) {
-  const ResponseContext& ctx = request_ctx;
   auto& sr = nb::cast<StreamingResponse&>(result);
   bool is_async = nb::hasattr(sr.content, "__aiter__");
   PyObject* it = is_async ? PyObject_CallMethod(sr.content.ptr(), "__aiter__", nullptr)
