@@ -1,6 +1,7 @@
 // HTTP field syntax helpers (see field_syntax.h).
 #include "core/field_syntax.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace tiercel {
@@ -38,7 +39,8 @@ size_t format_http_date(std::time_t t, char* out, size_t size) noexcept {
   gmtime_r(&t, &tm);
   int n = std::snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
                         kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return n > 0 ? static_cast<size_t>(n) : 0;
+  if (n <= 0 || size == 0) return 0;
+  return std::min(static_cast<size_t>(n), size - 1);  // what was written, not what would have been
 }
 
 std::string http_date(std::time_t t) {

@@ -31,7 +31,8 @@ bool each_list_item(std::string_view list, F&& f) {
   return true;
 }
 
-/// Writes "Sun, 06 Nov 1994 08:49:37 GMT" for `t` into `out` (at least 30 bytes); returns its length.
+/// Writes "Sun, 06 Nov 1994 08:49:37 GMT" for `t` into `out` (30 bytes hold it, NUL included); returns the length
+/// written, cut short (and NUL-terminated) when `size` is smaller.
 size_t format_http_date(std::time_t t, char* out, size_t size) noexcept;
 /// format_http_date() as a string.
 std::string http_date(std::time_t t);

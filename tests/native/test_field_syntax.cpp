@@ -75,6 +75,9 @@ TEST(Text, FormatsImfFixdate) {
   char buf[40];
   EXPECT_EQ(format_http_date(784111777, buf, sizeof buf), 29u);
   EXPECT_EQ(std::string(buf), "Sun, 06 Nov 1994 08:49:37 GMT");
+  char small[10];
+  EXPECT_EQ(format_http_date(784111777, small, sizeof small), 9u) << "what was written, not what would have been";
+  EXPECT_EQ(std::string(small), "Sun, 06 N");
 }
 
 TEST(Text, ParsesImfFixdateOnly) {
