@@ -305,6 +305,12 @@ struct Router::Impl {
           }
         }
         out.push_back({param ? SegmentKind::kParam : SegmentKind::kCatchAll, name});
+      } else if (seg.find_first_of("{}") != std::string_view::npos) {
+        // FastAPI's {name} spelling is translated to :name before a route gets here (tiercel/routing.py); a brace
+        // left in a segment is a mistake, and could never match (a request's path carries braces percent-encoded).
+        error = "route pattern " + quoted + " has a brace in '" + std::string(seg) +
+                "'; write a parameter as ':name' (or {name} through the Python API)";
+        return false;
       } else {
         out.push_back({SegmentKind::kStatic, seg});
       }

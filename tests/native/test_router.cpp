@@ -455,6 +455,10 @@ TEST_F(RouterTest, BadPatternsSayWhatToChange) {
   EXPECT_EQ(add_error(Method::kGet, "/a/:id/b/:id"), "parameter name 'id' is used twice in '/a/:id/b/:id'; rename one");
   EXPECT_EQ(add_error(Method::kGet, "/a?b=1"),
             "route pattern '/a?b=1' contains '?' or '#'; the query and fragment are not part of a route");
+  EXPECT_EQ(add_error(Method::kGet, "/b/{id:int}"),
+            "route pattern '/b/{id:int}' has a brace in '{id:int}'; write a parameter as ':name' (or {name} through "
+            "the Python API)");
+  EXPECT_NE(add_error(Method::kGet, "/b/x}"), "") << "a stray closing brace too";
   add(Method::kGet, "/a/*x", 1);
   EXPECT_EQ(add_error(Method::kPost, "/a/*y"),
             "catch-all '*y' in '/a/*y' conflicts with '*x' at the same position in '/a/*x'; use one name for both");
