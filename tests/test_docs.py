@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,23 @@ def test_every_tutorial_step_has_samples() -> None:
     assert DOCS / "index.md" in PAGES
 
 
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the pages whose samples read DATABASE_URL (started only for them)."""
+    sys.path.append(str(ROOT))  # benchmarks.infra: the suite's PostgreSQL, after site-packages
+    from benchmarks.infra import Postgres
+
+    with Postgres() as pg:
+        yield pg.dsn
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
-def test_every_sample_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_sample_runs(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.chdir(tmp_path)
+    if "DATABASE_URL" in page.read_text(encoding="utf-8"):
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("database_url"))
     # Not "__main__": a sample's `if __name__ == "__main__": app.start(...)` stays what the reader runs by hand.
     namespace: dict[str, object] = {"__name__": "docs_sample", "__file__": str(tmp_path / "app.py")}
     for i, code in enumerate(samples(page)):
