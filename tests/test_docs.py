@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,12 +50,44 @@ def test_every_sample_runs(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    if "DATABASE_URL" in page.read_text(encoding="utf-8"):
+    text = page.read_text(encoding="utf-8")
+    if "DATABASE_URL" in text:
         monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("database_url"))
+    codes = samples(page)
+    server = None
+    if "TIERCEL_URL" in text:
+        # A page tested against a running server: its first sample is the app, run as the reader runs it
+        # (`python app.py`, on a free port), and the others are its clients.
+        server, url = serve(codes.pop(0), tmp_path)
+        monkeypatch.setenv("TIERCEL_URL", url)
     # Not "__main__": a sample's `if __name__ == "__main__": app.start(...)` stays what the reader runs by hand.
     namespace: dict[str, object] = {"__name__": "docs_sample", "__file__": str(tmp_path / "app.py")}
-    for i, code in enumerate(samples(page)):
-        exec(compile(code, f"{page.relative_to(DOCS)} sample {i + 1}", "exec"), namespace)
+    try:
+        for i, code in enumerate(codes):
+            exec(compile(code, f"{page.relative_to(DOCS)} sample {i + 1}", "exec"), namespace)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+
+
+def serve(code: str, where: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Runs `code` as `python app.py` with PORT set to a free port; returns it and its URL once it answers."""
+    (where / "app.py").write_text(code, encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=where, env={**os.environ, "PORT": str(port)})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the page's app stopped at start-up"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the page's app did not listen within 30 s")
 
 
 def test_the_site_builds_strict(tmp_path: Path) -> None:
