@@ -104,3 +104,19 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for page in ("index.html", "tutorial/index.html", "tutorial/first-app/index.html", "search/search_index.json"):
         assert (site / page).is_file(), page
+
+
+def test_the_command_lines_use_flags_tiercel_has() -> None:
+    # The shell samples are not run (they serve until stopped), but every flag they give `tiercel` must exist.
+    shell = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+    used: set[str] = set()
+    for page in DOCS.rglob("*.md"):
+        for block in shell.findall(page.read_text(encoding="utf-8")):
+            for line in block.splitlines():
+                if re.search(r"(^|/)tiercel\s", line):
+                    used |= set(re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", line.split("#")[0]))
+    assert "--processes" in used, "the pattern found no command line"
+    known = subprocess.run(
+        [sys.executable, "-m", "tiercel", "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert sorted(flag for flag in used if flag not in known) == []
