@@ -104,6 +104,9 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for page in ("index.html", "tutorial/index.html", "tutorial/first-app/index.html", "search/search_index.json"):
         assert (site / page).is_file(), page
+    # The Robyn guide includes the README's "Differences from Robyn" list (one text in two places): it is there.
+    robyn = (site / "how-to/migrate-from-robyn/index.html").read_text(encoding="utf-8")
+    assert "Session keys" in robyn and "--8&lt;--" not in robyn
 
 
 def test_the_command_lines_use_flags_tiercel_has() -> None:
