@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -238,3 +239,34 @@ def split_responses(data: bytes) -> tuple[list[tuple[int, dict[str, str], bytes]
             return out, data
         out.append((status, headers, data[end + 4 : end + 4 + n]))
         data = data[end + 4 + n :]
+
+
+# ---- a real browser: headless Chromium whose network reaches nothing but loopback ----------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM or not os.path.exists(CHROMEDRIVER):
+        pytest.skip("headless Chromium is not installed (Debian packages chromium and chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400", "--hide-scrollbars",
+        # Nothing but the server: every other host name fails to resolve, and every request not to loopback (which
+        # Chromium never proxies) goes to a proxy that is not there.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9",
+    ):  # fmt: skip
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

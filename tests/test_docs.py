@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_docs_page import requested_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -90,9 +91,8 @@ def serve(code: str, where: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise AssertionError("the page's app did not listen within 30 s")
 
 
-def test_the_site_builds_strict(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    done = subprocess.run(
+def build_site(site: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         # Not --quiet: it hides the warnings, and --strict then has none to fail on.
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
@@ -101,6 +101,11 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+
+
+def test_the_site_builds_strict(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    done = build_site(site)
     assert done.returncode == 0, done.stdout + done.stderr
     for page in ("index.html", "tutorial/index.html", "tutorial/first-app/index.html", "search/search_index.json"):
         assert (site / page).is_file(), page
@@ -123,3 +128,49 @@ def test_the_command_lines_use_flags_tiercel_has() -> None:
         [sys.executable, "-m", "tiercel", "--help"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     assert sorted(flag for flag in used if flag not in known) == []
+
+
+def test_the_site_in_a_browser(tmp_path: Path, serve, browser) -> None:
+    """The built site, served by Tiercel itself, in headless Chromium: the home page, a tutorial page and a search,
+    with nothing asked of another host and no error in the console; screenshots go to build/artifacts/."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tiercel import Tiercel
+
+    site = tmp_path / "site"
+    assert build_site(site).returncode == 0
+    app = Tiercel(__file__)
+    app.serve_directory("/", str(site), index_file="index.html")
+    url = serve(app).url
+    artifacts = ROOT / "build" / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    wait = WebDriverWait(browser, 20)
+
+    browser.get(url + "/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "article h1")))
+    assert browser.find_element(By.CSS_SELECTOR, "article h1").text == "Tiercel"
+    browser.save_screenshot(str(artifacts / "site-home.png"))
+
+    browser.get(url + "/tutorial/first-app/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "article h1")))
+    assert browser.find_element(By.CSS_SELECTOR, "article h1").text == "First app"
+    nav = [a.get_attribute("textContent").strip() for a in browser.find_elements(By.CSS_SELECTOR, "nav.md-nav a")]
+    assert "Running in production" in nav
+    browser.save_screenshot(str(artifacts / "site-tutorial.png"))
+
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input.md-search__input")))
+    box.click()
+    box.send_keys("sessions")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".md-search-result__item")))
+    found = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
+    assert "Authentication and sessions" in found
+    browser.save_screenshot(str(artifacts / "site-search.png"))
+
+    others = [u for u in requested_urls(browser) if not u.startswith(("data:", "blob:", url + "/"))]
+    assert others == [], f"the site asked other hosts: {others}"
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    for shot in ("site-home.png", "site-tutorial.png", "site-search.png"):
+        assert (artifacts / shot).stat().st_size > 10_000, shot

@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import httpx
@@ -149,35 +147,7 @@ def test_the_apps_own_routes_win_and_metrics_count_the_docs_routes(serve):
     assert ROUTE_COUNT == 6
 
 
-# ---- a real browser --------------------------------------------------------------------------
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM or not os.path.exists(CHROMEDRIVER):
-        pytest.skip("headless Chromium is not installed (Debian packages chromium and chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400", "--hide-scrollbars",
-        # Nothing but the server: every other host name fails to resolve, and every request not to loopback (which
-        # Chromium never proxies) goes to a proxy that is not there.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--proxy-server=http://127.0.0.1:9",
-    ):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+# ---- a real browser (the `browser` fixture is in conftest.py) ------------------------------------------
 
 
 def requested_urls(driver) -> set[str]:
