@@ -19,6 +19,7 @@ from test_docs_page import requested_urls
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PYTHON_SAMPLE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+SAMPLE_FILE = re.compile(r"# file: ([A-Za-z_][A-Za-z0-9_]*\.py)\n")
 
 
 def samples(page: Path) -> list[str]:
@@ -63,10 +64,20 @@ def test_every_sample_runs(
         monkeypatch.setenv("TIERCEL_URL", url)
     # Not "__main__": a sample's `if __name__ == "__main__": app.start(...)` stays what the reader runs by hand.
     namespace: dict[str, object] = {"__name__": "docs_sample", "__file__": str(tmp_path / "app.py")}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    modules = set(sys.modules)
     try:
         for i, code in enumerate(codes):
+            if (named := SAMPLE_FILE.match(code)) is not None:
+                # A sample that says "# file: name.py" is a module of its own (a guide comparing two apps): written
+                # where the later samples import it from.
+                (tmp_path / named[1]).write_text(code, encoding="utf-8")
+                continue
             exec(compile(code, f"{page.relative_to(DOCS)} sample {i + 1}", "exec"), namespace)
     finally:
+        for name in set(sys.modules) - modules:  # the page's own modules do not outlive it
+            if (tmp_path / f"{name}.py").exists():
+                del sys.modules[name]
         if server is not None:
             server.terminate()
             server.wait(10)
