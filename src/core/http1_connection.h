@@ -150,6 +150,10 @@ class Http1Connection final : public Protocol, public Responder {
     return (close_after_ && seq == close_seq_) || (streaming_body() && seq == body_seq_);
   }
   std::string& response_buffer(uint64_t seq);  // where the answer to `seq` is written
+  // `ctx` for the answer to `seq` now: the connection's last answer says `Connection: close`.
+  ResponseContext answer_context(uint64_t seq, ResponseContext ctx) const noexcept;
+  // A writer of an HTTP/1.1 head into `out`, its status line and `head`'s fields written; its finish_*() is next.
+  ResponseWriter head_writer(std::string& out, const ResponseHead& head);
   void send_body(uint64_t seq, std::string_view body);  // the last part of the answer to `seq`
   // Appends `a`, `b` and `c` to the stream `s` (to the output when it is the current answer).
   void stream_append(Slot& s, std::string_view a, std::string_view b = {}, std::string_view c = {});

@@ -28,17 +28,26 @@ void Http1Connection::defer(uint64_t seq, void* token) {
 
 void Http1Connection::respond(uint64_t seq, const ResponseHead& head, std::string_view body,
                               const ResponseContext& request_ctx, uint64_t length) {
-  ResponseContext ctx = request_ctx;
-  if (closes_after(seq)) ctx.keep_alive = false;
+  ResponseContext ctx = answer_context(seq, request_ctx);
   std::string& out = response_buffer(seq);
   size_t start = out.size();
-  ResponseWriter w(out, env_.date_line(), env_.config.server_header);
-  w.start(head.status);
-  w.raw_headers(head.fields);
+  ResponseWriter w = head_writer(out, head);
   if (!w.finish_head(length == kBodySize ? body.size() : length, ctx)) body = {};
   if (env_.observer) observe(seq, head.status, out.size() - start + body.size());
   send_body(seq, body);
   finish_response(seq, w.says_close());
+}
+
+ResponseContext Http1Connection::answer_context(uint64_t seq, ResponseContext ctx) const noexcept {
+  if (closes_after(seq)) ctx.keep_alive = false;
+  return ctx;
+}
+
+ResponseWriter Http1Connection::head_writer(std::string& out, const ResponseHead& head) {
+  ResponseWriter w(out, env_.date_line(), env_.config.server_header);
+  w.start(head.status);
+  w.raw_headers(head.fields);
+  return w;
 }
 
 void Http1Connection::send_body(uint64_t seq, std::string_view body) {

@@ -104,12 +104,9 @@ void Http1Connection::drop_body_sink(BodySink* sink) noexcept {
 
 bool Http1Connection::stream_begin(uint64_t seq, const ResponseHead& head, const ResponseContext& request_ctx,
                                    uint64_t length, void* token) {
-  ResponseContext ctx = request_ctx;
-  if (closes_after(seq)) ctx.keep_alive = false;
+  ResponseContext ctx = answer_context(seq, request_ctx);
   std::string bytes;
-  ResponseWriter w(bytes, env_.date_line(), env_.config.server_header);
-  w.start(head.status);
-  w.raw_headers(head.fields);
+  ResponseWriter w = head_writer(bytes, head);
   ResponseWriter::Framing framing;
   if (length != kUnknownLength) {
     framing = w.finish_head(length, ctx) && length != 0 ? ResponseWriter::Framing::kLength

@@ -62,12 +62,16 @@ bool Http2Stream::add_header(std::string_view name, std::string_view value) {
       content_length_ = 0;
       for (char c : value) content_length_ = content_length_ * 10 + static_cast<uint64_t>(c - '0');
     }
-    fields_.append(name);
-    uint32_t name_end = static_cast<uint32_t>(fields_.size());
-    fields_.append(value);
-    field_ends_.emplace_back(name_end, static_cast<uint32_t>(fields_.size()));
+    store_field(name, value);
   }
   return true;
+}
+
+void Http2Stream::store_field(std::string_view name, std::string_view value) {
+  fields_.append(name);
+  uint32_t name_end = static_cast<uint32_t>(fields_.size());
+  fields_.append(value);
+  field_ends_.emplace_back(name_end, static_cast<uint32_t>(fields_.size()));
 }
 
 void Http2Stream::on_headers_end(bool end_stream) {
@@ -75,14 +79,8 @@ void Http2Stream::on_headers_end(bool end_stream) {
   end_stream_ = end_stream;
   body_progress_ms_ = env_.now_ms;
   // The request head as the HTTP/1.1 parser gives it, its views into this stream's own strings.
-  auto add = [&](std::string_view name, std::string_view value) {
-    fields_.append(name);
-    uint32_t name_end = static_cast<uint32_t>(fields_.size());
-    fields_.append(value);
-    field_ends_.emplace_back(name_end, static_cast<uint32_t>(fields_.size()));
-  };
-  if (!has_host_ && !authority_.empty()) add("host", authority_);
-  if (!cookie_.empty()) add("cookie", cookie_);
+  if (!has_host_ && !authority_.empty()) store_field("host", authority_);
+  if (!cookie_.empty()) store_field("cookie", cookie_);
   head_.headers.clear();
   head_.headers.reserve(field_ends_.size());
   uint32_t start = 0;
@@ -109,8 +107,8 @@ void Http2Stream::on_headers_end(bool end_stream) {
 
 void Http2Stream::route() {
   ++env_.requests;
-  std::shared_ptr<const TlsInfo> tls = conn_->transport().tls();
-  client_ = resolve_client(env_, head_, conn_->peer_ip(), tls != nullptr);
+  tls_ = conn_->transport().tls();
+  client_ = resolve_client(env_, head_, conn_->peer_ip(), tls_ != nullptr);
   if (env_.observer) log_ = RequestLog::begin(head_, "HTTP/2.0", client_.ip);
   ctx_ = ResponseContext{};
   route_ = route_request(env_, *this, 0, head_, ctx_, params_, log_ ? &*log_ : nullptr);
@@ -132,7 +130,7 @@ void Http2Stream::route() {
 
 void Http2Stream::dispatch(std::string_view body, bool streamed) {
   RoutedRequest req{head_,     body, route_.method, route_.route_id, params_, ctx_, client_.ip, client_.scheme,
-                    streamed, conn_->transport().tls()};
+                    streamed, tls_};
   env_.dispatcher.dispatch(*this, 0, req);
 }
 
@@ -314,7 +312,7 @@ void Http2Stream::submit(const ResponseHead& head, std::optional<uint64_t> lengt
   if (!has_date) nv[count++] = field("date", date.substr(6, date.size() - 8));
   if (!has_server && !env_.config.server_header.empty()) nv[count++] = field("server", env_.config.server_header);
   char digits[24];
-  if (length && !(head.status < 200 || head.status == 204)) {
+  if (length && !lengthless_status(head.status)) {
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
     (void)ec;  // 24 bytes hold any uint64
     nv[count++] = field("content-length", std::string_view(digits, static_cast<size_t>(end - digits)));

@@ -95,6 +95,7 @@ class Http2Stream final : public Responder {
     kSink,      // handed to the BodySink as it arrives (routes with a stream_body_limit)
     kIgnored,   // not wanted: the request is answered (or refused)
   };
+  void store_field(std::string_view name, std::string_view value);  // into fields_, after the others
   void route();
   void dispatch(std::string_view body, bool streamed);
   void pump_body();
@@ -127,6 +128,7 @@ class Http2Stream final : public Responder {
   ResponseContext ctx_;
   RouteDecision route_;
   ClientView client_;
+  std::shared_ptr<const TlsInfo> tls_;  // the connection's, as routing saw it
   std::optional<RequestLog> log_;
   bool headers_done_ = false;
   bool end_stream_ = false;

@@ -148,8 +148,7 @@ ResponseWriter::Framing ResponseWriter::finish_head_streaming(const ResponseCont
 
 bool ResponseWriter::finish_head(size_t body_size, const ResponseContext& ctx) {
   Own own = own_fields();
-  bool no_length = status_ < 200 || status_ == 204;
-  if (!no_length) {
+  if (!lengthless_status(status_)) {
     out_.append("Content-Length: ");
     append_uint(out_, body_size);
     out_.append("\r\n");

@@ -91,6 +91,9 @@ bool find_field(std::string_view lines, std::string_view name, std::string_view*
 void append_absent(std::string& out, std::string_view own, std::string_view extra);
 /// Whether a response with `status` has no body, whatever the request (1xx, 204, 304; RFC 9110 §6.4.1).
 constexpr bool bodyless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }
+/// Whether a response with `status` carries no Content-Length (1xx, 204; RFC 9110 §8.6). A 304 may: it describes
+/// the GET's body.
+constexpr bool lengthless_status(int status) noexcept { return status < 200 || status == 204; }
 
 /// True when `s` can be sent as a header name (an RFC 9110 token).
 bool is_header_name(std::string_view s) noexcept;
