@@ -5,22 +5,14 @@
 # page's browser test) and one virtualenv per supported interpreter — then builds the native module.
 #   .venv     Python 3.11 (the default; examples and benchmarks use it)
 #   .venv312  Python 3.12 (eager-task path), when a python3.12 is present
+#   .venv313  Python 3.13, when a python3.13 is present
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/apt.sh
 apt_install build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libgtest-dev clang-14 libclang-rt-14-dev wrk postgresql nginx-light strace libnghttp2-dev nghttp2-client chromium chromium-driver
 
-find_python() {  # find_python 3.12 -> path of an interpreter of that version, or nothing
-  local v=$1 p
-  for p in "python$v" "$(pyenv root 2>/dev/null)/versions/$v"*/bin/"python$v" /usr/bin/"python$v" /usr/local/bin/"python$v"; do
-    if [ -x "$(command -v "$p" 2>/dev/null)" ] && "$p" -c 'import sys' 2>/dev/null; then
-      command -v "$p"
-      return 0
-    fi
-  done
-  return 1
-}
+. scripts/find_python.sh
 
 build_venv() {  # build_venv DIR PYTHON
   local dir=$1 py=$2
@@ -38,5 +30,10 @@ if py312=$(find_python 3.12); then
   build_venv .venv312 "$py312"
 else
   echo "install.sh: no python3.12 found; the 3.12 test run will be skipped" >&2
+fi
+if py313=$(find_python 3.13); then
+  build_venv .venv313 "$py313"
+else
+  echo "install.sh: no python3.13 found; the 3.13 test run will be skipped" >&2
 fi
 echo "install.sh: done"

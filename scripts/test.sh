@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the C++ core's GoogleTest suite (under ASan+UBSan), the fuzzers (parsers, the HTTP/1.1 and HTTP/2
-# connections) for a bounded time each, then the Python suite on Python 3.11 and 3.12. Run scripts/install.sh first.
+# connections) for a bounded time each, the release sdist and wheels, then the Python suite on Python 3.12, 3.13 and
+# 3.11. Run scripts/install.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -22,21 +23,16 @@ grep -E "tests passed|tests failed|Skipped" build/native/ctest.log
 echo "== fuzzing the parsers (HTTP/1.1, multipart, WebSocket frames) and the connections (HTTP/1.1 pipeline, HTTP/2), ${FUZZ_SECONDS}s each (libFuzzer, ASan+UBSan)"
 FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
 
-echo "== the module builds on Python 3.10 and 3.13 (when present)"
-for v in 3.10 3.13; do
-  py=$(ls "$(pyenv root 2>/dev/null)"/versions/$v*/bin/python$v 2>/dev/null | head -n 1 || true)
-  [ -n "$py" ] || py=$(command -v python$v || true)
-  if [ -z "$py" ]; then echo "python$v not found: skipped"; continue; fi
-  "$py" -m pip wheel -q --no-deps -w build/wheels . >build/wheel-$v.log 2>&1 \
-    || { echo "build on Python $v failed:"; tail -n 30 build/wheel-$v.log; exit 1; }
-  echo "Python $v: built $(ls build/wheels | grep "cp${v/./}" | head -n 1)"
-done
+echo "== release artefacts: the sdist, and from it a manylinux wheel per CPython 3.10-3.13 present (auditwheel)"
+bash scripts/wheels.sh
 
 status=0
-if [ -x .venv312/bin/pytest ]; then
-  echo "== Python tests on $(.venv312/bin/python --version)"
-  .venv312/bin/pytest -q -p no:cacheprovider tests || status=$?
-fi
+for venv in .venv312 .venv313; do
+  if [ -x $venv/bin/pytest ]; then
+    echo "== Python tests on $($venv/bin/python --version)"
+    $venv/bin/pytest -q -p no:cacheprovider tests || status=$?
+  fi
+done
 echo "== Python tests on $(.venv/bin/python --version)"
 .venv/bin/pytest -q -p no:cacheprovider tests || status=$?
 exit $status

@@ -121,14 +121,17 @@ def loop_kind(request: pytest.FixtureRequest) -> str:
 
 
 class Subprocess:
-    """A Python script run as a server process; waits for "Tiercel listening on http://HOST:PORT"."""
+    """A Python script run as a server process; waits for "Tiercel listening on http://HOST:PORT". `python` is the
+    interpreter (this one by default; tests/test_wheel.py runs a fresh virtualenv's)."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: str | None = None):
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, cwd: str | None = None, python: str = sys.executable
+    ):
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("TIERCEL_PORT", "0")
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True, cwd=cwd
+            [python, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True, cwd=cwd
         )
         self.output: list[str] = []
         self._new_output = threading.Condition()
