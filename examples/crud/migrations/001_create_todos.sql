@@ -1,0 +1,4 @@
+CREATE TABLE todos (
+    id serial PRIMARY KEY,
+    title text NOT NULL CHECK (title <> '')
+);
