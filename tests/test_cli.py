@@ -1,5 +1,5 @@
 """`python -m tiercel module:app`: serving and stopping, `--help` (every setting, grouped, one default each, as the
-README counts them), and the one message a bad setting or a bad app target gets."""
+the Operations page counts them), and the one message a bad setting or a bad app target gets."""
 
 from __future__ import annotations
 
@@ -56,9 +56,9 @@ def test_readme_counts_the_settings_help_lists():
     from tiercel.config import OPTIONS
 
     flags = [f for title, group in _help_groups().items() if title != "options" for f in group]
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
     counts = re.findall(r"each of the (\d+) settings", readme)
-    assert counts, "the README's 'Running in production' section counts the settings"
+    assert counts, "the Operations page (docs/operations.md) counts the settings"
     assert {int(c) for c in counts} == {len(flags)} == {len(OPTIONS)}, (counts, len(flags), len(OPTIONS))
     # The multi-process section says what a newcomer's in-memory state becomes with --processes N.
     assert "module globals, `app.state`, caches and in-memory counters are per worker process" in " ".join(
@@ -119,3 +119,27 @@ def test_bad_app_targets(target, message):
         cwd=APP_DIR,
     )  # fmt: skip
     assert r.returncode != 0 and message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, app, values",
+    [
+        (["--dev", "app:app"], "app:app", {"dev": "true"}),
+        (["--access-log", "--proxy-headers", "app:app"], "app:app", {"access_log": "true", "proxy_headers": "true"}),
+        (["--http2", "off", "app:app"], "app:app", {"http2": "off"}),
+        (["app:app", "--disable-openapi"], "app:app", {"disable_openapi": "true"}),
+        (["app:app", "--dev", "YES"], "app:app", {"dev": "YES"}),
+    ],
+)
+def test_a_true_false_flag_does_not_swallow_the_app(argv, app, values):
+    from tiercel.cli import explicit_bools, parser
+
+    args = parser().parse_args(explicit_bools(argv))
+    assert args.app == app
+    assert {name: getattr(args, name) for name in values} == values
+
+
+def test_access_log_flag_before_the_app_serves_it(run_script):
+    p = run_script("-m", "tiercel", "--access-log", "runtime_app:app", "--app-dir", APP_DIR, "--port", "0", cwd=APP_DIR)
+    assert httpx.get(p.url + "/pid").status_code == 200
+    assert p.wait_for_output('"GET /pid HTTP/1.1" 200', 5), p.output

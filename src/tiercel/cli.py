@@ -87,8 +87,22 @@ def load_app(target: str, app_dir: str = ".") -> Any:
     return obj
 
 
+BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
+
+
+def explicit_bools(argv: Sequence[str]) -> list[str]:
+    """`--dev app:app` means `--dev=true app:app`: a true/false flag takes the next word only when it is a
+    true/false word (argparse's optional value would swallow the app's name)."""
+    flags = {o.flag for o in OPTIONS if o.parse.__name__ == "_bool"}
+    out = list(argv)
+    for i, word in enumerate(out):
+        if word in flags and (i + 1 == len(out) or out[i + 1].lower() not in BOOL_WORDS):
+            out[i] = word + "=true"
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(explicit_bools(sys.argv[1:] if argv is None else argv))
     cli = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
     try:
         settings = resolve(None, os.environ, cli)
