@@ -8,7 +8,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 JOBS=$(nproc)
 
 echo "== lint and type checks (ruff, mypy on the package and the examples)"
-.venv/bin/ruff check src/tiercel tests benchmarks examples
+.venv/bin/ruff check src/tiercel tests benchmarks examples docs/hooks
 .venv/bin/mypy src/tiercel
 .venv/bin/mypy --allow-untyped-defs --allow-incomplete-defs examples
 

@@ -28,10 +28,12 @@ class TokenGetter(ABC):
 
     @classmethod
     @abstractmethod
-    def get_token(cls, request: _core.Request) -> str | None: ...
+    def get_token(cls, request: _core.Request) -> str | None:
+        """The request's credentials, or None when it carries none."""
 
     @classmethod
     def set_token(cls, request: _core.Request, token: str) -> None:
+        """Puts `token` in the request's `Authorization` header, with the getter's scheme."""
         request.headers.set("Authorization", f"{cls.scheme} {token}".strip())
 
 
@@ -49,7 +51,9 @@ class AuthenticationHandler(ABC):
         self.token_getter = token_getter
 
     @abstractmethod
-    def authenticate(self, request: _core.Request) -> Identity | None | Awaitable[Identity | None]: ...
+    def authenticate(self, request: _core.Request) -> Identity | None | Awaitable[Identity | None]:
+        """Who sent `request`: an `Identity` (the handler then reads it as `request.identity`), or None to answer
+        `unauthorized_response`. May be a coroutine function."""
 
     @property
     def unauthorized_response(self) -> _core.Response:

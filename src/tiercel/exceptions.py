@@ -79,6 +79,7 @@ class RequestValidationError(ClientError):
         self.body = body
 
     def errors(self) -> list[dict[str, Any]]:
+        """One dict per problem, FastAPI's shape: `type`, `loc` (where, as a path), `msg`, `input`."""
         return self._errors
 
     def __str__(self) -> str:

@@ -80,6 +80,7 @@ class Param:
 
     @property
     def required(self) -> bool:
+        """True when the parameter has no default: a request without it is refused with 422."""
         return self.default is REQUIRED
 
     def rules(self) -> dict[str, Any]:

@@ -118,6 +118,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.get(endpoint)`: the decorated function answers GET requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("GET", endpoint, const, auth_required, blocking, stream_body, options)
 
     def post(
@@ -129,6 +131,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.post(endpoint)`: the decorated function answers POST requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("POST", endpoint, const, auth_required, blocking, stream_body, options)
 
     def put(
@@ -140,6 +144,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.put(endpoint)`: the decorated function answers PUT requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("PUT", endpoint, const, auth_required, blocking, stream_body, options)
 
     def delete(
@@ -151,6 +157,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.delete(endpoint)`: the decorated function answers DELETE requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("DELETE", endpoint, const, auth_required, blocking, stream_body, options)
 
     def patch(
@@ -162,6 +170,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.patch(endpoint)`: the decorated function answers PATCH requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("PATCH", endpoint, const, auth_required, blocking, stream_body, options)
 
     def head(
@@ -173,6 +183,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.head(endpoint)`: the decorated function answers HEAD requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("HEAD", endpoint, const, auth_required, blocking, stream_body, options)
 
     def options(
@@ -184,6 +196,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.options(endpoint)`: the decorated function answers OPTIONS requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("OPTIONS", endpoint, const, auth_required, blocking, stream_body, options)
 
     def connect(
@@ -195,6 +209,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.connect(endpoint)`: the decorated function answers CONNECT requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("CONNECT", endpoint, const, auth_required, blocking, stream_body, options)
 
     def trace(
@@ -206,6 +222,8 @@ class Router:
         stream_body: bool = False,
         **options: Any,
     ) -> Decorator:
+        """`@app.trace(endpoint)`: the decorated function answers TRACE requests to `endpoint` (options as in
+        `add_route`)."""
         return self._decorator("TRACE", endpoint, const, auth_required, blocking, stream_body, options)
 
     # ---- WebSockets and static files ------------------------------------------------------------

@@ -48,17 +48,21 @@ class TestResponse:
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
         return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
+        """The body parsed as JSON."""
         return _json.loads(self.content)
 
     @property
     def cookies(self) -> dict[str, str]:
+        """The cookies the response sets (`Set-Cookie`), name to value."""
         return dict(_set_cookie_pair(v) for v in self.headers.get_all("set-cookie"))
 
     @property
     def is_success(self) -> bool:
+        """True for a 2xx status."""
         return 200 <= self.status_code < 300
 
     def __repr__(self) -> str:
@@ -160,24 +164,31 @@ class TestClient:
         return response
 
     def get(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a GET request to `url` through the app; the keywords are `request`'s."""
         return self.request("GET", url, **kw)
 
     def head(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a HEAD request to `url` through the app; the keywords are `request`'s."""
         return self.request("HEAD", url, **kw)
 
     def options(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a OPTIONS request to `url` through the app; the keywords are `request`'s."""
         return self.request("OPTIONS", url, **kw)
 
     def post(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a POST request to `url` through the app; the keywords are `request`'s."""
         return self.request("POST", url, **kw)
 
     def put(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a PUT request to `url` through the app; the keywords are `request`'s."""
         return self.request("PUT", url, **kw)
 
     def patch(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a PATCH request to `url` through the app; the keywords are `request`'s."""
         return self.request("PATCH", url, **kw)
 
     def delete(self, url: str, **kw: Any) -> TestResponse:
+        """Sends a DELETE request to `url` through the app; the keywords are `request`'s."""
         return self.request("DELETE", url, **kw)
 
     def _encode(
