@@ -92,6 +92,9 @@ BAD = [
     ("/x{a}", "whole segment"),
     ("/items/{{a}}", "whole segment"),
     ("/items/{1a}", "needs a parameter name"),
+    ("/books/<int:book_id>", "Flask's spelling; write :book_id .* annotate the handler's parameter \\(book_id: int\\)"),
+    ("/users/<name>/posts", "'<name>' is Flask's spelling; write :name"),
+    ("/files/<path:rest>", "Flask's spelling; write :rest"),
 ]
 
 

@@ -46,6 +46,7 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
 
 
 _BRACE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FLASK_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # Flask's <name> and <converter:name>
 
 
 def route_pattern(path: str) -> str:
@@ -55,7 +56,16 @@ def route_pattern(path: str) -> str:
     >>> route_pattern("/items/{item_id}/files/{rest:path}")
     '/items/:item_id/files/*rest'
     """
-    if not isinstance(path, str) or ("{" not in path and "}" not in path):
+    if not isinstance(path, str):
+        return path
+    flask = _FLASK_PARAMETER.search(path)
+    if flask:  # '<' and '>' cannot appear in a request's path unencoded: such a route could never match
+        converter, name = flask.groups()
+        typed = f" and annotate the handler's parameter ({name}: {converter})" if converter in ("int", "float") else ""
+        raise ValueError(
+            f"route path {path!r}: {flask.group(0)!r} is Flask's spelling; write :{name} (or {{{name}}}){typed}"
+        )
+    if "{" not in path and "}" not in path:
         return path
     segments = path.split("/")
     for i, seg in enumerate(segments):
