@@ -3,6 +3,7 @@ dependency injection (inject_global / inject)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -10,6 +11,7 @@ import uuid
 from typing import Optional
 
 import httpx
+import pydantic
 import pytest
 
 from tiercel import Headers, HTTPException, QueryParams, Request, Tiercel, Url
@@ -296,6 +298,36 @@ def test_dependency_injection(serve):
         "name": "app-router",
     }
     assert httpx.get(s.url + "/late").text == "yes"
+
+
+@dataclasses.dataclass
+class Settings:
+    greeting: str = "Hello"
+
+
+class Store(pydantic.BaseModel):
+    name: str = "main"
+
+
+def test_an_injected_name_wins_over_a_type_that_looks_like_a_body(serve):
+    # FastAPI users annotate a dependency with its class: a dataclass, a model or a dict of models is still the
+    # injected object when the parameter's name is a dependency's, not a body to read from the request.
+    app = Tiercel(__file__)
+    app.inject_global(settings=Settings(), models={1: Store()})
+    app.inject(store=Store(name="router"))
+
+    @app.get("/greet")
+    def greet(settings: Settings, store: Store, models: dict[int, Store]):
+        return {"greeting": settings.greeting, "store": store.name, "models": [m.name for m in models.values()]}
+
+    @app.post("/stores")
+    def add(store_in: Store, settings: Settings):  # a model not injected is still the body
+        return {"name": store_in.name, "greeting": settings.greeting}
+
+    s = serve(app)
+    assert httpx.get(s.url + "/greet").json() == {"greeting": "Hello", "store": "router", "models": ["main"]}
+    assert httpx.post(s.url + "/stores", json={"name": "new"}).json() == {"name": "new", "greeting": "Hello"}
+    assert httpx.post(s.url + "/stores", json={"name": 3}).status_code == 422
 
 
 def test_typed_parameters_on_a_hooked_route(serve):

@@ -321,7 +321,9 @@ def handler_plan(
         if optional and not has_default:
             has_default = True  # `q: str | None` means "may be absent"
         location = marker.location if marker is not None else None
-        if location is None and source is None and (kind_of(inner) is not None or upload_kind(inner)[0]):
+        injected = marker is None and (p.name in router_deps or p.name in global_deps)  # its name wins over its type
+        modelled = kind_of(inner) is not None or upload_kind(inner)[0]
+        if location is None and source is None and not injected and modelled:
             location = "file" if upload_kind(inner)[0] else "body"  # a model (or UploadFile) needs no marker
         if location is None and source is None and p.name in path_params:
             location = "path"
