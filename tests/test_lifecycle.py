@@ -53,6 +53,24 @@ def test_signal_lets_in_flight_request_finish(run_script):
     assert result["r"].text == "slow done"
 
 
+def test_sighup_stops_a_single_process_gracefully(run_script):
+    # Without the supervisor there is nothing to restart in place: SIGHUP (a closed terminal, a reload command)
+    # stops the process as SIGTERM does, letting the request in flight finish (by default it would kill it at once).
+    p = run_script(APP)
+    result = {}
+
+    def call():
+        result["r"] = httpx.get(p.url + "/slow?s=0.5", timeout=10)
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert p.wait_for_output("slow started", timeout=10)
+    assert p.stop(signal.SIGHUP) == 0
+    t.join(10)
+    assert result["r"].text == "slow done"
+    assert any("one process has nothing to restart in place" in line for line in p.output), p.output
+
+
 def test_env_host_and_port_override(run_script):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

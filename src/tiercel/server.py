@@ -227,6 +227,11 @@ def _install_stop_signals(loop: asyncio.AbstractEventLoop, server: Server) -> No
         if seen > 1:
             logger.warning("second %s: exiting at once", sig.name)
             os._exit(1)
+        if sig == signal.SIGHUP:
+            logger.info(
+                "SIGHUP received: one process has nothing to restart in place (the supervisor does that, with "
+                "--processes 2 or more)"
+            )
         logger.info("%s received: finishing in-flight requests, then stopping", sig.name)
         server.stop()
 
@@ -234,6 +239,8 @@ def _install_stop_signals(loop: asyncio.AbstractEventLoop, server: Server) -> No
         loop.add_signal_handler(sig, on_signal, sig)
     if server.settings.ssl_certfile:  # SIGHUP reloads the certificates without dropping a connection
         loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
+    else:  # a graceful stop (SIGHUP's default would end the process at once, dropping the requests in flight)
+        loop.add_signal_handler(signal.SIGHUP, on_signal, signal.SIGHUP)
 
 
 def _remove_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
