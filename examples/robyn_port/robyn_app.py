@@ -10,8 +10,6 @@ and nothing else differs (tests/test_example_robyn_port.py checks that, and that
 Run `python examples/robyn_port/robyn_app.py`, then `curl 127.0.0.1:8080/items/1`.
 """
 
-import json
-
 from tiercel import Request, Response, SubRouter, jsonify
 from tiercel import Tiercel as Robyn
 
@@ -49,7 +47,7 @@ async def get_item(request: Request):
 
 @app.post("/items")
 async def add_item(request: Request):
-    item = {"id": str(len(ITEMS) + 1), "name": json.loads(request.body)["name"]}
+    item = {"id": str(len(ITEMS) + 1), "name": request.json()["name"]}
     ITEMS[item["id"]] = item
     headers = {"Content-Type": "application/json", "Location": f"/items/{item['id']}"}
     return Response(status_code=201, headers=headers, description=jsonify(item))

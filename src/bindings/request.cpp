@@ -306,6 +306,7 @@ void bind_request(nb::module_& m) {
               raise_json_error(nb::cast<std::string>(nb::str(e.value())), e.value());
             }
           },
+          nb::sig("def json(self) -> typing.Any"),
           "The body parsed as JSON; JSONBodyError (a ValueError, answered 400 unless caught) when it is not JSON.")
       .def_prop_ro("cookies", &Request::get_cookies, nb::sig("def cookies(self) -> dict[str, str]"),
                    "The request's cookies (RFC 6265 `name=value; ...`), as sent: the first of a repeated name wins.")

@@ -168,7 +168,7 @@ class Request:
     def raw_body(self) -> bytes:
         """The body as bytes."""
 
-    def json(self) -> object:
+    def json(self) -> Any:
         """
         The body parsed as JSON; JSONBodyError (a ValueError, answered 400 unless caught) when it is not JSON.
         """
