@@ -4,6 +4,8 @@ line, a process's children, waiting for a condition, and a load of requests on f
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -66,3 +68,15 @@ class Load:
         self.running = False
         for t in self.threads:
             t.join(15)
+
+
+def quit_nginx(proc: subprocess.Popen[bytes]) -> None:
+    """Stops an nginx the test started (SIGQUIT: graceful), killing it if it has not exited in 10 s."""
+    proc.send_signal(signal.SIGQUIT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()

@@ -14,13 +14,14 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+from server_processes import quit_nginx, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "production"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -48,13 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -153,14 +147,7 @@ def nginx(tmp_path: Path, tiercel: TiercelProcess, ca: trustme.CA) -> Iterator[t
             pytest.fail("nginx did not start: " + proc.stderr.read().decode())
         yield https, http
     finally:
-        proc.send_signal(signal.SIGQUIT)  # graceful
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+        quit_nginx(proc)
 
 
 def metric(text: str, series: str) -> float:

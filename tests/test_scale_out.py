@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_processes import APP_DIR, Load, tiercel, wait_for
+from server_processes import APP_DIR, Load, quit_nginx, tiercel, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -50,14 +50,7 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[int, int], str]]:
 
     yield start
     for p in procs:
-        p.send_signal(signal.SIGQUIT)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        assert p.stderr is not None
-        p.stderr.close()
+        quit_nginx(p)
 
 
 def _ok(url: str) -> bool:
