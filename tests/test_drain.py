@@ -181,3 +181,53 @@ def test_supervisor_refuses_new_connections_while_its_workers_drain(run_script):
     t.join(30)
     assert result["r"].text == "slow done"
     assert p.proc.wait(30) == 0
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_drain_ends_event_streams_at_once_and_whole(serve, kind, http2):
+    # An SSE stream never ends by itself: left alone it would hold the drain for the whole grace period (one open
+    # dashboard tab delaying every deploy). The drain ends it at once, with its last chunk (an EventSource then
+    # reconnects, to a worker still serving), and stops its generator.
+    from tiercel import SSEMessage, SSEResponse, Tiercel
+
+    app = Tiercel(__file__)
+    stopped = threading.Event()
+
+    async def ticks_async():
+        try:
+            for n in range(1_000_000):
+                yield SSEMessage(str(n))
+                await asyncio.sleep(0.05)
+        finally:
+            stopped.set()
+
+    def ticks_sync():  # pulled in the thread pool
+        try:
+            for n in range(1_000_000):
+                yield SSEMessage(str(n))
+                time.sleep(0.05)
+        finally:
+            stopped.set()
+
+    @app.get("/events")
+    async def events():
+        return SSEResponse(ticks_async() if kind == "async" else ticks_sync())
+
+    server = serve(app, timeout_graceful_shutdown=20)
+    with (
+        httpx.Client(http1=not http2, http2=http2, timeout=10) as client,
+        client.stream("GET", server.url + "/events") as r,
+    ):
+        assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+        lines = r.iter_lines()
+        assert next(lines) == "data: 0"
+        began = time.monotonic()
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        rest = list(lines)  # httpx raises if the chunked body is cut short instead of ended
+    stopper.join(30)
+    assert not stopper.is_alive()
+    assert time.monotonic() - began < 10, "the drain waited for the event stream"
+    assert all(line == "" or line.startswith("data: ") for line in rest), rest
+    assert stopped.wait(5), "the generator was not stopped"

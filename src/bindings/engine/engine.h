@@ -415,6 +415,10 @@ class Engine final : public Dispatcher {
   /// (the client sees an incomplete body, not a complete wrong one).
   void fail_stream(ResponsePump* st, const std::string& what);
   void cancel_stream(ResponsePump* st) noexcept;
+  /// Graceful shutdown: every server-sent-event stream ends now, whole (its last chunk sent), and its generator is
+  /// stopped. An event stream never ends by itself, so it would hold the drain for the whole grace period; an
+  /// EventSource reconnects by itself (to a worker still serving). Other streams are left to finish.
+  void end_event_streams();
   /// Stops the generator: GeneratorExit in a sync one, aclose() (as a task) for an async one.
   void close_iterator(ResponsePump* st);
   void drop_stream(ResponsePump* st);

@@ -2,6 +2,7 @@
 // SSE pings) and a file body (sendfile, else pread), sent only while the connection takes more.
 #include <cstdio>
 #include <unistd.h>
+#include <vector>
 
 #include "bindings/engine/engine.h"
 
@@ -286,6 +287,17 @@ void Engine::cancel_stream(ResponsePump* st) noexcept {
     } catch (...) {
       PyErr_Clear();
     }
+  }
+}
+
+void Engine::end_event_streams() {
+  std::vector<ResponsePump*> events;
+  for (ResponsePump* st : pumps)
+    if (st->sse && !st->cancelled && st->fd < 0) events.push_back(st);
+  for (ResponsePump* st : events) {
+    st->conn->stream_end(st->seq);
+    st->conn->flush_output();
+    cancel_stream(st);
   }
 }
 

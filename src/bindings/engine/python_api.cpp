@@ -236,12 +236,14 @@ void bind_engine(nb::module_& m) {
           "Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).")
       .def("drain_connections",
            [](Engine& e) {
+             e.end_event_streams();
              if (e.server) e.server->drain_connections();
              e.ev().mark_dirty();
              e.poll();
            },
-           "Graceful shutdown: busy connections close after their answers (with Connection: close), idle ones "
-           "after a short grace in which a request that arrives is answered the same way.")
+           "Graceful shutdown: server-sent-event streams end at once (whole); busy connections close after their "
+           "answers (with Connection: close), idle ones after a short grace in which a request that arrives is "
+           "answered the same way.")
       .def_prop_ro("requests_served", [](Engine& e) { return e.server ? e.server->env().requests : 0; })
       .def("close_idle_connections",
            [](Engine& e) {
