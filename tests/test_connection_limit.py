@@ -92,3 +92,34 @@ def test_a_saturated_worker_leaves_new_connections_to_its_sibling(run_script):
         for s in opened:
             s.close()
     assert p.stop() == 0
+
+
+def open_file_limits(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(line for line in f if line.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+def started_with_file_limit(run_script, soft: int, hard: int, max_connections: int):
+    """runtime_app under the CLI, in a process whose open-file limit is (soft, hard) from the start."""
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); "
+        "sys.argv = ['tiercel', *sys.argv[1:]]; runpy.run_module('tiercel', run_name='__main__')"
+    )
+    flags = ["--max-connections", str(max_connections), "--port", "0"]
+    return run_script("-c", code, *tiercel(*flags)[2:], cwd=APP_DIR)
+
+
+def test_the_open_file_limit_is_raised_to_fit_max_connections(run_script):
+    p = started_with_file_limit(run_script, 48, 4096, 1000)
+    assert httpx.get(p.url + "/pid").status_code == 200
+    assert open_file_limits(p.proc.pid) == (1064, 4096)  # max_connections and the headroom
+    assert not any("open-file limit" in line for line in p.output), p.output
+
+
+def test_an_open_file_limit_below_max_connections_is_named_at_start(run_script):
+    p = started_with_file_limit(run_script, 48, 48, 1000)
+    assert httpx.get(p.url + "/pid").status_code == 200  # it still serves, within its means
+    assert p.wait_for_output("the open-file limit (ulimit -n) is 48, below max_connections (1000)", 5), p.output

@@ -63,6 +63,7 @@ class Server:
         """Serves until stop(); `ready(server)` is called once the socket accepts (server.port is bound)."""
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        ensure_file_limit(self.settings.max_connections)
         await run_startup_handlers(self.app.startup_handlers)
         engine = await build_engine(self.app, self.settings, self.metrics)
         if self.fd is not None:
@@ -128,6 +129,30 @@ class Server:
         """Asks serve() to finish (safe to call from a signal handler on the loop)."""
         if self._stop is not None:
             self._stop.set()
+
+
+FILE_HEADROOM = 64  # descriptors besides the connections: the listener, the loop's, log files, a database pool
+
+
+def ensure_file_limit(max_connections: int) -> None:
+    """Each connection is a file descriptor: raises this process's soft open-file limit (`ulimit -n`) towards
+    max_connections, as far as the hard limit allows, and says so when it cannot reach it. Past the limit the
+    kernel refuses accept() and libuv closes the connections it cannot take, so clients see resets, not a 503."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + FILE_HEADROOM
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "the open-file limit (ulimit -n) is %d, below max_connections (%d) plus %d: connections past about "
+            "%d will be reset. Raise the limit (ulimit -n, systemd's LimitNOFILE=) or lower --max-connections",
+            soft, max_connections, FILE_HEADROOM, max(0, soft - FILE_HEADROOM),
+        )  # fmt: skip
 
 
 def configure_logging(level: str) -> None:
