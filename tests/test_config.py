@@ -21,6 +21,16 @@ def test_precedence_code_env_cli():
     assert resolve({"keepalive_timeout": 2}).timeout_keep_alive == 2.0  # the older name still works
 
 
+def test_a_bad_setting_names_the_call_that_gave_it():
+    from tiercel import TestClient, Tiercel
+
+    app = Tiercel(__file__)
+    with pytest.raises(ValueError, match="^app.server\\(\\): max_body must be"):
+        app.server(max_body="1MB")
+    with pytest.raises(ValueError, match="^TestClient\\(\\): max_body must be"):
+        TestClient(app, max_body=0)
+
+
 def test_env_settings_reach_the_engine(run_script):
     p = run_script(*tiercel(), cwd=APP_DIR, env={"TIERCEL_MAX_BODY": "8", "TIERCEL_SERVER_HEADER": "edge"})
     r = httpx.get(p.url + "/pid")

@@ -343,17 +343,19 @@ def resolve(
     code: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, str] | None = None,
+    where: str = "app.start()",
 ) -> Settings:
     """Settings from defaults, then `app.start(**code)`, then TIERCEL_* variables, then command-line values (text).
-    ValueError/TypeError saying which setting, from where, and what is wrong."""
+    ValueError/TypeError saying which setting, from where, and what is wrong; `where` names the call that gave
+    `code` (app.start(), app.server(), TestClient())."""
     settings = Settings()
     for name, value in (code or {}).items():
         key = ALIASES.get(name, name)
         option = BY_NAME.get(key)
         if option is None:
             raise TypeError(f"unknown setting {name!r}; known: {', '.join(sorted([*BY_NAME, *ALIASES]))}")
-        setattr(settings, key, _check_type(option, value, "app.start():"))
-        settings.sources[key] = "app.start()"
+        setattr(settings, key, _check_type(option, value, where + ":"))
+        settings.sources[key] = where
     for option in OPTIONS:
         if env is not None and option.env in env:
             try:

@@ -33,7 +33,7 @@ class Tiercel(App):
     def server(self, host: str = "127.0.0.1", port: int = 8080, **settings: Any) -> Server:
         """A Server for this app, for embedding in an asyncio program (`await server.serve()`). Takes the
         settings app.start() takes; TIERCEL_* variables do not apply."""
-        return Server(self, resolve({"host": host, "port": port, **settings}))
+        return Server(self, resolve({"host": host, "port": port, **settings}, where="app.server()"))
 
     def start(self, host: str | None = None, port: int | None = None, **settings: Any) -> None:
         """Serves until Ctrl-C or SIGTERM (graceful: in-flight requests finish). Every setting of

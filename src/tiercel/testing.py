@@ -95,7 +95,7 @@ class TestClient:
         self.cookies: dict[str, str] = dict(cookies or {})
         self.dev = dev
         self.timeout = timeout
-        self.settings = resolve({**limits, "dev": dev})
+        self.settings = resolve({**limits, "dev": dev}, where="TestClient()")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: _core.Engine | None = None
 
