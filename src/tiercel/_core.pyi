@@ -670,7 +670,7 @@ class Engine:
 
     def drain_connections(self) -> None:
         """
-        Graceful shutdown: busy connections close after their answers (with Connection: close), idle ones after a short grace in which a request that arrives is answered the same way.
+        Graceful shutdown: server-sent-event streams end at once (whole); busy connections close after their answers (with Connection: close), idle ones after a short grace in which a request that arrives is answered the same way.
         """
 
     @property
