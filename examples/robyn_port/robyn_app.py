@@ -23,7 +23,7 @@ async def load_items():
     ITEMS["2"] = {"id": "2", "name": "teapot"}
 
 
-@app.before_request()  # type: ignore[untyped-decorator]
+@app.before_request()
 async def require_api_key(request: Request):
     # Reading is open to all; changing anything takes the key.
     if request.method != "GET" and request.headers.get("x-api-key") != "s3cret":

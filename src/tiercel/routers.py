@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from tiercel import _core
 from tiercel.authentication import AuthenticationHandler
@@ -31,7 +31,14 @@ from tiercel.routing import (
 )
 from tiercel.websockets import WebSocketRoute, check_hook, websocket_route
 
-Decorator = Callable[[Handler], Handler]
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+class Decorator(Protocol):
+    """What `@app.get(path)` and the like return: it registers a function and gives it back as it was (its type
+    too, for a type checker)."""
+
+    def __call__(self, handler: H, /) -> H: ...
 
 
 class Router:
@@ -104,8 +111,9 @@ class Router:
             route_pattern(endpoint)  # a malformed path is refused at `@app.get(path)` already
         docs = route_docs(options)  # a bad status_code or response_model is refused here too
 
-        def register(handler: Handler) -> Handler:
-            return self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body, **docs)
+        def register(handler: H) -> H:
+            self.add_route(method, endpoint, handler, const, auth_required, blocking, stream_body, **docs)
+            return handler
 
         return register
 
@@ -246,7 +254,7 @@ class Router:
         check_hook("on_connect", on_connect)
         check_hook("on_close", on_close)
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             route = websocket_route(path, handler, on_connect, on_close)
             self._checker.add("GET", path)
             self.websocket_routes.append((path, route))
@@ -271,6 +279,10 @@ class Router:
         self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
 
     # ---- middleware, dependencies, sub-routers ---------------------------------------------------
+    @overload
+    def before_request(self, endpoint: H) -> H: ...
+    @overload
+    def before_request(self, endpoint: str | None = None) -> Decorator: ...
     def before_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
         """`@app.before_request()` (every route) or `@app.before_request("/path")` (that route, every method).
 
@@ -279,6 +291,10 @@ class Router:
         hook covers that router's routes (and the path is relative to its prefix)."""
         return self._hook("before", endpoint)
 
+    @overload
+    def after_request(self, endpoint: H) -> H: ...
+    @overload
+    def after_request(self, endpoint: str | None = None) -> Decorator: ...
     def after_request(self, endpoint: str | Callable[..., Any] | None = None) -> Any:
         """`@app.after_request()` / `@app.after_request("/path")`: the hook gets the response (or the request
         and the response) and returns the response to send, or None to send it as it is."""
