@@ -179,9 +179,20 @@ def test_the_site_in_a_browser(tmp_path: Path, serve, browser) -> None:
     assert "Authentication and sessions" in found
     browser.save_screenshot(str(artifacts / "site-search.png"))
 
+    # A reference page rendered from the docstrings, and the benchmark chart the build hook brings in.
+    browser.get(url + "/reference/app/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "article h1")))
+    headings = [e.get_attribute("textContent") for e in browser.find_elements(By.CSS_SELECTOR, "article h2, h3")]
+    assert any("Tiercel" in h for h in headings) and any("before_request" in h for h in headings), headings
+    browser.save_screenshot(str(artifacts / "site-reference.png"))
+    browser.get(url + "/benchmarks/")
+    chart = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "article img")))
+    wait.until(lambda _: browser.execute_script("return arguments[0].complete", chart))
+    assert browser.execute_script("return arguments[0].naturalWidth", chart) > 500
+
     others = [u for u in requested_urls(browser) if not u.startswith(("data:", "blob:", url + "/"))]
     assert others == [], f"the site asked other hosts: {others}"
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
-    for shot in ("site-home.png", "site-tutorial.png", "site-search.png"):
+    for shot in ("site-home.png", "site-tutorial.png", "site-search.png", "site-reference.png"):
         assert (artifacts / shot).stat().st_size > 10_000, shot
