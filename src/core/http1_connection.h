@@ -95,6 +95,7 @@ class Http1Connection final : public Protocol, public Responder {
   void stream_write(uint64_t seq, std::string_view data) override;
   ssize_t stream_send_file(uint64_t seq, int fd, uint64_t offset, size_t count) override;
   void stream_end(uint64_t seq, bool abort = false) override;
+  void stream_end_with_trailers(uint64_t seq, std::string_view fields) override;
   bool stream_writable(uint64_t seq) override;
   size_t stream_budget(uint64_t seq) override;
   void flush_output() override;
@@ -157,6 +158,8 @@ class Http1Connection final : public Protocol, public Responder {
   void send_body(uint64_t seq, std::string_view body);  // the last part of the answer to `seq`
   // Appends `a`, `b` and `c` to the stream `s` (to the output when it is the current answer).
   void stream_append(Slot& s, std::string_view a, std::string_view b = {}, std::string_view c = {});
+  /// stream_end() and stream_end_with_trailers(): the last chunk (with `trailers`, when chunked), then the slot done.
+  void end_stream(uint64_t seq, bool abort, std::string_view trailers);
   void observe(uint64_t seq, int status, uint64_t bytes);
   Slot* find_slot(uint64_t seq) noexcept;
   void notify_writable();

@@ -187,11 +187,25 @@ size_t Http1Connection::stream_budget(uint64_t seq) {
   return std::max<size_t>(1, left / std::max<size_t>(1, transport_.write_sharers()));
 }
 
-void Http1Connection::stream_end(uint64_t seq, bool abort) {
+void Http1Connection::stream_end(uint64_t seq, bool abort) { end_stream(seq, abort, {}); }
+
+void Http1Connection::stream_end_with_trailers(uint64_t seq, std::string_view fields) {
+  end_stream(seq, false, fields);
+}
+
+void Http1Connection::end_stream(uint64_t seq, bool abort, std::string_view trailers) {
   Slot* s = find_slot(seq);
   if (!s || !s->streaming) return;
   // Cut short, a stream closes the connection without its last chunk: the client cannot take it for complete.
-  if (!abort && s->framing == ResponseWriter::Framing::kChunked && !transport_closed_) stream_append(*s, "0\r\n\r\n");
+  if (!abort && s->framing == ResponseWriter::Framing::kChunked && !transport_closed_) {
+    if (trailers.empty()) {
+      stream_append(*s, "0\r\n\r\n");
+    } else {  // RFC 9112 7.1.2: the last chunk, the trailer section, then the empty line
+      std::string last = "0\r\n";
+      last.append(trailers).append("\r\n");
+      stream_append(*s, last);
+    }
+  }
   s->streaming = false;
   s->wants_writable = false;
   if (env_.observer) observe(seq, s->status, s->streamed);

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "core/field_syntax.h"
 #include "core/tls.h"
@@ -21,6 +22,30 @@ bool connection_specific(std::string_view name) {
     if (ascii_iequal(name, n)) return true;
   }
   return false;
+}
+
+/// Calls f(name, value) for each "Name: value\r\n" line of `fields` but the connection-specific ones (RFC 9113
+/// 8.2.2), the value without its surrounding whitespace.
+template <class F>
+void each_field(std::string_view fields, F&& f) {
+  while (!fields.empty()) {
+    size_t eol = fields.find("\r\n");
+    std::string_view line = fields.substr(0, eol);
+    fields.remove_prefix(eol == std::string_view::npos ? fields.size() : eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    if (!connection_specific(name)) f(name, trim_ows(line.substr(colon + 1)));
+  }
+}
+
+/// `name` lower-cased into `out` (room for name.size() bytes), as HTTP/2 field names must be.
+std::string_view lower_into(char* out, std::string_view name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+  }
+  return {out, name.size()};
 }
 
 nghttp2_nv field(std::string_view name, std::string_view value) {
@@ -289,25 +314,13 @@ void Http2Stream::submit(const ResponseHead& head, std::optional<uint64_t> lengt
                           static_cast<char>('0' + code % 10)};
   nv[count++] = field(":status", std::string_view(status, 3));
   bool has_date = false, has_server = false;
-  std::string_view rest = head.fields;
-  while (!rest.empty()) {
-    size_t eol = rest.find("\r\n");
-    std::string_view line = rest.substr(0, eol);
-    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view name = line.substr(0, colon);
-    if (connection_specific(name)) continue;
-    for (size_t i = 0; i < name.size(); ++i) {
-      char c = name[i];
-      names[names_used + i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-    }
-    std::string_view lower(names + names_used, name.size());
+  each_field(head.fields, [&](std::string_view name, std::string_view value) {
+    std::string_view lower = lower_into(names + names_used, name);
     names_used += name.size();
     has_date = has_date || lower == "date";
     has_server = has_server || lower == "server";
-    nv[count++] = field(lower, trim_ows(line.substr(colon + 1)));
-  }
+    nv[count++] = field(lower, value);
+  });
   std::string_view date = env_.date_line();  // "Date: ...\r\n"
   if (!has_date) nv[count++] = field("date", date.substr(6, date.size() - 8));
   if (!has_server && !env_.config.server_header.empty()) nv[count++] = field("server", env_.config.server_header);
@@ -412,6 +425,12 @@ void Http2Stream::stream_end(uint64_t, bool abort) {
   conn_->flush();
 }
 
+void Http2Stream::stream_end_with_trailers(uint64_t seq, std::string_view fields) {
+  if (!streaming_ || gone_ || fields.empty()) return stream_end(seq);
+  trailers_.assign(fields);  // submitted by read_body() once the body's last byte is taken
+  stream_end(seq);
+}
+
 bool Http2Stream::stream_writable(uint64_t) {
   if (gone_ || !streaming_) return false;
   if (conn_->held() <= env_.config.write_high_watermark) return true;
@@ -473,11 +492,27 @@ ssize_t Http2Stream::read_body(uint8_t* buf, size_t length, uint32_t* flags) {
   }
   if (avail == n && complete_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!trailers_.empty()) {  // the stream ends with the trailers' HEADERS frame instead of this DATA frame
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      submit_trailers();
+    }
   } else if (n == 0) {
     deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
   return static_cast<ssize_t>(n);
+}
+
+void Http2Stream::submit_trailers() {
+  std::vector<nghttp2_nv> nv;
+  std::string names(trailers_.size(), '\0');  // the names lower-cased (nghttp2 copies them)
+  size_t used = 0;
+  each_field(trailers_, [&](std::string_view name, std::string_view value) {
+    nv.push_back(field(lower_into(names.data() + used, name), value));
+    used += name.size();
+  });
+  nghttp2_submit_trailer(conn_->ng(), id_, nv.data(), nv.size());
+  trailers_.clear();
 }
 
 void Http2Stream::resume_data() {

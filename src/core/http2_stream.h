@@ -71,6 +71,7 @@ class Http2Stream final : public Responder {
   /// HTTP/2 frames every byte: file bytes are read and written (-1).
   ssize_t stream_send_file(uint64_t, int, uint64_t, size_t) override { return -1; }
   void stream_end(uint64_t seq, bool abort = false) override;
+  void stream_end_with_trailers(uint64_t seq, std::string_view fields) override;
   bool stream_writable(uint64_t seq) override;
   size_t stream_budget(uint64_t seq) override;
   void flush_output() override;
@@ -108,6 +109,8 @@ class Http2Stream final : public Responder {
   void submit(const ResponseHead& head, std::optional<uint64_t> length, bool body);
   void answered(int status, uint64_t bytes);  // the answer is out of the application's hands
   void resume_data();
+  /// The trailers_ as a HEADERS frame that ends the stream (from read_body(), as nghttp2 asks).
+  void submit_trailers();
 
   Http2Connection* conn_;
   ConnectionEnv& env_;
@@ -148,6 +151,7 @@ class Http2Stream final : public Responder {
   bool answered_ = false;  // the head is out
   bool streaming_ = false; // a stream is under way (stream_begin .. stream_end)
   bool complete_ = false;  // the answer's last byte is in out_
+  std::string trailers_;   // fields to send after the body (stream_end_with_trailers), until they are submitted
   bool wants_writable_ = false;
   int status_ = 0;
   uint64_t sent_ = 0;      // answer bytes so far (for the observer)

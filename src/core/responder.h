@@ -68,6 +68,11 @@ class Responder {
   /// The stream of `seq` is complete; with `abort` it was cut short (the producer failed, the file shrank): the
   /// client must not take it for a complete answer, so the connection (HTTP/1.1) or the stream (HTTP/2) is reset.
   virtual void stream_end(uint64_t seq, bool abort = false) = 0;
+  /// Ends the stream of `seq` whole, with trailer fields after its body ("Name: value\r\n" lines whose names and
+  /// values were checked by whoever made them) where its framing has room for them: the last chunk over HTTP/1.1
+  /// chunked, a HEADERS frame over HTTP/2. A Content-Length or close-delimited body has none: the fields are
+  /// dropped and the stream simply ends.
+  virtual void stream_end_with_trailers(uint64_t seq, std::string_view fields) = 0;
   /// Whether the stream of `seq` should produce more now. When not, Dispatcher::on_writable(token) follows.
   virtual bool stream_writable(uint64_t seq) = 0;
   /// How many bytes the producer of `seq`'s stream may make ahead of sending them: its share of what the write

@@ -31,6 +31,7 @@ struct H2Frame {
 struct H2Response {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> fields;  ///< the response's fields, :status excluded
+  std::vector<std::pair<std::string, std::string>> trailers;  ///< the fields of a HEADERS frame after the body
   std::string body;
   bool closed = false;
   uint32_t close_error = 0;  ///< the stream's error code when it closed (NO_ERROR for a complete answer)
@@ -176,6 +177,8 @@ class H2Client {
     std::string n(reinterpret_cast<const char*>(name), namelen), v(reinterpret_cast<const char*>(value), valuelen);
     if (n == ":status") {
       r.status = std::stoi(v);
+    } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && r.status != 0) {  // a second block: the trailers
+      r.trailers.emplace_back(std::move(n), std::move(v));
     } else {
       r.fields.emplace_back(std::move(n), std::move(v));
     }

@@ -160,6 +160,29 @@ TEST_F(Http2StreamTest, AStreamedAnswerIsDataFramesAndEndsWithTheStream) {
   EXPECT_EQ(r.close_error, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
 }
 
+TEST_F(Http2StreamTest, TrailersAreAHeadersFrameThatEndsTheStream) {
+  App app;
+  use(app);
+  start();
+  int32_t sid = client_->request("GET", "/");
+  exchange();
+  app.conn_->stream_write(app.seq_, "abc");
+  app.conn_->stream_end_with_trailers(app.seq_, "Checksum: 900150983cd24fb0\r\nConnection: close\r\nX-Rows: 3\r\n");
+  app.done();
+  exchange();
+  const testing::H2Response& r = client_->response(sid);
+  EXPECT_EQ(r.body, "abc");
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(r.trailers, (Fields{{"checksum", "900150983cd24fb0"}, {"x-rows", "3"}}))
+      << "names lower-cased, the connection-specific field left out (RFC 9113 8.2.2)";
+  EXPECT_FALSE(r.has("checksum")) << "not among the response's own fields";
+  EXPECT_TRUE(r.closed);
+  EXPECT_EQ(r.close_error, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  auto headers = client_->frames_of(NGHTTP2_HEADERS);
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_TRUE(headers[1].flags & NGHTTP2_FLAG_END_STREAM) << "the trailers end the stream, not the last DATA";
+}
+
 TEST_F(Http2StreamTest, AStreamCutShortIsReset) {
   App app;
   use(app);

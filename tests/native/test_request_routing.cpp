@@ -37,6 +37,7 @@ class Answers final : public Responder {
   void stream_write(uint64_t, std::string_view) override {}
   ssize_t stream_send_file(uint64_t, int, uint64_t, size_t) override { return -1; }
   void stream_end(uint64_t, bool) override {}
+  void stream_end_with_trailers(uint64_t, std::string_view) override {}
   bool stream_writable(uint64_t) override { return false; }
   size_t stream_budget(uint64_t) override { return 0; }
   void flush_output() override {}

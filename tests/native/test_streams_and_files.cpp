@@ -38,6 +38,10 @@ class StreamingDispatcher final : public Dispatcher {
     conn_->stream_end(seq_, abort);
     conn_->release();
   }
+  void end_with_trailers(std::string_view fields) {
+    conn_->stream_end_with_trailers(seq_, fields);
+    conn_->release();
+  }
   Responder* conn_ = nullptr;
   uint64_t length = Responder::kUnknownLength;
   uint64_t seq_ = 0;
@@ -101,6 +105,32 @@ TEST(Streams, AnAbortedStreamClosesWithoutItsLastChunk) {
   std::string sent = h.transport.take_sent();
   EXPECT_TRUE(sent.ends_with("3\r\nabc\r\n")) << sent;  // no "0\r\n\r\n", and the later answer is not sent
   EXPECT_TRUE(h.transport.close_requested());
+}
+
+TEST(Streams, TrailersFollowTheLastChunkAndTheNextAnswerFollowsThem) {
+  Harness h;
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.transport.take_sent();
+  h.http1->stream_write(h.dispatcher.seq_, "abc");
+  h.dispatcher.end_with_trailers("Checksum: 900150983cd24fb0\r\nX-Rows: 3\r\n");
+  EXPECT_EQ(h.transport.take_sent(), "3\r\nabc\r\n0\r\nChecksum: 900150983cd24fb0\r\nX-Rows: 3\r\n\r\n"
+                                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + date_line() + "\r\nok");
+  EXPECT_FALSE(h.transport.close_requested());
+}
+
+TEST(Streams, TrailersHaveNoRoomInALengthOrCloseDelimitedBody) {
+  Harness h;
+  h.dispatcher.length = 3;
+  h.conn.feed("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.http1->stream_write(h.dispatcher.seq_, "abc");
+  h.dispatcher.end_with_trailers("X-Rows: 3\r\n");
+  EXPECT_EQ(h.transport.take_sent(), "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 3\r\n" + date_line() + "\r\nabc");
+  Harness h10;
+  h10.conn.feed("GET /stream HTTP/1.0\r\n\r\n");
+  h10.http1->stream_write(h10.dispatcher.seq_, "abc");
+  h10.dispatcher.end_with_trailers("X-Rows: 3\r\n");
+  EXPECT_TRUE(h10.transport.take_sent().ends_with("\r\n\r\nabc"));
+  EXPECT_TRUE(h10.transport.close_requested());
 }
 
 TEST(Streams, AnHttp10ClientGetsTheBodyUntilTheConnectionCloses) {
