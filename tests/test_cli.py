@@ -143,3 +143,46 @@ def test_access_log_flag_before_the_app_serves_it(run_script):
     p = run_script("-m", "tiercel", "--access-log", "runtime_app:app", "--app-dir", APP_DIR, "--port", "0", cwd=APP_DIR)
     assert httpx.get(p.url + "/pid").status_code == 200
     assert p.wait_for_output('"GET /pid HTTP/1.1" 200', 5), p.output
+
+
+def test_an_asgi_or_wsgi_app_is_named_in_one_line(tmp_path):
+    # A FastAPI or Flask app handed to the CLI was called as an app factory and ended in a traceback.
+    (tmp_path / "others.py").write_text(
+        "from fastapi import FastAPI\n"
+        "from flask import Flask\n"
+        "from tiercel import Tiercel\n"
+        "fastapi_app = FastAPI()\n"
+        "flask_app = Flask(__name__)\n"
+        "async def raw_asgi(scope, receive, send): ...\n"
+        "def raw_wsgi(environ, start_response): ...\n"
+        "def one(x): ...\n"
+        "def factory():\n"
+        "    app = Tiercel(__file__)\n"
+        "    app.get('/')(lambda: 'made')\n"
+        "    return app\n"
+    )
+    for attr, message in [
+        ("fastapi_app", "is an ASGI application (FastAPI); this version of Tiercel serves Tiercel apps only"),
+        ("flask_app", "is a WSGI application (Flask)"),
+        ("raw_asgi", "is an ASGI application (function)"),
+        ("raw_wsgi", "is a WSGI application (function)"),
+        ("one", "is a callable taking 1 argument, not an app or an app factory"),
+    ]:
+        r = subprocess.run(
+            [sys.executable, "-m", "tiercel", f"others:{attr}", "--app-dir", str(tmp_path), "--port", "0"],
+            capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        )  # fmt: skip
+        assert r.returncode != 0 and message in r.stderr, (attr, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_an_app_factory_is_called(run_script, tmp_path):
+    (tmp_path / "made.py").write_text(
+        "from tiercel import Tiercel\n"
+        "def create_app():\n"
+        "    app = Tiercel(__file__)\n"
+        "    app.get('/')(lambda: 'made')\n"
+        "    return app\n"
+    )
+    p = run_script("-m", "tiercel", "made:create_app", "--app-dir", str(tmp_path), "--port", "0", cwd=str(tmp_path))
+    assert httpx.get(p.url + "/").text == "made"
