@@ -348,3 +348,39 @@ def test_no_framework_python_per_request_with_background_tasks(loop_kind: str) -
         server.stop()
     assert recorder.handler_calls == {"takes_tasks": N, "adds_tasks": N, "on_the_loop": N}
     assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_no_framework_python_for_a_mounted_asgi_app(loop_kind: str) -> None:
+    """The same rule for an ASGI application mounted in a Tiercel app: the scope, receive() and send() are native,
+    for a whole answer and for a streamed one."""
+    from conftest import RunningServer
+
+    async def asgi_app(scope, receive, send):
+        event = await receive()
+        more = scope["path"].endswith("/stream")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"got " + event["body"], "more_body": more})
+        if more:
+            await send({"type": "http.response.body", "body": b" and more"})
+
+    app = Tiercel(__file__)
+    app.mount("/asgi", asgi_app)
+    recorder = CallRecorder()
+    recorder.handler_names = ("asgi_app",)
+    server = RunningServer(app, loop_kind)
+    server.profile = recorder
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            client.post("/asgi/whole", content=b"x")  # warm-up
+            recorder.recording = True
+            for _ in range(N):
+                assert client.post("/asgi/whole", content=b"x").text == "got x"
+            for _ in range(N):
+                assert client.post("/asgi/stream", content=b"y").text == "got y and more"
+            recorder.recording = False
+    finally:
+        server.stop()
+    assert recorder.handler_calls == {"asgi_app": 2 * N}
+    assert dict(recorder.tiercel_calls) == {}, f"framework Python ran per request: {recorder.tiercel_calls}"

@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "docs_page",
             "exceptions",
             "fields",
+            "interfaces",
             "json_schemas",
             "mcp",
             "mcp_http",

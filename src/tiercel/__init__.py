@@ -28,7 +28,13 @@ from tiercel._core import (
 )
 from tiercel.app import ALLOW_CORS
 from tiercel.authentication import AuthenticationHandler, BearerGetter, Identity, TokenGetter
-from tiercel.exceptions import HTTPException, RequestValidationError, TiercelError, WebSocketDisconnect
+from tiercel.exceptions import (
+    ClientDisconnected,
+    HTTPException,
+    RequestValidationError,
+    TiercelError,
+    WebSocketDisconnect,
+)
 from tiercel.fields import Body, Cookie, File, Form, Header, Path, Query
 from tiercel.routers import SubRouter
 from tiercel.start import Tiercel
@@ -44,6 +50,7 @@ __all__ = [
     "BackgroundTasks",
     "BearerGetter",
     "Body",
+    "ClientDisconnected",
     "Cookie",
     "File",
     "Form",

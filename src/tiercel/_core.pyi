@@ -494,6 +494,19 @@ class BackgroundTasks:
     def __len__(self) -> int:
         """The tasks queued so far."""
 
+class AsgiCall:
+    """A request to a mounted ASGI application: its receive and send."""
+
+    def receive(self) -> object:
+        """
+        The next event of the request: its body, then http.disconnect once the response is complete or the client has left.
+        """
+
+    def send(self, message: object) -> object:
+        """
+        Sends http.response.start, then http.response.body messages; awaitable.
+        """
+
 class MemoryConnection:
     """A connection over memory to an engine (the TestClient's)."""
 
@@ -666,6 +679,11 @@ class Engine:
     def listen_fd(self, fd: int, backlog: int = 1024) -> None:
         """
         Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).
+        """
+
+    def add_asgi_mount(self, prefix: str, app: object, disconnected: object, response_headers: Sequence[tuple[str, str]]) -> None:
+        """
+        Requests under `prefix` (every method) go to `app`, an ASGI 3 application; `disconnected` is the OSError subclass its send() raises once the client has left.
         """
 
     def drain_connections(self) -> None:

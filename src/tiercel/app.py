@@ -177,6 +177,10 @@ class App(Router):
         """(full path, route) of every WebSocket route of the app and its routers."""
         return mounted(self, "", "websocket_routes")
 
+    def mounted_apps(self) -> list[tuple[str, Any]]:
+        """(full path, application) of every app mounted on the app and its routers."""
+        return mounted(self, "", "mounted_asgi")
+
     def mounted_directories(self) -> list[tuple[str, str, str, bool]]:
         """(full route, directory, index file, listing) of every serve_directory of the app and its routers."""
         return mounted(self, "", "static_directories")

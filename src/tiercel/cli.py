@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from tiercel.config import OPTIONS, Settings, resolve
+from tiercel.interfaces import ASGI, FACTORY, describe, interface_of
 from tiercel.reload import child_fd, run_with_reload
 from tiercel.start import Tiercel, run
 from tiercel.startup_errors import is_setup_error, setup_error_line
@@ -82,33 +82,24 @@ def load_app(target: str, app_dir: str = ".") -> Any:
         except AttributeError:
             raise SystemExit(f"tiercel: module {module_name!r} has no attribute {attr!r}") from None
     if callable(obj) and not isinstance(obj, Tiercel):
-        other = other_interface(obj)
-        if other:
-            raise SystemExit(f"tiercel: {target} is {other}; this version of Tiercel serves Tiercel apps only")
+        kind = interface_of(obj)
+        if kind == ASGI:
+            return asgi_host(obj)
+        if kind != FACTORY:
+            raise SystemExit(
+                f"tiercel: {target} is {describe(obj)}; Tiercel serves Tiercel and ASGI apps (WSGI: not yet)"
+            )
         obj = obj()  # an app factory: a callable that takes no arguments
     if not isinstance(obj, Tiercel):
         raise SystemExit(f"tiercel: {target} is a {type(obj).__name__}, not a Tiercel app")
     return obj
 
 
-def other_interface(obj: Any) -> str | None:
-    """What a callable that is not an app factory is ("an ASGI application", "a WSGI application", "a callable
-    taking N arguments"), by its required positional parameters; None for a factory (no required argument)."""
-    try:
-        params = inspect.signature(obj).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
-    if not required:
-        return None
-    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else type(obj).__call__
-    if len(required) == 3 and inspect.iscoroutinefunction(call):
-        return f"an ASGI application ({type(obj).__name__})"
-    if len(required) == 2:
-        return f"a WSGI application ({type(obj).__name__})"
-    count = f"{len(required)} argument{'s' if len(required) > 1 else ''}"
-    return f"a callable taking {count}, not an app or an app factory"
+def asgi_host(asgi_app: Any) -> Tiercel:
+    """A Tiercel app that hands every request to `asgi_app` (its own /docs and /openapi.json included)."""
+    host = Tiercel(__file__)
+    host.mount("/", asgi_app)
+    return host
 
 
 BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}

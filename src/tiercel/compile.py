@@ -18,7 +18,7 @@ from tiercel import _core, docs_page
 from tiercel.answers import model_of_route
 from tiercel.app import App
 from tiercel.config import Settings
-from tiercel.exceptions import HTTPException, WebSocketDisconnect
+from tiercel.exceptions import ClientDisconnected, HTTPException, WebSocketDisconnect
 from tiercel.openapi_document import build_document
 from tiercel.params import (
     SESSION,
@@ -48,7 +48,8 @@ def metrics_max_routes(app: App) -> int:
     """An upper bound of the routes an engine of `app` has: its own, a CORS preflight per path, two per served
     directory, the metrics one."""
     routes = len(app.compiled_routes()) + docs_page.ROUTE_COUNT
-    return 2 * routes + 2 * len(app.mounted_directories()) + len(app.mounted_websockets()) + 2
+    mounts = 2 * len(app.mounted_directories()) + 14 * len(app.mounted_apps())  # 7 methods x 2 paths each
+    return 2 * routes + mounts + len(app.mounted_websockets()) + 2
 
 
 def load_tls(engine: _core.Engine, s: Settings) -> None:
@@ -224,6 +225,8 @@ async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, i
     add_websocket_routes(engine, app)
     for prefix, directory, index, listing in app.mounted_directories():
         engine.add_static_route(prefix, directory, index, listing, global_response_headers(app, prefix))
+    for prefix, asgi_app in app.mounted_apps():
+        engine.add_asgi_mount(prefix, asgi_app, ClientDisconnected, global_response_headers(app, prefix))
     if cors is not None:
         methods: dict[str, set[str]] = {}
         for compiled in compiled_routes:

@@ -137,8 +137,9 @@ def _const(path: str, make: Any) -> CompiledRoute:
 def docs_routes(app: App, settings: Settings, compiled: list[CompiledRoute]) -> list[CompiledRoute]:
     """The const routes of /openapi.json, /docs and its assets, to register after the app's own `compiled` routes
     (so that the document, made when its route's answer is computed, describes routes already checked); none
-    with disable_openapi."""
-    if settings.disable_openapi:
+    with disable_openapi, and none for an app that only mounts others (an ASGI app served by the CLI): it has
+    nothing of its own to document, and the mounted app's own /docs stays reachable."""
+    if settings.disable_openapi or (not compiled and app.mounted_apps()):
         return []
     compiled = list(compiled)  # the caller adds these routes to its list; the document is of the app's alone
     from tiercel.openapi_document import build_document

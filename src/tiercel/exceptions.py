@@ -99,7 +99,13 @@ class WebSocketDisconnect(TiercelError):
         return f"WebSocketDisconnect(code={self.code!r}, reason={self.reason!r})"
 
 
+class ClientDisconnected(OSError):
+    """Raised by a mounted ASGI application's `send()` once the client has left (the ASGI spec asks for an OSError
+    subclass): the application stops producing an answer no one will read."""
+
+
 __all__ = [
+    "ClientDisconnected",
     "ClientError",
     "HTTPException",
     "JSONBodyError",

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from tiercel import _core
 from tiercel.authentication import AuthenticationHandler
+from tiercel.interfaces import ASGI, describe, interface_of
 from tiercel.routing import (
     Handler,
     Hook,
@@ -54,6 +55,7 @@ class Router:
         self.routers: list[SubRouter] = []
         self.static_directories: list[tuple[str, str, str, bool]] = []  # (path, directory, index, listing)
         self.websocket_routes: list[tuple[str, WebSocketRoute]] = []
+        self.mounted_asgi: list[tuple[str, Any]] = []  # (path, ASGI application)
         self.tags: list[str] = []  # OpenAPI tags of every route of this router (and of those it includes)
         # A scratch engine checks each route as it is registered, so mistakes fail at the decorator.
         self._checker = _core.RouteChecker()
@@ -278,6 +280,20 @@ class Router:
             raise ValueError(f"index_file is a file name such as 'index.html', got {index_file!r}")
         self.static_directories.append((path, directory, index_file or "", bool(show_files_listing)))
 
+    def mount(self, path: str, app: Callable[..., Any]) -> None:
+        """Serves an ASGI 3 application (FastAPI, Starlette, Litestar, ...) under `path`: a request to `path` or below
+        it, whatever its method, goes to `app`, with `scope["root_path"]` set to `path` and `scope["path"]` the
+        whole path, as the ASGI spec says; everything else stays with this app's own routes, which win over the
+        mount where both match. Its receive() and send() are native: serving it runs no framework Python. On a
+        SubRouter, `path` is relative to its prefix. WSGI applications cannot be mounted yet."""
+        kind = interface_of(app)
+        if kind != ASGI:
+            raise TypeError(
+                f"mount() takes an ASGI 3 application (async def app(scope, receive, send)); {app!r} is "
+                + (describe(app) if callable(app) else "not callable")
+            )
+        self.mounted_asgi.append((normalize_path(path), app))
+
     # ---- middleware, dependencies, sub-routers ---------------------------------------------------
     @overload
     def before_request(self, endpoint: H) -> H: ...
@@ -449,7 +465,8 @@ def compile_routes(
 
 
 def mounted(router: Router, outer: str, attr: str) -> list[tuple[Any, ...]]:
-    """The entries of `router.<attr>` (websocket_routes, static_directories) and of the routers it includes, each
+    """The entries of `router.<attr>` (websocket_routes, static_directories, mounted_asgi) and of the routers it
+    includes, each
     with its path made full."""
     prefix = outer + router.prefix
     out = [(normalize_path(prefix + entry[0]) if prefix else entry[0], *entry[1:]) for entry in getattr(router, attr)]

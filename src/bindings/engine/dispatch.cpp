@@ -51,6 +51,8 @@ void Engine::dispatch(Responder& conn, uint64_t seq, const RoutedRequest& req) {
       return serve_static(conn, seq, req, ctx, rt);
     case RouteKind::kMetrics:
       return write_metrics(conn, seq, ctx);
+    case RouteKind::kAsgi:
+      return dispatch_asgi(conn, seq, req, ctx, rt);
     case RouteKind::kWebSocket: {
       if (!ws_host->disconnect) throw std::logic_error("websocket route without set_websocket");
       nb::object request = make_request(req);
@@ -208,11 +210,18 @@ void Engine::on_task_done(Pending* p) {
 }
 
 void Engine::cancel(void* token) noexcept {
-  if (static_cast<Token*>(token)->kind == Token::Kind::kPump) return cancel_stream(static_cast<ResponsePump*>(token));
-  cancel_handle(static_cast<Pending*>(token)->task);
+  switch (static_cast<Token*>(token)->kind) {
+    case Token::Kind::kPump:
+      return cancel_stream(static_cast<ResponsePump*>(token));
+    case Token::Kind::kAsgi:
+      return asgi_disconnected(static_cast<AsgiCall*>(token));
+    case Token::Kind::kPending:
+      return cancel_handle(static_cast<Pending*>(token)->task);
+  }
 }
 
 void Engine::on_writable(void* token) noexcept {
+  if (static_cast<Token*>(token)->kind == Token::Kind::kAsgi) return asgi_writable(static_cast<AsgiCall*>(token));
   if (static_cast<Token*>(token)->kind != Token::Kind::kPump) return;
   auto* st = static_cast<ResponsePump*>(token);
   if (!busy(st) && !st->cancelled) pump(st);

@@ -48,7 +48,7 @@ class Engine;
 
 /// What a connection holds as the token of a deferred answer: a Pending request or a ResponsePump.
 struct Token {
-  enum class Kind : uint8_t { kPending, kPump };
+  enum class Kind : uint8_t { kPending, kPump, kAsgi };
   Kind kind = Kind::kPending;
 };
 
@@ -115,6 +115,36 @@ struct PumpEvent {
   What what;
 };
 
+/// A request to a mounted ASGI application under way (ASGI 3.0, its HTTP sub-specification): what the app has sent
+/// of its answer, and its receive() and send() waiting. tiercel._core.AsgiCall; its methods are the app's receive
+/// and send, native, so serving it runs no framework Python.
+struct AsgiCall : Token {
+  AsgiCall() { kind = Kind::kAsgi; }
+  enum class State : uint8_t {
+    kStart,      // nothing sent yet
+    kHead,       // http.response.start received, held until the first body message
+    kStreaming,  // the head is out, the body goes out as it comes
+    kBodiless,   // the head is out and no body may follow (HEAD, 204, 304): body messages are taken and dropped
+    kDone,       // the response is complete
+  };
+  Engine* engine = nullptr;  // null once the app's task is over, or the engine gone
+  Responder* conn = nullptr;
+  uint64_t seq = 0;
+  ResponseContext ctx;
+  uint32_t route_id = 0;
+  std::string body;           // the request's body, whole
+  bool body_given = false;    // receive() returned it
+  State state = State::kStart;
+  int status = 0;
+  std::string fields;         // http.response.start's headers, as header lines
+  uint64_t length = 0;        // the app's Content-Length (kUnknownLength when it gave none)
+  uint64_t sent = 0;          // body bytes streamed so far
+  bool disconnected = false;  // the client left
+  nb::object task;            // the app's Task
+  nb::object receiver;        // a receive() waiting for the end of the request (http.disconnect)
+  nb::object sender;          // a send() waiting for the connection to take more
+};
+
 /// Enters a contextvars.Context for the current scope (nothing for a null one); exit() leaves it early. Holds a
 /// reference: the Pending that owns the context may be gone before the scope ends.
 class ContextScope {
@@ -162,6 +192,7 @@ class Engine final : public Dispatcher {
     kStatic,     // answers from the files under static_dir.root (serve_directory)
     kPreflight,  // answers CORS preflights and plain OPTIONS (allow_methods)
     kMetrics,    // answers the Prometheus metrics
+    kAsgi,       // calls a mounted ASGI application (asgi_app) with the request's scope, receive and send
   };
 
   /// A directory served by a kStatic route.
@@ -188,6 +219,9 @@ class Engine final : public Dispatcher {
     std::shared_ptr<WsRoute> ws;
     StaticDir static_dir;
     std::string allow_methods;  // the methods of the path ("GET, HEAD, POST")
+    // kAsgi
+    nb::object asgi_app;    // an ASGI 3 application: async app(scope, receive, send)
+    nb::object root_path;   // str: the mount's prefix ("" for "/"), scope["root_path"]
 
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
     bool authenticated() const noexcept { return unauthorized.is_valid(); }
@@ -208,6 +242,9 @@ class Engine final : public Dispatcher {
   std::shared_ptr<const SessionSettings> sessions;  // of the TestClient's in-memory connections
   std::unordered_set<Pending*> pending;
   std::unordered_set<ResponsePump*> pumps;
+  std::unordered_map<AsgiCall*, nb::object> asgi_calls;  // the calls whose app is running, and their Python objects
+  nb::object client_disconnected;  // the OSError subclass an ASGI send() raises once the client left
+  nb::object cancelled_error;      // asyncio.CancelledError: an ASGI task cancelled at shutdown is not logged
   nb::object ensure_future, background;  // asyncio.ensure_future; a set holding fire-and-forget tasks
   BackgroundRunner tasks_runner;         // the handlers' BackgroundTasks, run once their answers are out
 
@@ -425,6 +462,28 @@ class Engine final : public Dispatcher {
   /// Runs `what` for `st` after `delay` seconds (0: on the loop's next turn).
   void schedule(ResponsePump* st, PumpEvent::What what, double delay);
   void on_stream_event(ResponsePump* st, PumpEvent::What what);
+
+  // ---- mounted ASGI applications (asgi.cpp) -----------------------------------------------------------------------
+  /// Requests under `prefix` (the prefix itself and every path below it, every method) go to `app`, an ASGI 3
+  /// application; `disconnected` is the OSError subclass its send() raises once the client left.
+  void add_asgi_mount(std::string_view prefix, nb::object app, nb::object disconnected,
+                      const std::vector<std::pair<std::string, std::string>>& response_headers);
+  void dispatch_asgi(Responder& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
+                     const Route& rt);
+  /// The request's HTTP scope: a new dict.
+  nb::object asgi_scope(Responder& conn, const RoutedRequest& req, const Route& rt) const;
+  /// The app's receive(): an awaitable of the next event.
+  nb::object asgi_receive(AsgiCall& call);
+  /// The app's send(message): an awaitable, done once the connection takes more; raises for a message out of order
+  /// or malformed, and (the client_disconnected OSError) once the client left.
+  nb::object asgi_send(AsgiCall& call, nb::handle message);
+  /// The app's task is over: what it left unanswered is answered (500) or cut short.
+  void on_asgi_done(AsgiCall* call);
+  void asgi_disconnected(AsgiCall* call) noexcept;
+  /// The connection takes more: the send() that waited returns.
+  void asgi_writable(AsgiCall* call) noexcept;
+  /// A Future already done with `value`.
+  nb::object done_future(nb::handle value) const;
 
   // ---- built-in routes (builtin_routes.cpp) -----------------------------------------------------------------------
   /// Metrics counted into block `own` of `nblocks` blocks in `memory` (a writable buffer, shared between workers

@@ -141,6 +141,11 @@ void Engine::shutdown() {
     }
   }
   pumps.clear();
+  for (auto& [call, self] : asgi_calls) {  // their done-callbacks (AsgiCall._done) release the connections
+    call->engine = nullptr;
+    cancel_handle(call->task);
+  }
+  asgi_calls.clear();
   tasks_runner.abandon("the server stopped before it finished");
   ws_host->after_callback = nullptr;
   ws_host->conns.clear();

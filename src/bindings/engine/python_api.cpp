@@ -34,6 +34,27 @@ void bind_engine(nb::module_& m) {
           },
           nb::arg("arg").none() = nb::none());
 
+  nb::class_<AsgiCall>(m, "AsgiCall", "A request to a mounted ASGI application: its receive and send.")
+      .def(
+          "receive",
+          [](AsgiCall& c) {
+            if (!c.engine) throw std::runtime_error("the ASGI request is over: its application has returned");
+            return c.engine->asgi_receive(c);
+          },
+          "The next event of the request: its body, then http.disconnect once the response is complete or the "
+          "client has left.")
+      .def(
+          "send",
+          [](AsgiCall& c, nb::handle message) {
+            if (!c.engine) throw std::runtime_error("the ASGI request is over: its application has returned");
+            return c.engine->asgi_send(c, message);
+          },
+          nb::arg("message"), "Sends http.response.start, then http.response.body messages; awaitable.")
+      .def("_done", [](AsgiCall& c, nb::handle) {
+        if (c.engine) return c.engine->on_asgi_done(&c);
+        if (Responder* conn = std::exchange(c.conn, nullptr)) conn->release();  // the engine went first
+      });
+
   nb::class_<MemoryConnection>(m, "MemoryConnection", "A connection over memory to an engine (the TestClient's).")
       .def(
           "send", [](MemoryConnection& c, nb::bytes data) { c.feed(std::string_view(data.c_str(), data.size())); },
@@ -234,6 +255,10 @@ void bind_engine(nb::module_& m) {
           },
           nb::arg("fd"), nb::arg("backlog") = 1024,
           "Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).")
+      .def("add_asgi_mount", &Engine::add_asgi_mount, nb::arg("prefix"), nb::arg("app"), nb::arg("disconnected"),
+           nb::arg("response_headers"),
+           "Requests under `prefix` (every method) go to `app`, an ASGI 3 application; `disconnected` is the "
+           "OSError subclass its send() raises once the client has left.")
       .def("drain_connections",
            [](Engine& e) {
              e.end_event_streams();
@@ -251,7 +276,7 @@ void bind_engine(nb::module_& m) {
              e.poll();
            })
       .def_prop_ro("connection_count", [](Engine& e) { return e.server ? e.server->connection_count() : 0; })
-      .def_prop_ro("pending_count", [](Engine& e) { return e.pending.size(); })
+      .def_prop_ro("pending_count", [](Engine& e) { return e.pending.size() + e.asgi_calls.size(); })
       .def_prop_ro("background_count", [](Engine& e) { return e.tasks_runner.unfinished(); },
                    "Background tasks queued (their answers written) and not finished yet.")
       .def("background_idle", [](Engine& e) { return e.tasks_runner.idle(); },
