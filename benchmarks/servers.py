@@ -69,6 +69,13 @@ def _uvicorn(app: str) -> Command:
     ]  # fmt: skip
 
 
+def _tiercel_cli(app: str) -> Command:
+    # The Tiercel CLI serving an ASGI application (mounted at "/" in a host app), one process.
+    return lambda port, workdir, tls: [
+        sys.executable, "-m", "tiercel", app, "--host", HOST, "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def _granian(interface: str, app: str, ws: bool) -> Command:
     # Websockets are on by default in Granian; off (--no-ws) where the app has no WebSocket endpoint.
     # TLS with rustls; `--http auto` (the default) offers HTTP/2 and HTTP/1.1 by ALPN.
@@ -97,6 +104,11 @@ TLS_H1 = tuple(name for name, s in SCENARIOS.items() if s.tls and not s.http2)  
 def _without(*names: str) -> tuple[str, ...]:
     """The plain-HTTP scenarios (but the models ones) but ``names``."""
     return tuple(s for s in PLAIN if s not in names)
+
+
+# The database scenarios: not for an ASGI app on Tiercel until mounted apps get their lifespan events (the peers'
+# database pools are made at lifespan startup).
+DB_SCENARIOS = tuple(name for name, s in SCENARIOS.items() if s.db)
 
 
 SERVERS: dict[str, ServerSpec] = {
@@ -155,6 +167,20 @@ SERVERS: dict[str, ServerSpec] = {
             (*_without("const", "file", "sse", "ws"), *MODELS, *DOCS),
             "FastAPI `apps/fastapi_bench.py` on the same uvicorn command",
             memory_env=KEEP_ALIVE_60S["uvicorn"],
+        ),
+        ServerSpec(
+            "tiercel-asgi",
+            _tiercel_cli("benchmarks.apps.asgi_raw:app"),
+            _without("middleware", "const", "file", "sse", "ws", *DB_SCENARIOS),
+            "Tiercel's CLI serving the raw ASGI app `apps/asgi_raw.py` (mounted at /: native scope, receive, send)",
+            in_default=False,
+        ),
+        ServerSpec(
+            "tiercel-fastapi",
+            _tiercel_cli("benchmarks.apps.fastapi_bench:app"),
+            (*_without("const", "file", "sse", "ws", *DB_SCENARIOS), *MODELS, *DOCS),
+            "FastAPI `apps/fastapi_bench.py` served by Tiercel's CLI instead of uvicorn",
+            in_default=False,
         ),
         ServerSpec(
             "litestar",

@@ -1,7 +1,8 @@
 """The peer apps on uvicorn that the test dependencies cover (FastAPI, Litestar: benchmarks/apps/fastapi_bench.py,
-litestar_bench.py) pass the check of every plain-HTTP scenario they serve, against a real PostgreSQL cluster started
-for this module, as `python -m benchmarks run` validates them before measuring. And a short run of a validate
-scenario end to end: measured for Litestar and Tiercel (every answer a 422, which wrk must not count as errors).
+litestar_bench.py), and the raw ASGI app and the FastAPI one served by Tiercel's CLI, pass the check of every
+plain-HTTP scenario they serve, against a real PostgreSQL cluster started for this module, as `python -m benchmarks
+run` validates them before measuring. And a short run of a validate scenario end to end: measured for Litestar and
+Tiercel (every answer a 422, which wrk must not count as errors).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from benchmarks.runner import Settings, run, validate  # noqa: E402
 from benchmarks.scenarios import SCENARIOS  # noqa: E402
 from benchmarks.servers import SERVERS, Server  # noqa: E402
 
-PEERS = ("fastapi", "litestar")
+PEERS = ("fastapi", "litestar", "tiercel-asgi", "tiercel-fastapi")  # the last two: ASGI apps on Tiercel's CLI
 PAIRS = [(peer, name) for peer in PEERS for name in SERVERS[peer].scenarios if not SCENARIOS[name].tls]
 
 
