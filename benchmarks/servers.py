@@ -106,10 +106,6 @@ def _without(*names: str) -> tuple[str, ...]:
     return tuple(s for s in PLAIN if s not in names)
 
 
-# The database scenarios: not for an ASGI app on Tiercel until mounted apps get their lifespan events (the peers'
-# database pools are made at lifespan startup).
-DB_SCENARIOS = tuple(name for name, s in SCENARIOS.items() if s.db)
-
 
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
@@ -171,14 +167,14 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "tiercel-asgi",
             _tiercel_cli("benchmarks.apps.asgi_raw:app"),
-            _without("middleware", "const", "file", "sse", "ws", *DB_SCENARIOS),
+            _without("middleware", "const", "file", "sse", "ws"),
             "Tiercel's CLI serving the raw ASGI app `apps/asgi_raw.py` (mounted at /: native scope, receive, send)",
             in_default=False,
         ),
         ServerSpec(
             "tiercel-fastapi",
             _tiercel_cli("benchmarks.apps.fastapi_bench:app"),
-            (*_without("const", "file", "sse", "ws", *DB_SCENARIOS), *MODELS, *DOCS),
+            (*_without("const", "file", "sse", "ws"), *MODELS, *DOCS),
             "FastAPI `apps/fastapi_bench.py` served by Tiercel's CLI instead of uvicorn",
             in_default=False,
         ),

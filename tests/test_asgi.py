@@ -5,6 +5,7 @@ misuse refused at send(), the client leaving, and a real FastAPI app behind a mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import httpx
 import pydantic
 import pytest
+from fastapi import Request  # FastAPI resolves its handlers' annotations in this module
 
 from tiercel import Tiercel
 from tiercel.exceptions import ClientDisconnected
@@ -94,6 +96,9 @@ def test_misuse_raises_at_send(serve):
     errors: list[str] = []
 
     async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return  # no lifespan events taken (the server goes on without them)
+
         async def refused(message):
             try:
                 await send(message)
@@ -300,3 +305,107 @@ def test_the_cli_serves_an_asgi_app_and_names_a_wsgi_one(run_script, tmp_path):
         capture_output=True, text=True, timeout=30, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode != 0 and "is a WSGI application (function)" in r.stderr and "Traceback" not in r.stderr
+
+
+LIFESPAN_MODULE = """
+import contextlib, os, sys
+from fastapi import FastAPI, Request
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    if os.environ.get("FAIL_STARTUP"):
+        raise RuntimeError("no database")
+    print("startup ran", flush=True)
+    yield {"pool": "the-pool"}
+    print("shutdown ran", flush=True)
+
+
+api = FastAPI(lifespan=lifespan)
+
+
+@api.get("/pool")
+async def pool(request: Request):
+    return {"pool": request.state.pool}
+
+
+async def refuses(scope, receive, send):  # as Django's ASGI handler: no lifespan
+    if scope["type"] != "http":
+        raise ValueError("Django can only handle ASGI/HTTP connections, not lifespan.")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"no lifespan needed"})
+"""
+
+
+def test_lifespan_runs_around_serving_and_its_state_reaches_each_request(run_script, tmp_path):
+    (tmp_path / "life.py").write_text(LIFESPAN_MODULE)
+    p = run_script("-m", "tiercel", "life:api", "--app-dir", str(tmp_path), "--port", "0", cwd=str(tmp_path))
+    assert any("startup ran" in line for line in p.output)  # before the server said it listens
+    assert httpx.get(p.url + "/pool").json() == {"pool": "the-pool"}
+    assert p.stop() == 0
+    assert "shutdown ran" in "".join(p.output)
+
+
+def test_a_failed_startup_stops_the_start_in_one_line(tmp_path):
+    (tmp_path / "life.py").write_text(LIFESPAN_MODULE.replace('raise RuntimeError("no database")', "raise"))
+    failing = tmp_path / "failing.py"
+    failing.write_text(
+        "async def app(scope, receive, send):\n"
+        "    await receive()\n"
+        "    await send({'type': 'lifespan.startup.failed', 'message': 'no database'})\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "tiercel", "failing:app", "--app-dir", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "tiercel: error: the ASGI application at / failed its startup: no database" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("mode", ["auto", "on", "off"])
+def test_an_app_that_refuses_lifespan(run_script, tmp_path, mode):
+    (tmp_path / "life.py").write_text(LIFESPAN_MODULE)
+    args = ["-m", "tiercel", "life:refuses", "--app-dir", str(tmp_path), "--port", "0", "--lifespan", mode]
+    if mode == "on":
+        r = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        assert r.returncode != 0 and "does not take lifespan events" in r.stderr and "--lifespan on" in r.stderr
+        return
+    p = run_script(*args, cwd=str(tmp_path))
+    assert httpx.get(p.url + "/").text == "no lifespan needed"
+    assert any("takes no lifespan events" in line for line in p.output) == (mode == "auto")
+
+
+def test_lifespan_off_sends_nothing(run_script, tmp_path):
+    (tmp_path / "life.py").write_text(LIFESPAN_MODULE)
+    p = run_script(
+        "-m", "tiercel", "life:api", "--app-dir", str(tmp_path), "--port", "0", "--lifespan", "off", cwd=str(tmp_path)
+    )  # fmt: skip
+    assert not any("startup ran" in line for line in p.output)
+    assert httpx.get(p.url + "/pool").status_code == 500  # request.state has no pool: the app's own error
+
+
+def test_the_test_client_runs_a_mounted_apps_lifespan():
+    from fastapi import FastAPI
+
+    from tiercel import TestClient
+
+    events = []
+
+    async def lifespan(app):
+        events.append("startup")
+        yield {"greeting": "hello"}
+        events.append("shutdown")
+
+    api = FastAPI(lifespan=contextlib.asynccontextmanager(lifespan))
+
+    @api.get("/greet")
+    async def greet(request: Request):
+        return {"greeting": request.state.greeting}
+
+    host = Tiercel(__file__)
+    host.mount("/api", api)
+    with TestClient(host) as client:
+        assert client.get("/api/greet").json() == {"greeting": "hello"}
+        assert events == ["startup"]
+    assert events == ["startup", "shutdown"]

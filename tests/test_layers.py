@@ -61,7 +61,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("compile", {"compile"}),
-    ("serve", {"server", "testing"}),
+    ("serve", {"lifespan", "server", "testing"}),
     ("supervise", {"supervisor"}),
     ("start", {"start", "reload", "cli", "__main__", "__init__"}),
 ]

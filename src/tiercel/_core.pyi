@@ -681,9 +681,9 @@ class Engine:
         Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).
         """
 
-    def add_asgi_mount(self, prefix: str, app: object, disconnected: object, response_headers: Sequence[tuple[str, str]]) -> None:
+    def add_asgi_mount(self, prefix: str, app: object, disconnected: object, response_headers: Sequence[tuple[str, str]], state: object | None = None) -> None:
         """
-        Requests under `prefix` (every method) go to `app`, an ASGI 3 application; `disconnected` is the OSError subclass its send() raises once the client has left.
+        Requests under `prefix` (every method) go to `app`, an ASGI 3 application; `disconnected` is the OSError subclass its send() raises once the client has left; `state` the dict its lifespan startup filled, shallow-copied into each request's scope (None: no lifespan).
         """
 
     def drain_connections(self) -> None:

@@ -11,8 +11,10 @@ import logging
 import mmap
 import traceback
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
+from typing import Any
 
 from tiercel import _core, docs_page
 from tiercel.answers import model_of_route
@@ -174,10 +176,16 @@ async def route_spec(app: App, settings: Settings, compiled: CompiledRoute) -> _
     )
 
 
-async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, int, int] | None = None) -> _core.Engine:
+async def build_engine(
+    app: App,
+    settings: Settings,
+    metrics: tuple[mmap.mmap, int, int] | None = None,
+    states: Mapping[str, dict[str, Any]] | None = None,
+) -> _core.Engine:
     """The app compiled into an engine: routes with their argument plans, hooks, headers, error handling, and the
     results of const routes (their handlers run here, once). `metrics`: (memory, blocks, own block) when a
-    supervisor shares the counters of its workers."""
+    supervisor shares the counters of its workers. `states`: by mount path, the lifespan state of each mounted
+    ASGI app that took lifespan events (copied into its requests' scopes)."""
     s = settings
     engine = _core.Engine(
         max_request_line=s.max_request_line,
@@ -226,7 +234,8 @@ async def build_engine(app: App, settings: Settings, metrics: tuple[mmap.mmap, i
     for prefix, directory, index, listing in app.mounted_directories():
         engine.add_static_route(prefix, directory, index, listing, global_response_headers(app, prefix))
     for prefix, asgi_app in app.mounted_apps():
-        engine.add_asgi_mount(prefix, asgi_app, ClientDisconnected, global_response_headers(app, prefix))
+        state = (states or {}).get(prefix)
+        engine.add_asgi_mount(prefix, asgi_app, ClientDisconnected, global_response_headers(app, prefix), state)
     if cors is not None:
         methods: dict[str, set[str]] = {}
         for compiled in compiled_routes:

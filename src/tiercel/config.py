@@ -162,6 +162,7 @@ class Settings:
     metrics: str | None = None
     disable_openapi: bool = False
     loop: str = "auto"
+    lifespan: str = "auto"
     http2: bool = True
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -274,6 +275,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("metrics", _path, "serve Prometheus metrics on this path (for example /metrics)", "PATH", "run"),
     Option("disable_openapi", _bool, "serve neither /openapi.json nor the /docs page", group="run"),
     Option("loop", _choice(LOOPS), "event loop: uvloop when installed (auto), uvloop, or asyncio", "KIND", "run"),
+    Option(
+        "lifespan",
+        _choice(("auto", "on", "off")),
+        "ASGI apps' lifespan events: when the app takes them (auto), required (on), or never (off)",
+        "MODE",
+        "run",
+    ),
     Option("http2", _bool, "speak HTTP/2: ALPN h2 over TLS, prior-knowledge h2c on cleartext", group="tls"),
     Option(
         "ssl_certfile",

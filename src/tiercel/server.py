@@ -24,6 +24,7 @@ from tiercel import _core
 from tiercel.app import App
 from tiercel.compile import build_engine, close_engine_executor, load_tls
 from tiercel.config import Settings
+from tiercel.lifespan import Lifespan
 from tiercel.optional import installed, require
 from tiercel.state import run_shutdown_handlers, run_startup_handlers
 
@@ -54,6 +55,7 @@ class Server:
         self.fd = fd
         self.engine: _core.Engine | None = None
         self._stop: asyncio.Event | None = None
+        self.lifespans: list[Lifespan] = []  # of the mounted ASGI apps
 
     @property
     def dev(self) -> bool:
@@ -65,7 +67,15 @@ class Server:
         self._stop = asyncio.Event()
         ensure_file_limit(self.settings.max_connections)
         await run_startup_handlers(self.app.startup_handlers)
-        engine = await build_engine(self.app, self.settings, self.metrics)
+        self.lifespans = [Lifespan(app, self.settings.lifespan, path) for path, app in self.app.mounted_apps()]
+        try:
+            for lifespan in self.lifespans:
+                await lifespan.startup()
+        except BaseException:
+            await self._end_lifespans()
+            raise
+        states = {ls.where: ls.state for ls in self.lifespans if ls.running}
+        engine = await build_engine(self.app, self.settings, self.metrics, states)
         if self.fd is not None:
             engine.listen_fd(self.fd, self.settings.backlog)
             self.fd = None  # the engine owns it now
@@ -86,7 +96,13 @@ class Server:
             engine.flush_access_log()
             close_engine_executor(engine)
             self.engine = None
+            await self._end_lifespans()
             await run_shutdown_handlers(self.app.shutdown_handlers)
+
+    async def _end_lifespans(self) -> None:
+        """The mounted ASGI apps' lifespan shutdown, last started first (after the connections are gone)."""
+        for lifespan in reversed(self.lifespans):
+            await lifespan.shutdown(self.settings.timeout_graceful_shutdown)
 
     async def _drain(self, engine: _core.Engine) -> None:
         """Graceful shutdown: stop accepting; busy connections close after their answers (which say

@@ -28,6 +28,7 @@ from tiercel import _core
 from tiercel.app import App
 from tiercel.compile import build_engine, close_engine_executor
 from tiercel.config import resolve
+from tiercel.lifespan import Lifespan
 from tiercel.state import await_call, run_shutdown_handlers
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | str | None
@@ -98,6 +99,7 @@ class TestClient:
         self.settings = resolve({**limits, "dev": dev}, where="TestClient()")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: _core.Engine | None = None
+        self._lifespans: list[Lifespan] = []  # of the mounted ASGI apps
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> TestClient:
@@ -115,7 +117,11 @@ class TestClient:
         try:
             for handler in self.app.startup_handlers:
                 loop.run_until_complete(await_call(handler))
-            engine = loop.run_until_complete(build_engine(self.app, self.settings))
+            self._lifespans = [Lifespan(app, self.settings.lifespan, path) for path, app in self.app.mounted_apps()]
+            for lifespan in self._lifespans:
+                loop.run_until_complete(lifespan.startup())
+            states = {ls.where: ls.state for ls in self._lifespans if ls.running}
+            engine = loop.run_until_complete(build_engine(self.app, self.settings, None, states))
             engine.attach(loop)
         except BaseException:
             self._loop = None
@@ -133,6 +139,8 @@ class TestClient:
             if engine is not None:
                 engine.close()
                 close_engine_executor(engine)
+            for lifespan in reversed(self._lifespans):
+                loop.run_until_complete(lifespan.shutdown(self.settings.timeout_graceful_shutdown))
             loop.run_until_complete(run_shutdown_handlers(self.app.shutdown_handlers))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:

@@ -53,7 +53,9 @@ nb::object Engine::done_future(nb::handle value) const {
 }
 
 void Engine::add_asgi_mount(std::string_view prefix, nb::object app, nb::object disconnected,
-                            const std::vector<std::pair<std::string, std::string>>& response_headers) {
+                            const std::vector<std::pair<std::string, std::string>>& response_headers,
+                            nb::object state) {
+  if (!state.is_none() && !PyDict_Check(state.ptr())) throw nb::type_error("an ASGI app's state is a dict or None");
   std::string global_lines = header_lines(response_headers);
   std::string base(prefix);
   while (base.size() > 1 && base.back() == '/') base.pop_back();
@@ -66,6 +68,7 @@ void Engine::add_asgi_mount(std::string_view prefix, nb::object app, nb::object 
       Route& rt = add_native_route(RouteKind::kAsgi, method, pattern);
       rt.asgi_app = app;
       rt.root_path = root;
+      rt.asgi_state = state;
       rt.global_lines = global_lines;
     }
   }
@@ -98,6 +101,8 @@ nb::object Engine::asgi_scope(Responder& conn, const RoutedRequest& req, const R
   scope["client"] = nb::make_tuple(nb::str(req.peer_ip.data(), req.peer_ip.size()), 0);
   scope["server"] = nb::none();
   scope["extensions"] = nb::dict();
+  if (rt.asgi_state && !rt.asgi_state.is_none())  // the lifespan's state, shallow-copied (ASGI 2.x "state")
+    scope["state"] = nb::steal(PyDict_Copy(rt.asgi_state.ptr()));
   return scope;
 }
 

@@ -222,6 +222,7 @@ class Engine final : public Dispatcher {
     // kAsgi
     nb::object asgi_app;    // an ASGI 3 application: async app(scope, receive, send)
     nb::object root_path;   // str: the mount's prefix ("" for "/"), scope["root_path"]
+    nb::object asgi_state;  // the lifespan state (a dict) copied into each scope, or None (no lifespan)
 
     bool hooked() const noexcept { return !before.empty() || !after.empty(); }
     bool authenticated() const noexcept { return unauthorized.is_valid(); }
@@ -465,9 +466,10 @@ class Engine final : public Dispatcher {
 
   // ---- mounted ASGI applications (asgi.cpp) -----------------------------------------------------------------------
   /// Requests under `prefix` (the prefix itself and every path below it, every method) go to `app`, an ASGI 3
-  /// application; `disconnected` is the OSError subclass its send() raises once the client left.
+  /// application; `disconnected` is the OSError subclass its send() raises once the client left; `state` the dict
+  /// its lifespan startup filled (a shallow copy in each request's scope), or None.
   void add_asgi_mount(std::string_view prefix, nb::object app, nb::object disconnected,
-                      const std::vector<std::pair<std::string, std::string>>& response_headers);
+                      const std::vector<std::pair<std::string, std::string>>& response_headers, nb::object state);
   void dispatch_asgi(Responder& conn, uint64_t seq, const RoutedRequest& req, const ResponseContext& ctx,
                      const Route& rt);
   /// The request's HTTP scope: a new dict.

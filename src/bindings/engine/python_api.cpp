@@ -256,9 +256,10 @@ void bind_engine(nb::module_& m) {
           nb::arg("fd"), nb::arg("backlog") = 1024,
           "Listens on an already bound socket (a duplicate of `fd` is not made: the engine owns it from now on).")
       .def("add_asgi_mount", &Engine::add_asgi_mount, nb::arg("prefix"), nb::arg("app"), nb::arg("disconnected"),
-           nb::arg("response_headers"),
+           nb::arg("response_headers"), nb::arg("state").none() = nb::none(),
            "Requests under `prefix` (every method) go to `app`, an ASGI 3 application; `disconnected` is the "
-           "OSError subclass its send() raises once the client has left.")
+           "OSError subclass its send() raises once the client has left; `state` the dict its lifespan startup "
+           "filled, shallow-copied into each request's scope (None: no lifespan).")
       .def("drain_connections",
            [](Engine& e) {
              e.end_event_streams();
