@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tiercel.config import OPTIONS, Settings, resolve
+from tiercel.config import FALSE_WORDS, OPTIONS, TRUE_WORDS, Settings, resolve
 from tiercel.interfaces import ASGI, FACTORY, describe, interface_of
 from tiercel.reload import child_fd, run_with_reload
 from tiercel.start import Tiercel, run
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         default = getattr(defaults, option.name)
         help_text = f"{option.help} (default: {option.default_text or repr(default)}; env {option.env})"
-        if option.parse.__name__ == "_bool":
+        if option.is_bool:
             groups[option.group].add_argument(
                 option.flag, dest=option.name, nargs="?", const="true", default=None, metavar="BOOL", help=help_text
             )
@@ -102,16 +102,13 @@ def asgi_host(asgi_app: Any) -> Tiercel:
     return host
 
 
-BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
-
-
 def explicit_bools(argv: Sequence[str]) -> list[str]:
     """`--dev app:app` means `--dev=true app:app`: a true/false flag takes the next word only when it is a
     true/false word (argparse's optional value would swallow the app's name)."""
-    flags = {o.flag for o in OPTIONS if o.parse.__name__ == "_bool"}
+    flags = {o.flag for o in OPTIONS if o.is_bool}
     out = list(argv)
     for i, word in enumerate(out):
-        if word in flags and (i + 1 == len(out) or out[i + 1].lower() not in BOOL_WORDS):
+        if word in flags and (i + 1 == len(out) or out[i + 1].lower() not in (*TRUE_WORDS, *FALSE_WORDS)):
             out[i] = word + "=true"
     return out
 

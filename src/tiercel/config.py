@@ -18,11 +18,15 @@ LOOPS = ("auto", "uvloop", "asyncio")
 RELOAD_CHILD_ENV = "TIERCEL_RELOAD_CHILD_FD"  # set by the --dev reloader (tiercel.reload) in its child: the socket's fd
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
 def _bool(text: str) -> bool:
     t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
+    if t in TRUE_WORDS:
         return True
-    if t in ("0", "false", "no", "off", ""):
+    if t in FALSE_WORDS or t == "":
         return False
     raise ValueError(f"must be true or false (1/0, yes/no, on/off), got {text!r}")
 
@@ -112,6 +116,11 @@ class Option:
     metavar: str = ""
     group: str = "server"
     default_text: str = ""  # what --help shows as the default, when the value itself (None) says nothing
+
+    @property
+    def is_bool(self) -> bool:
+        """A true/false setting: its flag alone means true (`--dev`)."""
+        return self.parse is _bool
 
     @property
     def env(self) -> str:

@@ -95,4 +95,28 @@ class Lifespan:
         await self._from_app.put(message)
 
 
-__all__ = ["LIFESPAN_MODES", "Lifespan"]
+async def start_lifespans(mounted: list[tuple[str, Any]], mode: str, timeout: float) -> list[Lifespan]:
+    """Starts the lifespan of each (path, app) mounted, in order; if one fails, those started are shut down (each
+    given `timeout` seconds)."""
+    lifespans = [Lifespan(app, mode, path) for path, app in mounted]
+    try:
+        for lifespan in lifespans:
+            await lifespan.startup()
+    except BaseException:
+        await end_lifespans(lifespans, timeout)
+        raise
+    return lifespans
+
+
+async def end_lifespans(lifespans: list[Lifespan], timeout: float) -> None:
+    """Their shutdown, the last started first."""
+    for lifespan in reversed(lifespans):
+        await lifespan.shutdown(timeout)
+
+
+def lifespan_states(lifespans: list[Lifespan]) -> dict[str, dict[str, Any]]:
+    """By mount path, the state of each app whose startup completed (build_engine's `states`)."""
+    return {ls.where: ls.state for ls in lifespans if ls.running}
+
+
+__all__ = ["LIFESPAN_MODES", "Lifespan", "end_lifespans", "lifespan_states", "start_lifespans"]

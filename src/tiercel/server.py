@@ -24,7 +24,7 @@ from tiercel import _core
 from tiercel.app import App
 from tiercel.compile import build_engine, close_engine_executor, load_tls
 from tiercel.config import Settings
-from tiercel.lifespan import Lifespan
+from tiercel.lifespan import Lifespan, end_lifespans, lifespan_states, start_lifespans
 from tiercel.optional import installed, require
 from tiercel.state import run_shutdown_handlers, run_startup_handlers
 
@@ -67,15 +67,10 @@ class Server:
         self._stop = asyncio.Event()
         ensure_file_limit(self.settings.max_connections)
         await run_startup_handlers(self.app.startup_handlers)
-        self.lifespans = [Lifespan(app, self.settings.lifespan, path) for path, app in self.app.mounted_apps()]
-        try:
-            for lifespan in self.lifespans:
-                await lifespan.startup()
-        except BaseException:
-            await self._end_lifespans()
-            raise
-        states = {ls.where: ls.state for ls in self.lifespans if ls.running}
-        engine = await build_engine(self.app, self.settings, self.metrics, states)
+        self.lifespans = await start_lifespans(
+            self.app.mounted_apps(), self.settings.lifespan, self.settings.timeout_graceful_shutdown
+        )
+        engine = await build_engine(self.app, self.settings, self.metrics, lifespan_states(self.lifespans))
         if self.fd is not None:
             engine.listen_fd(self.fd, self.settings.backlog)
             self.fd = None  # the engine owns it now
@@ -96,13 +91,8 @@ class Server:
             engine.flush_access_log()
             close_engine_executor(engine)
             self.engine = None
-            await self._end_lifespans()
+            await end_lifespans(self.lifespans, self.settings.timeout_graceful_shutdown)
             await run_shutdown_handlers(self.app.shutdown_handlers)
-
-    async def _end_lifespans(self) -> None:
-        """The mounted ASGI apps' lifespan shutdown, last started first (after the connections are gone)."""
-        for lifespan in reversed(self.lifespans):
-            await lifespan.shutdown(self.settings.timeout_graceful_shutdown)
 
     async def _drain(self, engine: _core.Engine) -> None:
         """Graceful shutdown: stop accepting; busy connections close after their answers (which say

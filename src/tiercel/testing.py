@@ -28,7 +28,7 @@ from tiercel import _core
 from tiercel.app import App
 from tiercel.compile import build_engine, close_engine_executor
 from tiercel.config import resolve
-from tiercel.lifespan import Lifespan
+from tiercel.lifespan import Lifespan, end_lifespans, lifespan_states, start_lifespans
 from tiercel.state import await_call, run_shutdown_handlers
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | str | None
@@ -117,11 +117,14 @@ class TestClient:
         try:
             for handler in self.app.startup_handlers:
                 loop.run_until_complete(await_call(handler))
-            self._lifespans = [Lifespan(app, self.settings.lifespan, path) for path, app in self.app.mounted_apps()]
-            for lifespan in self._lifespans:
-                loop.run_until_complete(lifespan.startup())
-            states = {ls.where: ls.state for ls in self._lifespans if ls.running}
-            engine = loop.run_until_complete(build_engine(self.app, self.settings, None, states))
+            self._lifespans = loop.run_until_complete(
+                start_lifespans(
+                    self.app.mounted_apps(), self.settings.lifespan, self.settings.timeout_graceful_shutdown
+                )
+            )
+            engine = loop.run_until_complete(
+                build_engine(self.app, self.settings, None, lifespan_states(self._lifespans))
+            )
             engine.attach(loop)
         except BaseException:
             self._loop = None
@@ -139,8 +142,7 @@ class TestClient:
             if engine is not None:
                 engine.close()
                 close_engine_executor(engine)
-            for lifespan in reversed(self._lifespans):
-                loop.run_until_complete(lifespan.shutdown(self.settings.timeout_graceful_shutdown))
+            loop.run_until_complete(end_lifespans(self._lifespans, self.settings.timeout_graceful_shutdown))
             loop.run_until_complete(run_shutdown_handlers(self.app.shutdown_handlers))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:

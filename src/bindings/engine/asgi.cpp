@@ -91,12 +91,7 @@ nb::object Engine::asgi_scope(Responder& conn, const RoutedRequest& req, const R
   scope["query_string"] = as_bytes(h.query);
   scope["root_path"] = rt.root_path;
   nb::list headers;
-  std::string name;
-  for (const http1::Header& f : h.headers) {
-    name.assign(f.name);
-    for (char& c : name) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-    headers.append(nb::make_tuple(as_bytes(name), as_bytes(f.value)));
-  }
+  for (const http1::Header& f : h.headers) headers.append(nb::make_tuple(as_bytes(ascii_lower(f.name)), as_bytes(f.value)));
   scope["headers"] = headers;
   scope["client"] = nb::make_tuple(nb::str(req.peer_ip.data(), req.peer_ip.size()), 0);
   scope["server"] = nb::none();
